@@ -1,0 +1,15 @@
+"""accelsim: how much faster would sparse training run on a sparse accelerator, and on a GPU?
+
+The simulator side (this package) never imports torch.
+"""
+
+from accelsim.errors import AccelsimError, ConfigError, GeometryError, TraceError, WorkloadError
+from accelsim.geometry import LayerGeometry
+from accelsim.trace import TraceMetadata, TraceWriter, find_trace, open_trace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccelsimError", "ConfigError", "GeometryError", "LayerGeometry", "TraceError",
+    "TraceMetadata", "TraceWriter", "WorkloadError", "find_trace", "open_trace", "__version__",
+]

@@ -1,0 +1,87 @@
+"""The Python API behind every CLI subcommand (what tests and notebooks use).
+
+Nothing here imports torch: layer tables of the standard pairs ship with the package.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accelsim.flops import FlopReport, spec_flops, trace_flops
+from accelsim.geometry import LayerGeometry
+from accelsim.trace import find_trace, open_trace
+
+
+def layer_table(model: str, dataset: str = "cifar10",
+                input_size: int | None = None) -> tuple[LayerGeometry, ...]:
+    """Per conv/linear layer geometry of a zoo model on a data set (see
+    :func:`workloads.catalog.layer_table`)."""
+    from workloads.catalog import layer_table as _table
+
+    return _table(model, dataset, input_size)
+
+
+def inspect_trace(path: str | os.PathLike[str], step: int | None = None) -> dict[str, Any]:
+    """Metadata and per layer/pass operand shapes and measured densities of a trace file
+    or of the latest (or ``step``) trace of a run directory."""
+    with open_trace(find_trace(path, step)) as trace:
+        return trace.summary()
+
+
+def flops_of_trace(path: str | os.PathLike[str], step: int | None = None) -> FlopReport:
+    """Exact dense/effectual MACs of a recorded trace (one layer in memory at a time)."""
+    with open_trace(find_trace(path, step)) as trace:
+        return trace_flops(trace)
+
+
+def flops_of_spec(model: str, dataset: str, method: str, sparsity: float, *,
+                  activation_sparsity: float = 0.0, batch: int = 1,
+                  input_size: int | None = None) -> FlopReport:
+    """MACs of one training step of ``method`` at ``sparsity`` on a zoo model."""
+    layers = layer_table(model, dataset, input_size)
+    return spec_flops(layers, method, sparsity, activation_sparsity=activation_sparsity,
+                      batch=batch, source=f"{model}/{dataset}/{method}@{sparsity}")
+
+
+def synthetic_trace(out: str | os.PathLike[str], *, encoding: str = "fixed16",
+                    **spec_fields: Any) -> Path:
+    """Write a synthetic trace; ``spec_fields`` are :class:`workloads.synthetic.SyntheticSpec`
+    fields (``method=`` with ``sparsity=`` builds the spec from a method profile)."""
+    from workloads.synthetic import SyntheticSpec, write_synthetic_trace
+
+    if "sparsity" in spec_fields:
+        method = spec_fields.pop("method", "swat-u")
+        sparsity = spec_fields.pop("sparsity")
+        model = spec_fields.pop("model")
+        spec = SyntheticSpec.for_method(model, method, sparsity, **spec_fields)
+    else:
+        spec = SyntheticSpec(**spec_fields)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return write_synthetic_trace(spec, out, encoding=encoding)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    trace_path: Path
+    summary: dict[str, Any]
+    trace_flops: FlopReport
+    spec_flops: FlopReport
+
+
+def demo(out_dir: str | os.PathLike[str] = "runs/demo", *, model: str = "resnet18",
+         dataset: str = "cifar10", method: str = "swat-u", sparsity: float = 0.9,
+         batch: int = 4, seed: int = 0) -> DemoResult:
+    """The main job on the embedded default: a synthetic ``method`` trace of ``model``
+    written into a run directory, its sparsity summary, and its FLOP accounting next to
+    the spec's."""
+    run = Path(out_dir)
+    (run / "traces").mkdir(parents=True, exist_ok=True)
+    path = synthetic_trace(run / "traces" / "step-00000000.trace", model=model,
+                           dataset=dataset, method=method, sparsity=sparsity, batch=batch,
+                           seed=seed)
+    return DemoResult(path, inspect_trace(path), flops_of_trace(path),
+                      flops_of_spec(model, dataset, method, sparsity, batch=batch))

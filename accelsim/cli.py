@@ -1,0 +1,366 @@
+"""``accelsim``: one command, many subcommands.  Each subcommand only parses its
+arguments, calls :mod:`accelsim.api` and prints; errors print one line, exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from accelsim.errors import AccelsimError
+
+EPILOG = """\
+examples:
+  accelsim demo                                  synthetic SWAT-U trace + FLOP report
+  accelsim layers --model resnet50 --dataset imagenet
+  accelsim flops --model resnet50 --dataset imagenet --method swat-u --sparsity 0.8
+  accelsim synthetic --model resnet18 --method swat-u --sparsity 0.9 --out r18.trace
+  accelsim inspect r18.trace --json
+  accelsim flops --trace r18.trace
+  accelsim export-dnnsim r18.trace --out dnnsim/resnet18
+"""
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+# ---- printing ---------------------------------------------------------------------------------
+def print_summary(summary: dict[str, Any], out=sys.stdout) -> None:
+    from accelsim.textfmt import table
+
+    md = summary["metadata"]
+    print(f"trace   {summary['path']}  ({summary['file_bytes'] / 1e6:.2f} MB, schema "
+          f"v{summary['schema_version']}, values {summary['encoding']})", file=out)
+    print(f"model   {md['model']} on {md['dataset']}, method {md['method']} "
+          f"{json.dumps(md['method_params'])}", file=out)
+    print(f"step    {md['step']} (epoch {md['epoch']}, phase {md['phase']}), mode {md['mode']}, "
+          f"{len(md['batch_indices'])} sample(s) {md['batch_indices'][:8]}", file=out)
+    rows = []
+    for layer in summary["layers"]:
+        p = layer["passes"]
+
+        def get(pass_name: str, key: str, p=p) -> str:
+            return _pct(p[pass_name][key]) if pass_name in p else "-"
+
+        shapes = p.get("forward", next(iter(p.values())))["shapes"]
+        rows.append([layer["name"], layer["geometry"]["kind"],
+                     "x".join(map(str, shapes.get("weight", []))) or "-",
+                     "x".join(map(str, shapes.get("activation", []))) or "-",
+                     get("forward", "weight_density"), get("forward", "activation_density"),
+                     get("backward_input", "grad_density"),
+                     get("backward_weight", "activation_density"),
+                     get("backward_weight", "grad_density")])
+    print(table(["layer", "kind", "weight", "activation", "fw W dens", "fw A dens",
+                 "bi G dens", "bw A dens", "bw G dens"], rows), file=out)
+
+
+def print_flops(report, out=sys.stdout) -> None:
+    from accelsim.textfmt import fmt_count, table
+
+    passes = ("forward", "backward_input", "backward_weight")
+    rows = []
+    for lf in report.layers:
+        row = [lf.geometry.name, lf.geometry.kind, fmt_count(lf.geometry.macs_per_sample)]
+        for p in passes:
+            f = lf.passes.get(p)
+            row.append(f"{fmt_count(f.effectual_macs)} ({_pct(f.effectual_macs / f.dense_macs)})"
+                       if f and f.dense_macs else "-")
+        rows.append(row)
+    print(table(["layer", "kind", "MACs/sample", "forward eff.", "backward-input eff.",
+                 "backward-weight eff."], rows), file=out)
+    print(f"\nsource: {report.source}, batch {report.batch}", file=out)
+    for p in passes:
+        d, e = report.total(p, "dense_macs"), report.total(p, "effectual_macs")
+        print(f"  {p:16s} dense {fmt_count(d):>9s} MACs  effectual {fmt_count(e):>9s} "
+              f"({_pct(e / d) if d else '-'})", file=out)
+    print(f"inference FLOPs reduction: {_pct(report.inference_flops_reduction)}", file=out)
+    print(f"training FLOPs reduction:  {_pct(report.training_flops_reduction)}", file=out)
+
+
+# ---- subcommands -------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from accelsim import api
+
+    result = api.demo(args.out, model=args.model, dataset=args.dataset, method=args.method,
+                      sparsity=args.sparsity, batch=args.batch, seed=args.seed)
+    print(f"== synthetic {args.method} trace of {args.model}/{args.dataset} at sparsity "
+          f"{args.sparsity}: {result.trace_path}\n")
+    print_summary(result.summary)
+    print("\n== FLOP accounting, exact from the trace's masks\n")
+    print_flops(result.trace_flops)
+    print(f"\n== FLOP accounting from the spec (SWAT appendix A.3 convention): inference "
+          f"{_pct(result.spec_flops.inference_flops_reduction)}, training "
+          f"{_pct(result.spec_flops.training_flops_reduction)}")
+    print(f"\nnext: accelsim inspect {args.out}   |   accelsim flops --trace {args.out}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from accelsim import api
+
+    summary = api.inspect_trace(args.path, args.step)
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        print_summary(summary)
+    return 0
+
+
+def cmd_flops(args: argparse.Namespace) -> int:
+    from accelsim import api
+
+    if args.trace:
+        report = api.flops_of_trace(args.trace, args.step)
+    else:
+        missing = [f"--{n}" for n in ("model", "method", "sparsity") if getattr(args, n) is None]
+        if missing:
+            raise AccelsimError(f"flops needs --trace PATH, or {', '.join(missing)} "
+                                "(e.g. --model resnet50 --dataset imagenet --method swat-u "
+                                "--sparsity 0.8)")
+        report = api.flops_of_spec(args.model, args.dataset, args.method, args.sparsity,
+                                   activation_sparsity=args.activation_sparsity,
+                                   batch=args.batch, input_size=args.input_size)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        print_flops(report)
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from accelsim import api
+    from accelsim.textfmt import fmt_count, table
+
+    layers = api.layer_table(args.model, args.dataset, args.input_size)
+    if args.json:
+        print(json.dumps([g.to_dict() for g in layers], indent=1))
+        return 0
+    rows = [[g.name, g.kind, g.in_channels, g.out_channels, f"{g.kernel_h}x{g.kernel_w}",
+             f"{g.stride_h}x{g.stride_w}", f"{g.padding_h}x{g.padding_w}",
+             f"{g.dilation_h}x{g.dilation_w}", g.groups, f"{g.input_h}x{g.input_w}",
+             f"{g.output_h}x{g.output_w}", fmt_count(g.macs_per_sample)] for g in layers]
+    print(table(["layer", "kind", "in", "out", "kernel", "stride", "pad", "dil", "groups",
+                 "input", "output", "MACs"], rows))
+    total = sum(g.macs_per_sample for g in layers)
+    params = sum(g.weight_count for g in layers)
+    print(f"\n{len(layers)} layers, {fmt_count(total)} MACs per sample, "
+          f"{fmt_count(params)} conv/linear weights")
+    return 0
+
+
+def cmd_synthetic(args: argparse.Namespace) -> int:
+    from accelsim import api
+
+    fields: dict[str, Any] = {"model": args.model, "dataset": args.dataset, "batch": args.batch,
+                              "activation_sparsity": args.activation_sparsity,
+                              "activation_clustering": args.clustering,
+                              "weight_structure": args.structure, "seed": args.seed,
+                              "grad_sparsity": args.grad_sparsity,
+                              "input_size": args.input_size}
+    if args.method:
+        fields.update(method=args.method, sparsity=args.sparsity)
+    else:
+        fields.update(weight_sparsity=args.sparsity, distribution=args.distribution,
+                      first_layer_dense=not args.sparse_first_layer,
+                      saved_activation=args.saved_activation)
+    path = api.synthetic_trace(args.out, encoding=args.encoding, **fields)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_import_dnnsim(args: argparse.Namespace) -> int:
+    from accelsim.trace.dnnsim import import_dnnsim
+
+    path = import_dnnsim(args.directory, args.out, model=args.model, dataset=args.dataset,
+                         batch_file=args.batch_file, encoding=args.encoding)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_export_dnnsim(args: argparse.Namespace) -> int:
+    from accelsim.trace import find_trace
+    from accelsim.trace.dnnsim import export_dnnsim
+
+    path = export_dnnsim(find_trace(args.trace, args.step), args.out,
+                         batch_file=args.batch_file, overwrite=args.force)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from accelsim.methods import METHOD_PROFILES
+    from workloads.catalog import CIFAR_ONLY, DATASETS, MODEL_NAMES
+
+    print("models:   " + ", ".join(f"{m}{' (CIFAR only)' if m in CIFAR_ONLY else ''}"
+                                   for m in MODEL_NAMES))
+    print("datasets:")
+    for spec in DATASETS.values():
+        print(f"  {spec.name:10s} {spec.channels}x{spec.image_size}x{spec.image_size}, "
+              f"{spec.num_classes} classes: {spec.description}")
+    print("methods (for FLOP specs and synthetic traces):")
+    for p in METHOD_PROFILES.values():
+        print(f"  {p.name:10s} {p.description}")
+    return 0
+
+
+# ---- parser ------------------------------------------------------------------------------------
+def _fraction(text: str) -> float:
+    from accelsim.sparsity import check_sparsity
+
+    try:
+        return check_sparsity(text)
+    except AccelsimError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v} must be >= 0")
+    return v
+
+
+def _pos_int(text: str) -> int:
+    v = _nonneg_int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be >= 1")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from workloads.catalog import DATASETS, MODEL_NAMES
+
+    parser = argparse.ArgumentParser(
+        prog="accelsim", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Sparse training traces -> FLOPs and cycle-level speedups of a "
+                    "Bit-Tactical-style sparse accelerator.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name: str, helptext: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=helptext, description=helptext,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    def model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+        p.add_argument("--model", required=required, choices=MODEL_NAMES, metavar="MODEL",
+                       help=f"zoo model: {', '.join(MODEL_NAMES)}")
+        p.add_argument("--dataset", default="cifar10", metavar="DATASET",
+                       help=f"data set whose shapes to use: {', '.join(DATASETS)}")
+        p.add_argument("--input-size", type=_pos_int, default=None, metavar="PIXELS",
+                       help="override the input size (derives the table from the torch model)")
+
+    p = add("demo", "Main job on the embedded default: write a synthetic trace into a run "
+                    "directory and print its sparsity and FLOP report.", cmd_demo)
+    p.add_argument("--out", default="runs/demo", help="run directory to write")
+    p.add_argument("--model", default="resnet18", choices=MODEL_NAMES, metavar="MODEL")
+    p.add_argument("--dataset", default="cifar10")
+    p.add_argument("--method", default="swat-u", help="dense, swat-u, swat-erk, acdc")
+    p.add_argument("--sparsity", type=_fraction, default=0.9)
+    p.add_argument("--batch", type=_pos_int, default=4, help="samples recorded")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = add("inspect", "Show what a trace holds: metadata, per layer and pass the operand "
+                       "shapes and measured densities.", cmd_inspect)
+    p.add_argument("path", metavar="TRACE_OR_RUN_DIR",
+                   help="a .trace file, or a run directory (latest trace unless --step)")
+    p.add_argument("--step", type=_nonneg_int, default=None, help="pick this step in a run dir")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add("flops", "Dense and effectual MACs per layer and pass, inference and training "
+                     "FLOPs reductions, from a trace (exact) or a (model, method, sparsity) spec.",
+            cmd_flops)
+    p.add_argument("--trace", default=None, metavar="TRACE_OR_RUN_DIR")
+    p.add_argument("--step", type=_nonneg_int, default=None)
+    model_args(p, required=False)
+    p.add_argument("--method", default=None, help="dense, swat-u, swat-erk, acdc")
+    p.add_argument("--sparsity", type=_fraction, default=None, help="target weight sparsity")
+    p.add_argument("--activation-sparsity", type=_fraction, default=0.0,
+                   help="natural forward activation sparsity (0 = ignore, as SWAT A.3)")
+    p.add_argument("--batch", type=_pos_int, default=1)
+    p.add_argument("--json", action="store_true")
+
+    p = add("layers", "Layer table of a zoo model: geometry and MACs of every conv/linear "
+                      "layer, derived from the model.", cmd_layers)
+    model_args(p)
+    p.add_argument("--json", action="store_true")
+
+    p = add("synthetic", "Write a seeded synthetic trace for any zoo model (no training).",
+            cmd_synthetic)
+    model_args(p)
+    p.add_argument("--out", required=True, help="trace file to write (.trace)")
+    p.add_argument("--method", default=None,
+                   help="shape the trace like this method (dense, swat-u, swat-erk, acdc); "
+                        "else use the explicit options below")
+    p.add_argument("--sparsity", type=_fraction, default=0.9, help="target weight sparsity")
+    p.add_argument("--distribution", default="uniform", choices=("uniform", "erk"))
+    p.add_argument("--sparse-first-layer", action="store_true",
+                   help="sparsify the first layer too (default: dense)")
+    p.add_argument("--structure", default="unstructured",
+                   choices=("unstructured", "channel", "filter"), help="weight mask structure")
+    p.add_argument("--activation-sparsity", type=_fraction, default=0.5,
+                   help="zeros in forward input activations (not the first layer)")
+    p.add_argument("--clustering", type=float, default=1.0,
+                   help="spatial correlation length of activation zeros, pixels (0 = none)")
+    p.add_argument("--saved-activation", default="forward", choices=("forward", "topk"),
+                   help="activation for backward-weight: as in forward, or Top-K to the "
+                        "layer's weight density (SWAT)")
+    p.add_argument("--grad-sparsity", type=_fraction, default=0.0)
+    p.add_argument("--batch", type=_pos_int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--encoding", default="fixed16", choices=("fixed16", "float16", "float32"))
+
+    p = add("import-dnnsim", "Convert a DNNsim trace directory (trace_params.csv, wgt-*.npy, "
+                             "act-*-B.npy) into an accelsim inference trace.", cmd_import_dnnsim)
+    p.add_argument("directory")
+    p.add_argument("--out", required=True, help="trace file to write")
+    p.add_argument("--model", default=None, help="model name to record (default: dir name)")
+    p.add_argument("--dataset", default="unknown")
+    p.add_argument("--batch-file", type=_nonneg_int, default=0, help="the B of act-LAYER-B.npy")
+    p.add_argument("--encoding", default="fixed16", choices=("fixed16", "float16", "float32"))
+
+    p = add("export-dnnsim", "Write a trace's forward operands in DNNsim's layout.",
+            cmd_export_dnnsim)
+    p.add_argument("trace", metavar="TRACE_OR_RUN_DIR")
+    p.add_argument("--out", required=True, help="directory to create")
+    p.add_argument("--step", type=_nonneg_int, default=None)
+    p.add_argument("--batch-file", type=_nonneg_int, default=0)
+    p.add_argument("--force", action="store_true", help="replace an existing directory")
+
+    add("models", "List the zoo's models, data sets and methods.", cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except AccelsimError as exc:
+        print(f"accelsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"accelsim {args.command}: error: {exc.filename}: no such file or directory",
+              file=sys.stderr)
+        return 2
+    except PermissionError as exc:
+        print(f"accelsim {args.command}: error: {exc.filename}: permission denied",
+              file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `accelsim flops --json | head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print(f"accelsim {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

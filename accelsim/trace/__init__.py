@@ -1,0 +1,17 @@
+"""The versioned trace contract: schema, writer, validating reader, DNNsim import/export."""
+
+from accelsim.trace.reader import LayerData, LayerEntry, Trace, find_trace, list_traces, open_trace
+from accelsim.trace.schema import (
+    PASS_ROLES,
+    PASSES,
+    SCHEMA_VERSION,
+    TRACE_SUFFIX,
+    TraceMetadata,
+)
+from accelsim.trace.writer import TraceWriter, write_trace
+
+__all__ = [
+    "PASSES", "PASS_ROLES", "SCHEMA_VERSION", "TRACE_SUFFIX", "LayerData", "LayerEntry",
+    "Trace", "TraceMetadata", "TraceWriter", "find_trace", "list_traces", "open_trace",
+    "write_trace",
+]

@@ -1,0 +1,131 @@
+"""Names and shapes of the zoo's models and data sets, and cached layer tables.
+
+This module is numpy/stdlib only.  Layer tables of the standard (model, data set) pairs
+are derived from the torch models by ``python -m workloads.tables --write`` and shipped as
+JSON under ``workloads/layer_tables/``; a test re-derives every one of them and compares,
+so they are never typed by hand.  Other input sizes are derived on the fly (needs torch).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from accelsim.errors import WorkloadError
+from accelsim.geometry import LayerGeometry
+
+MODEL_NAMES: tuple[str, ...] = ("digits-cnn", "resnet18", "resnet20", "resnet50", "vgg16",
+                                "wrn16-8", "wrn28-10", "densenet121", "mobilenetv2")
+CIFAR_ONLY = frozenset({"resnet20", "wrn16-8", "wrn28-10"})
+TABLE_DIR = Path(__file__).resolve().parent / "layer_tables"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A data set's image shape (channels x size x size pixels) and class count."""
+
+    name: str
+    channels: int
+    image_size: int
+    num_classes: int
+    description: str
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "digits": DatasetSpec("digits", 1, 8, 10, "sklearn's 1797 real 8x8 handwritten digits "
+                          "(ships with scikit-learn; offline default); resized to the model's "
+                          "input"),
+    "cifar10": DatasetSpec("cifar10", 3, 32, 10, "CIFAR-10 from a local python-pickle "
+                           "directory (cifar10:PATH)"),
+    "cifar100": DatasetSpec("cifar100", 3, 32, 100, "CIFAR-100 from a local python-pickle "
+                            "directory (cifar100:PATH)"),
+    "imagenet": DatasetSpec("imagenet", 3, 224, 1000, "ImageNet shapes (224x224); data only "
+                            "when a path is given"),
+    "synthetic": DatasetSpec("synthetic", 3, 32, 10, "seeded random images for tests"),
+}
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """What a model is built for: input channels, square input size (pixels), classes."""
+
+    model: str
+    dataset: str
+    in_channels: int
+    input_size: int
+    num_classes: int
+
+
+def check_model(model: str) -> str:
+    if model not in MODEL_NAMES:
+        raise WorkloadError(f"unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}")
+    return model
+
+
+def check_dataset(dataset: str) -> DatasetSpec:
+    name = dataset.split(":", 1)[0]
+    if name not in DATASETS:
+        raise WorkloadError(f"unknown data set {dataset!r}; choose one of {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def model_input(model: str, dataset: str, input_size: int | None = None) -> ModelInput:
+    """The input a model gets on a data set.  ``digits`` (8x8) is upscaled to 32x32 for
+    every model except ``digits-cnn``; ``synthetic`` takes the model's small size."""
+    check_model(model)
+    spec = check_dataset(dataset)
+    channels = spec.channels
+    if input_size is None:
+        if model == "digits-cnn" and spec.name in ("digits", "synthetic"):
+            input_size = 8
+            channels = 1
+        elif spec.name == "digits":
+            input_size = 32
+        else:
+            input_size = spec.image_size
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
+        raise WorkloadError(f"input size {input_size!r} must be a positive integer (pixels)")
+    if model in CIFAR_ONLY and input_size > 64:
+        raise WorkloadError(f"{model} is defined for 32x32 (CIFAR) inputs, not {input_size}x"
+                            f"{input_size}; use --dataset cifar10 or cifar100")
+    return ModelInput(model, spec.name, channels, input_size, spec.num_classes)
+
+
+def standard_pairs() -> list[tuple[str, str]]:
+    """(model, data set) pairs whose layer tables ship with the package."""
+    pairs = []
+    for model in MODEL_NAMES:
+        for dataset in ("digits", "cifar10", "cifar100", "imagenet"):
+            if dataset == "imagenet" and model in CIFAR_ONLY:
+                continue
+            pairs.append((model, dataset))
+    return pairs
+
+
+def table_path(model: str, dataset: str) -> Path:
+    return TABLE_DIR / f"{model}_{dataset}.json"
+
+
+def table_from_json(data: dict) -> tuple[LayerGeometry, ...]:
+    return tuple(LayerGeometry.from_dict(layer) for layer in data["layers"])
+
+
+def layer_table(model: str, dataset: str, input_size: int | None = None
+                ) -> tuple[LayerGeometry, ...]:
+    """Per conv/linear layer geometry of ``model`` on ``dataset``, in execution order.
+
+    Standard pairs load the shipped table (no torch); anything else is derived from the
+    torch model by shape propagation on the meta device."""
+    inp = model_input(model, dataset, input_size)
+    path = table_path(model, inp.dataset)
+    if input_size is None and path.exists():
+        with open(path) as fh:
+            return table_from_json(json.load(fh))
+    try:
+        from workloads.tables import model_layer_table
+    except ImportError as exc:  # torch missing
+        raise WorkloadError(f"layer table of {model} at {inp.input_size}x{inp.input_size} must be "
+                            f"derived from the torch model, and torch is not installed ({exc}); "
+                            "pip install torch==2.13.0") from None
+    return model_layer_table(inp)
