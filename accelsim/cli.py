@@ -28,7 +28,8 @@ def _pct(x: float) -> str:
 
 
 # ---- printing ---------------------------------------------------------------------------------
-def print_summary(summary: dict[str, Any], out=sys.stdout) -> None:
+def print_summary(summary: dict[str, Any], out=None) -> None:
+    out = out or sys.stdout
     from accelsim.textfmt import table
 
     md = summary["metadata"]
@@ -57,7 +58,8 @@ def print_summary(summary: dict[str, Any], out=sys.stdout) -> None:
                  "bi G dens", "bw A dens", "bw G dens"], rows), file=out)
 
 
-def print_flops(report, out=sys.stdout) -> None:
+def print_flops(report, out=None) -> None:
+    out = out or sys.stdout
     from accelsim.textfmt import fmt_count, table
 
     passes = ("forward", "backward_input", "backward_weight")

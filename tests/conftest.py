@@ -74,3 +74,9 @@ def make_trace(tmp_path, tiny_layers):
         return path, ops
 
     return make
+
+
+@pytest.fixture
+def operands_for():
+    """``operands_for(geometry, batch, rng, density)`` -> pass -> role -> random array."""
+    return random_operands

@@ -155,10 +155,15 @@ def encode_tensor(array: Any, encoding: str, where: str) -> dict[str, Any]:
     mask = a != 0
     values = a[mask]
     scale = float(np.abs(values).max()) if values.size else 1.0
+    # a value that is non-zero stays non-zero: magnitudes below the format's step are
+    # stored as its smallest step (the mask, not rounding, decides sparsity)
     if encoding == "fixed16":
-        enc = np.rint(values / scale * FIXED16_MAX).astype(np.int16)
+        q = np.rint(np.abs(values) / scale * FIXED16_MAX)
+        enc = (np.sign(values) * np.maximum(q, 1)).astype(np.int16)
     elif encoding == "float16":
-        enc = (values / scale).astype(np.float16)
+        tiny = np.float32(np.finfo(np.float16).smallest_subnormal)
+        mag = np.maximum(np.abs(values) / np.float32(scale), tiny)
+        enc = (np.sign(values) * mag).astype(np.float16)
     else:
         enc, scale = values.astype(np.float32), 1.0
     return {"mask": np.packbits(mask.reshape(-1)), "values": enc, "scale": scale,

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import uuid
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -38,6 +39,20 @@ def _write_npy(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
         np.lib.format.write_array(fh, np.ascontiguousarray(array), allow_pickle=False)
 
 
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (best effort: not every file system allows it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 class TraceWriter:
     """Write one trace file.
 
@@ -55,7 +70,7 @@ class TraceWriter:
                              "does not exist; create it first")
         self.metadata = metadata
         self.encoding = encoding
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         self._zip = zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_DEFLATED,
                                     compresslevel=compress_level, allowZip64=True)
         self._layers: list[dict[str, Any]] = []
@@ -63,13 +78,20 @@ class TraceWriter:
         self._digests: dict[str, str] = {}
         self._names: set[str] = set()
         self._closed = False
+        self._aborted = False
 
     # ------------------------------------------------------------------------------------
-    def _tensor(self, array: Any, where: str, expected_shape: tuple[int, ...], role: str) -> str:
-        a = np.ascontiguousarray(np.asarray(array, dtype=np.float32))
+    @staticmethod
+    def _checked(array: Any, where: str, expected_shape: tuple[int, ...]) -> np.ndarray:
+        a = np.asarray(array)
+        if a.dtype.kind not in "fiub":
+            raise TraceError(f"{where}: dtype {a.dtype} is not numeric")
         if tuple(a.shape) != tuple(expected_shape):
             raise TraceError(f"{where}: shape {list(a.shape)} does not match the geometry's "
                              f"{list(expected_shape)}")
+        return np.ascontiguousarray(a, dtype=np.float32)
+
+    def _tensor(self, a: np.ndarray, where: str, role: str) -> str:
         digest = hashlib.blake2b(a.tobytes(), digest_size=16)
         digest.update(repr(a.shape).encode())
         key = digest.hexdigest()
@@ -100,8 +122,8 @@ class TraceWriter:
         allowed = passes_for_mode(self.metadata.mode)
         if not operands:
             raise TraceError(f"trace {self.path}, layer {geometry.name}: no pass given")
-        refs: dict[str, dict[str, str]] = {}
-        densities: dict[str, dict[str, float]] = {}
+        # check every operand before writing any, so a bad call leaves the file as it was
+        checked: dict[str, dict[str, np.ndarray]] = {}
         for pass_name, ops in operands.items():
             where = f"trace {self.path.name}, layer {geometry.name}, {pass_name}"
             if pass_name not in allowed:
@@ -110,13 +132,23 @@ class TraceWriter:
             roles = PASS_ROLES[pass_name]
             if set(ops) != set(roles):
                 raise TraceError(f"{where}: needs operands {roles}, got {tuple(ops)}")
-            refs[pass_name] = {}
-            densities[pass_name] = {}
-            for role in roles:
-                shape = geometry.operand_shape(role, self.metadata.batch)
-                tid = self._tensor(ops[role], f"{where}/{role}", shape, role)
-                refs[pass_name][role] = tid
-                densities[pass_name][density_key(role)] = self._tensors[tid]["density"]
+            checked[pass_name] = {
+                role: self._checked(ops[role], f"{where}/{role}",
+                                    geometry.operand_shape(role, self.metadata.batch))
+                for role in roles}
+        refs: dict[str, dict[str, str]] = {}
+        densities: dict[str, dict[str, float]] = {}
+        try:
+            for pass_name, ops in checked.items():
+                where = f"trace {self.path.name}, layer {geometry.name}, {pass_name}"
+                refs[pass_name], densities[pass_name] = {}, {}
+                for role, array in ops.items():
+                    tid = self._tensor(array, f"{where}/{role}", role)
+                    refs[pass_name][role] = tid
+                    densities[pass_name][density_key(role)] = self._tensors[tid]["density"]
+        except BaseException:
+            self.abort()  # a half-written layer must not end up in a trace
+            raise
         self._names.add(geometry.name)
         self._layers.append({"geometry": geometry.to_dict(), "passes": refs,
                              "densities": densities})
@@ -124,6 +156,9 @@ class TraceWriter:
     # ------------------------------------------------------------------------------------
     def close(self) -> Path:
         """Write the manifest and move the file into place atomically."""
+        if self._aborted:
+            raise TraceError(f"trace {self.path}: the writer was aborted after an error; "
+                             "nothing was written")
         if self._closed:
             return self.path
         if not self._layers:
@@ -138,6 +173,7 @@ class TraceWriter:
             with open(self._tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(self._tmp, self.path)
+            _fsync_dir(self.path.parent)
         except BaseException:
             self.abort()
             raise
@@ -146,7 +182,7 @@ class TraceWriter:
 
     def abort(self) -> None:
         """Drop the partial file; the final path is left as it was."""
-        self._closed = True
+        self._closed = self._aborted = True
         with contextlib.suppress(Exception):  # the zip is being thrown away
             self._zip.close()
         self._tmp.unlink(missing_ok=True)

@@ -272,3 +272,42 @@ def test_find_trace_in_run_dir(make_trace, tmp_path):
 def test_empty_run_dir(tmp_path):
     with pytest.raises(TraceError, match="holds no .trace files"):
         find_trace(tmp_path)
+
+
+@pytest.mark.parametrize("encoding", ["fixed16", "float16"])
+def test_tiny_nonzeros_stay_nonzero(tmp_path, linear, encoding):
+    md = TraceMetadata(model="m", dataset="d", method="x", mode="inference")
+    w = np.zeros(linear.weight_shape(), np.float32)
+    w[0, 0], w[0, 1], w[1, 2] = 1.0, 1e-9, -1e-9
+    a = np.ones(linear.activation_shape(1), np.float32)
+    with TraceWriter(tmp_path / "t.trace", md, encoding=encoding) as writer:
+        writer.add_layer(linear, {"forward": {"weight": w, "activation": a}})
+    with open_trace(tmp_path / "t.trace") as trace:
+        got = trace.load_layer("fc").operand("forward", "weight")
+    np.testing.assert_array_equal(got != 0, w != 0)
+    assert np.sign(got[1, 2]) == -1
+
+
+def test_error_in_add_layer_aborts_writer(tmp_path, conv3x3, linear):
+    md = TraceMetadata(model="m", dataset="d", method="x", mode="inference")
+    writer = TraceWriter(tmp_path / "t.trace", md)
+    ok = {"weight": np.ones(linear.weight_shape()), "activation": np.ones((1, 8))}
+    writer.add_layer(linear, {"forward": ok})
+    bad = np.full(conv3x3.activation_shape(1), np.inf, np.float32)
+    with pytest.raises(TraceError, match="NaN/inf"):
+        writer.add_layer(conv3x3, {"forward": {"weight": np.ones(conv3x3.weight_shape()),
+                                               "activation": bad}})
+    with pytest.raises(TraceError, match="aborted"):
+        writer.close()
+    assert not list(tmp_path.iterdir())
+
+
+def test_non_numeric_operand(tmp_path, linear):
+    md = TraceMetadata(model="m", dataset="d", method="x", mode="inference")
+    ok = {"weight": np.ones((3, 8)), "activation": np.ones((1, 8))}
+    with TraceWriter(tmp_path / "t.trace", md) as writer:
+        with pytest.raises(TraceError, match="not numeric"):
+            writer.add_layer(linear, {"forward": {**ok, "weight": np.full((3, 8), "x")}})
+        writer.add_layer(linear, {"forward": ok})  # a rejected call leaves the writer usable
+    with open_trace(tmp_path / "t.trace") as trace:
+        assert trace.layer_names == ("fc",)
