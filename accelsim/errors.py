@@ -25,3 +25,11 @@ class WorkloadError(AccelsimError, ValueError):
 
 class ConfigError(AccelsimError, ValueError):
     """An impossible configuration value (sparsity outside [0, 1), unknown method ...)."""
+
+
+class HardwareError(AccelsimError, ValueError):
+    """A hardware description (TOML file or dict) with an unknown key, wrong type or bad value."""
+
+
+class LoweringError(AccelsimError, ValueError):
+    """Operands that do not fit a layer's pass (wrong shape, unknown pass, lanes < 1 ...)."""

@@ -71,6 +71,10 @@ def layer_densities(layers: Sequence[LayerGeometry], sparsity: float, *,
     counts = [g.weight_count for g in layers]
     scores = _erk_scores(layers)
     budget = (1.0 - s) * sum(counts) - sum(fixed[i] * counts[i] for i in fixed)
+    if budget < 0:
+        raise ConfigError(f"ERK cannot reach sparsity {s}: the dense or overridden layers alone "
+                          f"keep more than {1 - s:.3g} of all weights; lower the sparsity or "
+                          "sparsify the first layer")
     free = [i for i in range(len(layers)) if i not in fixed]
     dense: set[int] = set()
     while True:

@@ -114,3 +114,26 @@ def test_argument_errors_exit_2(capsys, argv):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "error:" in err
+
+
+def test_dnnsim_round_trip_via_cli(capsys, tmp_path):
+    trace = tmp_path / "r20.trace"
+    assert main(["synthetic", "--model", "resnet20", "--method", "swat-u", "--sparsity", "0.8",
+                 "--encoding", "float32", "--out", str(trace)]) == 0
+    out_dir = tmp_path / "dnnsim"
+    code, _, _ = run(capsys, "export-dnnsim", str(trace), "--out", str(out_dir))
+    assert code == 0 and (out_dir / "trace_params.csv").exists()
+    assert (out_dir / "wgt-layer1.0.conv1.npy").exists()
+    code, _, err = run(capsys, "export-dnnsim", str(trace), "--out", str(out_dir))
+    assert code == 2 and "--force" in err
+    back = tmp_path / "back.trace"
+    code, _, _ = run(capsys, "import-dnnsim", str(out_dir), "--out", str(back),
+                     "--encoding", "float32")
+    assert code == 0
+    code, out, _ = run(capsys, "inspect", str(back), "--json")
+    a, b = json.loads(out), None
+    code, out, _ = run(capsys, "inspect", str(trace), "--json")
+    b = json.loads(out)
+    assert [x["name"] for x in a["layers"]] == [x["name"] for x in b["layers"]]
+    for la, lb in zip(a["layers"], b["layers"], strict=True):
+        assert la["passes"]["forward"]["weight_density"] == lb["passes"]["forward"]["weight_density"]

@@ -76,10 +76,11 @@ def model_input(model: str, dataset: str, input_size: int | None = None) -> Mode
     check_model(model)
     spec = check_dataset(dataset)
     channels = spec.channels
+    if model == "digits-cnn" and spec.name == "synthetic":
+        channels = 1  # the synthetic set mimics digits for the digits CNN
     if input_size is None:
         if model == "digits-cnn" and spec.name in ("digits", "synthetic"):
             input_size = 8
-            channels = 1
         elif spec.name == "digits":
             input_size = 32
         else:
@@ -118,7 +119,10 @@ def layer_table(model: str, dataset: str, input_size: int | None = None
     Standard pairs load the shipped table (no torch); anything else is derived from the
     torch model by shape propagation on the meta device."""
     inp = model_input(model, dataset, input_size)
-    path = table_path(model, inp.dataset)
+    # the synthetic set has the shapes of digits (digits-cnn) or CIFAR-10 (all others)
+    shipped = ("digits" if model == "digits-cnn" else "cifar10") if inp.dataset == "synthetic" \
+        else inp.dataset
+    path = table_path(model, shipped)
     if input_size is None and path.exists():
         with open(path) as fh:
             return table_from_json(json.load(fh))

@@ -67,6 +67,8 @@ class SyntheticSpec:
             raise ConfigError(f"weight structure {self.weight_structure!r}: use one of {STRUCTURES}")
         if self.saved_activation not in ("forward", "topk"):
             raise ConfigError(f"saved_activation {self.saved_activation!r}: use 'forward' or 'topk'")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed = {self.seed!r} must be an integer >= 0")
         c = self.activation_clustering
         if not isinstance(c, int | float) or not np.isfinite(c) or c < 0:
             raise ConfigError(f"activation clustering {c!r} must be >= 0 (pixels; 0 = independent)")
@@ -75,12 +77,13 @@ class SyntheticSpec:
     def for_method(cls, model: str, method: str, sparsity: float, **kwargs) -> SyntheticSpec:
         """A spec shaped like ``method`` (see :mod:`accelsim.methods`) at ``sparsity``."""
         profile = method_profile(method)
-        if profile.distribution is None:
-            return cls(model=model, weight_sparsity=0.0, method=method, **kwargs)
-        return cls(model=model, weight_sparsity=sparsity, distribution=profile.distribution,
-                   first_layer_dense=profile.first_layer_dense,
-                   saved_activation="topk" if profile.topk_saved_activation else "forward",
-                   method=method, **kwargs)
+        fields: dict = {"model": model, "method": method, "weight_sparsity": 0.0}
+        if profile.distribution is not None:
+            fields.update(weight_sparsity=sparsity, distribution=profile.distribution,
+                          first_layer_dense=profile.first_layer_dense,
+                          saved_activation="topk" if profile.topk_saved_activation else "forward")
+        fields.update(kwargs)  # explicit fields override the profile
+        return cls(**fields)
 
     def to_dict(self) -> dict:
         return asdict(self)

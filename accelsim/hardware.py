@@ -1,0 +1,499 @@
+"""Hardware description: the machine the simulator models, as data.
+
+The machine is a Bit-Tactical-style sparse PE array (Delmas Lascorz et al., "Bit-Tactical:
+A Software/Hardware Approach to Exploiting Value and Bit Sparsity in Neural Networks",
+ASPLOS 2019) as modelled by the public DNNsim simulator (github.com/isakedo/DNNsim).
+
+A description is a TOML file (or the equivalent dict) with the sections ``[array]``,
+``[frontend]``, ``[backend]``, ``[memory]`` and ``[energy]`` plus an optional top-level
+``name``.  It is loaded one way only::
+
+    file / dict  ->  validate  ->  frozen Hardware
+
+with :func:`load_hardware`.  Every dataclass here is frozen and validated in
+``__post_init__``; constructors compute nothing.  Every missing key takes the default
+(a 16-tile, 16x1, 16-lane, 16-bit, 1 GHz array with the TCL front end T<2,5>), every
+unknown section or key, wrong type or bad value raises a one-line :class:`HardwareError`
+naming ``[section] key``, the bad value and the fix.  The shipped descriptions live in
+``accelsim/data/*.toml`` (:func:`builtin_hardware`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from accelsim.errors import HardwareError
+
+ARRAY_KINDS = ("bit-tactical",)
+FRONTEND_KINDS = ("dense", "tcl")
+SHAPES = ("T", "L")
+PRIORITIES = ("least-flexible", "most-flexible", "non-overlapping")
+SCHEDULES = ("sparser", "weights", "activations")
+BACKEND_KINDS = ("bit-parallel",)
+MEMORY_KINDS = ("ideal",)
+SECTIONS = ("array", "frontend", "backend", "memory", "energy")
+BUILTIN_HARDWARE = ("bit-tactical", "dadiannao")
+DEFAULT_NAME = "bit-tactical T<2,5>"
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+# Kinds that later issues add: named so that the error says "not available yet"
+# instead of "unknown".
+_PLANNED = {
+    ("array", "kind"): ("systolic", "scnn", "ideal"),
+    ("backend", "kind"): ("tclp", "tcle"),
+    ("memory", "kind"): ("dram",),
+}
+
+
+# ---- validation helpers ---------------------------------------------------------------
+def _toml_type(value: Any) -> str:
+    """The TOML name of a value's type, for messages."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "table"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    """A value as it would be written in TOML (strings quoted, booleans lower case)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _toml_string(value)
+    return repr(value)
+
+
+def _check_int(section: str, key: str, value: Any, minimum: int, what: str) -> None:
+    """An integer (not a bool, not a float) ``>= minimum``; ``what`` explains the key."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise HardwareError(f"[{section}] {key} = {_show(value)} must be an integer ({what}), "
+                            f"not a {_toml_type(value)}; write e.g. {key} = {max(minimum, 1)}")
+    if value < minimum:
+        raise HardwareError(f"[{section}] {key} = {value}: {what} < {minimum}; use "
+                            f"{key} >= {minimum}")
+
+
+def _check_choice(section: str, key: str, value: Any, choices: tuple[str, ...]) -> None:
+    listed = ", ".join(f'"{c}"' for c in choices)
+    if not isinstance(value, str):
+        raise HardwareError(f"[{section}] {key} = {_show(value)} must be a string, one of "
+                            f"{listed}")
+    if value in _PLANNED.get((section, key), ()):
+        raise HardwareError(f'[{section}] {key} = "{value}" is not available yet; use one of '
+                            f"{listed}")
+    if value not in choices:
+        raise HardwareError(f"[{section}] {key} = {_show(value)} is not one of {listed}; "
+                            "use one of those")
+
+
+def _check_positive_float(section: str, key: str, value: Any, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise HardwareError(f"[{section}] {key} = {_show(value)} must be a number ({what}), "
+                            f"not a {_toml_type(value)}; write e.g. {key} = 1.0")
+    if not math.isfinite(value) or value <= 0:
+        raise HardwareError(f"[{section}] {key} = {value!r} must be a finite number > 0 "
+                            f"({what}); write e.g. {key} = 1.0")
+
+
+# ---- the sections ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ArraySpec:
+    """The PE array: ``tiles`` tiles run in lockstep; a tile is ``rows`` x ``columns`` PEs
+    (rows = filters, columns = windows processed concurrently); each PE takes ``lanes``
+    products per cycle along the reduction (input channels x kernel) and adds them in a
+    ``pe_bits``-bit fixed-point adder tree.  ``clock_ghz`` is the clock in GHz.
+    """
+
+    kind: str = "bit-tactical"
+    tiles: int = 16
+    rows: int = 16
+    columns: int = 1
+    lanes: int = 16
+    pe_bits: int = 16
+    clock_ghz: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_choice("array", "kind", self.kind, ARRAY_KINDS)
+        for key, what in (("tiles", "tiles"), ("rows", "filters per tile"),
+                          ("columns", "windows per tile"), ("lanes", "products per PE per cycle"),
+                          ("pe_bits", "fixed-point width in bits")):
+            _check_int("array", key, getattr(self, key), 1, what)
+        _check_positive_float("array", "clock_ghz", self.clock_ghz, "clock in GHz")
+
+    @property
+    def pes(self) -> int:
+        """Processing elements in the whole array: ``tiles * rows * columns``."""
+        return self.tiles * self.rows * self.columns
+
+    @property
+    def macs_per_cycle(self) -> int:
+        """Peak multiply-accumulates per cycle: ``pes * lanes``."""
+        return self.pes * self.lanes
+
+    @property
+    def peak_gmacs_per_s(self) -> float:
+        """Peak throughput in GMAC/s: ``macs_per_cycle * clock_ghz``."""
+        return self.macs_per_cycle * self.clock_ghz
+
+
+@dataclass(frozen=True)
+class FrontendSpec:
+    """How weights are fed to the lanes.
+
+    ``kind = "dense"`` is the DaDianNao-like baseline: every (zero or not) weight takes
+    its lane slot; the other fields are then ignored (but still validated).
+    ``kind = "tcl"`` is the Bit-Tactical weight-skipping front end: a zero weight slot at
+    (step t, lane l) may be filled by a non-zero weight from (t + dt, l + dl) for the
+    offsets of :meth:`offsets` -- ``lookahead`` h (steps ahead, >= 0) and ``lookaside`` d
+    (>= 0, < lanes) in the connection pattern ``shape`` ("T" or "L").  ``priority`` says
+    which zero slot is filled first when candidates compete, ``schedule`` which operand
+    is scheduled ("sparser" picks the sparser of weights and activations per layer).
+    """
+
+    kind: str = "tcl"
+    shape: str = "T"
+    lookahead: int = 2
+    lookaside: int = 5
+    priority: str = "least-flexible"
+    schedule: str = "sparser"
+
+    def __post_init__(self) -> None:
+        _check_choice("frontend", "kind", self.kind, FRONTEND_KINDS)
+        _check_choice("frontend", "shape", self.shape, SHAPES)
+        _check_int("frontend", "lookahead", self.lookahead, 0, "h")
+        _check_int("frontend", "lookaside", self.lookaside, 0, "d")
+        _check_choice("frontend", "priority", self.priority, PRIORITIES)
+        _check_choice("frontend", "schedule", self.schedule, SCHEDULES)
+
+    @property
+    def label(self) -> str:
+        """``"dense"`` or the pattern as the paper writes it, e.g. ``"T<2,5>"``."""
+        if self.kind == "dense":
+            return "dense"
+        return f"{self.shape}<{self.lookahead},{self.lookaside}>"
+
+    def offsets(self) -> tuple[tuple[int, int], ...]:
+        """The offsets ``(dt, dl)`` a zero weight slot at (step t, lane l) may take a
+        non-zero weight from -- source (t + dt, (l + dl) mod lanes), wrapping within the
+        PE's lanes -- sorted lexicographically, which is the order the scheduler visits
+        them.  Every offset has ``1 <= dt <= h`` and ``|dl| <= d``.
+
+        * dense front end: ``()``.
+        * ``h = 0``: ``()`` for both shapes -- no step ahead is buffered, so there is
+          nothing to take from.  (DNNsim builds its lookaside entries at dt = 1 whatever
+          h is; we keep every offset inside the lookahead window instead.)
+        * ``L<h,d>``: ``(1,-d), ..., (1,-1), (1,0), (2,0), ..., (h,0)`` -- straight
+          lookahead in the own lane plus lookaside to the d lanes on one side, one step
+          ahead.
+        * ``T<h,d>``: the straight lookahead ``(1,0), ..., (h,0)`` plus d lookaside
+          offsets taken in pairs ``(dt,+k), (dt,-k)`` for k = 1, 2, 3, ... (the last pair
+          cut short when d is odd), the step dt of the k-th pair cycling 1, 2, ..., h, 1,
+          2, ...  so ``dt = (k - 1) mod h + 1``.  T<2,5> gives (1,-1), (1,0), (1,1),
+          (1,3), (2,-2), (2,0), (2,2): the paper's T<2,5>.
+
+        Source of the T rule: DNNsim, ``core/include/core/BitTactical.h`` (the
+        ``BitTactical`` scheduler constructor that fills ``SEARCH_MAP`` and sorts it;
+        ``core/src/BitTactical.cpp::search`` wraps lanes within the PE).  Older DNNsim
+        versions hard-coded T as (h',0) and (h',+-h') for h' = 1..h plus one extra
+        (1,3) -- i.e. only T<2,5> -- and the current general rule, implemented here,
+        reproduces that set for T<2,5>.
+        """
+        if self.kind == "dense":
+            return ()
+        h, d = self.lookahead, self.lookaside
+        if h == 0:
+            return ()
+        found = {(dt, 0) for dt in range(1, h + 1)}
+        if self.shape == "L":
+            found.update((1, -k) for k in range(1, d + 1))
+        else:
+            for i in range(d):
+                k = i // 2 + 1
+                found.add(((k - 1) % h + 1, k if i % 2 == 0 else -k))
+        return tuple(sorted(found))
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """How the PE multiplies: ``"bit-parallel"`` (one product per lane per cycle).
+    The serial back ends ``"tclp"`` / ``"tcle"`` are planned, not available yet."""
+
+    kind: str = "bit-parallel"
+
+    def __post_init__(self) -> None:
+        _check_choice("backend", "kind", self.kind, BACKEND_KINDS)
+
+
+@dataclass(frozen=True)
+class MemorySpec:
+    """Off-chip memory: ``"ideal"`` (never stalls the array).  ``"dram"`` is planned."""
+
+    kind: str = "ideal"
+
+    def __post_init__(self) -> None:
+        _check_choice("memory", "kind", self.kind, MEMORY_KINDS)
+
+
+@dataclass(frozen=True)
+class EnergySpec:
+    """Reserved for an energy model: no keys yet (the ``[energy]`` section must be empty)."""
+
+
+_SECTION_CLASSES: dict[str, type] = {
+    "array": ArraySpec, "frontend": FrontendSpec, "backend": BackendSpec,
+    "memory": MemorySpec, "energy": EnergySpec,
+}
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """A whole machine.  Build it with :func:`load_hardware`; ``name`` is free text.
+
+    ``name`` takes part in equality, :meth:`to_dict` and :meth:`digest` like every other
+    field.
+    """
+
+    array: ArraySpec = field(default_factory=ArraySpec)
+    frontend: FrontendSpec = field(default_factory=FrontendSpec)
+    backend: BackendSpec = field(default_factory=BackendSpec)
+    memory: MemorySpec = field(default_factory=MemorySpec)
+    energy: EnergySpec = field(default_factory=EnergySpec)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        for section, cls in _SECTION_CLASSES.items():
+            value = getattr(self, section)
+            if not isinstance(value, cls):
+                raise HardwareError(f"[{section}] must be a {cls.__name__}, not "
+                                    f"{type(value).__name__}; build hardware with load_hardware()")
+        if not isinstance(self.name, str):
+            raise HardwareError(f"name = {_show(self.name)} must be a string (free text), not a "
+                                f"{_toml_type(self.name)}")
+        lanes, d = self.array.lanes, self.frontend.lookaside
+        if self.frontend.kind != "dense" and d >= lanes:
+            raise HardwareError(f"[frontend] lookaside = {d} must be < [array] lanes = {lanes} "
+                                f"(d reaches at most lanes - 1 lanes aside); use lookaside <= "
+                                f"{lanes - 1} or more lanes")
+
+    # ---- (de)serialisation ------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name": ..., "array": {...}, "frontend": {...}, ..., "energy": {}}``; plain
+        JSON/TOML types, ``load_hardware(hw.to_dict()) == hw``."""
+        out: dict[str, Any] = {"name": self.name}
+        for section in SECTIONS:
+            out[section] = asdict(getattr(self, section))
+        out["array"]["clock_ghz"] = float(self.array.clock_ghz)
+        return out
+
+    def to_toml(self) -> str:
+        """The description as TOML text; ``load_hardware`` of it gives this object back."""
+        data = self.to_dict()
+        lines = [f"name = {_toml_string(data.pop('name'))}"]
+        for section, table in data.items():
+            lines += ["", f"[{section}]"]
+            lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+        return "\n".join(lines) + "\n"
+
+    def digest(self) -> str:
+        """sha256 hex digest of the canonical JSON (sorted keys, no spaces) of
+        :meth:`to_dict`: stable across runs and machines, for keying results stores."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=True, allow_nan=False)
+        return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+    def replace(self, **changes: Any) -> Hardware:
+        """A new, validated Hardware with dotted keys changed, for sweeps::
+
+            hw.replace(**{"frontend.lookahead": 4, "array.tiles": 8, "name": "T<4,5>"})
+        """
+        data = self.to_dict()
+        for dotted, value in changes.items():
+            if dotted == "name":
+                data["name"] = value
+                continue
+            section, dot, key = dotted.partition(".")
+            if not dot or section not in _SECTION_CLASSES:
+                raise HardwareError(f"replace(): {dotted!r} is not a known key; use 'name' or "
+                                    f"'section.key' with section one of {', '.join(SECTIONS)}")
+            if key not in data[section]:
+                raise HardwareError(f"replace(): [{section}] {key} is not a known key"
+                                    f"{_suggest(key, data[section])}; known keys: "
+                                    f"{', '.join(data[section]) or 'none (reserved section)'}")
+            data[section][key] = value
+        return load_hardware(data)
+
+
+# ---- TOML writing (tomllib only reads) ------------------------------------------------
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
+            "\r": "\\r"}
+
+
+def _toml_string(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    raise HardwareError(f"cannot write {value!r} ({type(value).__name__}) as TOML")
+
+
+# ---- loading --------------------------------------------------------------------------
+def _suggest(key: Any, known: Any) -> str:
+    close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _section_of(key: str) -> str | None:
+    for section, cls in _SECTION_CLASSES.items():
+        if key in {f.name for f in fields(cls)} and key != "kind":
+            return section
+    return None
+
+
+def _from_dict(data: Any) -> Hardware:
+    if not isinstance(data, dict):
+        raise HardwareError(f"a hardware description must be a table (dict), not "
+                            f"{type(data).__name__}")
+    for key, value in data.items():
+        if key == "name" or key in _SECTION_CLASSES:
+            continue
+        if isinstance(value, dict):
+            raise HardwareError(f"[{key}] is not a known section{_suggest(key, SECTIONS)}; known "
+                                f"sections: {', '.join(f'[{s}]' for s in SECTIONS)}")
+        home = _section_of(str(key))
+        hint = f"; put it under the [{home}] header" if home else ""
+        raise HardwareError(f"{key} is not a known top-level key{hint}; known top-level keys: "
+                            f"name, and the sections {', '.join(f'[{s}]' for s in SECTIONS)}")
+    parts: dict[str, Any] = {}
+    for section, cls in _SECTION_CLASSES.items():
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise HardwareError(f"[{section}] must be a table of keys, not {_show(table)} "
+                                f"(a {_toml_type(table)})")
+        known = [f.name for f in fields(cls)]
+        for key in table:
+            if key in known:
+                continue
+            if not known:
+                raise HardwareError(f"[{section}] {key}: the [{section}] section is reserved and "
+                                    f"must be empty for now; remove {key}")
+            raise HardwareError(f"[{section}] {key} is not a known key{_suggest(key, known)}; "
+                                f"known keys: {', '.join(known)}")
+        values = dict(table)
+        clock = values.get("clock_ghz")
+        if section == "array" and isinstance(clock, int) and not isinstance(clock, bool):
+            values["clock_ghz"] = float(clock)  # TOML `clock_ghz = 1` is an integer
+        parts[section] = cls(**values)
+    return Hardware(name=data.get("name", ""), **parts)
+
+
+def _from_file(path: str | os.PathLike) -> Hardware:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise HardwareError(f"hardware file {p} not found; give a TOML file or one of the "
+                            f"built-in names {', '.join(BUILTIN_HARDWARE)}") from None
+    except OSError as exc:
+        raise HardwareError(f"hardware file {p} cannot be read: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise HardwareError(f"{p}: not UTF-8 text (bad byte at offset {exc.start}); save the "
+                            "hardware file as UTF-8 TOML") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise HardwareError(f"{p}: TOML syntax error: {exc}; fix the file") from None
+    try:
+        return _from_dict(data)
+    except HardwareError as exc:
+        raise HardwareError(f"{p}: {exc}") from None
+
+
+def load_hardware(source: str | os.PathLike | dict | Hardware | None = None) -> Hardware:
+    """The one way to build a :class:`Hardware`.
+
+    * ``None`` -> :func:`default_hardware`;
+    * a :class:`Hardware` -> itself (already validated);
+    * a dict -> validated like a parsed TOML file (missing keys take the defaults);
+    * a path (``str`` or ``os.PathLike``) -> the TOML file; a ``str`` that is no existing
+      file but a built-in name ("bit-tactical", "dadiannao") -> :func:`builtin_hardware`.
+
+    Raises :class:`HardwareError` (one line, naming the file, ``[section] key``, the bad
+    value and the fix) for a missing or unreadable file, a TOML syntax error (with its
+    line), an unknown section or key, a wrong type or an invalid value.
+    """
+    if source is None:
+        return default_hardware()
+    if isinstance(source, Hardware):
+        return source
+    if isinstance(source, dict):
+        return _from_dict(source)
+    if isinstance(source, str) and source in BUILTIN_HARDWARE and not Path(source).exists():
+        return builtin_hardware(source)
+    if isinstance(source, (str, os.PathLike)):
+        return _from_file(source)
+    raise HardwareError(f"hardware must be a TOML file path, a dict, a Hardware or None, not "
+                        f"{type(source).__name__}")
+
+
+def default_hardware() -> Hardware:
+    """The default machine: 16 tiles x 16 rows x 1 column, 16 lanes, 16-bit PEs at 1 GHz,
+    TCL T<2,5>, least-flexible first, sparser operand scheduled, bit-parallel back end,
+    ideal memory.  Equal to ``builtin_hardware("bit-tactical")``."""
+    return Hardware(name=DEFAULT_NAME)
+
+
+def dense_baseline(hw: Hardware) -> Hardware:
+    """The DaDianNao-like baseline of ``hw``: the same machine with ``[frontend] kind =
+    "dense"`` (no zero skipping); the other front-end fields are kept (and ignored).
+    A dense ``hw`` is returned as it is."""
+    if not isinstance(hw, Hardware):
+        raise HardwareError(f"dense_baseline() needs a Hardware, not {type(hw).__name__}; "
+                            "build one with load_hardware()")
+    if hw.frontend.kind == "dense":
+        return hw
+    name = f"dense baseline of {hw.name}" if hw.name else "dense baseline"
+    return dataclasses.replace(hw, frontend=dataclasses.replace(hw.frontend, kind="dense"),
+                               name=name)
+
+
+def builtin_hardware(name: str) -> Hardware:
+    """A shipped description: ``"bit-tactical"`` (TCL T<2,5>) or ``"dadiannao"`` (the same
+    array, dense front end), read from ``accelsim/data/<name>.toml``."""
+    if name not in BUILTIN_HARDWARE:
+        raise HardwareError(f"unknown built-in hardware {_show(name)}; choose one of "
+                            f"{', '.join(BUILTIN_HARDWARE)} or give a TOML file path")
+    return _from_file(DATA_DIR / f"{name}.toml")
