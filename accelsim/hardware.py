@@ -20,6 +20,7 @@ naming ``[section] key``, the bad value and the fix.  The shipped descriptions l
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -81,14 +82,21 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-def _check_int(section: str, key: str, value: Any, minimum: int, what: str) -> None:
-    """An integer (not a bool, not a float) ``>= minimum``; ``what`` explains the key."""
+def _check_int(section: str, key: str, value: Any, minimum: int, what: str,
+               symbol: str = "") -> None:
+    """An integer (not a bool, not a float) ``>= minimum``; ``what`` explains the key and
+    ``symbol`` is its name in the paper (h, d), if any."""
     if isinstance(value, bool) or not isinstance(value, int):
+        example = max(minimum, 1)
+        if isinstance(value, (float, str)):
+            # suggest the integer the user probably meant: "16" or 16.0 -> 16
+            with contextlib.suppress(ValueError, OverflowError):
+                example = int(value) if float(value).is_integer() else example
         raise HardwareError(f"[{section}] {key} = {_show(value)} must be an integer ({what}), "
-                            f"not a {_toml_type(value)}; write e.g. {key} = {max(minimum, 1)}")
+                            f"not a {_toml_type(value)}; write e.g. {key} = {example}")
     if value < minimum:
-        raise HardwareError(f"[{section}] {key} = {value}: {what} < {minimum}; use "
-                            f"{key} >= {minimum}")
+        why = f": {symbol} < {minimum}" if symbol else f" must be >= {minimum} ({what})"
+        raise HardwareError(f"[{section}] {key} = {value}{why}; use {key} >= {minimum}")
 
 
 def _check_choice(section: str, key: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -178,8 +186,8 @@ class FrontendSpec:
     def __post_init__(self) -> None:
         _check_choice("frontend", "kind", self.kind, FRONTEND_KINDS)
         _check_choice("frontend", "shape", self.shape, SHAPES)
-        _check_int("frontend", "lookahead", self.lookahead, 0, "h")
-        _check_int("frontend", "lookaside", self.lookaside, 0, "d")
+        _check_int("frontend", "lookahead", self.lookahead, 0, "steps ahead", "h")
+        _check_int("frontend", "lookaside", self.lookaside, 0, "lanes aside", "d")
         _check_choice("frontend", "priority", self.priority, PRIORITIES)
         _check_choice("frontend", "schedule", self.schedule, SCHEDULES)
 
@@ -212,9 +220,10 @@ class FrontendSpec:
         Source of the T rule: DNNsim, ``core/include/core/BitTactical.h`` (the
         ``BitTactical`` scheduler constructor that fills ``SEARCH_MAP`` and sorts it;
         ``core/src/BitTactical.cpp::search`` wraps lanes within the PE).  Older DNNsim
-        versions hard-coded T as (h',0) and (h',+-h') for h' = 1..h plus one extra
-        (1,3) -- i.e. only T<2,5> -- and the current general rule, implemented here,
-        reproduces that set for T<2,5>.
+        versions ignored d and hard-coded T as (h',0) and (h',+-h') for h' = 1..h plus
+        one extra slot -- (1,3) in most, (1,-3) or (1,h-1) in some -- i.e. they really
+        supported only T<2,5>; the current general rule, implemented here, gives the
+        same set for T<2,5>.
         """
         if self.kind == "dense":
             return ()
@@ -282,7 +291,7 @@ class Hardware:
         for section, cls in _SECTION_CLASSES.items():
             value = getattr(self, section)
             if not isinstance(value, cls):
-                raise HardwareError(f"[{section}] must be a {cls.__name__}, not "
+                raise HardwareError(f"[{section}] must be of type {cls.__name__}, not "
                                     f"{type(value).__name__}; build hardware with load_hardware()")
         if not isinstance(self.name, str):
             raise HardwareError(f"name = {_show(self.name)} must be a string (free text), not a "

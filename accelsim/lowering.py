@@ -1,0 +1,363 @@
+"""Lowering of a layer's training passes to filter x window problems.
+
+Every pass of a conv or linear layer is lowered to the same machine: a *filter* operand
+and a *window* operand, each a 3-D array ``[count, lines, lanes]``.  Lanes run along the
+reduction; a filter's reduction is laid out in ``lines`` time lines of ``lanes``
+products, and the dot product of filter ``f`` and window ``w`` is
+``sum over (line, lane) of F[f, line, lane] * X[w, line, lane]``.  A chunk of the
+reduction that does not fill the lanes is zero-padded at its end.
+
+A linear layer is a 1x1 convolution on a 1x1 image (weight ``[out, in, 1, 1]``,
+activation ``[batch, in, 1, 1]``, grad ``[batch, out, 1, 1]``).
+
+Lowerings (``G`` groups, ``Cg = in/G``, ``Mg = out/G``; ``chunks(n) = ceil(n / lanes)``):
+
+forward
+    filters = the ``Mg`` output channels of a group, windows = output pixels (x fastest,
+    then y, then sample), lines = ``(ky, kx, input-channel chunk)`` with ky outer, so a
+    filter has ``kh * kw * chunks(Cg)`` lines.  Windows are im2col rows of the zero-padded
+    input in the same layout (stride and dilation respected).
+    Tag ``("forward", n0, n1, group)``: result ``[Mg, (n1-n0)*Ho*Wo]`` goes to
+    ``output[n0:n1, group*Mg:(group+1)*Mg]``.
+backward_weight
+    One problem per sample, group and kernel tap ``(ky, kx)``: filters = the ``Mg``
+    output-gradient channels, windows = the ``Cg`` input channels of the saved activation,
+    lanes = output pixels (y outer, x inner), ``chunks(Ho*Wo)`` lines.  The window of
+    channel c is the padded activation sampled at ``(ky*dil_h + y*stride_h,
+    kx*dil_w + x*stride_w)``.
+    Tag ``("backward_weight", n, n+1, group, ky, kx)``: result ``[Mg, Cg]`` is added to
+    ``weight_grad[group*Mg:(group+1)*Mg, :, ky, kx]`` (the gradient sums over samples).
+backward_input
+    The weights rotated by 180 degrees with in/out swapped
+    (``W'[c, m, y, x] = W[m, c, kh-1-y, kw-1-x]``): filters = the ``Cg`` input channels,
+    lines = ``(rotated y, rotated x, output-grad channel chunk)``.  Per axis the input
+    pixels are split into ``stride`` phases; the taps ``k`` of phase ``ph`` are those with
+    ``(ph + padding - k*dil) % stride == 0`` and input pixel ``ph + stride*j`` reads the
+    (unpadded, never zero-inserted) output gradient at ``j + (ph + padding - k*dil) //
+    stride`` (zero outside ``[0, Ho)``).  For stride 1 this is the forward convolution of
+    the output gradient zero-padded by ``dil*(K-1) - padding`` (cropped if negative).
+    One problem per sample range, group and phase ``(py, px)`` that has both input pixels
+    and taps; windows = the input pixels of the phase (x fastest, then y, then sample).
+    Input pixels no tap reaches get zero gradient.
+    Tag ``("backward_input", n0, n1, group, py, px)``: result ``[Cg, (n1-n0)*ny*nx]`` is
+    added to ``input_grad[n0:n1, group*Cg:(group+1)*Cg, py::stride_h, px::stride_w]``.
+
+Every tag is ``(pass_name, n0, n1, group, ...)``.  Convolutions put one sample in each
+forward / backward-input problem (memory stays bounded: one sample's im2col at a time);
+linear layers put the whole batch in one problem (one window per sample) unless told
+otherwise with ``samples_per_problem``.  Backward-weight always reduces each sample on its
+own.  :func:`iter_problems` yields problems one at a time; :func:`lower_pass` is its list.
+
+Arrays keep the operand's dtype (bool masks and float values alike); problems of one pass
+may share their filter array (it is read-only).  This module uses numpy only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.errors import LoweringError
+from accelsim.geometry import LayerGeometry
+from accelsim.trace.schema import PASSES
+
+__all__ = ["LoweredProblem", "assemble", "dense_lines", "iter_problems", "lower_pass",
+           "pass_output_shape"]
+
+
+@dataclass(frozen=True, eq=False)
+class LoweredProblem:
+    """One filter x window product: ``result[f, w] = sum(filters[f] * windows[w])``."""
+
+    filters: np.ndarray  # [n_filters, lines, lanes]
+    windows: np.ndarray  # [n_windows, lines, lanes]
+    tag: tuple           # (pass_name, n0, n1, group, ...): where the result goes
+
+    def __post_init__(self) -> None:
+        f, x = self.filters, self.windows
+        if f.ndim != 3 or x.ndim != 3 or f.shape[1:] != x.shape[1:]:
+            raise LoweringError(f"problem {self.tag}: filters {f.shape} and windows {x.shape} "
+                                "must both be [count, lines, lanes] with equal lines and lanes")
+
+    @property
+    def n_filters(self) -> int:
+        return self.filters.shape[0]
+
+    @property
+    def n_windows(self) -> int:
+        return self.windows.shape[0]
+
+    @property
+    def lines(self) -> int:
+        return self.filters.shape[1]
+
+    @property
+    def lanes(self) -> int:
+        return self.filters.shape[2]
+
+
+# ---- helpers ---------------------------------------------------------------------------
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _check(geometry: LayerGeometry, pass_name: str, lanes: int) -> None:
+    if not isinstance(geometry, LayerGeometry):
+        raise LoweringError(f"geometry must be a LayerGeometry, got {type(geometry).__name__}")
+    if pass_name not in PASSES:
+        raise LoweringError(f"layer {geometry.name!r}: unknown pass {pass_name!r}; use one of "
+                            f"{', '.join(PASSES)}")
+    if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)) or lanes < 1:
+        raise LoweringError(f"lanes must be an integer >= 1, got {lanes!r}")
+
+
+def _as4d(geometry: LayerGeometry, role: str, array, batch: int | None) -> np.ndarray:
+    """Check an operand's shape against the geometry and view it as 4-D."""
+    a = np.asarray(array)
+    if role != "weight" and batch is None:
+        if a.ndim < 1:
+            raise LoweringError(f"layer {geometry.name!r}: {role} must have a batch axis")
+        batch = a.shape[0]
+    want = geometry.operand_shape(role, batch if batch is not None else 1)
+    if a.shape != want:
+        raise LoweringError(f"layer {geometry.name!r}: {role} has shape {a.shape}, "
+                            f"expected {want}")
+    if geometry.kind == "linear":
+        a = a.reshape(a.shape + (1, 1))
+    return a
+
+
+def _operands(geometry: LayerGeometry, pass_name: str, first, second):
+    """(weight, activation, grad) as 4-D arrays (absent ones None) and the batch size."""
+    if pass_name == "forward":
+        act = _as4d(geometry, "activation", second, None)
+        return _as4d(geometry, "weight", first, None), act, None, act.shape[0]
+    if pass_name == "backward_input":
+        grad = _as4d(geometry, "grad", second, None)
+        return _as4d(geometry, "weight", first, None), None, grad, grad.shape[0]
+    act = _as4d(geometry, "activation", first, None)
+    return None, act, _as4d(geometry, "grad", second, act.shape[0]), act.shape[0]
+
+
+def _chunk(a: np.ndarray, lanes: int) -> np.ndarray:
+    """``[P, T, C]`` -> a new read-only ``[P, T*ceil(C/lanes), lanes]`` array: each of the
+    T reduction groups of C elements cut into chunks of ``lanes``, the last zero-padded."""
+    p, t, c = a.shape
+    chunks = _ceil_div(c, lanes)
+    out = np.zeros((p, t, chunks * lanes), dtype=a.dtype)
+    out[:, :, :c] = a
+    out = out.reshape(p, t * chunks, lanes)
+    out.flags.writeable = False
+    return out
+
+
+def _gather(a: np.ndarray, iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
+    """im2col of ``a[S, C, H, W]`` at rows ``iy[ny, Ty]`` and columns ``ix[nx, Tx]`` (indices
+    outside the image read zero) -> ``[S*ny*nx, Ty*Tx, C]`` (x fastest, then y, then
+    sample; tap y outer, tap x inner)."""
+    s, c, h, w = a.shape
+    lo_y, hi_y = max(0, -int(iy.min())), max(0, int(iy.max()) - (h - 1))
+    lo_x, hi_x = max(0, -int(ix.min())), max(0, int(ix.max()) - (w - 1))
+    if lo_y or hi_y or lo_x or hi_x:
+        a = np.pad(a, ((0, 0), (0, 0), (lo_y, hi_y), (lo_x, hi_x)))
+    g = a[:, :, (iy + lo_y)[:, :, None, None], (ix + lo_x)[None, None, :, :]]
+    ny, ty = iy.shape
+    nx, tx = ix.shape
+    # [S, C, ny, Ty, nx, Tx] -> [S, ny, nx, Ty, Tx, C]
+    return g.transpose(0, 2, 4, 3, 5, 1).reshape(s * ny * nx, ty * tx, c)
+
+
+def _axis(geometry: LayerGeometry, axis: str) -> tuple[int, int, int, int, int, int]:
+    """(input size, output size, kernel, stride, padding, dilation) along ``axis``."""
+    g = geometry
+    return (getattr(g, f"input_{axis}"), getattr(g, f"output_{axis}"),
+            getattr(g, f"kernel_{axis}"), getattr(g, f"stride_{axis}"),
+            getattr(g, f"padding_{axis}"), getattr(g, f"dilation_{axis}"))
+
+
+def _phases(geometry: LayerGeometry, axis: str) -> list[tuple[int, int, list[int], list[int]]]:
+    """Backward-input phases along one axis: ``(phase, pixels, taps, offsets)`` for every
+    phase with at least one input pixel and one tap.  Taps are in rotated order (k
+    descending); input pixel ``phase + stride*j`` reads output-gradient row
+    ``j + offset`` for each tap."""
+    size, _, kernel, stride, pad, dil = _axis(geometry, axis)
+    out = []
+    for ph in range(stride):
+        pixels = len(range(ph, size, stride))
+        taps = [k for k in reversed(range(kernel)) if (ph + pad - k * dil) % stride == 0]
+        if pixels and taps:
+            out.append((ph, pixels, taps, [(ph + pad - k * dil) // stride for k in taps]))
+    return out
+
+
+def _samples_per_problem(geometry: LayerGeometry, batch: int, value: int | None) -> int:
+    if value is None:
+        return max(1, batch) if geometry.kind == "linear" else 1
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise LoweringError(f"samples_per_problem must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+# ---- lowering --------------------------------------------------------------------------
+def iter_problems(geometry: LayerGeometry, pass_name: str, first, second, *, lanes: int,
+                  samples_per_problem: int | None = None) -> Iterator[LoweredProblem]:
+    """Yield the problems of one pass one at a time (see the module docstring).
+
+    ``first``, ``second`` are the trace operands of the pass: forward (weight,
+    activation), backward_input (weight, grad), backward_weight (activation, grad).
+    ``samples_per_problem`` (forward and backward-input only) is how many samples' windows
+    one problem holds: default 1 for conv, the whole batch for linear.  Shapes are checked
+    before the first problem is made."""
+    _check(geometry, pass_name, lanes)
+    weight, act, grad, batch = _operands(geometry, pass_name, first, second)
+    per = _samples_per_problem(geometry, batch, samples_per_problem)
+    if pass_name == "forward":
+        gen = _forward(geometry, weight, act, batch, lanes, per)
+    elif pass_name == "backward_input":
+        gen = _backward_input(geometry, weight, grad, batch, lanes, per)
+    else:
+        gen = _backward_weight(geometry, act, grad, batch, lanes)
+    return gen
+
+
+def lower_pass(geometry: LayerGeometry, pass_name: str, first, second, *, lanes: int,
+               samples_per_problem: int | None = None) -> list[LoweredProblem]:
+    """All problems of one pass as a list (``list(iter_problems(...))``)."""
+    return list(iter_problems(geometry, pass_name, first, second, lanes=lanes,
+                              samples_per_problem=samples_per_problem))
+
+
+def _forward(g: LayerGeometry, weight, act, batch, lanes, per) -> Iterator[LoweredProblem]:
+    groups, cg, mg = g.groups, g.in_channels // g.groups, g.out_channels // g.groups
+    _, ho, kh, sh, ph, dh = _axis(g, "h")
+    _, wo, kw, sw, pw, dw = _axis(g, "w")
+    iy = np.arange(ho)[:, None] * sh + np.arange(kh)[None, :] * dh - ph
+    ix = np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw - pw
+    filters = [_chunk(weight[gi * mg:(gi + 1) * mg].transpose(0, 2, 3, 1).reshape(mg, kh * kw, cg),
+                      lanes) for gi in range(groups)]
+    for n0 in range(0, batch, per):
+        n1 = min(batch, n0 + per)
+        for gi in range(groups):
+            x = _chunk(_gather(act[n0:n1, gi * cg:(gi + 1) * cg], iy, ix), lanes)
+            yield LoweredProblem(filters[gi], x, ("forward", n0, n1, gi))
+
+
+def _backward_input(g: LayerGeometry, weight, grad, batch, lanes,
+                    per) -> Iterator[LoweredProblem]:
+    groups, cg, mg = g.groups, g.in_channels // g.groups, g.out_channels // g.groups
+    phases = [(py, px) for py in _phases(g, "h") for px in _phases(g, "w")]
+    filters = {}
+    for gi in range(groups):
+        w = weight[gi * mg:(gi + 1) * mg]  # [Mg, Cg, kh, kw]
+        for (py, _, ty, _), (px, _, tx, _) in phases:
+            sub = w[:, :, ty][:, :, :, tx]  # [Mg, Cg, Ty, Tx]
+            sub = sub.transpose(1, 2, 3, 0).reshape(cg, len(ty) * len(tx), mg)
+            filters[gi, py, px] = _chunk(sub, lanes)
+    for n0 in range(0, batch, per):
+        n1 = min(batch, n0 + per)
+        for gi in range(groups):
+            gr = grad[n0:n1, gi * mg:(gi + 1) * mg]
+            for (py, ny, _, oy), (px, nx, _, ox) in phases:
+                iy = np.arange(ny)[:, None] + np.asarray(oy)[None, :]
+                ix = np.arange(nx)[:, None] + np.asarray(ox)[None, :]
+                x = _chunk(_gather(gr, iy, ix), lanes)
+                yield LoweredProblem(filters[gi, py, px], x, ("backward_input", n0, n1, gi, py, px))
+
+
+def _backward_weight(g: LayerGeometry, act, grad, batch, lanes) -> Iterator[LoweredProblem]:
+    groups, cg, mg = g.groups, g.in_channels // g.groups, g.out_channels // g.groups
+    _, ho, kh, sh, ph, dh = _axis(g, "h")
+    _, wo, kw, sw, pw, dw = _axis(g, "w")
+    for n in range(batch):
+        padded = np.pad(act[n], ((0, 0), (ph, ph), (pw, pw)))
+        for gi in range(groups):
+            f = _chunk(grad[n, gi * mg:(gi + 1) * mg].reshape(mg, 1, ho * wo), lanes)
+            a = padded[gi * cg:(gi + 1) * cg]
+            for ky in range(kh):
+                for kx in range(kw):
+                    y0, x0 = ky * dh, kx * dw
+                    tap = a[:, y0:y0 + (ho - 1) * sh + 1:sh, x0:x0 + (wo - 1) * sw + 1:sw]
+                    x = _chunk(tap.reshape(cg, 1, ho * wo), lanes)
+                    yield LoweredProblem(f, x, ("backward_weight", n, n + 1, gi, ky, kx))
+
+
+def dense_lines(geometry: LayerGeometry, pass_name: str, *, lanes: int) -> int:
+    """Lines per filter of the dense layout.
+
+    forward: ``kh * kw * ceil(Cg / lanes)`` (every problem); backward_weight:
+    ``ceil(Ho * Wo / lanes)`` (every problem); backward_input: the lines of the phase
+    problems of one sample range and group, summed (``taps * ceil(Mg / lanes)`` per phase;
+    equal to ``kh * kw * ceil(Mg / lanes)`` unless some taps reach no input pixel, and the
+    lines of the single problem for stride 1)."""
+    _check(geometry, pass_name, lanes)
+    g = geometry
+    cg, mg = g.in_channels // g.groups, g.out_channels // g.groups
+    if pass_name == "forward":
+        return g.kernel_h * g.kernel_w * _ceil_div(cg, lanes)
+    if pass_name == "backward_weight":
+        return _ceil_div(g.output_h * g.output_w, lanes)
+    taps = sum(len(ty) * len(tx) for _, _, ty, _ in _phases(g, "h") for _, _, tx, _ in
+               _phases(g, "w"))
+    return taps * _ceil_div(mg, lanes)
+
+
+# ---- assembly --------------------------------------------------------------------------
+def pass_output_shape(geometry: LayerGeometry, pass_name: str, batch: int) -> tuple[int, ...]:
+    """Shape of a pass's result: forward -> output (grad shape), backward_input -> input
+    gradient (activation shape), backward_weight -> weight gradient (weight shape)."""
+    if pass_name not in PASSES:
+        raise LoweringError(f"layer {geometry.name!r}: unknown pass {pass_name!r}; use one of "
+                            f"{', '.join(PASSES)}")
+    if pass_name == "forward":
+        return geometry.grad_shape(batch)
+    if pass_name == "backward_input":
+        return geometry.activation_shape(batch)
+    return geometry.weight_shape()
+
+
+def assemble(geometry: LayerGeometry, pass_name: str, problems: Iterable[LoweredProblem],
+             batch: int) -> np.ndarray:
+    """Compute every problem densely and scatter the results into the pass result.
+
+    forward -> output ``[batch, out, Ho, Wo]``; backward_input -> input gradient
+    ``[batch, in, H, W]``; backward_weight -> weight gradient ``[out, in/groups, kh, kw]``
+    (linear: ``[batch, out]``, ``[batch, in]``, ``[out, in]``).  ``problems`` may be a
+    generator.  The result is int64 when every operand is boolean or integer (for masks: the
+    number of effectual products per output value), else float64."""
+    g = geometry
+    shape = pass_output_shape(g, pass_name, batch)
+    shape4 = shape + (1, 1) if g.kind == "linear" else shape
+    out = np.zeros(shape4, dtype=np.float64)
+    cg, mg = g.in_channels // g.groups, g.out_channels // g.groups
+    floating, seen = False, False
+    for p in problems:
+        seen = True
+        tag = p.tag
+        if not tag or tag[0] != pass_name:
+            raise LoweringError(f"layer {g.name!r}: problem tagged {tag!r} is not of pass "
+                                f"{pass_name!r}")
+        floating |= not (np.issubdtype(p.filters.dtype, np.integer)
+                         or p.filters.dtype == np.bool_)
+        floating |= not (np.issubdtype(p.windows.dtype, np.integer)
+                         or p.windows.dtype == np.bool_)
+        f = p.filters.reshape(p.n_filters, -1).astype(np.float64, copy=False)
+        x = p.windows.reshape(p.n_windows, -1).astype(np.float64, copy=False)
+        r = f @ x.T  # [n_filters, n_windows]
+        n0, n1, gi = tag[1], tag[2], tag[3]
+        if n1 > batch:
+            raise LoweringError(f"layer {g.name!r}: problem {tag!r} reaches past batch {batch}")
+        if pass_name == "forward":
+            r = r.reshape(mg, n1 - n0, g.output_h, g.output_w).transpose(1, 0, 2, 3)
+            out[n0:n1, gi * mg:(gi + 1) * mg] += r
+        elif pass_name == "backward_input":
+            py, px = tag[4], tag[5]
+            view = out[n0:n1, gi * cg:(gi + 1) * cg, py::g.stride_h, px::g.stride_w]
+            view += r.reshape(cg, n1 - n0, view.shape[2], view.shape[3]).transpose(1, 0, 2, 3)
+        else:
+            ky, kx = tag[4], tag[5]
+            out[gi * mg:(gi + 1) * mg, :, ky, kx] += r
+    if g.kind == "linear":
+        out = out.reshape(shape)
+    return out if floating or not seen else np.rint(out).astype(np.int64)
