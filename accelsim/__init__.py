@@ -5,11 +5,14 @@ The simulator side (this package) never imports torch.
 
 from accelsim.errors import AccelsimError, ConfigError, GeometryError, TraceError, WorkloadError
 from accelsim.geometry import LayerGeometry
+from accelsim.hardware import Hardware, load_hardware
+from accelsim.simulate import Report, simulate, simulate_layer
 from accelsim.trace import TraceMetadata, TraceWriter, find_trace, open_trace
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AccelsimError", "ConfigError", "GeometryError", "LayerGeometry", "TraceError",
+    "AccelsimError", "ConfigError", "GeometryError", "Hardware", "LayerGeometry", "Report",
+    "TraceError", "load_hardware", "simulate", "simulate_layer",
     "TraceMetadata", "TraceWriter", "WorkloadError", "find_trace", "open_trace", "__version__",
 ]

@@ -6,13 +6,19 @@ Nothing here imports torch: layer tables of the standard pairs ship with the pac
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from accelsim.errors import ConfigError
 from accelsim.flops import FlopReport, spec_flops, trace_flops
 from accelsim.geometry import LayerGeometry
-from accelsim.trace import find_trace, open_trace
+from accelsim.hardware import load_hardware
+from accelsim.simulate import LayerReport, Report, simulate, simulate_layer, simulate_operands
+from accelsim.trace import PASSES, find_trace, open_trace
 
 
 def layer_table(model: str, dataset: str = "cifar10",
@@ -62,6 +68,47 @@ def synthetic_trace(out: str | os.PathLike[str], *, encoding: str = "fixed16",
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     return write_synthetic_trace(spec, out, encoding=encoding)
+
+
+def simulate_trace(path: str | os.PathLike[str], hardware: Any = None, *,
+                   passes: Sequence[str] = PASSES, step: int | None = None) -> Report:
+    """Simulate the trace file (or the latest / ``step`` trace of a run directory)."""
+    with open_trace(find_trace(path, step)) as trace:
+        return simulate(trace, hardware, passes=passes)
+
+
+def simulate_synthetic(model: str, hardware: Any = None, *, dataset: str = "imagenet",
+                       method: str = "swat-u", sparsity: float = 0.9, batch: int = 1,
+                       seed: int = 0, passes: Sequence[str] = PASSES) -> Report:
+    """Simulate a synthetic ``method`` trace of a zoo model without writing it to disk."""
+    from workloads.synthetic import SyntheticSpec, generate_layers
+
+    hw = load_hardware(hardware)
+    spec = SyntheticSpec.for_method(model, method, sparsity, dataset=dataset, batch=batch,
+                                    seed=seed)
+    layers = tuple(simulate_operands(g, ops, hw, passes) for g, ops in generate_layers(spec))
+    return Report(layers, hw, f"synthetic:{model}/{dataset}/{method}@{sparsity}",
+                  {"synthetic": spec.to_dict()})
+
+
+def _load_npy(path: str | os.PathLike[str] | None, what: str) -> np.ndarray | None:
+    if path is None:
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} file {path} does not exist") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise ConfigError(f"{what} file {path} is not a readable .npy array ({exc})") from None
+
+
+def simulate_layer_files(weights: str | os.PathLike[str], activations: str | os.PathLike[str],
+                         *, output_grad: str | os.PathLike[str] | None = None, stride: int = 1,
+                         padding: int = 0, hardware: Any = None) -> LayerReport:
+    """:func:`accelsim.simulate_layer` on tensors read from .npy files."""
+    return simulate_layer(_load_npy(weights, "weights"), _load_npy(activations, "activations"),
+                          output_grad=_load_npy(output_grad, "output gradient"), stride=stride,
+                          padding=padding, hardware=hardware)
 
 
 @dataclass(frozen=True)

@@ -192,6 +192,73 @@ def cmd_export_dnnsim(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_simulation(report, out=None) -> None:
+    out = out or sys.stdout
+    from accelsim.textfmt import fmt_count, table
+
+    hw = report.hardware
+    print(f"hardware: {hw.name or 'unnamed'} ({hw.array.tiles} tiles x {hw.array.rows} rows x "
+          f"{hw.array.columns} columns x {hw.array.lanes} lanes, front end {hw.frontend.kind} "
+          f"{hw.frontend.label if hw.frontend.kind == 'tcl' else ''}, back end {hw.backend.kind})",
+          file=out)
+    rows = []
+    for lr in report.layers:
+        for p, b in lr.passes.items():
+            rows.append([lr.geometry.name, p, fmt_count(b.base_cycles), fmt_count(b.compute_cycles),
+                         fmt_count(b.ideal_cycles), f"{b.speedup:.2f}x",
+                         f"{100 * b.exploited_sparsity:.0f}%", f"{100 * b.pe_utilisation:.0f}%",
+                         b.scheduled])
+    print(table(["layer", "pass", "base cyc", "compute cyc", "ideal cyc", "speedup",
+                 "exploited", "PE util", "scheduled"], rows), file=out)
+    print("\ntotals:", file=out)
+    for name, b in report.totals().items():
+        print(f"  {name:16s} base {fmt_count(b.base_cycles):>9s}  compute "
+              f"{fmt_count(b.total_cycles):>9s}  speedup {b.speedup:.2f}x", file=out)
+
+
+def _resolve_hardware(args: argparse.Namespace):
+    from accelsim.hardware import load_hardware
+
+    return load_hardware(args.hardware)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from accelsim import api
+
+    passes = tuple(p.strip().replace("-", "_") for p in args.passes.split(",") if p.strip())
+    hw = _resolve_hardware(args)
+    if args.synthetic:
+        report = api.simulate_synthetic(args.synthetic, hw, dataset=args.dataset,
+                                        method=args.method, sparsity=args.sparsity,
+                                        batch=args.batch, seed=args.seed, passes=passes)
+    elif args.trace:
+        report = api.simulate_trace(args.trace, hw, passes=passes, step=args.step)
+    else:
+        raise AccelsimError("simulate needs a TRACE_OR_RUN_DIR or --synthetic MODEL")
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+    elif args.csv:
+        print(report.to_csv(), end="")
+    else:
+        print_simulation(report)
+    return 0
+
+
+def cmd_simulate_layer(args: argparse.Namespace) -> int:
+    from accelsim import api
+
+    result = api.simulate_layer_files(args.weights, args.activations, output_grad=args.output_grad,
+                                      stride=args.stride, padding=args.padding,
+                                      hardware=_resolve_hardware(args))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        for p, d in result.to_dict().items():
+            print(f"{p:16s} base {d['base_cycles']:>10d}  compute {d['compute_cycles']:>10d}  "
+                  f"ideal {d['ideal_cycles']:>10d}  speedup {d['speedup']:.3f}x")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from accelsim.methods import METHOD_PROFILES
     from workloads.catalog import CIFAR_ONLY, DATASETS, MODEL_NAMES
@@ -335,6 +402,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=_nonneg_int, default=None)
     p.add_argument("--batch-file", type=_nonneg_int, default=0)
     p.add_argument("--force", action="store_true", help="replace an existing directory")
+
+    p = add("simulate", "Simulate a trace (or a synthetic one) on the sparse PE array: per layer "
+                        "and pass base/compute/ideal cycles, speedup, utilisation.", cmd_simulate)
+    p.add_argument("trace", nargs="?", default=None, metavar="TRACE_OR_RUN_DIR")
+    p.add_argument("--hardware", default=None,
+                   help="hardware TOML (default: built-in bit-tactical T<2,5>; 'dadiannao' for "
+                        "the dense baseline)")
+    p.add_argument("--passes", default="forward,backward_input,backward_weight",
+                   help="comma-separated passes to simulate")
+    p.add_argument("--step", type=_nonneg_int, default=None)
+    p.add_argument("--synthetic", default=None, choices=MODEL_NAMES, metavar="MODEL",
+                   help="simulate a synthetic trace of this zoo model instead of a file")
+    p.add_argument("--dataset", default="imagenet", help="with --synthetic: shapes to use")
+    p.add_argument("--method", default="swat-u", help="with --synthetic: method profile")
+    p.add_argument("--sparsity", type=_fraction, default=0.9, help="with --synthetic")
+    p.add_argument("--batch", type=_pos_int, default=1, help="with --synthetic")
+    p.add_argument("--seed", type=int, default=0, help="with --synthetic")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+
+    p = add("simulate-layer", "Simulate one layer from .npy tensors (conv [out,in,kh,kw] + "
+                              "[batch,in,h,w], or linear [out,in] + [batch,in]).",
+            cmd_simulate_layer)
+    p.add_argument("--weights", required=True, help="W.npy")
+    p.add_argument("--activations", required=True, help="A.npy (unpadded)")
+    p.add_argument("--output-grad", default=None, help="G.npy: also simulate the backward passes")
+    p.add_argument("--stride", type=_pos_int, default=1)
+    p.add_argument("--padding", type=_nonneg_int, default=0)
+    p.add_argument("--hardware", default=None, help="hardware TOML (default: bit-tactical)")
+    p.add_argument("--json", action="store_true")
 
     add("models", "List the zoo's models, data sets and methods.", cmd_models)
     return parser

@@ -10,7 +10,8 @@ import pytest
 
 from accelsim.cli import build_parser, main
 
-SUBCOMMANDS = ["demo", "inspect", "flops", "layers", "synthetic", "import-dnnsim",
+SUBCOMMANDS = ["demo", "inspect", "flops", "layers", "synthetic", "import-dnnsim", "simulate",
+               "simulate-layer",
                "export-dnnsim", "models"]
 
 

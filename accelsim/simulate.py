@@ -1,0 +1,209 @@
+"""Simulation API: a trace (or plain numpy tensors) + a hardware description -> a report.
+
+Pure functions: the same inputs give the same report, nothing global is touched.  Each
+layer is loaded, lowered and simulated in turn, so memory stays bounded by one layer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from accelsim.cycles import ZERO, CycleBreakdown, pass_cycles
+from accelsim.errors import AccelsimError, ConfigError
+from accelsim.geometry import LayerGeometry, conv_output_size
+from accelsim.hardware import Hardware, load_hardware
+from accelsim.lowering import lower_pass
+from accelsim.trace.schema import PASS_ROLES, PASSES
+
+BACKWARD = ("backward_input", "backward_weight")
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """Per-pass cycle breakdowns of one layer."""
+
+    geometry: LayerGeometry
+    passes: dict[str, CycleBreakdown]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {p: b.to_dict() for p, b in self.passes.items()}
+
+
+@dataclass(frozen=True)
+class Report:
+    """A simulated trace: per layer and pass, and totals (forward, backward, training step)."""
+
+    layers: tuple[LayerReport, ...]
+    hardware: Hardware
+    source: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def pass_total(self, pass_name: str) -> CycleBreakdown:
+        total = ZERO
+        for layer in self.layers:
+            if pass_name in layer.passes:
+                total = total + layer.passes[pass_name]
+        return total
+
+    def totals(self) -> dict[str, CycleBreakdown]:
+        fw = self.pass_total("forward")
+        bi, bw = self.pass_total("backward_input"), self.pass_total("backward_weight")
+        return {"forward": fw, "backward_input": bi, "backward_weight": bw,
+                "backward": bi + bw, "training_step": fw + bi + bw}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "metadata": self.metadata,
+                "hardware": self.hardware.to_dict(), "hardware_digest": self.hardware.digest(),
+                "layers": [{"name": lr.geometry.name, "kind": lr.geometry.kind,
+                            "passes": lr.to_dict()} for lr in self.layers],
+                "totals": {k: v.to_dict() for k, v in self.totals().items()}}
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        keys = ["base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles", "speedup",
+                "exploited_sparsity", "pe_utilisation", "effectual_macs", "scheduled"]
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["layer", "pass", *keys])
+        for lr in self.layers:
+            for p, b in lr.passes.items():
+                d = b.to_dict()
+                writer.writerow([lr.geometry.name, p, *(d[k] for k in keys)])
+        for name, b in self.totals().items():
+            d = b.to_dict()
+            writer.writerow(["TOTAL", name, *(d[k] for k in keys)])
+        return buf.getvalue()
+
+
+def _check_passes(passes: Iterable[str]) -> tuple[str, ...]:
+    out = tuple(passes)
+    bad = [p for p in out if p not in PASSES]
+    if bad or not out:
+        raise ConfigError(f"unknown pass(es) {bad or '(none)'}; choose from {', '.join(PASSES)}")
+    return out
+
+
+def simulate_operands(geometry: LayerGeometry, operands: dict[str, dict[str, np.ndarray]],
+                      hardware: Hardware, passes: Sequence[str] = PASSES) -> LayerReport:
+    """Simulate the given passes of one layer from its operands (pass -> role -> array)."""
+    lanes = hardware.array.lanes
+    out = {}
+    for pass_name in passes:
+        if pass_name not in operands:
+            continue
+        first, second = (operands[pass_name][r] for r in PASS_ROLES[pass_name])
+        problems = lower_pass(geometry, pass_name, np.asarray(first) != 0,
+                              np.asarray(second) != 0, lanes=lanes)
+        out[pass_name] = pass_cycles(problems, hardware)
+    return LayerReport(geometry, out)
+
+
+def simulate(trace: Any, hardware: Any = None, *, passes: Sequence[str] = PASSES,
+             layers: Sequence[str] | None = None) -> Report:
+    """Simulate a trace (an open :class:`accelsim.trace.Trace`, a trace file or a run
+    directory) on ``hardware`` (anything :func:`accelsim.hardware.load_hardware` takes)."""
+    from accelsim.trace import Trace, find_trace, open_trace
+
+    hw = load_hardware(hardware)
+    wanted = _check_passes(passes)
+    if isinstance(trace, Trace):
+        return _simulate_open(trace, hw, wanted, layers)
+    if not isinstance(trace, str | os.PathLike):
+        raise ConfigError(f"simulate() takes a trace path or an open Trace, not {type(trace).__name__}")
+    with open_trace(find_trace(trace)) as t:
+        return _simulate_open(t, hw, wanted, layers)
+
+
+def _simulate_open(trace, hw: Hardware, passes: tuple[str, ...],
+                   layers: Sequence[str] | None) -> Report:
+    if layers is not None:
+        unknown = set(layers) - set(trace.layer_names)
+        if unknown:
+            raise ConfigError(f"trace {trace.path.name} has no layer(s) {sorted(unknown)}")
+    results = []
+    for layer in trace.iter_layers():
+        if layers is not None and layer.name not in layers:
+            continue
+        ops = {p: {r: layer.mask(p, r) for r in PASS_ROLES[p]}
+               for p in passes if p in layer.passes}
+        results.append(simulate_operands(layer.geometry, ops, hw, passes))
+    return Report(tuple(results), hw, str(trace.path), trace.metadata.to_dict())
+
+
+def _pair(value: Any, what: str) -> tuple[int, int]:
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return int(value), int(value)
+    try:
+        a, b = value
+        return int(a), int(b)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} {value!r} must be an integer or a pair (h, w)") from None
+
+
+def layer_geometry_for(weights: np.ndarray, activations: np.ndarray, *, stride: Any = 1,
+                       padding: Any = 0, dilation: Any = 1, name: str = "layer") -> LayerGeometry:
+    """Geometry implied by plain tensors: conv weights ``[out, in/groups, kh, kw]`` with
+    activations ``[batch, in, h, w]``, or linear ``[out, in]`` with ``[batch, in]``."""
+    w, a = np.asarray(weights), np.asarray(activations)
+    if w.ndim == 2 and a.ndim == 2:
+        if w.shape[1] != a.shape[1]:
+            raise ConfigError(f"linear weights {list(w.shape)} need activations [batch, "
+                              f"{w.shape[1]}], got {list(a.shape)}")
+        return LayerGeometry(name=name, kind="linear", in_channels=w.shape[1],
+                             out_channels=w.shape[0])
+    if w.ndim != 4 or a.ndim != 4:
+        raise ConfigError(f"weights {list(w.shape)} and activations {list(a.shape)}: give conv "
+                          "[out, in, kh, kw] with [batch, in, h, w], or linear [out, in] with "
+                          "[batch, in]")
+    if a.shape[1] % w.shape[1]:
+        raise ConfigError(f"activation channels {a.shape[1]} are not a multiple of the weights' "
+                          f"input channels {w.shape[1]}")
+    groups = a.shape[1] // w.shape[1]
+    (sh, sw), (ph, pw), (dh, dw) = (_pair(stride, "stride"), _pair(padding, "padding"),
+                                    _pair(dilation, "dilation"))
+    oh = conv_output_size(a.shape[2], w.shape[2], sh, ph, dh)
+    ow = conv_output_size(a.shape[3], w.shape[3], sw, pw, dw)
+    try:
+        return LayerGeometry(name=name, kind="conv", in_channels=a.shape[1],
+                             out_channels=w.shape[0], kernel_h=w.shape[2], kernel_w=w.shape[3],
+                             stride_h=sh, stride_w=sw, padding_h=ph, padding_w=pw,
+                             dilation_h=dh, dilation_w=dw, groups=groups, input_h=a.shape[2],
+                             input_w=a.shape[3], output_h=oh, output_w=ow)
+    except AccelsimError as exc:
+        raise ConfigError(f"these tensors do not make a layer: {exc}") from None
+
+
+def simulate_layer(weights: np.ndarray, activations: np.ndarray, *, stride: Any = 1,
+                   padding: Any = 0, hardware: Any = None, output_grad: np.ndarray | None = None,
+                   dilation: Any = 1, saved_activations: np.ndarray | None = None,
+                   name: str = "layer") -> LayerReport:
+    """Simulate one layer from plain numpy arrays.  Without ``output_grad`` only the forward
+    pass is simulated; with it, backward-input and backward-weight too (the latter with
+    ``saved_activations`` if given, else ``activations``).  ``to_dict()`` of the result maps
+    "forward", "backward_input", "backward_weight" to the cycle figures."""
+    hw = load_hardware(hardware)
+    g = layer_geometry_for(weights, activations, stride=stride, padding=padding,
+                           dilation=dilation, name=name)
+    batch = np.asarray(activations).shape[0]
+    for arr, what in ((weights, "weights"), (activations, "activations"),
+                      (output_grad, "output_grad"), (saved_activations, "saved_activations")):
+        if arr is not None and not np.isfinite(np.asarray(arr, dtype=np.float64)).all():
+            raise ConfigError(f"{what} hold NaN/inf values")
+    ops = {"forward": {"weight": weights, "activation": activations}}
+    if output_grad is not None:
+        grad = np.asarray(output_grad)
+        if grad.shape != g.grad_shape(batch):
+            raise ConfigError(f"output_grad has shape {list(grad.shape)}, expected "
+                              f"{list(g.grad_shape(batch))} for this layer")
+        saved = activations if saved_activations is None else saved_activations
+        if np.asarray(saved).shape != np.asarray(activations).shape:
+            raise ConfigError("saved_activations must have the shape of activations")
+        ops["backward_input"] = {"weight": weights, "grad": grad}
+        ops["backward_weight"] = {"activation": saved, "grad": grad}
+    return simulate_operands(g, ops, hw)
