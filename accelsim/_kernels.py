@@ -33,6 +33,14 @@ skipped), and for any buffer ``steps >= floor(lines / (h + 1))`` and
 ``steps >= ceil(nnz_of_any_filter / lanes)``.
 
 The kernels keep one ``uint64`` bit mask per (line, filter), hence ``lanes <= 64``.
+
+Versus DNNsim (isakedo/DNNsim): its current ``BitTactical::original_schedule`` promotes the zero
+with the MOST candidates (priority 1) although its comment says "less flexible first" (older
+versions took the minimum, priority 0); its training scheduler
+(``TensorDash::non_overlapping_schedule``) chains lanes with the configured lookaside ``D``
+(5 for T<2,5>) where this rule uses ``max |dl|`` (3 for T<2,5>), and loops forever for ``D = 0``
+or ``D = lanes``. DNNsim counts steps by re-running the skip test on the scheduled buffer, which
+gives the same count as counting scheduled lines here.
 """
 
 from __future__ import annotations
@@ -102,7 +110,7 @@ def _chain_order_ref(lanes: int, d: int) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _prepare(offsets, lanes, lookahead, priority):
+def _prepare(offsets, lanes, lookahead, priority, lookaside):
     """Validate the arguments; -> (dts, lane shifts in [0, lanes), chain order, max dt)."""
     if offsets.ndim != 2 or offsets.shape[1] != 2:
         raise ValueError("offsets must be an int64 array of shape (k, 2)")
@@ -126,6 +134,8 @@ def _prepare(offsets, lanes, lookahead, priority):
         shifts[i] = dl % lanes
         max_dt = max(max_dt, dt)
         d = max(d, abs(dl))
+    if lookaside >= 0:  # the front end's d (T<2,5>: 5) spaces the non-overlapping chains
+        d = lookaside
     return dts, shifts, _chain_order(lanes, d), max_dt
 
 
@@ -301,7 +311,7 @@ def _fill_mask(nonzero, mask, lines, rows, lanes):
 
 
 @numba.njit(cache=True)
-def _schedule_steps(nonzero, offsets, lookahead, priority):
+def _schedule_steps(nonzero, offsets, lookahead, priority, lookaside=-1):
     """Step count of every filter set.
 
     ``nonzero``: bool[sets, lines, rows, lanes]; ``offsets``: int64[k, 2] in visiting order
@@ -309,7 +319,7 @@ def _schedule_steps(nonzero, offsets, lookahead, priority):
     1 most-flexible, 2 non-overlapping. -> int64[sets].
     """
     sets, lines, rows, lanes = nonzero.shape
-    dts, shifts, order, max_dt = _prepare(offsets, lanes, lookahead, priority)
+    dts, shifts, order, max_dt = _prepare(offsets, lanes, lookahead, priority, lookaside)
     mask = np.zeros((lines + max_dt, rows), np.uint64)
     cand, bucket, count = _scratch(dts.shape[0], lanes)
     dummy = np.zeros((1, 1, 1), np.int32)
@@ -322,7 +332,7 @@ def _schedule_steps(nonzero, offsets, lookahead, priority):
 
 
 @numba.njit(cache=True)
-def _schedule_detail(nonzero, offsets, lookahead, priority):
+def _schedule_detail(nonzero, offsets, lookahead, priority, lookaside=-1):
     """Detailed schedule of one filter set (``nonzero``: bool[lines, rows, lanes]).
 
     -> ``(steps, src_line, src_lane)``: for step ``s < steps`` and slot ``(filter, lane)`` the
@@ -331,7 +341,7 @@ def _schedule_detail(nonzero, offsets, lookahead, priority):
     int32[lines, rows, lanes].
     """
     lines, rows, lanes = nonzero.shape
-    dts, shifts, order, max_dt = _prepare(offsets, lanes, lookahead, priority)
+    dts, shifts, order, max_dt = _prepare(offsets, lanes, lookahead, priority, lookaside)
     mask = np.zeros((lines + max_dt, rows), np.uint64)
     _fill_mask(nonzero, mask, lines, rows, lanes)
     oline = np.full((lines + max_dt, rows, lanes), -1, np.int32)
@@ -355,7 +365,7 @@ def _schedule_detail(nonzero, offsets, lookahead, priority):
 # --------------------------------------------------------------------------------------------
 
 
-def _schedule_detail_ref(nonzero, offsets, lookahead, priority):
+def _schedule_detail_ref(nonzero, offsets, lookahead, priority, lookaside=-1):
     nonzero = np.asarray(nonzero, dtype=bool)
     lines, rows, lanes = nonzero.shape
     offsets = [(int(dt), int(dl)) for dt, dl in np.asarray(offsets, dtype=np.int64).reshape(-1, 2)]
@@ -382,7 +392,8 @@ def _schedule_detail_ref(nonzero, offsets, lookahead, priority):
         buf[t][r][lane] = buf[src_t][r][src_lane]
         buf[src_t][r][src_lane] = None
 
-    lookaside = max((abs(dl) for _, dl in offsets), default=0)
+    if lookaside < 0:
+        lookaside = max((abs(dl) for _, dl in offsets), default=0)
     chain = [int(lane) for lane in _chain_order_ref(lanes, lookaside)]
 
     src_line = np.full((lines, rows, lanes), -1, dtype=np.int32)
@@ -425,7 +436,7 @@ def _schedule_detail_ref(nonzero, offsets, lookahead, priority):
     return steps, src_line, src_lane
 
 
-def _schedule_steps_ref(nonzero, offsets, lookahead, priority):
+def _schedule_steps_ref(nonzero, offsets, lookahead, priority, lookaside=-1):
     nonzero = np.asarray(nonzero, dtype=bool)
-    return np.array([_schedule_detail_ref(one_set, offsets, lookahead, priority)[0]
+    return np.array([_schedule_detail_ref(one_set, offsets, lookahead, priority, lookaside)[0]
                      for one_set in nonzero], dtype=np.int64)

@@ -107,7 +107,7 @@ def set_steps(buffers: np.ndarray, hw: Hardware) -> np.ndarray:
     offsets = np.asarray(fe.offsets(), dtype=np.int64).reshape(-1, 2)
     lookahead = int(offsets[:, 0].max()) if offsets.size else 0
     return _kernels._schedule_steps(np.ascontiguousarray(buffers), offsets, lookahead,
-                                    PRIORITY_CODES[fe.priority])
+                                    PRIORITY_CODES[fe.priority], fe.lookaside)
 
 
 def _buffers(members: np.ndarray, group: int) -> np.ndarray:

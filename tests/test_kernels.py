@@ -65,7 +65,7 @@ def _assert_same_detail(nonzero, offsets, h, priority):
 def test_detail_matches_reference_seeded(shape, priority):
     offsets, h = SHAPES[shape]
     rng = np.random.default_rng([7, priority, list(SHAPES).index(shape)])
-    for _ in range(25):
+    for _ in range(60):
         lines = int(rng.integers(1, 13))
         rows = int(rng.integers(1, 5))
         lanes = int(rng.integers(4, 17))
@@ -90,7 +90,7 @@ def test_batched_steps_match_reference(shape, priority):
         np.testing.assert_array_equal(steps, singles)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(lines=st.integers(1, 12), rows=st.integers(1, 4), lanes=st.integers(4, 16),
        density=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1),
        shape=st.sampled_from(list(SHAPES)), priority=st.sampled_from(PRIORITIES))
@@ -110,28 +110,27 @@ def test_wide_lanes_match_reference():
 
 
 # ------------------------------------------------------------------------------------------
-# hand-computed schedules (rows = 1, lanes = 2, lines = 4)
+# hand-computed schedules (lines = 4, lanes = 2, rows = 1 or 2)
 # ------------------------------------------------------------------------------------------
 
 X = -1  # a zero slot in the expected detail
 
 
-def _expected(pairs_per_step, lines=4):
-    """[[(line, lane) | X per lane] per step] -> (src_line, src_lane) with rows = 1."""
-    src_line = np.full((lines, 1, 2), -1, np.int32)
-    src_lane = np.full((lines, 1, 2), -1, np.int32)
-    for s, slots in enumerate(pairs_per_step):
-        for lane, slot in enumerate(slots):
-            if slot != X:
-                src_line[s, 0, lane], src_lane[s, 0, lane] = slot
-    return src_line, src_lane
-
-
 def _check_hand(buffer, offsets, h, priority, steps, detail):
-    nonzero = np.array(buffer, dtype=bool).reshape(4, 1, 2)
+    """buffer[line][filter][lane] in {0, 1}; detail[step][filter][lane] = (line, lane) | X."""
+    nonzero = np.array(buffer, dtype=bool)
+    if nonzero.ndim == 2:  # one filter
+        nonzero = nonzero[:, None, :]
+        detail = [[slots] for slots in detail]
+    src_line = np.full(nonzero.shape, -1, np.int32)
+    src_lane = np.full(nonzero.shape, -1, np.int32)
+    for s, filters in enumerate(detail):
+        for r, slots in enumerate(filters):
+            for lane, slot in enumerate(slots):
+                if slot != X:
+                    src_line[s, r, lane], src_lane[s, r, lane] = slot
     got = _assert_same_detail(nonzero, _offsets(offsets), h, priority)
     assert got[0] == steps
-    src_line, src_lane = _expected(detail)
     np.testing.assert_array_equal(got[1], src_line)
     np.testing.assert_array_equal(got[2], src_lane)
     assert _schedule_steps(nonzero[None], _offsets(offsets), h, priority)[0] == steps
@@ -150,40 +149,55 @@ def test_hand_skip_limit(priority):
                 steps=2, detail=[[X, X], [(3, 0), (3, 1)]])
 
 
-# L<2,1> = (1,-1), (1,0), (2,0), h = 2, lanes wrap: lane 0 + (-1) -> lane 1.
-# Buffer:   line 0: 0 0 | line 1: 1 0 | line 2: 0 1 | line 3: 1 1
-# Candidates at t=0: lane 0: (1,1)=0, (1,0)=1, (2,0)=0 -> 1 candidate [(1,0)]
-#                    lane 1: (1,0)=1, (1,1)=0, (2,1)=1 -> 2 candidates [(1,0), (2,1)]
-HAND_FLEX = [[0, 0], [1, 0], [0, 1], [1, 1]]
+@pytest.mark.parametrize("priority", PRIORITIES)
+def test_hand_zero_line_is_skipped_before_it_could_be_filled(priority):
+    # L<2,1> = (1,-1), (1,0), (2,0), h = 2; one filter: line 0: 0 0 | 1: 1 0 | 2: 0 1 | 3: 1 1
+    # t=0: all zero and counter 0 < 2 -> skipped, although (1,0) and (2,1) could fill it.
+    # t=1: lane 1's candidates (2,0)=0, (2,1)=1, (3,1)=1 -> takes (2,1). Step 0 = [(1,0), (2,1)]
+    # t=2: now all zero -> skipped. t=3: [1 1] -> step 1.                   steps = 2
+    _check_hand([[0, 0], [1, 0], [0, 1], [1, 1]], [(1, -1), (1, 0), (2, 0)], 2, priority,
+                steps=2, detail=[[(1, 0), (2, 1)], [(3, 0), (3, 1)]])
+
+
+# Two filters, L<2,1> = (1,-1), (1,0), (2,0), h = 2, lanes wrap (lane 0 + (-1) -> lane 1).
+#            line 0    line 1    line 2    line 3
+# filter 0:   0 0       1 0       0 1       1 1
+# filter 1:   1 1       0 0       0 0       0 0      (keeps line 0 from being skipped)
+# Filter 0's candidates at t=0: lane 0: (1,1)=0, (1,0)=1, (2,0)=0 -> 1 candidate [(1,0)]
+#                               lane 1: (1,0)=1, (1,1)=0, (2,1)=1 -> 2 candidates [(1,0), (2,1)]
+# Filter 1 has no zero slot at t=0 and no non-zero after line 0.
+HAND_FLEX = [[[0, 0], [1, 1]], [[1, 0], [0, 0]], [[0, 1], [0, 0]], [[1, 1], [0, 0]]]
 HAND_FLEX_OFFSETS = [(1, -1), (1, 0), (2, 0)]
+F1 = [(0, 0), (0, 1)]  # filter 1 at step 0
 
 
 def test_hand_least_flexible():
     # t=0: lane 0 (1 candidate) first, takes (1,0); recount lane 1: (1,0) is gone, (2,1) left
-    #      -> takes (2,1). Step 0 = [(1,0), (2,1)]; lines 1 and 2 are now all zero.
-    # t=1, t=2: all zero, skipped (counter 1, 2). t=3: [1 1] scheduled, step 1.
-    _check_hand(HAND_FLEX, HAND_FLEX_OFFSETS, 2, 0,
-                steps=2, detail=[[(1, 0), (2, 1)], [(3, 0), (3, 1)]])
+    #      -> takes (2,1). Step 0 = [(1,0), (2,1)] | F1; lines 1 and 2 are now all zero.
+    # t=1, t=2: all zero, skipped (counter 1, 2). t=3: filter 0 = [1 1] -> step 1.
+    _check_hand(HAND_FLEX, HAND_FLEX_OFFSETS, 2, 0, steps=2,
+                detail=[[[(1, 0), (2, 1)], F1], [[(3, 0), (3, 1)], [X, X]]])
 
 
 def test_hand_most_flexible():
     # t=0: lane 1 (2 candidates) first, takes its first one (1,0) (offset (1,-1)); recount
-    #      lane 0: (1,1)=0, (1,0) now 0, (2,0)=0 -> nothing. Step 0 = [X, (1,0)].
-    # t=1: line 1 = [0 0] -> skipped (counter 1).
-    # t=2: line 2 = [0 1] -> scheduled; lane 0: (3,1)=1 via wrap-around, (3,0)=1 -> takes
-    #      (3,1). Step 1 = [(3,1), (2,1)].
-    # t=3: line 3 = [1 0] -> scheduled; lane 1's candidates lie beyond the last line.
-    #      Step 2 = [(3,0), X].
-    _check_hand(HAND_FLEX, HAND_FLEX_OFFSETS, 2, 1,
-                steps=3, detail=[[X, (1, 0)], [(3, 1), (2, 1)], [(3, 0), X]])
+    #      lane 0: (1,1)=0, (1,0) now 0, (2,0)=0 -> nothing. Step 0 = [X, (1,0)] | F1.
+    # t=1: line 1 = all zero -> skipped (counter 1).
+    # t=2: filter 0 = [0 1] -> scheduled; lane 0: (3,1)=1 via wrap-around, (3,0)=1 -> takes
+    #      (3,1). Step 1 = [(3,1), (2,1)] | [X X].
+    # t=3: filter 0 = [1 0] -> scheduled; lane 1's candidates lie beyond the last line.
+    #      Step 2 = [(3,0), X] | [X X].                 steps = 3 (least-flexible: 2)
+    _check_hand(HAND_FLEX, HAND_FLEX_OFFSETS, 2, 1, steps=3,
+                detail=[[[X, (1, 0)], F1], [[(3, 1), (2, 1)], [X, X]],
+                        [[(3, 0), X], [X, X]]])
 
 
 def test_hand_non_overlapping():
     # d = max|dl| = 1, chain order for 2 lanes: [0, 1]. t=0: lane 0 takes its first candidate
     # (1,0); lane 1: (1,0) gone, (1,1)=0, (2,1)=1 -> takes (2,1). Same as least-flexible.
     assert list(_chain_order(2, 1)) == [0, 1]
-    _check_hand(HAND_FLEX, HAND_FLEX_OFFSETS, 2, 2,
-                steps=2, detail=[[(1, 0), (2, 1)], [(3, 0), (3, 1)]])
+    _check_hand(HAND_FLEX, HAND_FLEX_OFFSETS, 2, 2, steps=2,
+                detail=[[[(1, 0), (2, 1)], F1], [[(3, 0), (3, 1)], [X, X]]])
 
 
 @pytest.mark.parametrize("priority", PRIORITIES)
@@ -249,6 +263,24 @@ def test_detail_is_a_valid_permutation(shape, priority):
         nonzero = _random_set(rng, lines, rows, lanes, rng.random())
         steps, src_line, src_lane = _schedule_detail(nonzero, offsets, h, priority)
         _check_schedule_is_valid(nonzero, offsets, h, steps, src_line, src_lane)
+
+
+def test_validity_check_rejects_broken_schedules():
+    offsets, h = SHAPES["L<2,3>"]
+    nonzero = np.zeros((4, 1, 4), dtype=bool)
+    nonzero[[0, 3], 0, 1] = True
+    steps, src_line, src_lane = _schedule_detail(nonzero, offsets, h, 0)
+    assert steps == 2  # lines 0 and 3 (lines 1 and 2 are skipped)
+    _check_schedule_is_valid(nonzero, offsets, h, steps, src_line, src_lane)
+    late = src_line.copy(), src_lane.copy()
+    late[0][1, 0, 1], late[1][1, 0, 1] = late[0][0, 0, 1], late[1][0, 0, 1]  # (0,1) at step 1
+    late[0][0, 0, 1] = late[1][0, 0, 1] = -1
+    with pytest.raises(AssertionError):
+        _check_schedule_is_valid(nonzero, offsets, h, steps, *late)
+    lost = src_line.copy(), src_lane.copy()
+    lost[0][0, 0, 1] = lost[1][0, 0, 1] = -1
+    with pytest.raises(AssertionError):
+        _check_schedule_is_valid(nonzero, offsets, h, steps, *lost)
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))
@@ -348,3 +380,17 @@ def test_chain_order_edge_cases_and_reference():
             order = _chain_order(lanes, d)
             assert sorted(order.tolist()) == list(range(lanes))
             np.testing.assert_array_equal(order, _chain_order_ref(lanes, d))
+
+
+def test_non_overlapping_chains_use_the_front_ends_lookaside():
+    # T<2,5>: max |dl| is 3 but the chains are spaced by d = 5 (0,5,10,1,6,11,...)
+    rng = np.random.default_rng(11)
+    offsets = _offsets([(1, -1), (1, 0), (1, 1), (1, 3), (2, -2), (2, 0), (2, 2)])
+    nonzero = rng.random((20, 6, 3, 16)) < 0.3
+    got = _schedule_steps(nonzero, offsets, 2, 2, 5)
+    np.testing.assert_array_equal(got, _schedule_steps_ref(nonzero, offsets, 2, 2, 5))
+    s, line, lane = _schedule_detail(nonzero[0], offsets, 2, 2, 5)
+    r_s, r_line, r_lane = _schedule_detail_ref(nonzero[0], offsets, 2, 2, 5)
+    assert s == r_s
+    np.testing.assert_array_equal(line, r_line)
+    np.testing.assert_array_equal(lane, r_lane)
