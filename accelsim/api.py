@@ -117,18 +117,20 @@ class DemoResult:
     summary: dict[str, Any]
     trace_flops: FlopReport
     spec_flops: FlopReport
+    simulation: Report
 
 
 def demo(out_dir: str | os.PathLike[str] = "runs/demo", *, model: str = "resnet18",
          dataset: str = "cifar10", method: str = "swat-u", sparsity: float = 0.9,
          batch: int = 4, seed: int = 0) -> DemoResult:
     """The main job on the embedded default: a synthetic ``method`` trace of ``model``
-    written into a run directory, its sparsity summary, and its FLOP accounting next to
-    the spec's."""
+    written into a run directory, its sparsity summary, its FLOP accounting next to the
+    spec's, and its simulation on the default Bit-Tactical T<2,5> array."""
     run = Path(out_dir)
     (run / "traces").mkdir(parents=True, exist_ok=True)
     path = synthetic_trace(run / "traces" / "step-00000000.trace", model=model,
                            dataset=dataset, method=method, sparsity=sparsity, batch=batch,
                            seed=seed)
     return DemoResult(path, inspect_trace(path), flops_of_trace(path),
-                      flops_of_spec(model, dataset, method, sparsity, batch=batch))
+                      flops_of_spec(model, dataset, method, sparsity, batch=batch),
+                      simulate_trace(path))

@@ -96,7 +96,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\n== FLOP accounting from the spec (SWAT appendix A.3 convention): inference "
           f"{_pct(result.spec_flops.inference_flops_reduction)}, training "
           f"{_pct(result.spec_flops.training_flops_reduction)}")
-    print(f"\nnext: accelsim inspect {args.out}   |   accelsim flops --trace {args.out}")
+    print("\n== simulated on the Bit-Tactical T<2,5> array (16 tiles x 16 rows x 16 lanes)\n")
+    print_simulation(result.simulation)
+    print(f"\nnext: accelsim inspect {args.out}   |   accelsim simulate {args.out} --csv")
     return 0
 
 
