@@ -56,7 +56,7 @@ from accelsim.errors import GeometryError, TraceError
 from accelsim.geometry import LayerGeometry, conv_output_size
 from accelsim.trace.reader import open_trace
 from accelsim.trace.schema import ENCODINGS, TraceMetadata
-from accelsim.trace.writer import TraceWriter
+from accelsim.trace.writer import TraceWriter, _fsync_dir
 
 PARAMS_FILE = "trace_params.csv"
 NAMES_FILE = "accelsim-names.csv"
@@ -142,19 +142,6 @@ def _write_npy(path: Path, array: np.ndarray) -> None:
                                   allow_pickle=False)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _sibling(out: Path, tag: str) -> Path:
