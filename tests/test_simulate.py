@@ -101,3 +101,21 @@ def test_cli_simulate_layer(capsys, tmp_path):
     code = main(["simulate", "--synthetic", "resnet20", "--hardware", str(hw_file)])
     err = capsys.readouterr().err
     assert code == 2 and "lookahead" in err and len(err.strip().splitlines()) == 1
+
+
+def test_golden_resnet20_swat_u_90():
+    """End-to-end golden numbers: synthetic SWAT-U 90% ResNet-20/CIFAR (seed 0, batch 1) on
+    the default T<2,5> array.  Base cycles follow from the geometry alone; compute and ideal
+    cycles change only if the synthetic generator, lowering or scheduler changes (then
+    re-derive them on purpose)."""
+    from accelsim.api import simulate_synthetic
+
+    t = simulate_synthetic("resnet20", dataset="cifar10", method="swat-u", sparsity=0.9).totals()
+    got = {k: (v.base_cycles, v.compute_cycles, v.ideal_cycles) for k, v in t.items()}
+    assert got == {
+        "forward": (102916, 37348, 20797),
+        "backward_input": (97537, 35393, 19905),
+        "backward_weight": (95488, 34472, 13634),
+        "backward": (193025, 69865, 33539),
+        "training_step": (295941, 107213, 54336),
+    }
