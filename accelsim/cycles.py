@@ -74,9 +74,8 @@ class CycleBreakdown:
         return self.effectual_macs / self.pe_lane_cycles if self.pe_lane_cycles else 0.0
 
     def __add__(self, other: CycleBreakdown) -> CycleBreakdown:
-        scheduled = self.scheduled if self.scheduled in ("", other.scheduled) else "mixed"
-        if not self.scheduled:
-            scheduled = other.scheduled
+        kinds = {self.scheduled, other.scheduled} - {""}
+        scheduled = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "")
         return CycleBreakdown(self.base_cycles + other.base_cycles,
                               self.compute_cycles + other.compute_cycles,
                               self.ideal_cycles + other.ideal_cycles,
@@ -93,6 +92,12 @@ class CycleBreakdown:
 
 
 ZERO = CycleBreakdown(0, 0, 0, 0, 0)
+
+
+def _as_mask(a: np.ndarray) -> np.ndarray:
+    """Boolean non-zero mask; bool input is used as is (no copy in the hot path)."""
+    a = np.asarray(a)
+    return a if a.dtype == bool else a != 0
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -123,8 +128,8 @@ def problem_cycles(filters: np.ndarray, windows: np.ndarray, hw: Hardware,
                    scheduled: str) -> CycleBreakdown:
     """Cycles of one lowered problem (masks ``bool[n, lines, lanes]``) with the ``"filters"``
     or ``"windows"`` operand scheduled."""
-    f = np.asarray(filters) != 0
-    x = np.asarray(windows) != 0
+    f = _as_mask(filters)
+    x = _as_mask(windows)
     n_f, lines, lanes = f.shape
     n_w = x.shape[0]
     if n_f == 0 or n_w == 0 or lines == 0:
