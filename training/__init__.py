@@ -1,0 +1,1 @@
+"""Sparse training that writes accelsim traces (uses torch; accelsim itself never does)."""

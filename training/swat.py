@@ -1,0 +1,429 @@
+"""SWAT: Sparse Weight Activation Training (Raihan & Aamodt, NeurIPS 2020; seed 003).
+
+Per Conv2d/Linear layer and iteration (SWAT section 3.2, appendix A, algorithm 1):
+
+* forward:          ``y = conv(x, W_topk)``  with the dense input ``x``;
+* saved for backward: ``x_topk = f_TOPK(x)`` (only this sparse tensor is kept);
+* backward-input:   ``dx = conv_input(W_topk, dy)``  with the dense output gradient;
+* backward-weight:  ``dW = conv_weight(x_topk, dy)`` -- a *dense* gradient for all
+  weights, so weights outside the Top-K set keep learning and the topology can change
+  every step.  Output gradients are never sparsified; BN is never touched.
+
+The layer density ``d_l`` (fraction of unmasked elements) is the same for weights and
+activations (3.3.2); it comes from the distribution: ``uniform`` (SWAT-U, first layer
+dense), ``erk`` (SWAT-ERK) or ``momentum`` (SWAT-M: at every epoch start the budget of
+active weights is re-split so that a layer keeps ``K_l ∝ N_l * m_l`` weights, ``m_l``
+being the mean |momentum| of its active weights, inspired by SNFS).  Thresholds are
+recomputed every ``period`` iterations (periodic Top-K, 3.3.3/A.6) and reused in
+between, so the measured density drifts; it is counted at every forward.
+
+Use on any model::
+
+    sparsifier = swat.apply(model, SwatConfig.for_method("swat-u", 0.9))
+    sparsifier.attach_optimizer(optimizer)   # needed for SWAT-M
+    for x, y in loader:
+        loss = criterion(model(x), y); optimizer.zero_grad(); loss.backward()
+        optimizer.step(); sparsifier.step()
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from accelsim.errors import ConfigError
+from accelsim.sparsity import check_sparsity, layer_densities
+from training.layers import weight_geometry
+from training.sparsifier import Sparsifier
+from training.topk import (
+    check_variant,
+    mask_from_threshold,
+    reusable_threshold,
+    threshold,
+)
+
+DISTRIBUTIONS = ("uniform", "erk", "momentum")
+METHOD_OF_DISTRIBUTION = {"uniform": "swat-u", "erk": "swat-erk", "momentum": "swat-m"}
+SWAT_METHODS = tuple(METHOD_OF_DISTRIBUTION.values())
+
+#: signature of a recording tap: tap(pass_name, operands) with operands role -> tensor
+Tap = Callable[[str, dict[str, torch.Tensor]], None]
+
+
+@dataclass(frozen=True)
+class SwatConfig:
+    """What SWAT does, as data.
+
+    sparsity: target fraction of zeros (network-wide for ERK/momentum; per layer for
+        uniform).
+    distribution: ``uniform`` | ``erk`` | ``momentum``.
+    weight_topk: ``nchw`` | ``chw`` | ``hw`` | ``kernel`` | ``filter`` (see training.topk).
+    activation_topk: ``nchw`` | ``chw`` | ``hw``.
+    period: Top-K threshold recompute period, iterations (1 = every iteration).
+    first_layer_dense: keep the first Conv2d/Linear layer dense (SWAT-U does).
+    sparsify_activations: Top-K the activation saved for backward (SWAT: yes).
+    overrides: ``((layer-name pattern, sparsity), ...)``; fnmatch patterns, first match.
+    min_density: SWAT-M never gives a layer fewer than this fraction of its weights.
+    """
+
+    sparsity: float = 0.9
+    distribution: str = "uniform"
+    weight_topk: str = "nchw"
+    activation_topk: str = "nchw"
+    period: int = 1
+    first_layer_dense: bool = True
+    sparsify_activations: bool = True
+    overrides: tuple[tuple[str, float], ...] = ()
+    min_density: float = 0.01
+
+    def __post_init__(self) -> None:
+        check_sparsity(self.sparsity, "SWAT sparsity")
+        if self.distribution not in DISTRIBUTIONS:
+            raise ConfigError(f"unknown SWAT distribution {self.distribution!r}; choose one of "
+                              f"{', '.join(DISTRIBUTIONS)}")
+        check_variant(self.weight_topk, "weight")
+        check_variant(self.activation_topk, "activation")
+        if isinstance(self.period, bool) or not isinstance(self.period, int) or self.period < 1:
+            raise ConfigError(f"SWAT Top-K period = {self.period!r} must be an integer >= 1 "
+                              "(iterations between threshold recomputes)")
+        if not isinstance(self.overrides, tuple) or not all(
+                isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str)
+                for o in self.overrides):
+            raise ConfigError("SWAT overrides must be a tuple of (layer pattern, sparsity) pairs")
+        for pattern, s in self.overrides:
+            check_sparsity(s, f"sparsity override for {pattern!r}")
+        if not 0.0 < self.min_density <= 1.0:
+            raise ConfigError(f"SWAT min_density = {self.min_density} must be in (0, 1]")
+
+    @property
+    def method(self) -> str:
+        return METHOD_OF_DISTRIBUTION[self.distribution]
+
+    @classmethod
+    def for_method(cls, method: str, sparsity: float, **changes: Any) -> SwatConfig:
+        """The paper's configuration of ``swat-u``, ``swat-erk`` or ``swat-m``."""
+        presets = {"swat-u": {"distribution": "uniform", "first_layer_dense": True},
+                   "swat-erk": {"distribution": "erk", "first_layer_dense": False},
+                   "swat-m": {"distribution": "momentum", "first_layer_dense": True}}
+        if method not in presets:
+            raise ConfigError(f"unknown SWAT method {method!r}; choose one of "
+                              f"{', '.join(presets)}")
+        return cls(sparsity=sparsity, **{**presets[method], **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["overrides"] = [list(o) for o in self.overrides]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SwatConfig:
+        d = dict(data)
+        d["overrides"] = tuple(tuple(o) for o in d.get("overrides", ()))
+        try:
+            return cls(**d)
+        except TypeError as exc:
+            raise ConfigError(f"bad SWAT config: {exc}") from None
+
+
+class _SwatFunction(torch.autograd.Function):
+    """One SWAT layer call: see the module docstring for the three passes."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                w_mask: torch.Tensor | None, a_mask: torch.Tensor | None,
+                conv: tuple | None, tap: Tap | None) -> torch.Tensor:
+        w = weight if w_mask is None else weight * w_mask
+        if conv is None:
+            out = F.linear(x, w, bias)
+        else:
+            stride, padding, dilation, groups = conv
+            out = F.conv2d(x, w, bias, stride, padding, dilation, groups)
+        x_saved = x if a_mask is None else x * a_mask
+        ctx.save_for_backward(x_saved, w)
+        ctx.conv = conv
+        ctx.has_bias = bias is not None
+        ctx.tap = tap
+        if tap is not None:
+            tap("forward", {"weight": w, "activation": x, "output": out})
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple:
+        x_saved, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        grad = grad.contiguous()
+        gx = gw = gb = None
+        if ctx.conv is None:
+            if need_x:
+                gx = grad @ w
+            if need_w:
+                gw = grad.reshape(-1, grad.shape[-1]).t() @ x_saved.reshape(-1, x_saved.shape[-1])
+            if need_b:
+                gb = grad.reshape(-1, grad.shape[-1]).sum(0)
+        else:
+            stride, padding, dilation, groups = ctx.conv
+            gx, gw, gb = torch.ops.aten.convolution_backward(
+                grad, x_saved, w, [w.shape[0]] if ctx.has_bias else None, stride, padding,
+                dilation, False, [0, 0], groups, [need_x, need_w, need_b and ctx.has_bias])
+        if ctx.tap is not None:
+            if need_x:
+                ctx.tap("backward_input", {"weight": w, "grad": grad, "result": gx})
+            ctx.tap("backward_weight", {"activation": x_saved, "grad": grad, "result": gw})
+        return gx, gw, gb, None, None, None, None
+
+
+class _LayerState:
+    """Per-layer thresholds and measured-density counters (tensors, for state_dict)."""
+
+    def __init__(self, density: float) -> None:
+        self.density = density
+        self.t_weight: torch.Tensor | None = None
+        self.t_activation: torch.Tensor | None = None
+        self.computed_at = -1
+        self.counts = torch.zeros(4, dtype=torch.float64)   # w nnz, w total, a nnz, a total
+
+
+class SwatSparsifier(Sparsifier):
+    """SWAT on every Conv2d/Linear layer of ``model`` (installed by :func:`apply`)."""
+
+    def __init__(self, model: nn.Module, config: SwatConfig) -> None:
+        super().__init__(model)
+        if not isinstance(config, SwatConfig):
+            raise ConfigError("swat.apply needs a SwatConfig (training.swat.SwatConfig)")
+        self.config = config
+        self.method = config.method
+        names = list(self.layers)
+        overrides = {}
+        for name in names:
+            for pattern, s in config.overrides:
+                if fnmatch.fnmatchcase(name, pattern):
+                    overrides[name] = s
+                    break
+        unused = [p for p, _ in config.overrides
+                  if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+        if unused:
+            raise ConfigError(f"SWAT overrides {unused} match no Conv2d/Linear layer; layer "
+                              f"names look like {names[0]!r}")
+        geoms = [weight_geometry(n, m) for n, m in self.layers.items()]
+        dist = "uniform" if config.distribution == "momentum" else config.distribution
+        densities = layer_densities(geoms, config.sparsity, distribution=dist,
+                                    first_layer_dense=config.first_layer_dense,
+                                    overrides=overrides)
+        self._fixed = {n for i, n in enumerate(names)
+                       if n in overrides or (i == 0 and config.first_layer_dense)}
+        self._counts = {g.name: g.weight_count for g in geoms}
+        self.state = {n: _LayerState(d) for n, d in zip(names, densities, strict=True)}
+        self._taps: dict[str, Tap] = {}
+        for name, module in self.layers.items():
+            if getattr(module, "_accelsim_swat", None) is not None:
+                raise ConfigError(f"layer {name} already has SWAT installed; call remove() on "
+                                  "the old sparsifier first")
+            module._accelsim_swat = self
+            module.forward = types.MethodType(self._make_forward(name), module)
+
+    # -- the layer forward --------------------------------------------------------------
+    def _make_forward(self, name: str) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
+        sparsifier = self
+
+        def forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+            return sparsifier._forward(name, module, x)
+        return forward
+
+    def _recompute_due(self, st: _LayerState) -> bool:
+        if st.t_weight is None:
+            return True
+        return (self.iteration % self.config.period == 0) and st.computed_at != self.iteration
+
+    def _forward(self, name: str, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        st = self.state[name]
+        cfg = self.config
+        conv = None if isinstance(module, nn.Linear) else (
+            module.stride, module.padding, module.dilation, module.groups)
+        sparse = st.density < 1.0
+        w_mask = a_mask = None
+        training = module.training and torch.is_grad_enabled()
+        with torch.no_grad():
+            if sparse:
+                recompute = training and self._recompute_due(st)
+                if recompute or st.t_weight is None:
+                    t = threshold(module.weight, st.density, cfg.weight_topk)
+                    st.t_weight = reusable_threshold(t, module.weight, cfg.weight_topk, "weight")
+                w_mask = mask_from_threshold(module.weight, st.t_weight, cfg.weight_topk)
+                if training and cfg.sparsify_activations:
+                    if recompute or st.t_activation is None:
+                        t = threshold(x, st.density, cfg.activation_topk)
+                        st.t_activation = reusable_threshold(t, x, cfg.activation_topk,
+                                                             "activation")
+                        if cfg.period > 1:
+                            self._event("threshold", layer=name, density=st.density)
+                    a_mask = mask_from_threshold(x, st.t_activation, cfg.activation_topk)
+                if recompute:
+                    st.computed_at = self.iteration
+            if training:
+                w_nnz = (int(w_mask.count_nonzero()) if w_mask is not None
+                         else int(module.weight.count_nonzero()))
+                saved = x if a_mask is None else x * a_mask
+                st.counts += torch.tensor([w_nnz, module.weight.numel(),
+                                           int(saved.count_nonzero()), x.numel()],
+                                          dtype=torch.float64)
+        if not training:
+            w = module.weight if w_mask is None else module.weight * w_mask
+            out = (F.linear(x, w, module.bias) if conv is None
+                   else F.conv2d(x, w, module.bias, *conv))
+            tap = self._taps.get(name)
+            if tap is not None:
+                tap("forward", {"weight": w, "activation": x, "output": out})
+            return out
+        return _SwatFunction.apply(x, module.weight, module.bias, w_mask, a_mask, conv,
+                                   self._taps.get(name))
+
+    # -- recording ----------------------------------------------------------------------
+    def set_tap(self, name: str, tap: Tap | None) -> None:
+        """Install (or remove, with None) the trace recorder's tap on layer ``name``."""
+        if name not in self.layers:
+            raise ConfigError(f"no SWAT layer named {name!r}")
+        if tap is None:
+            self._taps.pop(name, None)
+        else:
+            self._taps[name] = tap
+
+    # -- schedule -----------------------------------------------------------------------
+    def step(self) -> None:
+        """After ``optimizer.step()``: advance the iteration counter."""
+        self.iteration += 1
+
+    def before_forward(self, iteration: int) -> None:
+        self.iteration = iteration
+
+    def on_epoch_start(self, epoch: int) -> None:
+        super().on_epoch_start(epoch)
+        if self.config.distribution == "momentum" and epoch > 0:
+            self._redistribute_by_momentum()
+
+    def _mean_momentum(self) -> dict[str, float] | None:
+        if self.optimizer is None:
+            raise ConfigError("SWAT-M needs the optimizer: call sparsifier.attach_optimizer("
+                              "optimizer) before training")
+        out = {}
+        for name, module in self.layers.items():
+            buf = self.optimizer.state.get(module.weight, {}).get("momentum_buffer")
+            if buf is None:
+                buf = self.optimizer.state.get(module.weight, {}).get("exp_avg")
+            if buf is None:
+                return None
+            st = self.state[name]
+            if st.t_weight is not None and st.density < 1.0:
+                mask = mask_from_threshold(module.weight, st.t_weight, self.config.weight_topk)
+                active = buf.abs()[mask]
+            else:
+                active = buf.abs().reshape(-1)
+            out[name] = float(active.mean()) if active.numel() else 0.0
+        return out
+
+    def _redistribute_by_momentum(self) -> None:
+        """SWAT-M: ``K_l = clip(B * N_l m_l / sum_j N_j m_j, min_density N_l, N_l)`` over
+        the non-fixed layers, ``B`` = the budget ``(1 - s) * sum N_l`` minus fixed layers;
+        clipped layers are frozen and the rest re-solved (water filling)."""
+        with torch.no_grad():
+            mom = self._mean_momentum()
+        if mom is None:
+            return
+        free = [n for n in self.layers if n not in self._fixed]
+        total = sum(self._counts.values())
+        budget = (1 - self.config.sparsity) * total - sum(
+            self.state[n].density * self._counts[n] for n in self._fixed)
+        lo = self.config.min_density
+        dens: dict[str, float] = {}
+        rest = list(free)
+        while rest:
+            weight = {n: self._counts[n] * max(mom[n], 1e-30) for n in rest}
+            remaining = budget - sum(dens[n] * self._counts[n] for n in dens)
+            scale = remaining / sum(weight.values())
+            trial = {n: scale * weight[n] / self._counts[n] for n in rest}
+            clipped = {n: min(1.0, max(lo, d)) for n, d in trial.items() if d > 1.0 or d < lo}
+            if not clipped:
+                dens.update(trial)
+                break
+            dens.update(clipped)
+            rest = [n for n in rest if n not in clipped]
+        for n, d in dens.items():
+            self.state[n].density = float(min(1.0, max(lo, d)))
+            self.state[n].t_weight = None               # force a recompute at the new density
+            self.state[n].t_activation = None
+        self._event("redistribute", densities={n: round(self.state[n].density, 6) for n in free})
+
+    # -- reporting ----------------------------------------------------------------------
+    def target_densities(self) -> dict[str, float]:
+        return {n: st.density for n, st in self.state.items()}
+
+    def weight_masks(self) -> dict[str, torch.Tensor]:
+        """Top-K masks of the weights as the next forward would use them."""
+        out = {}
+        with torch.no_grad():
+            for name, module in self.layers.items():
+                st = self.state[name]
+                if st.density >= 1.0:
+                    out[name] = torch.ones_like(module.weight, dtype=torch.bool)
+                    continue
+                t = st.t_weight
+                if t is None:
+                    t = threshold(module.weight, st.density, self.config.weight_topk)
+                out[name] = mask_from_threshold(module.weight, t, self.config.weight_topk)
+        return out
+
+    def measured_densities(self, reset: bool = True) -> dict[str, dict[str, float]]:
+        """Measured densities since the last reset: per layer the fraction of non-zero
+        weights used in forward and of the activation saved for backward-weight."""
+        out = {}
+        for name, st in self.state.items():
+            w_nnz, w_tot, a_nnz, a_tot = st.counts.tolist()
+            if w_tot:
+                out[name] = {"weight": w_nnz / w_tot, "saved_activation": a_nnz / a_tot,
+                             "target": st.density}
+            if reset:
+                st.counts.zero_()
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": self.method, **self.config.to_dict()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "config": self.config.to_dict(),
+                "layers": {n: {"density": st.density, "t_weight": st.t_weight,
+                               "t_activation": st.t_activation, "computed_at": st.computed_at,
+                               "counts": st.counts.clone()}
+                           for n, st in self.state.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if SwatConfig.from_dict(state["config"]) != self.config:
+            raise ConfigError("checkpoint's SWAT config differs from this run's; resume with "
+                              "the same --sparsity and SWAT options")
+        if set(state["layers"]) != set(self.state):
+            raise ConfigError("checkpoint's SWAT layers do not match the model's layers")
+        for n, s in state["layers"].items():
+            st = self.state[n]
+            st.density = float(s["density"])
+            st.t_weight = s["t_weight"]
+            st.t_activation = s["t_activation"]
+            st.computed_at = int(s["computed_at"])
+            st.counts = s["counts"].clone()
+
+    def remove(self) -> None:
+        for module in self.layers.values():
+            if getattr(module, "_accelsim_swat", None) is self:
+                del module.forward
+                del module._accelsim_swat
+        self._taps.clear()
+
+
+def apply(model: nn.Module, config: SwatConfig) -> SwatSparsifier:
+    """Install SWAT on every Conv2d/Linear of ``model``; returns the sparsifier."""
+    return SwatSparsifier(model, config)
