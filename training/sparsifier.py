@@ -65,10 +65,11 @@ class Sparsifier:
         """Called after ``optimizer.step()``."""
 
     # -- what the method did ----------------------------------------------------------
-    def _event(self, kind: str, **fields: Any) -> None:
+    def _event(self, kind: str, boundary: bool = True, **fields: Any) -> None:
+        """Log an event; ``boundary`` also makes the next recorder check record a trace."""
         self._events.append({"event": kind, "epoch": self.epoch,
                              "iteration": self.iteration, **fields})
-        self._boundary = True
+        self._boundary = self._boundary or boundary
 
     def pop_events(self) -> list[dict[str, Any]]:
         """Events since the last call (and clears them)."""

@@ -262,7 +262,8 @@ class SwatSparsifier(Sparsifier):
                         st.t_activation = reusable_threshold(t, x, cfg.activation_topk,
                                                              "activation")
                         if cfg.period > 1:
-                            self._event("threshold", layer=name, density=st.density)
+                            self._event("threshold", boundary=False, layer=name,
+                                        density=st.density)
                     a_mask = mask_from_threshold(x, st.t_activation, cfg.activation_topk)
                 if recompute:
                     st.computed_at = self.iteration
@@ -297,10 +298,14 @@ class SwatSparsifier(Sparsifier):
     # -- schedule -----------------------------------------------------------------------
     def step(self) -> None:
         """After ``optimizer.step()``: advance the iteration counter."""
-        self.iteration += 1
+        self.before_forward(self.iteration + 1)
 
     def before_forward(self, iteration: int) -> None:
+        """Set the iteration; with periodic Top-K a recompute iteration is a boundary
+        (so a recorder records the step whose thresholds are new)."""
         self.iteration = iteration
+        if self.config.period > 1 and iteration % self.config.period == 0:
+            self._boundary = True
 
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
