@@ -277,6 +277,68 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_config(args: argparse.Namespace):
+    from training.loop import TrainConfig
+
+    def split(text: str | None) -> tuple[str, ...]:
+        return tuple(t.strip().replace("-", "_") for t in (text or "").split(",") if t.strip())
+    return TrainConfig(
+        method=args.method, sparsity=args.sparsity, model=args.model, data=args.data,
+        input_size=args.input_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay,
+        lr_schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing, seed=args.seed, topk_period=args.topk_period,
+        weight_topk=args.weight_topk, activation_topk=args.activation_topk,
+        acdc_warmup=args.acdc_warmup, acdc_compressed=args.acdc_compressed,
+        acdc_decompressed=args.acdc_decompressed, acdc_final=args.acdc_final,
+        trace_every=args.trace_every, trace_samples=args.trace_samples,
+        trace_layers=tuple(t.strip() for t in (args.trace_layers or "").split(",")
+                           if t.strip()),
+        trace_passes=split(args.trace_passes), trace_encoding=args.trace_encoding,
+        trace_at_boundaries=not args.no_trace_boundaries,
+        max_steps_per_epoch=args.max_steps_per_epoch)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.loop import train
+
+    result = train(_train_config(args), args.out, progress=not args.no_progress,
+                   device=args.device, log=None if args.json else print)
+    summary = {"run_dir": str(result.run_dir), **(result.final and {
+        "epochs": len(result.metrics), "test_accuracy": result.final["test"]["accuracy"],
+        "weight_density": result.final["weight_density"]["overall"]}),
+        "traces": [str(t) for t in result.traces]}
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        print(f"run {result.run_dir}: {len(result.metrics)} epochs, test accuracy "
+              f"{summary.get('test_accuracy', float('nan')):.4f}, {len(result.traces)} traces")
+    return 0
+
+
+def cmd_show_run(args: argparse.Namespace) -> int:
+    from training.loop import open_run
+
+    run = open_run(args.run_dir)
+    if args.json:
+        print(json.dumps({"run_dir": str(run.run_dir), "config": run.config.to_dict(),
+                          "finished": run.finished, "metrics": run.metrics,
+                          "events": run.events, "traces": [str(t) for t in run.traces]},
+                         indent=1))
+        return 0
+    c = run.config
+    print(f"run {run.run_dir}: {c.method} at sparsity {c.sparsity} on {c.model}/{c.data}, "
+          f"{len(run.metrics)}/{c.epochs} epochs{'' if run.finished else ' (unfinished)'}")
+    for m in run.metrics:
+        act = (m["activation_density"]["train"] or m["activation_density"]["test"])["overall"]
+        print(f"  epoch {m['epoch'] + 1:3d}{' ' + m['phase'] if m.get('phase') else ''}: test "
+              f"acc {m['test']['accuracy']:.4f} loss {m['test']['loss']:.4f}, weight density "
+              f"{m['weight_density']['overall']:.3f}, activation density {act:.3f}")
+    print(f"  {len(run.events)} sparsifier events, {len(run.traces)} traces"
+          + (f" (latest {run.traces[-1].name})" if run.traces else ""))
+    return 0
+
+
 # ---- parser ------------------------------------------------------------------------------------
 def _fraction(text: str) -> float:
     from accelsim.sparsity import check_sparsity
@@ -434,6 +496,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=_pos_int, default=1)
     p.add_argument("--padding", type=_nonneg_int, default=0)
     p.add_argument("--hardware", default=None, help="hardware TOML (default: bit-tactical)")
+    p.add_argument("--json", action="store_true")
+
+    p = add("train", "Train a zoo model with a sparse method on digits/CIFAR, writing metrics, "
+                     "checkpoints and traces into a run directory (re-running resumes it).",
+            cmd_train)
+    p.add_argument("--method", default="dense", help="dense, swat-u, swat-erk, swat-m, acdc")
+    p.add_argument("--sparsity", type=_fraction, default=0.9, help="target weight sparsity")
+    p.add_argument("--model", default="digits-cnn", choices=MODEL_NAMES, metavar="MODEL",
+                   help=f"zoo model: {', '.join(MODEL_NAMES)}")
+    p.add_argument("--data", default="digits",
+                   help="digits | cifar10:PATH | cifar100:PATH | synthetic[:OPTIONS]")
+    p.add_argument("--input-size", type=_pos_int, default=None, metavar="PIXELS",
+                   help="resize inputs (e.g. 32 to train ResNet-18 on digits)")
+    p.add_argument("--epochs", type=_pos_int, default=10)
+    p.add_argument("--batch-size", type=_pos_int, default=64)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--nesterov", action="store_true")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--lr-schedule", default="cosine", choices=("cosine", "step", "constant"))
+    p.add_argument("--warmup-epochs", type=_nonneg_int, default=0)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--seed", type=_nonneg_int, default=0)
+    p.add_argument("--topk-period", type=_pos_int, default=1,
+                   help="SWAT: iterations between Top-K threshold recomputes")
+    p.add_argument("--weight-topk", default="nchw",
+                   choices=("nchw", "chw", "hw", "kernel", "filter"), help="SWAT weight Top-K")
+    p.add_argument("--activation-topk", default="nchw", choices=("nchw", "chw", "hw"),
+                   help="SWAT activation Top-K")
+    for phase in ("warmup", "compressed", "decompressed", "final"):
+        p.add_argument(f"--acdc-{phase}", type=_pos_int, default=None, metavar="EPOCHS",
+                       help=f"AC/DC {phase} phase length (default: scaled from ImageNet's)")
+    p.add_argument("--trace-every", type=_nonneg_int, default=0,
+                   help="record a trace every N steps (0: none; also at phase/threshold "
+                        "boundaries once N > 0)")
+    p.add_argument("--trace-samples", type=_pos_int, default=4, help="samples per trace")
+    p.add_argument("--trace-layers", default=None, help="comma-separated layer name patterns")
+    p.add_argument("--trace-passes", default="forward,backward_input,backward_weight")
+    p.add_argument("--trace-encoding", default="fixed16",
+                   choices=("fixed16", "float16", "float32"))
+    p.add_argument("--no-trace-boundaries", action="store_true",
+                   help="do not record at phase changes and threshold recomputes")
+    p.add_argument("--max-steps-per-epoch", type=_pos_int, default=None,
+                   help="cut epochs short (quick runs)")
+    p.add_argument("--out", required=True, help="run directory (created; resumed if it exists)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the final summary as JSON")
+
+    p = add("show-run", "Re-open a training run directory: config, per-epoch metrics, events "
+                        "and traces.", cmd_show_run)
+    p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--json", action="store_true")
 
     add("models", "List the zoo's models, data sets and methods.", cmd_models)

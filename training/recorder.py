@@ -75,6 +75,9 @@ class TraceRecorder:
     at_boundaries: also record the step right after a sparsifier phase change or
         threshold recompute (``sparsifier.at_boundary()``).
     encoding: value encoding of the trace (``fixed16``, ``float16``, ``float32``).
+    keep_existing: :meth:`step` leaves a trace already on disk alone (a resumed run
+        repeats steps whose traces were written before the interruption).
+    keep_results: also keep each layer's output and gradients (for verification).
     """
 
     def __init__(self, model: nn.Module, out_dir: str | os.PathLike[str], *,
@@ -82,7 +85,7 @@ class TraceRecorder:
                  sparsifier: Any = None, every: int = 0, samples: int = 4,
                  layers: Sequence[str] | None = None, passes: Sequence[str] = PASSES,
                  at_boundaries: bool = True, encoding: str = "fixed16",
-                 keep_results: bool = False) -> None:
+                 keep_results: bool = False, keep_existing: bool = False) -> None:
         self.model = unwrap(model)
         self.out_dir = Path(out_dir)
         if isinstance(every, bool) or not isinstance(every, int) or every < 0:
@@ -99,6 +102,7 @@ class TraceRecorder:
         self.at_boundaries = at_boundaries
         self.encoding = encoding
         self.keep_results = keep_results
+        self.keep_existing = keep_existing
         self.model_name, self.dataset = model_name, dataset
         self.sparsifier = sparsifier
         all_layers = prunable_layers(self.model)
@@ -124,7 +128,9 @@ class TraceRecorder:
              extra: dict[str, Any] | None = None) -> Iterator[_Capture | None]:
         """Record ``step`` if it is due (or ``force``), else do nothing."""
         boundary = bool(self.sparsifier is not None and self.sparsifier.at_boundary())
-        if force or self.due(step, boundary):
+        if self.keep_existing and (self.out_dir / trace_name(step)).exists():
+            yield None                              # written before an interruption: keep it
+        elif force or self.due(step, boundary):
             with self.record(step, epoch=epoch, batch_indices=batch_indices, phase=phase,
                              extra=extra) as cap:
                 yield cap
