@@ -118,19 +118,39 @@ class DemoResult:
     trace_flops: FlopReport
     spec_flops: FlopReport
     simulation: Report
+    training: Any = None          # training.loop.RunResult when the demo trained
 
 
-def demo(out_dir: str | os.PathLike[str] = "runs/demo", *, model: str = "resnet18",
-         dataset: str = "cifar10", method: str = "swat-u", sparsity: float = 0.9,
-         batch: int = 4, seed: int = 0) -> DemoResult:
-    """The main job on the embedded default: a synthetic ``method`` trace of ``model``
-    written into a run directory, its sparsity summary, its FLOP accounting next to the
-    spec's, and its simulation on the default Bit-Tactical T<2,5> array."""
+def demo(out_dir: str | os.PathLike[str] = "runs/demo", *, model: str = "digits-cnn",
+         dataset: str = "digits", method: str = "swat-u", sparsity: float = 0.9,
+         epochs: int = 3, batch: int = 4, seed: int = 0, synthetic: bool = False,
+         progress: bool = True, log: Any = print) -> DemoResult:
+    """The main job on the embedded default, end to end: train ``model`` with ``method``
+    on the real sklearn digits set shipped with scikit-learn (``epochs`` epochs, a trace
+    every 20 steps of ``batch`` samples), then account the FLOPs of the last trace exactly
+    and simulate it on the default Bit-Tactical T<2,5> array.
+
+    ``synthetic=True`` skips training (no torch): a seeded synthetic ``method`` trace of
+    ``model`` on ``dataset`` shapes is written instead."""
     run = Path(out_dir)
-    (run / "traces").mkdir(parents=True, exist_ok=True)
-    path = synthetic_trace(run / "traces" / "step-00000000.trace", model=model,
-                           dataset=dataset, method=method, sparsity=sparsity, batch=batch,
-                           seed=seed)
+    if synthetic:
+        (run / "traces").mkdir(parents=True, exist_ok=True)
+        path = synthetic_trace(run / "traces" / "step-00000000.trace", model=model,
+                               dataset=dataset, method=method, sparsity=sparsity, batch=batch,
+                               seed=seed)
+        trained = None
+    else:
+        if dataset != "digits":
+            raise ConfigError(f"the demo trains on the embedded digits set, not {dataset!r}; "
+                              "use `accelsim train --data ...` for other data, or --synthetic")
+        from training.loop import TrainConfig, train
+
+        config = TrainConfig(method=method, sparsity=sparsity, model=model, data="digits",
+                             epochs=epochs, seed=seed, trace_every=20, trace_samples=batch)
+        trained = train(config, run, progress=progress, log=log)
+        if not trained.traces:
+            raise ConfigError(f"the demo run {run} recorded no trace")
+        path = trained.traces[-1]
     return DemoResult(path, inspect_trace(path), flops_of_trace(path),
                       flops_of_spec(model, dataset, method, sparsity, batch=batch),
-                      simulate_trace(path))
+                      simulate_trace(path), trained)

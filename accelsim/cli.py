@@ -13,7 +13,8 @@ from accelsim.errors import AccelsimError
 
 EPILOG = """\
 examples:
-  accelsim demo                                  synthetic SWAT-U trace + FLOP report
+  accelsim demo                                  train SWAT-U on digits -> trace -> FLOPs -> cycles
+  accelsim train --method swat-u --sparsity 0.9 --epochs 20 --trace-every 50 --out runs/swat
   accelsim layers --model resnet50 --dataset imagenet
   accelsim flops --model resnet50 --dataset imagenet --method swat-u --sparsity 0.8
   accelsim synthetic --model resnet18 --method swat-u --sparsity 0.9 --out r18.trace
@@ -87,9 +88,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from accelsim import api
 
     result = api.demo(args.out, model=args.model, dataset=args.dataset, method=args.method,
-                      sparsity=args.sparsity, batch=args.batch, seed=args.seed)
-    print(f"== synthetic {args.method} trace of {args.model}/{args.dataset} at sparsity "
-          f"{args.sparsity}: {result.trace_path}\n")
+                      sparsity=args.sparsity, epochs=args.epochs, batch=args.batch,
+                      seed=args.seed, synthetic=args.synthetic, progress=not args.no_progress)
+    if result.training is None:
+        print(f"== synthetic {args.method} trace of {args.model}/{args.dataset} at sparsity "
+              f"{args.sparsity}: {result.trace_path}\n")
+    else:
+        final = result.training.final
+        print(f"\n== trained {args.method} at sparsity {args.sparsity} on {args.model}/digits: "
+              f"test accuracy {final['test']['accuracy']:.4f}, weight density "
+              f"{final['weight_density']['overall']:.3f}; {len(result.training.traces)} traces, "
+              f"the last one: {result.trace_path}\n")
     print_summary(result.summary)
     print("\n== FLOP accounting, exact from the trace's masks\n")
     print_flops(result.trace_flops)
@@ -390,15 +399,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--input-size", type=_pos_int, default=None, metavar="PIXELS",
                        help="override the input size (derives the table from the torch model)")
 
-    p = add("demo", "Main job on the embedded default: write a synthetic trace into a run "
-                    "directory and print its sparsity and FLOP report.", cmd_demo)
+    p = add("demo", "Main job on the embedded default: train SWAT-U on the digits set, record "
+                    "traces, print the last one's sparsity, FLOPs and simulated speedups.",
+            cmd_demo)
     p.add_argument("--out", default="runs/demo", help="run directory to write")
-    p.add_argument("--model", default="resnet18", choices=MODEL_NAMES, metavar="MODEL")
-    p.add_argument("--dataset", default="cifar10")
-    p.add_argument("--method", default="swat-u", help="dense, swat-u, swat-erk, acdc")
+    p.add_argument("--model", default="digits-cnn", choices=MODEL_NAMES, metavar="MODEL")
+    p.add_argument("--dataset", default="digits",
+                   help="digits (trained); with --synthetic any data set's shapes")
+    p.add_argument("--method", default="swat-u",
+                   help="dense, swat-u, swat-erk, swat-m, acdc (swat-m: not with --synthetic)")
     p.add_argument("--sparsity", type=_fraction, default=0.9)
-    p.add_argument("--batch", type=_pos_int, default=4, help="samples recorded")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=_pos_int, default=3, help="training epochs")
+    p.add_argument("--batch", type=_pos_int, default=4, help="samples recorded per trace")
+    p.add_argument("--seed", type=_nonneg_int, default=0)
+    p.add_argument("--synthetic", action="store_true",
+                   help="no training: write a seeded synthetic trace instead (no torch)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     p = add("inspect", "Show what a trace holds: metadata, per layer and pass the operand "
                        "shapes and measured densities.", cmd_inspect)

@@ -11,8 +11,7 @@ import pytest
 from accelsim.cli import build_parser, main
 
 SUBCOMMANDS = ["demo", "inspect", "flops", "layers", "synthetic", "import-dnnsim", "simulate",
-               "simulate-layer",
-               "export-dnnsim", "models"]
+               "simulate-layer", "export-dnnsim", "models", "train", "show-run"]
 
 
 def run(capsys, *argv):
@@ -41,7 +40,7 @@ def test_console_entry_point():
 def test_demo_inspect_and_flops(capsys, tmp_path):
     run_dir = tmp_path / "run"
     code, out, _ = run(capsys, "demo", "--out", str(run_dir), "--model", "resnet20",
-                       "--batch", "1")
+                       "--dataset", "cifar10", "--batch", "1", "--synthetic")
     assert code == 0 and "training FLOPs reduction" in out
     code, out, _ = run(capsys, "inspect", str(run_dir), "--json")
     summary = json.loads(out)
@@ -56,6 +55,18 @@ def test_demo_inspect_and_flops(capsys, tmp_path):
     code, out, _ = run(capsys, "flops", "--trace", str(run_dir), "--json")
     report = json.loads(out)
     assert 0.85 < report["inference_flops_reduction"] < 1
+
+
+def test_demo_trains_records_and_simulates(capsys, tmp_path):
+    code, out, _ = run(capsys, "demo", "--out", str(tmp_path), "--epochs", "1", "--batch", "2",
+                       "--no-progress")
+    assert code == 0
+    assert "trained swat-u at sparsity 0.9 on digits-cnn/digits" in out
+    assert "training FLOPs reduction" in out and "training_step" in out
+    code, out, _ = run(capsys, "show-run", str(tmp_path))
+    assert code == 0 and "1/1 epochs" in out
+    code, _, err = run(capsys, "demo", "--out", str(tmp_path / "x"), "--dataset", "cifar10")
+    assert code == 2 and "digits" in err
 
 
 def test_flops_spec_json(capsys):

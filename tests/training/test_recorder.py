@@ -8,6 +8,7 @@ from torch import nn
 from accelsim.errors import ConfigError
 from accelsim.trace import open_trace
 from training import swat
+from training.acdc import AcdcSchedule, AcdcSparsifier
 from training.recorder import TraceRecorder, trace_name
 from training.swat import SwatConfig
 
@@ -39,10 +40,14 @@ def _pass_results(module: nn.Module, layer) -> dict[str, torch.Tensor]:
     return out
 
 
-@pytest.mark.parametrize("method", ["dense", "swat-u", "swat-erk"])
+@pytest.mark.parametrize("method", ["dense", "swat-u", "swat-erk", "acdc"])
 def test_recomputed_passes_equal_what_the_layers_produced(tmp_path, method):
     model = tiny()
-    sp = None if method == "dense" else swat.apply(model, SwatConfig.for_method(method, 0.75))
+    if method == "acdc":
+        sp = AcdcSparsifier(model, 0.75, AcdcSchedule.from_phases([("compressed", 1)]))
+        sp.on_epoch_start(0)                    # prune: the weights are masked in place
+    else:
+        sp = None if method == "dense" else swat.apply(model, SwatConfig.for_method(method, 0.75))
     rec = TraceRecorder(model, tmp_path, sparsifier=sp, every=1, samples=4,
                         encoding="float32", keep_results=True)
     x = torch.randn(4, 3, 8, 8)
