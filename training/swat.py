@@ -46,6 +46,7 @@ from training.topk import (
     check_variant,
     mask_from_threshold,
     reusable_threshold,
+    scores,
     threshold,
 )
 
@@ -252,27 +253,33 @@ class SwatSparsifier(Sparsifier):
         with torch.no_grad():
             if sparse:
                 recompute = training and self._recompute_due(st)
+                wv = cfg.weight_topk
+                ws = scores(module.weight, wv)
                 if recompute or st.t_weight is None:
-                    t = threshold(module.weight, st.density, cfg.weight_topk)
-                    st.t_weight = reusable_threshold(t, module.weight, cfg.weight_topk, "weight")
-                w_mask = mask_from_threshold(module.weight, st.t_weight, cfg.weight_topk)
+                    t = threshold(module.weight, st.density, wv, precomputed=ws)
+                    st.t_weight = reusable_threshold(t, module.weight, wv, "weight")
+                w_mask = mask_from_threshold(module.weight, st.t_weight, wv, precomputed=ws)
                 if training and cfg.sparsify_activations:
+                    av = cfg.activation_topk
+                    xs = scores(x, av)
                     if recompute or st.t_activation is None:
-                        t = threshold(x, st.density, cfg.activation_topk)
-                        st.t_activation = reusable_threshold(t, x, cfg.activation_topk,
-                                                             "activation")
+                        t = threshold(x, st.density, av, precomputed=xs)
+                        st.t_activation = reusable_threshold(t, x, av, "activation")
                         if cfg.period > 1:
                             self._event("threshold", boundary=False, layer=name,
                                         density=st.density)
-                    a_mask = mask_from_threshold(x, st.t_activation, cfg.activation_topk)
+                    a_mask = mask_from_threshold(x, st.t_activation, av, precomputed=xs)
                 if recompute:
                     st.computed_at = self.iteration
             if training:
                 w_nnz = (int(w_mask.count_nonzero()) if w_mask is not None
                          else int(module.weight.count_nonzero()))
-                saved = x if a_mask is None else x * a_mask
-                st.counts += torch.tensor([w_nnz, module.weight.numel(),
-                                           int(saved.count_nonzero()), x.numel()],
+                # a kept element has |x| > t >= 0, so it is non-zero (t < 0: all kept)
+                if a_mask is not None and bool((st.t_activation >= 0).all()):
+                    a_nnz = int(a_mask.count_nonzero())
+                else:
+                    a_nnz = int((x if a_mask is None else x * a_mask).count_nonzero())
+                st.counts += torch.tensor([w_nnz, module.weight.numel(), a_nnz, x.numel()],
                                           dtype=torch.float64)
         if not training:
             w = module.weight if w_mask is None else module.weight * w_mask

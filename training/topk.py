@@ -42,7 +42,7 @@ def check_variant(variant: str, operand: str) -> str:
     return variant
 
 
-def _scores(x: torch.Tensor, variant: str) -> torch.Tensor:
+def scores(x: torch.Tensor, variant: str) -> torch.Tensor:
     """The magnitudes Top-K ranks, as a 2-D ``[groups, members]`` tensor.
 
     For the elementwise variants a row is one threshold group and its members are the
@@ -66,17 +66,19 @@ def _scores(x: torch.Tensor, variant: str) -> torch.Tensor:
     raise ConfigError(f"unknown Top-K variant {variant!r}")
 
 
-def threshold(x: torch.Tensor, density: float, variant: str = "nchw") -> torch.Tensor:
+def threshold(x: torch.Tensor, density: float, variant: str = "nchw",
+              precomputed: torch.Tensor | None = None) -> torch.Tensor:
     """Per-group threshold ``t`` such that ``|x| > t`` keeps ``round(density * members)``
     members of each group (fewer when there are ties or zeros at the threshold).
 
     Returns a ``[groups, 1]`` tensor (``-1`` where the whole group is kept).
     ``t`` = the ``(m - k)``-th smallest score of the group, with ``m`` members and
-    ``k = round(density * m)`` kept.
+    ``k = round(density * m)`` kept.  ``precomputed`` may pass :func:`scores` of ``x`` when the
+    caller already has them (one pass over the tensor instead of two).
     """
     if not 0.0 <= density <= 1.0:
         raise ConfigError(f"Top-K density {density} must be in [0, 1]")
-    s = _scores(x, variant)
+    s = scores(x, variant) if precomputed is None else precomputed
     members = s.shape[1]
     keep = int(round(density * members))
     drop = members - keep
@@ -87,11 +89,12 @@ def threshold(x: torch.Tensor, density: float, variant: str = "nchw") -> torch.T
     return torch.kthvalue(s, drop, dim=1, keepdim=True).values
 
 
-def mask_from_threshold(x: torch.Tensor, t: torch.Tensor, variant: str = "nchw") -> torch.Tensor:
+def mask_from_threshold(x: torch.Tensor, t: torch.Tensor, variant: str = "nchw",
+                        precomputed: torch.Tensor | None = None) -> torch.Tensor:
     """Boolean mask of ``x`` for ``f_TOPK(x, t)``: ``score > t`` per group, broadcast back
     to the elements of ``x``.  ``t`` is what :func:`threshold` returned (or a reused one
     from an earlier iteration, for periodic Top-K)."""
-    s = _scores(x, variant)
+    s = scores(x, variant) if precomputed is None else precomputed
     if t.shape[0] != s.shape[0] and t.shape[0] != 1:
         if variant == "hw" and x.dim() == 4 and t.shape[0] == x.shape[1]:
             t = t.repeat(x.shape[0], 1)                # per-channel thresholds, every sample
