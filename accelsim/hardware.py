@@ -39,10 +39,11 @@ FRONTEND_KINDS = ("dense", "tcl")
 SHAPES = ("T", "L")
 PRIORITIES = ("least-flexible", "most-flexible", "non-overlapping")
 SCHEDULES = ("sparser", "weights", "activations")
-BACKEND_KINDS = ("bit-parallel",)
-MEMORY_KINDS = ("ideal",)
+BACKEND_KINDS = ("bit-parallel", "tclp", "tcle")
+SERIAL_BACKENDS = ("tclp", "tcle")
+MEMORY_KINDS = ("ideal", "dram")
 SECTIONS = ("array", "frontend", "backend", "memory", "energy")
-BUILTIN_HARDWARE = ("bit-tactical", "dadiannao")
+BUILTIN_HARDWARE = ("bit-tactical", "dadiannao", "bit-tactical-tclp", "bit-tactical-tcle")
 DEFAULT_NAME = "bit-tactical T<2,5>"
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -50,8 +51,6 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 # instead of "unknown".
 _PLANNED = {
     ("array", "kind"): ("systolic", "scnn", "ideal"),
-    ("backend", "kind"): ("tclp", "tcle"),
-    ("memory", "kind"): ("dram",),
 }
 
 
@@ -119,6 +118,21 @@ def _check_positive_float(section: str, key: str, value: Any, what: str) -> None
     if not math.isfinite(value) or value <= 0:
         raise HardwareError(f"[{section}] {key} = {value!r} must be a finite number > 0 "
                             f"({what}); write e.g. {key} = 1.0")
+
+
+def _check_nonneg_float(section: str, key: str, value: Any, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise HardwareError(f"[{section}] {key} = {_show(value)} must be a number ({what}), "
+                            f"not a {_toml_type(value)}; write e.g. {key} = 1.0")
+    if not math.isfinite(value) or value < 0:
+        raise HardwareError(f"[{section}] {key} = {value!r} must be a finite number >= 0 "
+                            f"({what}); write e.g. {key} = 1.0")
+
+
+def _check_bool(section: str, key: str, value: Any, what: str) -> None:
+    if not isinstance(value, bool):
+        raise HardwareError(f"[{section}] {key} = {_show(value)} must be true or false ({what}), "
+                            f"not a {_toml_type(value)}; write e.g. {key} = false")
 
 
 # ---- the sections ---------------------------------------------------------------------
@@ -242,28 +256,118 @@ class FrontendSpec:
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """How the PE multiplies: ``"bit-parallel"`` (one product per lane per cycle).
-    The serial back ends ``"tclp"`` / ``"tcle"`` are planned, not available yet."""
+    """How the PE multiplies (rules of the public DNNsim simulator, see :mod:`accelsim.backends`).
+
+    * ``"bit-parallel"``: one full-width product per lane per cycle; a step costs 1 cycle.
+    * ``"tclp"`` (dynamic precision): activations are processed bit-serially; a step costs
+      the largest activation precision (bit length of the magnitude) over every active
+      slot of every filter, tile and window of the set, at least 1 cycle.
+    * ``"tcle"`` (effectual bits): activations are recoded into signed powers of two
+      ("terms") and a PE retires per cycle, in every lane, the lowest pending term that
+      lies within ``2**bits_first_stage`` positions of the lowest pending term over its
+      lanes.  ``column_registers`` r lets a column run up to r steps ahead of the slowest
+      column (r = 0: columns synchronise every step).
+
+    ``skip_zero_weights``: a zero weight that stayed in its slot (nothing was promoted into
+    it) still occupies its lane and its activation is processed (``false``, DNNsim's choice);
+    ``true`` masks such lanes.  ``bits_first_stage`` and ``column_registers`` are used by
+    ``"tcle"`` only, ``skip_zero_weights`` by both serial back ends; all are validated.
+    """
 
     kind: str = "bit-parallel"
+    bits_first_stage: int = 2
+    column_registers: int = 1
+    skip_zero_weights: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("backend", "kind", self.kind, BACKEND_KINDS)
+        _check_int("backend", "bits_first_stage", self.bits_first_stage, 0,
+                   "bits of the first-stage shifter: a lane may retire a term up to "
+                   "2**bits_first_stage - 1 positions above the PE's lowest pending term")
+        if self.bits_first_stage > 4:
+            raise HardwareError(f"[backend] bits_first_stage = {self.bits_first_stage} must be "
+                                "<= 4 (a 16-position window already spans every 16-bit term); "
+                                "use bits_first_stage in 0..4")
+        _check_int("backend", "column_registers", self.column_registers, 0,
+                   "steps a column may run ahead of the slowest column")
+        _check_bool("backend", "skip_zero_weights", self.skip_zero_weights,
+                    "mask lanes whose weight is zero")
+
+    @property
+    def serial(self) -> bool:
+        """True for the bit-serial back ends ("tclp", "tcle")."""
+        return self.kind in SERIAL_BACKENDS
+
+
+MIB = 1 << 20
 
 
 @dataclass(frozen=True)
 class MemorySpec:
-    """Off-chip memory: ``"ideal"`` (never stalls the array).  ``"dram"`` is planned."""
+    """Off-chip memory and the on-chip buffers (see :mod:`accelsim.memory`).
+
+    * ``"ideal"``: the paper's assumption -- each buffer holds a whole layer and DRAM
+      latency is hidden, so the array never stalls (the other keys are ignored for timing;
+      every operand is still read from DRAM once, which the energy model counts).
+    * ``"dram"``: a SimPy event model of one DRAM channel of ``bandwidth_gb_per_s`` (GB/s,
+      1e9 bytes per second) with ``latency_ns`` (ns) per transfer, filling a weight buffer
+      of ``weight_buffer_bytes`` and an activation buffer of ``activation_buffer_bytes``
+      (bytes; each split in two halves when ``double_buffering``, so the next tile loads
+      while the current one computes).
+
+    Defaults: one 64-bit DDR4-3200 channel (25.6 GB/s), 100 ns access latency, and the
+    on-chip memories of DaDianNao (Chen et al., MICRO 2014), which Bit-Tactical keeps:
+    2 MiB of weight eDRAM per tile (32 MiB for 16 tiles) and a 4 MiB central activation
+    eDRAM.
+    """
 
     kind: str = "ideal"
+    bandwidth_gb_per_s: float = 25.6
+    latency_ns: float = 100.0
+    weight_buffer_bytes: int = 32 * MIB
+    activation_buffer_bytes: int = 4 * MIB
+    double_buffering: bool = True
 
     def __post_init__(self) -> None:
         _check_choice("memory", "kind", self.kind, MEMORY_KINDS)
+        _check_positive_float("memory", "bandwidth_gb_per_s", self.bandwidth_gb_per_s,
+                              "DRAM bandwidth in GB/s")
+        _check_nonneg_float("memory", "latency_ns", self.latency_ns,
+                            "DRAM latency per transfer in ns")
+        for key in ("weight_buffer_bytes", "activation_buffer_bytes"):
+            _check_int("memory", key, getattr(self, key), 1, "on-chip buffer size in bytes")
+        _check_bool("memory", "double_buffering", self.double_buffering,
+                    "split each buffer in two halves: load the next tile during compute")
 
 
 @dataclass(frozen=True)
 class EnergySpec:
-    """Reserved for an energy model: no keys yet (the ``[energy]`` section must be empty)."""
+    """Energy per operation and per access, in pJ (see :mod:`accelsim.energy`).
+
+    ``mac_pj_per_bit``: one multiply-accumulate per bit of the serial operand -- a
+    bit-parallel ``pe_bits`` x ``pe_bits`` MAC costs ``pe_bits`` times this, a bit-serial
+    lane-cycle (one activation bit or term times a full weight) costs it once.
+    ``buffer_read_pj_per_bit`` / ``buffer_write_pj_per_bit``: on-chip SRAM/eDRAM access per
+    bit; ``dram_pj_per_bit``: off-chip transfer per bit (read or write);
+    ``metadata_pj_per_bit``: reading the scheduler's multiplexer-select bits that travel with
+    every scheduled slot.
+
+    Defaults, 45 nm, from M. Horowitz, "Computing's energy problem (and what we can do about
+    it)", ISSCC 2014: a 16-bit integer multiply ~0.8 pJ (between the 8-bit 0.2 pJ and the
+    32-bit 3.1 pJ, scaling with bits squared) plus a 16-bit add ~0.05 pJ -> 0.85 pJ per MAC
+    = 0.053 pJ per bit; a 64-bit read from a 32 KB SRAM bank 20 pJ -> 0.3125 pJ per bit (used
+    for writes and metadata too); DRAM 1.3 nJ per 64-bit access -> 20.3 pJ per bit.
+    """
+
+    mac_pj_per_bit: float = 0.053
+    buffer_read_pj_per_bit: float = 0.3125
+    buffer_write_pj_per_bit: float = 0.3125
+    dram_pj_per_bit: float = 20.3
+    metadata_pj_per_bit: float = 0.3125
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_nonneg_float("energy", f.name, getattr(self, f.name), "energy in pJ")
 
 
 _SECTION_CLASSES: dict[str, type] = {
@@ -301,6 +405,11 @@ class Hardware:
             raise HardwareError(f"[frontend] lookaside = {d} must be < [array] lanes = {lanes} "
                                 f"(d reaches at most lanes - 1 lanes aside); use lookaside <= "
                                 f"{lanes - 1} or more lanes")
+        bits = self.array.pe_bits
+        if self.backend.serial and not 2 <= bits <= 16:
+            raise HardwareError(f'[array] pe_bits = {bits} does not fit [backend] kind = '
+                                f'"{self.backend.kind}": bit-serial back ends take 2..16-bit '
+                                "sign-magnitude values; use pe_bits in 2..16")
 
     # ---- (de)serialisation ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -309,7 +418,11 @@ class Hardware:
         out: dict[str, Any] = {"name": self.name}
         for section in SECTIONS:
             out[section] = asdict(getattr(self, section))
-        out["array"]["clock_ghz"] = float(self.array.clock_ghz)
+        for section in SECTIONS:
+            cls = _SECTION_CLASSES[section]
+            for f in fields(cls):
+                if isinstance(f.default, float):
+                    out[section][f.name] = float(out[section][f.name])
         return out
 
     def to_toml(self) -> str:
@@ -422,9 +535,11 @@ def _from_dict(data: Any) -> Hardware:
             raise HardwareError(f"[{section}] {key} is not a known key{_suggest(key, known)}; "
                                 f"known keys: {', '.join(known)}")
         values = dict(table)
-        clock = values.get("clock_ghz")
-        if section == "array" and isinstance(clock, int) and not isinstance(clock, bool):
-            values["clock_ghz"] = float(clock)  # TOML `clock_ghz = 1` is an integer
+        for f in fields(cls):  # TOML `clock_ghz = 1` is an integer: floats take integers
+            value = values.get(f.name)
+            if (isinstance(f.default, float) and isinstance(value, int)
+                    and not isinstance(value, bool)):
+                values[f.name] = float(value)
         parts[section] = cls(**values)
     return Hardware(name=data.get("name", ""), **parts)
 
@@ -500,8 +615,9 @@ def dense_baseline(hw: Hardware) -> Hardware:
 
 
 def builtin_hardware(name: str) -> Hardware:
-    """A shipped description: ``"bit-tactical"`` (TCL T<2,5>) or ``"dadiannao"`` (the same
-    array, dense front end), read from ``accelsim/data/<name>.toml``."""
+    """A shipped description: ``"bit-tactical"`` (TCL T<2,5>), ``"dadiannao"`` (the same
+    array, dense front end), ``"bit-tactical-tclp"`` / ``"bit-tactical-tcle"`` (T<2,5> with
+    a bit-serial back end and 16 columns), read from ``accelsim/data/<name>.toml``."""
     if name not in BUILTIN_HARDWARE:
         raise HardwareError(f"unknown built-in hardware {_show(name)}; choose one of "
                             f"{', '.join(BUILTIN_HARDWARE)} or give a TOML file path")

@@ -15,14 +15,18 @@ from typing import Any
 
 import numpy as np
 
+from accelsim.backends import fixed_point_magnitudes
 from accelsim.cycles import ZERO, CycleBreakdown, pass_cycles
 from accelsim.errors import AccelsimError, ConfigError
 from accelsim.geometry import LayerGeometry, conv_output_size
 from accelsim.hardware import Hardware, load_hardware
 from accelsim.lowering import lower_pass
+from accelsim.memory import window_source_elements
 from accelsim.trace.schema import PASS_ROLES, PASSES
 
 BACKWARD = ("backward_input", "backward_weight")
+# the lowered window operand of each pass (the bit-serial one): index into PASS_ROLES[pass]
+WINDOW_OPERAND = {"forward": 1, "backward_input": 1, "backward_weight": 0}
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,8 @@ class Report:
     def to_csv(self) -> str:
         buf = io.StringIO()
         keys = ["base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles", "speedup",
-                "exploited_sparsity", "pe_utilisation", "effectual_macs", "scheduled"]
+                "exploited_sparsity", "pe_utilisation", "effectual_macs", "scheduled",
+                "energy_pj", "base_energy_pj", "energy_efficiency"]
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["layer", "pass", *keys])
         for lr in self.layers:
@@ -91,16 +96,27 @@ def _check_passes(passes: Iterable[str]) -> tuple[str, ...]:
 
 def simulate_operands(geometry: LayerGeometry, operands: dict[str, dict[str, np.ndarray]],
                       hardware: Hardware, passes: Sequence[str] = PASSES) -> LayerReport:
-    """Simulate the given passes of one layer from its operands (pass -> role -> array)."""
+    """Simulate the given passes of one layer from its operands (pass -> role -> array).
+
+    Bit-parallel back end: only the non-zero masks matter.  Bit-serial back ends: the window
+    operand of each pass (:data:`WINDOW_OPERAND`) is quantised as a whole tensor to
+    ``pe_bits`` sign-magnitude magnitudes (:func:`accelsim.backends.fixed_point_magnitudes`)
+    before lowering; the filter operand stays a mask."""
     lanes = hardware.array.lanes
     out = {}
     for pass_name in passes:
         if pass_name not in operands:
             continue
-        first, second = (operands[pass_name][r] for r in PASS_ROLES[pass_name])
-        problems = lower_pass(geometry, pass_name, np.asarray(first) != 0,
-                              np.asarray(second) != 0, lanes=lanes)
-        out[pass_name] = pass_cycles(problems, hardware)
+        ops = [np.asarray(operands[pass_name][r]) for r in PASS_ROLES[pass_name]]
+        lowered = [a if a.dtype == bool else a != 0 for a in ops]
+        if hardware.backend.serial:
+            i = WINDOW_OPERAND[pass_name]
+            lowered[i] = fixed_point_magnitudes(ops[i], hardware.array.pe_bits)
+        problems = lower_pass(geometry, pass_name, lowered[0], lowered[1], lanes=lanes)
+        sources = [window_source_elements(geometry, p.tag) for p in problems]
+        keys = [p.tag[:4] for p in problems]  # (pass, samples, group): taps/phases share data
+        out[pass_name] = pass_cycles(problems, hardware, window_sources=sources,
+                                     window_keys=keys)
     return LayerReport(geometry, out)
 
 
@@ -130,7 +146,9 @@ def _simulate_open(trace, hw: Hardware, passes: tuple[str, ...],
     for layer in trace.iter_layers():
         if layers is not None and layer.name not in layers:
             continue
-        ops = {p: {r: layer.mask(p, r) for r in PASS_ROLES[p]}
+        # the bit-serial back ends need values; the bit-parallel one only masks
+        read = layer.operand if hw.backend.serial else layer.mask
+        ops = {p: {r: read(p, r) for r in PASS_ROLES[p]}
                for p in passes if p in layer.passes}
         results.append(simulate_operands(layer.geometry, ops, hw, passes))
     return Report(tuple(results), hw, str(trace.path), trace.metadata.to_dict())

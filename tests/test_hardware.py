@@ -67,7 +67,8 @@ def test_choice_tuples():
 
 
 def test_shipped_files_load():
-    assert set(BUILTIN_HARDWARE) == {"bit-tactical", "dadiannao"}
+    assert set(BUILTIN_HARDWARE) == {"bit-tactical", "dadiannao", "bit-tactical-tclp",
+                                     "bit-tactical-tcle"}
     for name in BUILTIN_HARDWARE:
         assert (DATA_DIR / f"{name}.toml").is_file()
     bt = builtin_hardware("bit-tactical")
@@ -118,7 +119,7 @@ def test_round_trip_dict(make):
     hw = make()
     d = hw.to_dict()
     assert set(d) == {"name", "array", "frontend", "backend", "memory", "energy"}
-    assert d["energy"] == {}
+    assert set(d["energy"]) == {f.name for f in dataclasses.fields(EnergySpec)}
     assert load_hardware(d) == hw
     assert load_hardware(hw) is hw
 
@@ -303,8 +304,8 @@ def test_lookaside_fits_lanes():
     ("frontend", "shape", "t", ['"T"', '"L"']),
     ("frontend", "priority", "random", ['"least-flexible"', '"non-overlapping"']),
     ("frontend", "schedule", "both", ['"sparser"', '"weights"', '"activations"']),
-    ("backend", "kind", "bit-serial", ['"bit-parallel"']),
-    ("memory", "kind", "hbm", ['"ideal"']),
+    ("backend", "kind", "bit-serial", ['"bit-parallel"', '"tclp"', '"tcle"']),
+    ("memory", "kind", "hbm", ['"ideal"', '"dram"']),
     ("frontend", "shape", 1, ['"T"', '"L"']),
 ])
 def test_unknown_choices(section, key, value, choices):
@@ -312,16 +313,46 @@ def test_unknown_choices(section, key, value, choices):
 
 
 @pytest.mark.parametrize("section, value", [
-    ("backend", "tclp"), ("backend", "tcle"), ("memory", "dram"),
     ("array", "systolic"), ("array", "scnn"), ("array", "ideal"),
 ])
 def test_planned_kinds_not_available(section, value):
     raises(one(section, "kind", value), f'[{section}] kind = "{value}"', "not available yet")
 
 
-def test_energy_reserved():
-    raises(one("energy", "pj_per_mac", 1.0), "[energy] pj_per_mac", "reserved", "empty")
+def test_energy_keys():
+    raises(one("energy", "pj_per_mac", 1.0), "[energy] pj_per_mac", "known keys",
+           "mac_pj_per_bit")
     assert load_hardware({"energy": {}}) == Hardware()
+    assert load_hardware({"energy": {"dram_pj_per_bit": 10}}).energy.dram_pj_per_bit == 10.0
+    raises(one("energy", "dram_pj_per_bit", -1.0), "[energy] dram_pj_per_bit", ">= 0")
+    raises(one("energy", "mac_pj_per_bit", "1"), "[energy] mac_pj_per_bit", "number")
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("bits_first_stage", -1, [">= 0"]), ("bits_first_stage", 5, ["<= 4"]),
+    ("column_registers", -1, [">= 0"]), ("skip_zero_weights", 1, ["true or false"]),
+])
+def test_backend_options(key, value, words):
+    raises(one("backend", key, value), f"[backend] {key}", *words)
+
+
+def test_serial_backends_need_16_bits_or_fewer():
+    hw = load_hardware({"backend": {"kind": "tcle"}, "array": {"pe_bits": 8}})
+    assert hw.backend.serial and hw.backend.bits_first_stage == 2
+    raises({"backend": {"kind": "tclp"}, "array": {"pe_bits": 32}}, "[array] pe_bits = 32",
+           "2..16")
+    assert not load_hardware({"array": {"pe_bits": 32}}).backend.serial
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("bandwidth_gb_per_s", 0, ["> 0"]), ("latency_ns", -1.0, [">= 0"]),
+    ("weight_buffer_bytes", 0, [">= 1"]), ("activation_buffer_bytes", 1.5, ["integer"]),
+    ("double_buffering", "yes", ["true or false"]),
+])
+def test_memory_options(key, value, words):
+    raises(one("memory", key, value), f"[memory] {key}", *words)
+    assert load_hardware({"memory": {"kind": "dram", "bandwidth_gb_per_s": 8}}).memory \
+        .bandwidth_gb_per_s == 8.0
 
 
 def test_unknown_key_lists_known():
@@ -329,7 +360,7 @@ def test_unknown_key_lists_known():
                      "known keys: kind, tiles, rows, columns, lanes, pe_bits, clock_ghz")
     assert "frontend" not in message
     raises(one("frontend", "look_ahead", 2), "[frontend] look_ahead", "lookahead")
-    raises(one("memory", "size", 2), "[memory] size", "known keys: kind")
+    raises(one("memory", "size", 2), "[memory] size", "known keys: kind, bandwidth_gb_per_s")
 
 
 def test_unknown_section():
@@ -377,8 +408,8 @@ def test_not_utf8(tmp_path):
 
 def test_bad_value_in_file_names_file(tmp_path):
     path = tmp_path / "hw.toml"
-    path.write_text('[backend]\nkind = "tclp"\n', encoding="utf-8")
-    raises(path, str(path), '[backend] kind = "tclp"', "not available yet")
+    path.write_text('[backend]\nkind = "tclq"\n', encoding="utf-8")
+    raises(path, str(path), '[backend] kind = "tclq"', '"tcle"')
     path.write_text("[array]\ntiles = \"16\"\n", encoding="utf-8")
     raises(path, str(path), "[array] tiles", "integer")
     path.write_text("[frontend]\nlookahead = -2\n", encoding="utf-8")

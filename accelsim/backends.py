@@ -1,0 +1,107 @@
+"""Bit-serial activation back ends of Bit-Tactical (TCLp, TCLe): values, codes, cycles.
+
+The rules are those of the public DNNsim simulator (isakedo/DNNsim, ``BitTacticalP.cpp`` and
+``BitTacticalE.cpp``), restated in issue 6:
+
+Values
+    Operands are ``pe_bits``-bit fixed point in sign-magnitude form.  A tensor (one operand of
+    one pass of one layer, e.g. the whole activation tensor) is quantised with one per-tensor
+    scale, as DNNsim quantises each layer to its profiled precision::
+
+        magnitude = rint(|x| / max|x| * (2**(pe_bits - 1) - 1)),  at least 1 where x != 0
+
+    (:func:`fixed_point_magnitudes`).  For ``pe_bits = 16`` this is exactly the trace's
+    ``fixed16`` encoding (``q = rint(|x| / scale * 32767)``, ``scale = max|x|``, non-zeros kept
+    >= 1), so a fixed16 trace's values come back bit for bit.  An activation's *precision* is
+    the bit length of its magnitude (0 for zero); its *terms* are the signed powers of two of
+    the Booth-like recoding :func:`accelsim._kernels._booth_terms` (7 -> {3, 0}).
+
+Which operand is serial
+    The window operand of every lowered pass (the one fed per column): forward -> the input
+    activation, backward-input -> the output gradient, backward-weight -> the saved activation.
+    The filter operand stays bit-parallel.
+
+Slots
+    A slot processed at step s multiplies the window value at its weight's original (line,
+    lane): a promoted weight brings its own activation; a slot whose weight was promoted away
+    is idle; a zero weight that stayed occupies its lane unless ``[backend] skip_zero_weights``
+    (:func:`accelsim._kernels._schedule_sources`).  With the window operand scheduled, a slot
+    holds a (promoted) window value and the streamed filters use their weight at its origin;
+    ``skip_zero_weights`` then masks, per filter, the lanes whose weight is zero.
+
+Cycles (per step; at least 1)
+    TCLp: the largest precision over every active slot of every filter and tile, for every
+    window of the set -- columns and tiles synchronise every step.
+    TCLe: per PE (one filter x one window) the number of rounds of the two-stage shifter
+    (:func:`accelsim._kernels._tcle_pe`, ``bits_first_stage``), the column's cost is the max
+    over its filters and the tiles, and columns run up to ``column_registers`` steps apart.
+
+Base (dense) cycles of a bit-serial machine: the same array with a dense front end and every
+activation at the full ``pe_bits`` width, i.e. ``pe_bits`` cycles per dense step.  A machine
+with ``pe_bits`` x the columns of a bit-parallel one has the same base cycles as it (when the
+windows fill the columns), which is how ``data/bit-tactical-tcle.toml`` is sized.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from accelsim import _kernels
+from accelsim.errors import ConfigError
+
+__all__ = ["booth_terms", "fixed_point_magnitudes", "precisions", "serial_codes"]
+
+
+def fixed_point_magnitudes(values: np.ndarray, pe_bits: int = 16) -> np.ndarray:
+    """Sign-magnitude fixed-point magnitudes of a tensor with one per-tensor scale.
+
+    ``magnitude = rint(|x| / max|x| * (2**(pe_bits-1) - 1))``, raised to 1 where ``x != 0``
+    (a non-zero stays non-zero, as in the trace encoding), 0 where ``x == 0``.  Booleans and
+    integers are taken as values.  -> uint16 array of the input's shape, values in
+    ``0 .. 2**(pe_bits-1) - 1``.  ``pe_bits`` must be in 2..16.
+    """
+    if isinstance(pe_bits, bool) or not isinstance(pe_bits, int | np.integer) or not 2 <= pe_bits <= 16:
+        raise ConfigError(f"pe_bits = {pe_bits!r}: bit-serial values need 2..16 bits")
+    a = np.abs(np.asarray(values, dtype=np.float64))
+    if not np.isfinite(a).all():
+        raise ConfigError("values hold NaN/inf; fix the tensor before simulating")
+    top = float(a.max()) if a.size else 0.0
+    if top == 0.0:
+        return np.zeros(a.shape, dtype=np.uint16)
+    full = (1 << (pe_bits - 1)) - 1
+    q = np.rint(a / top * full)
+    q = np.where(a > 0, np.maximum(q, 1), 0)
+    return q.astype(np.uint16)
+
+
+def precisions(mags: np.ndarray) -> np.ndarray:
+    """Bit length of each magnitude (0 for 0): ``floor(log2(m)) + 1``.  -> uint32."""
+    m = np.asarray(mags)
+    if m.size and (m.min() < 0 or m.max() > 65535):
+        raise ConfigError("magnitudes must be in 0..65535")
+    return np.frexp(m.astype(np.float32))[1].astype(np.uint32)
+
+
+def booth_terms(mags: np.ndarray) -> np.ndarray:
+    """Term bit masks of the TCLe recoding (bit p set <=> a term at 2**p).  -> uint32."""
+    m = np.asarray(mags)
+    if m.size and (m.min() < 0 or m.max() > 65535):
+        raise ConfigError("magnitudes must be in 0..65535")
+    m = np.ascontiguousarray(m, dtype=np.uint16)
+    if m.size <= 1 << 16:
+        return _kernels._booth_terms(m)
+    # large arrays: recode every 16-bit value once and look the magnitudes up
+    return _kernels._booth_terms(np.arange(1 << 16, dtype=np.uint16))[m]
+
+
+def serial_codes(window_mags: np.ndarray, kind: str) -> np.ndarray:
+    """Per window and flat position (``line * lanes + lane``) the code the kernels read:
+    precisions for ``"tclp"``, term masks for ``"tcle"``.  ``window_mags``: the lowered window
+    operand's magnitudes ``[n_windows, lines, lanes]``.  -> uint32[n_windows, lines * lanes]."""
+    m = np.asarray(window_mags)
+    flat = m.reshape(m.shape[0], -1)
+    if kind == "tclp":
+        return np.ascontiguousarray(precisions(flat))
+    if kind == "tcle":
+        return np.ascontiguousarray(booth_terms(flat))
+    raise ConfigError(f"serial_codes(): kind must be 'tclp' or 'tcle', not {kind!r}")

@@ -1,0 +1,210 @@
+"""Memory pipeline: off-chip DRAM, on-chip weight/activation buffers and the tiles (SimPy).
+
+A pass is a sequence of *blocks* in the order the array computes them (problem by problem;
+inside a problem filter round by filter round, and inside a round the window tiles).  The data
+a block needs comes in *tiles*:
+
+* a **filter tile** is as many consecutive filter rounds as fit one weight-buffer slot (at
+  least one round); its bytes are the filter operand as stored -- the scheduled buffers
+  (``steps x rows x lanes x (pe_bits + select bits)``) when the filters are scheduled, else
+  the dense lines (``lines x lanes x pe_bits``);
+* a **window tile** is as many consecutive window sets as fit one activation-buffer slot (at
+  least one set); its bytes are the *source* elements its windows read (the im2col
+  duplication removed: ``window_source_elements`` / lowered elements of the problem) x
+  ``pe_bits / 8``.
+
+A slot is the whole buffer, or half of it with ``double_buffering`` (two slots: the next tile
+loads while the current one computes).  A tile stays resident while consecutive blocks use it
+(e.g. the weights across the samples of a forward pass, a window operand that fits one slot
+across filter rounds, or the activation behind the kernel-tap problems of backward-weight);
+otherwise it is loaded again.  After each block its outputs
+(``filters x windows x pe_bits / 8`` bytes) are written back to DRAM.
+
+``[memory] kind = "dram"`` runs the SimPy model: one DRAM channel (a ``simpy.Resource``) serves
+loads and write-backs in request order, each transfer taking ``latency_ns * clock_ghz +
+bytes / (bandwidth_gb_per_s / clock_ghz)`` cycles; free buffer slots are ``simpy.Container``
+levels; a loader process fetches tiles in block order as slots free up, the compute process
+runs each block for its cycles (from the pure cycle model) once its tiles are in, then frees
+the tiles it used last.  One event per transfer or block, never per cycle.  Stall cycles =
+``ceil(end - sum of block cycles)``, where ``end`` is when the last block and the last
+write-back are done.
+
+``"ideal"`` (the paper's assumption: each buffer holds a whole layer, latency hidden) never
+stalls; each operand is read from DRAM once and each output written once (counted for energy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import simpy
+
+from accelsim.geometry import LayerGeometry
+from accelsim.hardware import Hardware
+
+__all__ = ["Block", "MemoryResult", "blocks_of", "memory_traffic", "pass_memory",
+           "window_source_elements"]
+
+
+@dataclass(frozen=True)
+class Block:
+    """One unit of compute and the tiles it needs.  ``filter_tile`` / ``window_tile`` are
+    tile *instances*: a block whose instance differs from the previous block's loads it
+    (``*_bytes`` bytes); ``out_bytes`` are written back after the block."""
+
+    cycles: int
+    filter_tile: int
+    filter_bytes: int
+    window_tile: int
+    window_bytes: int
+    out_bytes: int
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    """Stall cycles of a pass and its DRAM traffic (bytes loaded and stored)."""
+
+    stall_cycles: int
+    dram_read_bytes: int
+    dram_write_bytes: int
+
+
+def window_source_elements(geometry: LayerGeometry, tag: tuple) -> int:
+    """Distinct elements of the source tensor a lowered problem's windows read (tag from
+    :mod:`accelsim.lowering`): forward -> its samples' input activation of the group
+    (``samples x Cg x H x W``); backward-input -> its samples' output gradient of the group
+    (``samples x Mg x Ho x Wo``); backward-weight -> the activation sampled at the tap
+    (``Cg x Ho x Wo``)."""
+    g = geometry
+    cg, mg = g.in_channels // g.groups, g.out_channels // g.groups
+    h, w = (g.input_h, g.input_w) if g.kind == "conv" else (1, 1)
+    ho, wo = (g.output_h, g.output_w) if g.kind == "conv" else (1, 1)
+    pass_name, n0, n1 = tag[0], tag[1], tag[2]
+    if pass_name == "forward":
+        return (n1 - n0) * cg * h * w
+    if pass_name == "backward_input":
+        return (n1 - n0) * mg * ho * wo
+    return cg * ho * wo
+
+
+def _group(sizes: Sequence[int], capacity: int) -> list[tuple[int, int]]:
+    """Consecutive ranges ``[start, end)`` whose sizes sum to at most ``capacity`` (each range
+    holds at least one item)."""
+    out: list[tuple[int, int]] = []
+    start, total = 0, 0
+    for i, size in enumerate(sizes):
+        if i > start and total + size > capacity:
+            out.append((start, i))
+            start, total = i, 0
+        total += size
+    if len(sizes):
+        out.append((start, len(sizes)))
+    return out
+
+
+def blocks_of(problems: Sequence, hw: Hardware) -> list[Block]:
+    """The blocks of a pass from its problems' timings (:class:`accelsim.cycles.ProblemTiming`),
+    tiled for ``hw.memory``'s buffers (see the module docstring; ``"ideal"`` buffers hold any
+    operand whole)."""
+    mem = hw.memory
+    slots = 2 if mem.double_buffering else 1
+    w_slot = max(1, mem.weight_buffer_bytes // slots)
+    a_slot = max(1, mem.activation_buffer_bytes // slots)
+    if mem.kind == "ideal":  # each buffer holds a whole layer
+        w_slot = a_slot = 1 << 62
+    blocks: list[Block] = []
+    f_inst = w_inst = -1
+    f_key = w_key = None
+    for index, p in enumerate(problems):
+        f_tiles = _group(p.round_bytes, w_slot)
+        w_tiles = _group(p.window_set_bytes, a_slot)
+        for ft, (r0, r1) in enumerate(f_tiles):
+            f_bytes = int(sum(p.round_bytes[r0:r1]))
+            for rnd in range(r0, r1):
+                for wt, (s0, s1) in enumerate(w_tiles):
+                    key = (p.filters_key, ft)
+                    if key != f_key:
+                        f_key, f_inst = key, f_inst + 1
+                    wkey = (("problem", index) if p.window_key is None else p.window_key, wt)
+                    if wkey != w_key:
+                        w_key, w_inst = wkey, w_inst + 1
+                    blocks.append(Block(int(p.block_cycles[rnd, s0:s1].sum()), f_inst, f_bytes,
+                                        w_inst, int(sum(p.window_set_bytes[s0:s1])),
+                                        int(p.out_bytes[rnd, s0:s1].sum())))
+    return blocks
+
+
+def memory_traffic(blocks: Sequence[Block]) -> tuple[int, int]:
+    """(bytes loaded, bytes stored) by a block sequence: each tile instance once, every
+    block's outputs once."""
+    read = 0
+    f_prev = w_prev = -1
+    for b in blocks:
+        if b.filter_tile != f_prev:
+            read += b.filter_bytes
+            f_prev = b.filter_tile
+        if b.window_tile != w_prev:
+            read += b.window_bytes
+            w_prev = b.window_tile
+    return read, sum(b.out_bytes for b in blocks)
+
+
+def _dram_run(blocks: Sequence[Block], hw: Hardware) -> float:
+    """SimPy model of the blocks on ``hw``; -> the cycle at which everything is done."""
+    mem = hw.memory
+    latency = mem.latency_ns * hw.array.clock_ghz          # cycles
+    bytes_per_cycle = mem.bandwidth_gb_per_s / hw.array.clock_ghz
+    slots = 2 if mem.double_buffering else 1
+    env = simpy.Environment()
+    dram = simpy.Resource(env, capacity=1)
+    free = {"f": simpy.Container(env, capacity=slots, init=slots),
+            "w": simpy.Container(env, capacity=slots, init=slots)}
+    ready: dict[tuple[str, int], simpy.Event] = {}
+    loads: list[tuple[str, int, int]] = []
+    last_use: dict[tuple[str, int], int] = {}
+    for i, b in enumerate(blocks):
+        for op, inst, size in (("f", b.filter_tile, b.filter_bytes),
+                               ("w", b.window_tile, b.window_bytes)):
+            if (op, inst) not in ready:
+                ready[op, inst] = env.event()
+                loads.append((op, inst, size))
+            last_use[op, inst] = i
+
+    def transfer(size: int):
+        with dram.request() as req:
+            yield req
+            yield env.timeout(latency + size / bytes_per_cycle)
+
+    def loader():
+        for op, inst, size in loads:
+            yield free[op].get(1)
+            yield env.process(transfer(size))
+            ready[op, inst].succeed()
+
+    def compute():
+        for i, b in enumerate(blocks):
+            yield ready["f", b.filter_tile] & ready["w", b.window_tile]
+            yield env.timeout(b.cycles)
+            for op, inst in (("f", b.filter_tile), ("w", b.window_tile)):
+                if last_use[op, inst] == i:
+                    yield free[op].put(1)
+            if b.out_bytes:
+                env.process(transfer(b.out_bytes))
+
+    env.process(loader())
+    env.process(compute())
+    env.run()
+    return float(env.now)
+
+
+def pass_memory(blocks: Sequence[Block], hw: Hardware) -> MemoryResult:
+    """Stalls and DRAM traffic of a pass's blocks on ``hw.memory``.  ``"ideal"``: no
+    stalls, the traffic of :func:`memory_traffic`.  ``"dram"``: the SimPy model."""
+    read, write = memory_traffic(blocks)
+    if hw.memory.kind == "ideal" or not blocks:
+        return MemoryResult(0, read, write)
+    end = _dram_run(blocks, hw)
+    compute = sum(b.cycles for b in blocks)
+    return MemoryResult(max(0, math.ceil(end - compute - 1e-9)), read, write)
