@@ -210,21 +210,23 @@ def print_simulation(report, out=None) -> None:
     hw = report.hardware
     print(f"hardware: {hw.name or 'unnamed'} ({hw.array.tiles} tiles x {hw.array.rows} rows x "
           f"{hw.array.columns} columns x {hw.array.lanes} lanes, front end {hw.frontend.kind} "
-          f"{hw.frontend.label if hw.frontend.kind == 'tcl' else ''}, back end {hw.backend.kind})",
-          file=out)
+          f"{hw.frontend.label if hw.frontend.kind == 'tcl' else ''}, back end {hw.backend.kind}, "
+          f"memory {hw.memory.kind})", file=out)
     rows = []
     for lr in report.layers:
         for p, b in lr.passes.items():
             rows.append([lr.geometry.name, p, fmt_count(b.base_cycles), fmt_count(b.compute_cycles),
-                         fmt_count(b.ideal_cycles), f"{b.speedup:.2f}x",
+                         fmt_count(b.ideal_cycles), fmt_count(b.stall_cycles), f"{b.speedup:.2f}x",
                          f"{100 * b.exploited_sparsity:.0f}%", f"{100 * b.pe_utilisation:.0f}%",
-                         b.scheduled])
-    print(table(["layer", "pass", "base cyc", "compute cyc", "ideal cyc", "speedup",
-                 "exploited", "PE util", "scheduled"], rows), file=out)
+                         f"{b.energy_pj / 1e6:.3g}", f"{b.energy_efficiency:.2f}x", b.scheduled])
+    print(table(["layer", "pass", "base cyc", "compute cyc", "ideal cyc", "stall cyc", "speedup",
+                 "exploited", "PE util", "energy uJ", "energy eff", "scheduled"], rows), file=out)
     print("\ntotals:", file=out)
     for name, b in report.totals().items():
         print(f"  {name:16s} base {fmt_count(b.base_cycles):>9s}  compute "
-              f"{fmt_count(b.total_cycles):>9s}  speedup {b.speedup:.2f}x", file=out)
+              f"{fmt_count(b.compute_cycles):>9s}  stall {fmt_count(b.stall_cycles):>9s}  "
+              f"speedup {b.speedup:.2f}x  energy {b.energy_pj / 1e6:.4g} uJ "
+              f"({b.energy_efficiency:.2f}x less than dense)", file=out)
 
 
 def _resolve_hardware(args: argparse.Namespace):
@@ -266,7 +268,9 @@ def cmd_simulate_layer(args: argparse.Namespace) -> int:
     else:
         for p, d in result.to_dict().items():
             print(f"{p:16s} base {d['base_cycles']:>10d}  compute {d['compute_cycles']:>10d}  "
-                  f"ideal {d['ideal_cycles']:>10d}  speedup {d['speedup']:.3f}x")
+                  f"ideal {d['ideal_cycles']:>10d}  stall {d['stall_cycles']:>10d}  "
+                  f"speedup {d['speedup']:.3f}x  energy {d['energy_pj'] / 1e6:.4g} uJ "
+                  f"({d['energy_efficiency']:.2f}x less than dense)")
     return 0
 
 
@@ -305,7 +309,37 @@ def _train_config(args: argparse.Namespace):
                            if t.strip()),
         trace_passes=split(args.trace_passes), trace_encoding=args.trace_encoding,
         trace_at_boundaries=not args.no_trace_boundaries,
-        max_steps_per_epoch=args.max_steps_per_epoch)
+        max_steps_per_epoch=args.max_steps_per_epoch, method_params=_params(args.param))
+
+
+def _params(items: Sequence[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise AccelsimError(f"--param {item!r} must look like NAME=VALUE")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from training.methods import methods
+
+    registry = methods()
+    if args.json:
+        print(json.dumps({name: {"summary": m.summary, "source": m.source,
+                                 "uses_sparsity": m.uses_sparsity,
+                                 "params": [{"name": p.name, "type": p.kind.__name__,
+                                             "default": p.default, "help": p.help,
+                                             "choices": list(p.choices)} for p in m.params]}
+                          for name, m in registry.items()}, indent=1))
+        return 0
+    for name, m in registry.items():
+        print(f"{name:14s} {m.summary}  [{m.source}]")
+        for p in m.params:
+            choices = f" ({'|'.join(p.choices)})" if p.choices else ""
+            print(f"{'':16s}--param {p.name}={p.default!r}{choices}: {p.help}")
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -487,8 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "and pass base/compute/ideal cycles, speedup, utilisation.", cmd_simulate)
     p.add_argument("trace", nargs="?", default=None, metavar="TRACE_OR_RUN_DIR")
     p.add_argument("--hardware", default=None,
-                   help="hardware TOML (default: built-in bit-tactical T<2,5>; 'dadiannao' for "
-                        "the dense baseline)")
+                   help="hardware TOML or built-in name (default: bit-tactical T<2,5>; "
+                        "'dadiannao' for the dense baseline; 'bit-tactical-tclp', "
+                        "'bit-tactical-tcle' for the bit-serial back ends)")
     p.add_argument("--passes", default="forward,backward_input,backward_weight",
                    help="comma-separated passes to simulate")
     p.add_argument("--step", type=_nonneg_int, default=None)
@@ -511,13 +546,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-grad", default=None, help="G.npy: also simulate the backward passes")
     p.add_argument("--stride", type=_pos_int, default=1)
     p.add_argument("--padding", type=_nonneg_int, default=0)
-    p.add_argument("--hardware", default=None, help="hardware TOML (default: bit-tactical)")
+    p.add_argument("--hardware", default=None,
+                   help="hardware TOML or built-in name (default: bit-tactical; also dadiannao, "
+                        "bit-tactical-tclp, bit-tactical-tcle)")
     p.add_argument("--json", action="store_true")
 
     p = add("train", "Train a zoo model with a sparse method on digits/CIFAR, writing metrics, "
                      "checkpoints and traces into a run directory (re-running resumes it).",
             cmd_train)
-    p.add_argument("--method", default="dense", help="dense, swat-u, swat-erk, swat-m, acdc")
+    p.add_argument("--method", default="dense",
+                   help="dense, swat-u, swat-erk, swat-m, acdc, ... (`accelsim methods`)")
     p.add_argument("--sparsity", type=_fraction, default=0.9, help="target weight sparsity")
     p.add_argument("--model", default="digits-cnn", choices=MODEL_NAMES, metavar="MODEL",
                    help=f"zoo model: {', '.join(MODEL_NAMES)}")
@@ -556,10 +594,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not record at phase changes and threshold recomputes")
     p.add_argument("--max-steps-per-epoch", type=_pos_int, default=None,
                    help="cut epochs short (quick runs)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="a method parameter (repeatable; `accelsim methods` lists them)")
     p.add_argument("--out", required=True, help="run directory (created; resumed if it exists)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
+
+    p = add("methods", "List the sparse-training methods with their parameters.", cmd_methods)
+    p.add_argument("--json", action="store_true")
 
     p = add("show-run", "Re-open a training run directory: config, per-epoch metrics, events "
                         "and traces.", cmd_show_run)

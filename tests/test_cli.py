@@ -11,7 +11,7 @@ import pytest
 from accelsim.cli import build_parser, main
 
 SUBCOMMANDS = ["demo", "inspect", "flops", "layers", "synthetic", "import-dnnsim", "simulate",
-               "simulate-layer", "export-dnnsim", "models", "train", "show-run"]
+               "simulate-layer", "export-dnnsim", "models", "train", "show-run", "methods"]
 
 
 def run(capsys, *argv):

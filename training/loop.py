@@ -41,13 +41,13 @@ from accelsim.sparsity import check_sparsity
 from accelsim.trace.schema import ENCODINGS, PASSES
 from training.acdc import AcdcSchedule, AcdcSparsifier
 from training.data import load_dataset, make_loader
+from training.methods import MethodContext, get_method
 from training.metrics import ActivationDensityMonitor, epoch_metrics
 from training.recorder import TraceRecorder
 from training.sparsifier import Sparsifier
 from training.swat import SwatConfig, SwatSparsifier
 from training.topk import ACTIVATION_VARIANTS, WEIGHT_VARIANTS
 
-METHODS = ("dense", "swat-u", "swat-erk", "swat-m", "acdc")
 LR_SCHEDULES = ("cosine", "step", "constant")
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.jsonl"
@@ -98,12 +98,14 @@ class TrainConfig:
     trace_at_boundaries: bool = True
     # limits (quick runs and tests)
     max_steps_per_epoch: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # parameters of the method (see `accelsim methods`); defaults filled in
+    method_params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"unknown method {self.method!r}; choose one of "
-                              f"{', '.join(METHODS)}")
+        if not isinstance(self.method_params, dict):
+            raise ConfigError("method_params must be a mapping of parameter name to value")
+        spec = get_method(self.method)
+        object.__setattr__(self, "method_params", spec.parse_params(self.method_params))
         check_sparsity(self.sparsity)
         _positive_int("epochs", self.epochs)
         _positive_int("batch_size", self.batch_size)
@@ -158,6 +160,7 @@ class TrainConfig:
         d = asdict(self)
         d["trace_layers"] = list(self.trace_layers)
         d["trace_passes"] = list(self.trace_passes)
+        d["method_params"] = dict(self.method_params)
         return d
 
     @classmethod
@@ -181,13 +184,25 @@ def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
 
 
 # ------------------------------------------------------------------------------ parts
-def build_sparsifier(model: nn.Module, config: TrainConfig) -> Sparsifier:
-    """The method's sparsifier on ``model`` (``Sparsifier`` itself for dense)."""
-    if config.method == "dense":
-        return Sparsifier(model)
-    if config.method == "acdc":
-        return AcdcSparsifier(model, config.sparsity, config.acdc_schedule())
-    return SwatSparsifier(model, config.swat_config())
+def build_sparsifier(model: nn.Module, config: TrainConfig, *, steps_per_epoch: int = 1,
+                     batches: Any = None, criterion: Any = None) -> Sparsifier:
+    """The method's sparsifier on ``model``, from the registry (``training.methods``).
+
+    ``batches(n)`` gives ``n`` training batches to methods that score at initialisation.
+    """
+    spec = get_method(config.method)
+
+    def no_batches(n: int) -> list:
+        raise ConfigError(f"method {config.method} needs training batches to start; build it "
+                          "through training.loop.train or pass batches=")
+    ctx = MethodContext(model=model, config=config, params=config.method_params,
+                        steps_per_epoch=steps_per_epoch, batches=batches or no_batches,
+                        criterion=criterion or nn.CrossEntropyLoss())
+    sparsifier = spec.build(ctx)
+    if not isinstance(sparsifier, Sparsifier):
+        raise ConfigError(f"method {config.method} built a {type(sparsifier).__name__}, not a "
+                          "Sparsifier")
+    return sparsifier
 
 
 def lr_factor(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -362,16 +377,26 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool,
                         in_channels=data.in_channels, input_size=data.input_size)
     geometries = derive_layer_table(model, (data.in_channels, data.input_size, data.input_size))
     model.to(dev)
-    sparsifier = build_sparsifier(model, config)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                nesterov=config.nesterov and config.momentum > 0,
-                                weight_decay=config.weight_decay)
-    sparsifier.attach_optimizer(optimizer)
     probe = make_loader(data.train, batch_size=config.batch_size, shuffle=True,
                         seed=config.seed, epoch=0, distributed=ddp.world > 1)
     steps_per_epoch = len(probe)
     if config.max_steps_per_epoch is not None:
         steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+    def first_batches(n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        out = []
+        for x, y in probe:
+            out.append((x.to(dev), y.to(dev)))
+            if len(out) == n:
+                break
+        return out
+    sparsifier = build_sparsifier(model, config, steps_per_epoch=steps_per_epoch,
+                                  batches=first_batches, criterion=criterion)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                nesterov=config.nesterov and config.momentum > 0,
+                                weight_decay=config.weight_decay)
+    sparsifier.attach_optimizer(optimizer)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(config, s, steps_per_epoch))
     metrics: list[dict[str, Any]] = []
@@ -401,7 +426,6 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool,
             layers=config.trace_layers or None, passes=config.trace_passes,
             at_boundaries=config.trace_at_boundaries and config.trace_every > 0,
             encoding=config.trace_encoding, keep_existing=True)
-    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     test_loader = make_loader(data.test, batch_size=max(config.batch_size, 256),
                               shuffle=False, seed=config.seed, epoch=0)
     for epoch in range(start_epoch, config.epochs):
@@ -427,8 +451,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool,
                 with record:
                     out = net(x)
                     loss = criterion(out, y)
+                    penalty = sparsifier.regularization()
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
+                    (loss if penalty is None else loss + penalty).backward()
                 if not torch.isfinite(loss):
                     raise ConfigError(f"loss became {loss.item()} at epoch {epoch + 1}, step "
                                       f"{step}; lower --lr")

@@ -64,6 +64,10 @@ class Sparsifier:
     def step(self) -> None:
         """Called after ``optimizer.step()``."""
 
+    def regularization(self) -> torch.Tensor | None:
+        """A term added to the loss of every step (e.g. Hoyer), or None."""
+        return None
+
     # -- what the method did ----------------------------------------------------------
     def _event(self, kind: str, boundary: bool = True, **fields: Any) -> None:
         """Log an event; ``boundary`` also makes the next recorder check record a trace."""
