@@ -346,7 +346,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.loop import train
 
     result = train(_train_config(args), args.out, progress=not args.no_progress,
-                   device=args.device, log=None if args.json else print)
+                   device=args.device, log=None if args.json else print,
+                   threads=args.threads or None)
     summary = {"run_dir": str(result.run_dir), **(result.final and {
         "epochs": len(result.metrics), "test_accuracy": result.final["test"]["accuracy"],
         "weight_density": result.final["weight_density"]["overall"]}),
@@ -598,6 +599,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a method parameter (repeatable; `accelsim methods` lists them)")
     p.add_argument("--out", required=True, help="run directory (created; resumed if it exists)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=_nonneg_int, default=0,
+                   help="torch CPU threads (0: torch's default; 1 is faster for small models "
+                        "on a busy machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
 

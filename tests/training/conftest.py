@@ -82,3 +82,14 @@ def tiny_cnn():
 
     torch.manual_seed(0)
     return TinyCNN()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One torch thread: on a 2-core machine that also runs other jobs, OpenMP threads that
+    wait on each other make tiny models many times slower, and results are steadier."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
