@@ -588,7 +588,7 @@ def _str_bn(ctx: MethodContext) -> Sparsifier:
 register(MethodSpec(
     "hoyer", "Hoyer-square regularisation of ReLU outputs (and weights) on a global-magnitude "
     "one-shot sparse model", "seed 000 (Kurtz et al. 2020; DeepHoyer)", _hoyer,
-    params=(ParamSpec("lambda_a", float, 0.01, "coefficient of the activation Hoyer terms",
+    params=(ParamSpec("lambda_a", float, 1.0, "coefficient of the activation Hoyer terms",
                       minimum=0.0),
             ParamSpec("lambda_w", float, 0.0, "coefficient of the weight Hoyer terms",
                       minimum=0.0),
