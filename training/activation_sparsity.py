@@ -201,7 +201,7 @@ class HoyerSparsifier(_OneShotBase):
 
     method = "hoyer"
 
-    def __init__(self, model: nn.Module, sparsity: float, *, lambda_a: float = 1e-2,
+    def __init__(self, model: nn.Module, sparsity: float, *, lambda_a: float = 1.0,
                  lambda_w: float = 0.0, normalize: bool = True, base: str = "magnitude",
                  prune_epoch: int = 0) -> None:
         super().__init__(model, sparsity, base=base, prune_epoch=prune_epoch)
