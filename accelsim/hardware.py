@@ -1,12 +1,18 @@
 """Hardware description: the machine the simulator models, as data.
 
-The machine is a Bit-Tactical-style sparse PE array (Delmas Lascorz et al., "Bit-Tactical:
-A Software/Hardware Approach to Exploiting Value and Bit Sparsity in Neural Networks",
-ASPLOS 2019) as modelled by the public DNNsim simulator (github.com/isakedo/DNNsim).
+The machine is, by default (``[array] kind = "bit-tactical"``), a Bit-Tactical-style sparse PE
+array (Delmas Lascorz et al., "Bit-Tactical: A Software/Hardware Approach to Exploiting Value
+and Bit Sparsity in Neural Networks", ASPLOS 2019) as modelled by the public DNNsim simulator
+(github.com/isakedo/DNNsim).  The other array kinds are the baselines sparse designs are
+compared against (:mod:`accelsim.arrays`): ``"systolic"`` (a dense systolic array, SCALE-Sim
+v3's compute model), ``"scnn"`` (Parashar et al., ISCA 2017) and ``"ideal"`` (effectual MACs
+only).
 
 A description is a TOML file (or the equivalent dict) with the sections ``[array]``,
-``[frontend]``, ``[backend]``, ``[memory]`` and ``[energy]`` plus an optional top-level
-``name``.  It is loaded one way only::
+``[frontend]``, ``[backend]``, ``[memory]`` and ``[energy]`` (bit-tactical), or ``[array]``,
+``[systolic]`` / ``[scnn]`` / ``[ideal]``, ``[memory]`` and ``[energy]`` (the other kinds),
+plus an optional top-level ``name``.  A section or an ``[array]`` key that does not belong to
+the array kind is rejected (:data:`KIND_SECTIONS`, :data:`KIND_ARRAY_KEYS`).  It is loaded one way only::
 
     file / dict  ->  validate  ->  frozen Hardware
 
@@ -34,7 +40,9 @@ from typing import Any
 
 from accelsim.errors import HardwareError
 
-ARRAY_KINDS = ("bit-tactical",)
+ARRAY_KINDS = ("bit-tactical", "systolic", "scnn", "ideal")
+DATAFLOWS = ("os", "ws", "is")
+SYSTOLIC_COMPAT = ("scalesim", "pipelined")
 FRONTEND_KINDS = ("dense", "tcl")
 SHAPES = ("T", "L")
 PRIORITIES = ("least-flexible", "most-flexible", "non-overlapping")
@@ -42,16 +50,31 @@ SCHEDULES = ("sparser", "weights", "activations")
 BACKEND_KINDS = ("bit-parallel", "tclp", "tcle")
 SERIAL_BACKENDS = ("tclp", "tcle")
 MEMORY_KINDS = ("ideal", "dram")
-SECTIONS = ("array", "frontend", "backend", "memory", "energy")
-BUILTIN_HARDWARE = ("bit-tactical", "dadiannao", "bit-tactical-tclp", "bit-tactical-tcle")
+SECTIONS = ("array", "frontend", "backend", "memory", "energy", "systolic", "scnn", "ideal")
+# the sections each array kind takes (in to_dict / to_toml order)
+KIND_SECTIONS = {
+    "bit-tactical": ("array", "frontend", "backend", "memory", "energy"),
+    "systolic": ("array", "systolic", "memory", "energy"),
+    "scnn": ("array", "scnn", "memory", "energy"),
+    "ideal": ("array", "ideal", "memory", "energy"),
+}
+_COMMON_ARRAY_KEYS = ("kind", "pe_bits", "clock_ghz")
+# the [array] keys each kind takes; the others (tiles, rows, columns, lanes) are Bit-Tactical's
+KIND_ARRAY_KEYS = {
+    "bit-tactical": ("kind", "tiles", "rows", "columns", "lanes", "pe_bits", "clock_ghz"),
+    "systolic": _COMMON_ARRAY_KEYS, "scnn": _COMMON_ARRAY_KEYS, "ideal": _COMMON_ARRAY_KEYS,
+}
+_SIZE_KEYS = {"systolic": "[systolic] height and width",
+              "scnn": "[scnn] pe_rows, pe_columns, weights_per_cycle and activations_per_cycle",
+              "ideal": "[ideal] multipliers"}
+BUILTIN_HARDWARE = ("bit-tactical", "dadiannao", "bit-tactical-tclp", "bit-tactical-tcle",
+                    "systolic-os-32x32", "scnn", "ideal")
 DEFAULT_NAME = "bit-tactical T<2,5>"
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # Kinds that later issues add: named so that the error says "not available yet"
-# instead of "unknown".
-_PLANNED = {
-    ("array", "kind"): ("systolic", "scnn", "ideal"),
-}
+# instead of "unknown" (none at the moment).
+_PLANNED: dict[tuple[str, str], tuple[str, ...]] = {}
 
 
 # ---- validation helpers ---------------------------------------------------------------
@@ -138,10 +161,16 @@ def _check_bool(section: str, key: str, value: Any, what: str) -> None:
 # ---- the sections ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class ArraySpec:
-    """The PE array: ``tiles`` tiles run in lockstep; a tile is ``rows`` x ``columns`` PEs
-    (rows = filters, columns = windows processed concurrently); each PE takes ``lanes``
-    products per cycle along the reduction (input channels x kernel) and adds them in a
-    ``pe_bits``-bit fixed-point adder tree.  ``clock_ghz`` is the clock in GHz.
+    """The PE array.  ``kind`` picks the array model (:data:`ARRAY_KINDS`, see
+    :mod:`accelsim.arrays`); ``pe_bits`` (operand width in bits) and ``clock_ghz`` (GHz)
+    apply to every kind.
+
+    ``"bit-tactical"`` (default): ``tiles`` tiles run in lockstep; a tile is ``rows`` x
+    ``columns`` PEs (rows = filters, columns = windows processed concurrently); each PE takes
+    ``lanes`` products per cycle along the reduction (input channels x kernel) and adds them in
+    a ``pe_bits``-bit fixed-point adder tree.  The other kinds size their array in their own
+    section (``[systolic]``, ``[scnn]``, ``[ideal]``) and reject ``tiles``, ``rows``,
+    ``columns`` and ``lanes`` (:class:`Hardware` checks that they keep their defaults).
     """
 
     kind: str = "bit-tactical"
@@ -370,9 +399,97 @@ class EnergySpec:
             _check_nonneg_float("energy", f.name, getattr(self, f.name), "energy in pJ")
 
 
+@dataclass(frozen=True)
+class SystolicSpec:
+    """A dense ``height`` x ``width`` systolic array of MACs (``[array] kind = "systolic"``),
+    SCALE-Sim v3's compute model (Samajdar et al., "A Systematic Methodology for
+    Characterizing Scalability of DNN Accelerators using SCALE-Sim", ISPASS 2020).
+
+    ``dataflow``: ``"os"`` output stationary (rows = output pixels, columns = filters),
+    ``"ws"`` weight stationary (rows = reduction, columns = filters), ``"is"`` input
+    stationary (rows = reduction, columns = output pixels).  ``compat``: ``"scalesim"``
+    (default) gives SCALE-Sim v3's compute cycles exactly (every fold pays its own pipeline
+    fill and drain, no overlap between folds); ``"pipelined"`` overlaps the folds (fill and
+    drain once per problem).  Formulas: :func:`accelsim.arrays.systolic_problem_cycles`.
+    """
+
+    height: int = 32
+    width: int = 32
+    dataflow: str = "os"
+    compat: str = "scalesim"
+
+    def __post_init__(self) -> None:
+        _check_int("systolic", "height", self.height, 1, "rows of MACs")
+        _check_int("systolic", "width", self.width, 1, "columns of MACs")
+        _check_choice("systolic", "dataflow", self.dataflow, DATAFLOWS)
+        _check_choice("systolic", "compat", self.compat, SYSTOLIC_COMPAT)
+
+    @property
+    def multipliers(self) -> int:
+        """MACs in the array: ``height * width``."""
+        return self.height * self.width
+
+
+@dataclass(frozen=True)
+class ScnnSpec:
+    """SCNN (Parashar et al., "SCNN: An Accelerator for Compressed-sparse Convolutional
+    Neural Networks", ISCA 2017), ``[array] kind = "scnn"``; defaults are the paper's.
+
+    ``pe_rows`` x ``pe_columns`` PEs (8 x 8) share the activation plane by planar tiling;
+    each PE multiplies, every cycle, a vector of ``weights_per_cycle`` (F = 4) non-zero
+    weights by a vector of ``activations_per_cycle`` (I = 4) non-zero activations of the same
+    input channel (the Cartesian product, F x I multipliers) and scatters the products
+    through a crossbar into ``accumulator_banks`` (A = 2 F I = 32) banks; products that meet
+    in one bank in one cycle stall the PE.  Output channels are processed in groups of
+    ``output_channel_group`` (Kc) channels; the PEs synchronise after each group.  Cycle
+    rules: :mod:`accelsim.arrays`.
+    """
+
+    pe_rows: int = 8
+    pe_columns: int = 8
+    weights_per_cycle: int = 4
+    activations_per_cycle: int = 4
+    accumulator_banks: int = 32
+    output_channel_group: int = 8
+
+    def __post_init__(self) -> None:
+        for key, what in (("pe_rows", "PEs along the activation plane's height"),
+                          ("pe_columns", "PEs along the activation plane's width"),
+                          ("weights_per_cycle", "F: non-zero weights per PE per cycle"),
+                          ("activations_per_cycle", "I: non-zero activations per PE per cycle"),
+                          ("accumulator_banks", "A: accumulator banks per PE"),
+                          ("output_channel_group", "Kc: output channels per group")):
+            _check_int("scnn", key, getattr(self, key), 1, what)
+
+    @property
+    def pes(self) -> int:
+        """PEs: ``pe_rows * pe_columns``."""
+        return self.pe_rows * self.pe_columns
+
+    @property
+    def multipliers(self) -> int:
+        """Multipliers in the array: ``pes * weights_per_cycle * activations_per_cycle``."""
+        return self.pes * self.weights_per_cycle * self.activations_per_cycle
+
+
+@dataclass(frozen=True)
+class IdealSpec:
+    """The ideal sparse array (``[array] kind = "ideal"``): ``multipliers`` MACs per cycle,
+    fed with effectual products only (both operands non-zero), perfectly balanced:
+    ``ceil(effectual MACs / multipliers)`` cycles per problem -- the bound every design is
+    measured against at equal peak (:func:`ideal_bound`).  Default 4096, the peak of the
+    default Bit-Tactical array."""
+
+    multipliers: int = 4096
+
+    def __post_init__(self) -> None:
+        _check_int("ideal", "multipliers", self.multipliers, 1, "MACs per cycle")
+
+
 _SECTION_CLASSES: dict[str, type] = {
     "array": ArraySpec, "frontend": FrontendSpec, "backend": BackendSpec,
-    "memory": MemorySpec, "energy": EnergySpec,
+    "memory": MemorySpec, "energy": EnergySpec, "systolic": SystolicSpec, "scnn": ScnnSpec,
+    "ideal": IdealSpec,
 }
 
 
@@ -390,6 +507,9 @@ class Hardware:
     memory: MemorySpec = field(default_factory=MemorySpec)
     energy: EnergySpec = field(default_factory=EnergySpec)
     name: str = ""
+    systolic: SystolicSpec = field(default_factory=SystolicSpec)
+    scnn: ScnnSpec = field(default_factory=ScnnSpec)
+    ideal: IdealSpec = field(default_factory=IdealSpec)
 
     def __post_init__(self) -> None:
         for section, cls in _SECTION_CLASSES.items():
@@ -400,6 +520,7 @@ class Hardware:
         if not isinstance(self.name, str):
             raise HardwareError(f"name = {_show(self.name)} must be a string (free text), not a "
                                 f"{_toml_type(self.name)}")
+        self._check_kind()
         lanes, d = self.array.lanes, self.frontend.lookaside
         if self.frontend.kind != "dense" and d >= lanes:
             raise HardwareError(f"[frontend] lookaside = {d} must be < [array] lanes = {lanes} "
@@ -411,24 +532,76 @@ class Hardware:
                                 f'"{self.backend.kind}": bit-serial back ends take 2..16-bit '
                                 "sign-magnitude values; use pe_bits in 2..16")
 
+    def _check_kind(self) -> None:
+        """Sections and ``[array]`` keys that do not belong to ``array.kind`` keep their
+        defaults (a one-line HardwareError otherwise)."""
+        kind = self.array.kind
+        if kind == "bit-tactical":
+            foreign: tuple[str, ...] = ("systolic", "scnn", "ideal")
+        else:
+            foreign = tuple(s for s in SECTIONS if s not in KIND_SECTIONS[kind])
+            default = ArraySpec()
+            for key in KIND_ARRAY_KEYS["bit-tactical"]:
+                value = getattr(self.array, key)
+                if key not in KIND_ARRAY_KEYS[kind] and value != getattr(default, key):
+                    raise HardwareError(
+                        f'[array] {key} = {_show(value)} does not apply to [array] kind = '
+                        f'"{kind}" (it sizes the Bit-Tactical array); remove it and size the '
+                        f"array with {_SIZE_KEYS[kind]}")
+        for section in foreign:
+            if getattr(self, section) != _SECTION_CLASSES[section]():
+                raise HardwareError(_foreign_message(section, kind))
+
+    def describe(self) -> str:
+        """One line: the name and the array, e.g. ``"systolic-os-32x32 (systolic 32x32, os,
+        compat scalesim, memory ideal)"``."""
+        a, kind = self.array, self.array.kind
+        if kind == "bit-tactical":
+            fe = self.frontend
+            what = (f"{a.tiles} tiles x {a.rows} rows x {a.columns} columns x {a.lanes} lanes, "
+                    f"front end {fe.kind}{' ' + fe.label if fe.kind == 'tcl' else ''}, back end "
+                    f"{self.backend.kind}")
+        elif kind == "systolic":
+            sy = self.systolic
+            what = f"systolic {sy.height}x{sy.width}, {sy.dataflow}, compat {sy.compat}"
+        elif kind == "scnn":
+            sc = self.scnn
+            what = (f"SCNN {sc.pe_rows}x{sc.pe_columns} PEs x {sc.weights_per_cycle}x"
+                    f"{sc.activations_per_cycle} multipliers, {sc.accumulator_banks} banks, "
+                    f"Kc {sc.output_channel_group}")
+        else:
+            what = f"ideal, {self.ideal.multipliers} multipliers"
+        return f"{self.name or 'unnamed'} ({what}, memory {self.memory.kind})"
+
+    @property
+    def multipliers(self) -> int:
+        """Peak MACs per cycle of the array, whatever its kind."""
+        kind = self.array.kind
+        if kind == "bit-tactical":
+            return self.array.macs_per_cycle
+        return getattr(self, kind).multipliers
+
     # ---- (de)serialisation ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """``{"name": ..., "array": {...}, "frontend": {...}, ..., "energy": {}}``; plain
-        JSON/TOML types, ``load_hardware(hw.to_dict()) == hw``."""
+        """``{"name": ..., "array": {...}, "frontend": {...}, ..., "energy": {}}`` with the
+        sections and ``[array]`` keys of ``array.kind`` only (:data:`KIND_SECTIONS`, so a
+        Bit-Tactical machine's dict and digest are those it had before the other kinds
+        existed); plain JSON/TOML types, ``load_hardware(hw.to_dict()) == hw``."""
+        kind = self.array.kind
         out: dict[str, Any] = {"name": self.name}
-        for section in SECTIONS:
+        for section in KIND_SECTIONS[kind]:
             out[section] = asdict(getattr(self, section))
-        for section in SECTIONS:
             cls = _SECTION_CLASSES[section]
             for f in fields(cls):
                 if isinstance(f.default, float):
                     out[section][f.name] = float(out[section][f.name])
+        out["array"] = {k: v for k, v in out["array"].items() if k in KIND_ARRAY_KEYS[kind]}
         return out
 
     def to_toml(self) -> str:
         """The description as TOML text; ``load_hardware`` of it gives this object back."""
         data = self.to_dict()
-        lines = [f"name = {_toml_string(data.pop('name'))}"]
+        lines = [f"name = {_toml_string(data.pop('name'))}"]  # sections of the kind only
         for section, table in data.items():
             lines += ["", f"[{section}]"]
             lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
@@ -445,8 +618,18 @@ class Hardware:
         """A new, validated Hardware with dotted keys changed, for sweeps::
 
             hw.replace(**{"frontend.lookahead": 4, "array.tiles": 8, "name": "T<4,5>"})
+            systolic.replace(**{"systolic.height": 64, "systolic.dataflow": "ws"})
+
+        Changing ``array.kind`` switches the array model: the sections and ``[array]`` keys of
+        the old kind that the new one does not take are dropped (unless also changed, which
+        is then an error), e.g. ``hw.replace(**{"array.kind": "systolic",
+        "systolic.dataflow": "ws"})``.
         """
+        full = {"name": self.name}
+        for section in SECTIONS:
+            full[section] = asdict(getattr(self, section))
         data = self.to_dict()
+        touched: dict[str, set[str]] = {}
         for dotted, value in changes.items():
             if dotted == "name":
                 data["name"] = value
@@ -455,11 +638,20 @@ class Hardware:
             if not dot or section not in _SECTION_CLASSES:
                 raise HardwareError(f"replace(): {dotted!r} is not a known key; use 'name' or "
                                     f"'section.key' with section one of {', '.join(SECTIONS)}")
-            if key not in data[section]:
+            if key not in full[section]:
                 raise HardwareError(f"replace(): [{section}] {key} is not a known key"
-                                    f"{_suggest(key, data[section])}; known keys: "
-                                    f"{', '.join(data[section]) or 'none (reserved section)'}")
-            data[section][key] = value
+                                    f"{_suggest(key, full[section])}; known keys: "
+                                    f"{', '.join(full[section])}")
+            data.setdefault(section, {})[key] = value
+            touched.setdefault(section, set()).add(key)
+        kind = data["array"].get("kind", "bit-tactical")
+        if isinstance(kind, str) and kind in KIND_SECTIONS:
+            for section in list(data):
+                if section in _SECTION_CLASSES and section not in KIND_SECTIONS[kind] \
+                        and section not in touched:
+                    del data[section]
+            keep = set(KIND_ARRAY_KEYS[kind]) | touched.get("array", set())
+            data["array"] = {k: v for k, v in data["array"].items() if k in keep}
         return load_hardware(data)
 
 
@@ -498,6 +690,14 @@ def _suggest(key: Any, known: Any) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+def _foreign_message(section: str, kind: str) -> str:
+    """Error text for a section that ``[array] kind`` does not take."""
+    owners = [k for k, secs in KIND_SECTIONS.items() if section in secs]
+    listed = " or ".join(f'"{k}"' for k in owners)
+    return (f'[{section}] does not apply to [array] kind = "{kind}" (it belongs to kind '
+            f"{listed}); remove the [{section}] section or set [array] kind = {listed}")
+
+
 def _section_of(key: str) -> str | None:
     for section, cls in _SECTION_CLASSES.items():
         if key in {f.name for f in fields(cls)} and key != "kind":
@@ -520,11 +720,23 @@ def _from_dict(data: Any) -> Hardware:
         raise HardwareError(f"{key} is not a known top-level key{hint}; known top-level keys: "
                             f"name, and the sections {', '.join(f'[{s}]' for s in SECTIONS)}")
     parts: dict[str, Any] = {}
+    array_table = data.get("array", {})
+    kind = array_table.get("kind", "bit-tactical") if isinstance(array_table, dict) else None
     for section, cls in _SECTION_CLASSES.items():
         table = data.get(section, {})
         if not isinstance(table, dict):
             raise HardwareError(f"[{section}] must be a table of keys, not {_show(table)} "
                                 f"(a {_toml_type(table)})")
+        if isinstance(kind, str) and kind in KIND_SECTIONS:
+            if section in data and section not in KIND_SECTIONS[kind]:
+                raise HardwareError(_foreign_message(section, kind))
+            if section == "array":
+                for key in table:
+                    if key in ArraySpec.__dataclass_fields__ and key not in KIND_ARRAY_KEYS[kind]:
+                        raise HardwareError(
+                            f'[array] {key} does not apply to [array] kind = "{kind}" (it sizes '
+                            f"the Bit-Tactical array); remove it and size the array with "
+                            f"{_SIZE_KEYS[kind]}")
         known = [f.name for f in fields(cls)]
         for key in table:
             if key in known:
@@ -532,8 +744,12 @@ def _from_dict(data: Any) -> Hardware:
             if not known:
                 raise HardwareError(f"[{section}] {key}: the [{section}] section is reserved and "
                                     f"must be empty for now; remove {key}")
-            raise HardwareError(f"[{section}] {key} is not a known key{_suggest(key, known)}; "
-                                f"known keys: {', '.join(known)}")
+            if section == "array" and isinstance(kind, str) and kind in KIND_ARRAY_KEYS:
+                known = list(KIND_ARRAY_KEYS[kind])
+            home = _section_of(str(key))
+            where = f"; it belongs under the [{home}] header" if home and home != section else ""
+            raise HardwareError(f"[{section}] {key} is not a known key{_suggest(key, known)}"
+                                f"{where}; known keys: {', '.join(known)}")
         values = dict(table)
         for f in fields(cls):  # TOML `clock_ghz = 1` is an integer: floats take integers
             value = values.get(f.name)
@@ -573,7 +789,7 @@ def load_hardware(source: str | os.PathLike | dict | Hardware | None = None) -> 
     * a :class:`Hardware` -> itself (already validated);
     * a dict -> validated like a parsed TOML file (missing keys take the defaults);
     * a path (``str`` or ``os.PathLike``) -> the TOML file; a ``str`` that is no existing
-      file but a built-in name ("bit-tactical", "dadiannao") -> :func:`builtin_hardware`.
+      file but a built-in name (:data:`BUILTIN_HARDWARE`) -> :func:`builtin_hardware`.
 
     Raises :class:`HardwareError` (one line, naming the file, ``[section] key``, the bad
     value and the fix) for a missing or unreadable file, a TOML syntax error (with its
@@ -603,10 +819,16 @@ def default_hardware() -> Hardware:
 def dense_baseline(hw: Hardware) -> Hardware:
     """The DaDianNao-like baseline of ``hw``: the same machine with ``[frontend] kind =
     "dense"`` (no zero skipping); the other front-end fields are kept (and ignored).
-    A dense ``hw`` is returned as it is."""
+    A dense ``hw`` (or a systolic array, always dense) is returned as it is."""
     if not isinstance(hw, Hardware):
         raise HardwareError(f"dense_baseline() needs a Hardware, not {type(hw).__name__}; "
                             "build one with load_hardware()")
+    if hw.array.kind != "bit-tactical":
+        if hw.array.kind == "systolic":
+            return hw  # already dense
+        raise HardwareError(f'dense_baseline() is defined for [array] kind = "bit-tactical" and '
+                            f'"systolic", not "{hw.array.kind}" (its reports carry their own '
+                            "dense base cycles); use a bit-tactical or systolic machine")
     if hw.frontend.kind == "dense":
         return hw
     name = f"dense baseline of {hw.name}" if hw.name else "dense baseline"
@@ -614,10 +836,28 @@ def dense_baseline(hw: Hardware) -> Hardware:
                                name=name)
 
 
+def ideal_bound(hw: Hardware) -> Hardware:
+    """The ideal array (``[array] kind = "ideal"``) with the peak MACs per cycle
+    (:attr:`Hardware.multipliers`), ``pe_bits``, clock, memory and energy of ``hw``: the
+    bound ``hw``'s compute cycles are measured against on the same trace."""
+    if not isinstance(hw, Hardware):
+        raise HardwareError(f"ideal_bound() needs a Hardware, not {type(hw).__name__}; "
+                            "build one with load_hardware()")
+    name = f"ideal bound of {hw.name}" if hw.name else "ideal bound"
+    return load_hardware({"name": name,
+                          "array": {"kind": "ideal", "pe_bits": hw.array.pe_bits,
+                                    "clock_ghz": hw.array.clock_ghz},
+                          "ideal": {"multipliers": hw.multipliers},
+                          "memory": asdict(hw.memory), "energy": asdict(hw.energy)})
+
+
 def builtin_hardware(name: str) -> Hardware:
     """A shipped description: ``"bit-tactical"`` (TCL T<2,5>), ``"dadiannao"`` (the same
     array, dense front end), ``"bit-tactical-tclp"`` / ``"bit-tactical-tcle"`` (T<2,5> with
-    a bit-serial back end and 16 columns), read from ``accelsim/data/<name>.toml``."""
+    a bit-serial back end and 16 columns), ``"systolic-os-32x32"`` (SCALE-Sim's default
+    32x32 output-stationary array), ``"scnn"`` (the SCNN paper's 64 PEs of 4x4 multipliers)
+    and ``"ideal"`` (4096 effectual MACs per cycle), read from
+    ``accelsim/data/<name>.toml``."""
     if name not in BUILTIN_HARDWARE:
         raise HardwareError(f"unknown built-in hardware {_show(name)}; choose one of "
                             f"{', '.join(BUILTIN_HARDWARE)} or give a TOML file path")

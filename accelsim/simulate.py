@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from accelsim.arrays import ARRAY_PASSES
 from accelsim.backends import fixed_point_magnitudes
 from accelsim.cycles import ZERO, CycleBreakdown, pass_cycles
 from accelsim.errors import AccelsimError, ConfigError
@@ -98,17 +99,23 @@ def simulate_operands(geometry: LayerGeometry, operands: dict[str, dict[str, np.
                       hardware: Hardware, passes: Sequence[str] = PASSES) -> LayerReport:
     """Simulate the given passes of one layer from its operands (pass -> role -> array).
 
-    Bit-parallel back end: only the non-zero masks matter.  Bit-serial back ends: the window
+    ``[array] kind = "bit-tactical"``: the model of :mod:`accelsim.cycles`; the other kinds:
+    :data:`accelsim.arrays.ARRAY_PASSES` (operand masks only).  Bit-parallel back end: only the non-zero masks matter.  Bit-serial back ends: the window
     operand of each pass (:data:`WINDOW_OPERAND`) is quantised as a whole tensor to
     ``pe_bits`` sign-magnitude magnitudes (:func:`accelsim.backends.fixed_point_magnitudes`)
     before lowering; the filter operand stays a mask."""
     lanes = hardware.array.lanes
+    kind = hardware.array.kind
     out = {}
     for pass_name in passes:
         if pass_name not in operands:
             continue
         ops = [np.asarray(operands[pass_name][r]) for r in PASS_ROLES[pass_name]]
         lowered = [a if a.dtype == bool else a != 0 for a in ops]
+        if kind != "bit-tactical":  # the one dispatch on the array model
+            out[pass_name] = ARRAY_PASSES[kind](geometry, pass_name, lowered[0], lowered[1],
+                                                hardware)
+            continue
         if hardware.backend.serial:
             i = WINDOW_OPERAND[pass_name]
             lowered[i] = fixed_point_magnitudes(ops[i], hardware.array.pe_bits)
