@@ -1,0 +1,490 @@
+"""Results store of architecture sweeps: one embedded SQLite file (stdlib :mod:`sqlite3`).
+
+One row per (trace digest, hardware digest, layer, pass) with every figure the simulator
+reports, plus, per pass of every point, a total row whose ``layer`` is :data:`TOTAL`
+(``"*total*"``): the sum over the layers exactly as :meth:`accelsim.simulate.Report.pass_total`
+gives it.  A *point* is (trace digest, hardware digest); its rows of one pass and that pass's
+total row are written in one transaction, so a pass of a point is complete exactly when its
+total row exists (:meth:`ResultsStore.done`), and a sweep killed half-way loses nothing it
+had finished and recomputes nothing on the next run.
+
+Several processes may write one store at once: the database runs in WAL mode with a busy
+timeout, every write is one ``BEGIN IMMEDIATE`` transaction, and rows are inserted with
+``INSERT OR IGNORE`` (a point computed twice by two sweeps gives the same figures; the first
+write wins).  WAL needs a local file system (not NFS).
+
+Tables (for people who open the file with ``sqlite3``):
+
+* ``results``: trace_digest, hardware_digest, layer, layer_index (-1 for totals), pass, the
+  figures of :data:`FIGURES`, finished_at (unix seconds);
+* ``points``: trace_digest, hardware_digest, passes done, params (JSON of the swept
+  parameters), sweep (spec name), seconds (simulation time), worker, finished_at;
+* ``hardware``: hardware_digest, name, json (:meth:`accelsim.hardware.Hardware.to_dict`);
+* ``workloads``: trace_digest, trace, kind, model, dataset, method, sparsity, batch, step,
+  json;
+* ``failures``: points whose simulation raised (retried by the next run);
+* ``skipped``: hardware combinations a sweep skipped as invalid, with the reason;
+* view ``flat``: ``results`` joined with ``workloads`` and the hardware parameters as
+  columns named ``"array.tiles"`` etc. (regenerated when the hardware keys change).
+
+Python: ``open_store(path).rows(...)`` / ``.totals(...)`` (see :meth:`ResultsStore.rows`),
+``export(path, out)`` to CSV or Parquet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accelsim.cycles import ZERO, CycleBreakdown
+from accelsim.errors import AccelsimError
+from accelsim.hardware import default_hardware
+
+SCHEMA_VERSION = 1
+TOTAL = "*total*"
+#: derived totals of :meth:`ResultsStore.totals` (sums of the stored pass totals)
+DERIVED = {"backward": ("backward_input", "backward_weight"),
+           "training_step": ("forward", "backward_input", "backward_weight")}
+#: integer figures (summed in totals)
+COUNTS = ("base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles", "effectual_macs",
+          "pe_lane_cycles")
+#: every figure stored per row, in column order
+FIGURES = (*COUNTS, "speedup", "exploited_sparsity", "pe_utilisation", "energy_pj",
+           "base_energy_pj", "energy_efficiency", "scheduled")
+#: workload columns of a row
+WORKLOAD_KEYS = ("trace", "workload_kind", "model", "dataset", "method", "sparsity", "batch",
+                 "step")
+BUSY_TIMEOUT_S = 120.0
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
+    trace_digest TEXT NOT NULL, hardware_digest TEXT NOT NULL, layer TEXT NOT NULL,
+    layer_index INTEGER NOT NULL, pass TEXT NOT NULL,
+    {", ".join(f"{k} INTEGER NOT NULL" for k in COUNTS)},
+    speedup REAL, exploited_sparsity REAL, pe_utilisation REAL, energy_pj REAL,
+    base_energy_pj REAL, energy_efficiency REAL, scheduled TEXT, finished_at REAL NOT NULL,
+    PRIMARY KEY (trace_digest, hardware_digest, layer, pass)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS points (
+    trace_digest TEXT NOT NULL, hardware_digest TEXT NOT NULL, passes TEXT NOT NULL,
+    params TEXT NOT NULL, sweep TEXT NOT NULL, seconds REAL NOT NULL, worker TEXT NOT NULL,
+    finished_at REAL NOT NULL, PRIMARY KEY (trace_digest, hardware_digest));
+CREATE TABLE IF NOT EXISTS hardware (
+    hardware_digest TEXT PRIMARY KEY, name TEXT NOT NULL, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS workloads (
+    trace_digest TEXT PRIMARY KEY, trace TEXT NOT NULL, kind TEXT NOT NULL, model TEXT,
+    dataset TEXT, method TEXT, sparsity REAL, batch INTEGER, step INTEGER, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS failures (
+    trace_digest TEXT NOT NULL, hardware_digest TEXT NOT NULL, error TEXT NOT NULL,
+    at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS skipped (
+    sweep TEXT NOT NULL, params TEXT NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (sweep, params));
+"""
+
+
+class StoreError(AccelsimError):
+    """A results store that cannot be opened, is not a store, or has another schema."""
+
+
+@dataclass(frozen=True)
+class PointRecord:
+    """Everything written for one computed point (one transaction).
+
+    ``rows``: per (layer, pass) ``(layer, layer_index, pass, CycleBreakdown)``, the total rows
+    (layer :data:`TOTAL`, index -1) included; ``passes``: the passes this record completes;
+    ``hardware``: :meth:`Hardware.to_dict`; ``workload``: the keys of :data:`WORKLOAD_KEYS`
+    plus ``json`` (the workload's full description)."""
+
+    trace_digest: str
+    hardware_digest: str
+    passes: tuple[str, ...]
+    rows: tuple[tuple[str, int, str, CycleBreakdown], ...]
+    hardware: dict[str, Any]
+    workload: dict[str, Any]
+    params: dict[str, Any]
+    sweep: str = ""
+    seconds: float = 0.0
+    worker: str = ""
+
+
+def figures_of(b: CycleBreakdown) -> dict[str, Any]:
+    """The stored figures of a breakdown (the keys of :data:`FIGURES`)."""
+    d = b.to_dict()
+    d["pe_lane_cycles"] = b.pe_lane_cycles
+    return {k: d[k] for k in FIGURES}
+
+
+def _breakdown(row: Mapping[str, Any]) -> CycleBreakdown:
+    return CycleBreakdown(row["base_cycles"], row["compute_cycles"], row["ideal_cycles"],
+                          row["effectual_macs"], row["pe_lane_cycles"], row["stall_cycles"],
+                          row["scheduled"] or "", row["energy_pj"], row["base_energy_pj"])
+
+
+def flatten_hardware(hw: Mapping[str, Any]) -> dict[str, Any]:
+    """``Hardware.to_dict()`` -> ``{"hardware_name": ..., "array.tiles": 16, ...}``."""
+    out: dict[str, Any] = {"hardware_name": hw.get("name", "")}
+    for section, table in hw.items():
+        if isinstance(table, dict):
+            for key, value in table.items():
+                out[f"{section}.{key}"] = value
+    return out
+
+
+def _hardware_keys() -> list[str]:
+    return [k for k in flatten_hardware(default_hardware().to_dict()) if k != "hardware_name"]
+
+
+class ResultsStore:
+    """An open results store; use :func:`open_store`.  Not shared between threads."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        self._conn.row_factory = sqlite3.Row
+
+    # ---- writing ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction (waits up to the busy timeout for the lock)."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def write_point(self, record: PointRecord) -> None:
+        """Commit the rows of one point (all its layers and pass totals) atomically, with its
+        hardware and workload descriptions.  Rows that already exist are kept as they are."""
+        now = time.time()
+        wl = record.workload
+        cols = ["trace_digest", "hardware_digest", "layer", "layer_index", "pass", *FIGURES,
+                "finished_at"]
+        sql = (f"INSERT OR IGNORE INTO results ({', '.join(cols)}) VALUES "
+               f"({', '.join('?' * len(cols))})")
+        values = []
+        for layer, index, pass_name, b in record.rows:
+            f = figures_of(b)
+            values.append((record.trace_digest, record.hardware_digest, layer, index, pass_name,
+                           *(_sql_value(f[k]) for k in FIGURES), now))
+        with self._write() as conn:
+            conn.execute("INSERT OR IGNORE INTO hardware VALUES (?, ?, ?)",
+                         (record.hardware_digest, record.hardware.get("name", ""),
+                          json.dumps(record.hardware, sort_keys=True)))
+            conn.execute("INSERT OR IGNORE INTO workloads VALUES (?,?,?,?,?,?,?,?,?,?)",
+                         (record.trace_digest, wl["trace"], wl["workload_kind"], wl.get("model"),
+                          wl.get("dataset"), wl.get("method"), wl.get("sparsity"),
+                          wl.get("batch"), wl.get("step"),
+                          json.dumps(wl.get("json", {}), sort_keys=True)))
+            conn.executemany(sql, values)
+            old = conn.execute("SELECT passes FROM points WHERE trace_digest = ? AND "
+                               "hardware_digest = ?",
+                               (record.trace_digest, record.hardware_digest)).fetchone()
+            passes = set(record.passes) | (set(old["passes"].split(",")) if old else set())
+            conn.execute("INSERT OR REPLACE INTO points VALUES (?,?,?,?,?,?,?,?)",
+                         (record.trace_digest, record.hardware_digest,
+                          ",".join(sorted(passes - {""})),
+                          json.dumps(record.params, sort_keys=True), record.sweep,
+                          record.seconds, record.worker or _worker_name(), now))
+            conn.execute("DELETE FROM failures WHERE trace_digest = ? AND hardware_digest = ?",
+                         (record.trace_digest, record.hardware_digest))
+
+    def record_failure(self, trace_digest: str, hardware_digest: str, error: str) -> None:
+        """Remember that a point's simulation raised ``error`` (it stays not done)."""
+        with self._write() as conn:
+            conn.execute("INSERT INTO failures VALUES (?, ?, ?, ?)",
+                         (trace_digest, hardware_digest, error, time.time()))
+
+    def record_skipped(self, sweep: str, skipped: Iterable[tuple[Mapping[str, Any], str]]) -> None:
+        """Remember the hardware combinations a sweep skipped as invalid, with the reason."""
+        with self._write() as conn:
+            conn.executemany("INSERT OR REPLACE INTO skipped VALUES (?, ?, ?)",
+                             [(sweep, json.dumps(dict(p), sort_keys=True), r)
+                              for p, r in skipped])
+
+    # ---- reading ----------------------------------------------------------------------
+    def done(self) -> dict[tuple[str, str], frozenset[str]]:
+        """``(trace_digest, hardware_digest) -> passes whose rows are all stored``."""
+        out: dict[tuple[str, str], set[str]] = {}
+        for r in self._conn.execute("SELECT trace_digest, hardware_digest, pass FROM results "
+                                    "WHERE layer = ?", (TOTAL,)):
+            out.setdefault((r[0], r[1]), set()).add(r[2])
+        return {k: frozenset(v) for k, v in out.items()}
+
+    def points(self) -> list[dict[str, Any]]:
+        """One dict per stored point: trace_digest, hardware_digest, passes (tuple), params
+        (the swept parameters), sweep, seconds, worker, finished_at."""
+        out = []
+        for r in self._conn.execute("SELECT * FROM points ORDER BY finished_at"):
+            d = dict(r)
+            d["passes"] = tuple(p for p in d["passes"].split(",") if p)
+            d["params"] = json.loads(d["params"])
+            out.append(d)
+        return out
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Points whose last simulation raised: trace_digest, hardware_digest, error, at."""
+        return [dict(r) for r in self._conn.execute("SELECT * FROM failures ORDER BY at")]
+
+    def skipped(self) -> list[dict[str, Any]]:
+        """Hardware combinations skipped as invalid: sweep, params (dict), reason."""
+        return [{**dict(r), "params": json.loads(r["params"])}
+                for r in self._conn.execute("SELECT * FROM skipped ORDER BY sweep, params")]
+
+    def _joined(self, include_totals: bool) -> Iterator[dict[str, Any]]:
+        hardware = {r["hardware_digest"]: flatten_hardware(json.loads(r["json"]))
+                    for r in self._conn.execute("SELECT hardware_digest, json FROM hardware")}
+        sql = ("SELECT r.trace_digest, r.hardware_digest, w.trace, w.kind AS workload_kind, "
+               "w.model, w.dataset, w.method, w.sparsity, w.batch, w.step, r.layer, "
+               "r.layer_index, r.pass, " + ", ".join(f"r.{k}" for k in FIGURES) +
+               ", r.finished_at FROM results r JOIN workloads w USING (trace_digest)"
+               + ("" if include_totals else f" WHERE r.layer != '{TOTAL}'") +
+               " ORDER BY w.trace, r.trace_digest, r.hardware_digest, r.pass, r.layer_index")
+        for r in self._conn.execute(sql):
+            d = dict(r)
+            hw = hardware.get(d["hardware_digest"], {})
+            row = {k: d[k] for k in ("trace", "trace_digest", "hardware_digest")}
+            row.update(hw)
+            row.update({k: d[k] for k in WORKLOAD_KEYS[1:]})
+            row.update({k: d[k] for k in ("layer", "layer_index", "pass", *FIGURES,
+                                          "finished_at")})
+            yield row
+
+    def rows(self, filters: Mapping[str, Any] | None = None, /, *, totals: bool = True,
+             **kw: Any) -> list[dict[str, Any]]:
+        """Every stored row matching the filters, as plain dicts (ordered by trace, point,
+        pass, layer).
+
+        Keys of a row: ``trace`` (the trace file's path, or ``synthetic:MODEL/DATASET/
+        METHOD@SPARSITY/bB/sSEED``), ``trace_digest`` (blake2b of the file's bytes, or of the
+        synthetic spec's canonical JSON, prefixed ``synthetic-``), ``hardware_digest``
+        (:meth:`Hardware.digest`), ``hardware_name``, every hardware parameter flattened
+        (``"array.kind"``, ``"array.tiles"``, ``"array.rows"``, ..., ``"frontend.lookahead"``,
+        ``"memory.bandwidth_gb_per_s"``, ``"energy.mac_pj_per_bit"`` ...: the sections and keys
+        of :meth:`Hardware.to_dict`), ``workload_kind`` ("trace" or "synthetic"), ``model``,
+        ``dataset``, ``method``, ``sparsity`` (target weight sparsity, None if unknown),
+        ``batch`` (samples), ``step`` (training step of a trace, None for synthetic),
+        ``layer`` (the layer name, or ``"*total*"`` for the sum over layers of one pass),
+        ``layer_index`` (position in the network, -1 for totals), ``pass`` ("forward",
+        "backward_input", "backward_weight"), ``base_cycles``, ``compute_cycles``,
+        ``ideal_cycles``, ``stall_cycles``, ``effectual_macs``, ``pe_lane_cycles``,
+        ``speedup``, ``exploited_sparsity``, ``pe_utilisation``, ``energy_pj``,
+        ``base_energy_pj``, ``energy_efficiency``, ``scheduled`` (the figures of
+        :class:`accelsim.cycles.CycleBreakdown`) and ``finished_at`` (unix seconds when the
+        row was committed).
+
+        Filters: ``rows({"array.tiles": 16, "pass": "forward"})`` or keywords
+        (``rows(model="resnet20", pass_="forward", layer=TOTAL)``; ``pass_`` stands for
+        ``pass``); a value matches by equality, a list/tuple/set by membership.
+        ``totals=False`` leaves out the ``"*total*"`` rows.  Raises :class:`StoreError` for an
+        unknown key.
+        """
+        wanted = _filters(filters, kw)
+        out = []
+        for row in self._joined(totals):
+            if _unknown := [k for k in wanted if k not in row]:
+                raise StoreError(f"rows(): unknown key(s) {', '.join(_unknown)}; keys are "
+                                 f"{', '.join(row)}")
+            if all(_match(row[k], v) for k, v in wanted.items()):
+                out.append(row)
+        return out
+
+    def totals(self, filters: Mapping[str, Any] | None = None, /, **kw: Any) -> list[dict]:
+        """Per point and pass, the totals over layers: the stored ``"*total*"`` rows of
+        "forward", "backward_input" and "backward_weight" plus, when their parts are stored,
+        "backward" (backward_input + backward_weight) and "training_step" (all three),
+        summed like :meth:`accelsim.simulate.Report.totals` (ratios recomputed from the sums).
+        Same keys and filters as :meth:`rows` (``layer`` is ``"*total*"``)."""
+        wanted = _filters(filters, kw)
+        by_point: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        for row in self._joined(True):
+            if row["layer"] == TOTAL:
+                by_point.setdefault((row["trace_digest"], row["hardware_digest"]),
+                                    {})[row["pass"]] = row
+        out = []
+        for passes in by_point.values():
+            rows = list(passes.values())
+            template = rows[0]
+            for name, parts in DERIVED.items():
+                if all(p in passes for p in parts):
+                    total = ZERO
+                    for p in parts:
+                        total = total + _breakdown(passes[p])
+                    derived = dict(template)
+                    derived.update(figures_of(total))
+                    derived["pass"] = name
+                    derived["finished_at"] = max(passes[p]["finished_at"] for p in parts)
+                    rows.append(derived)
+            for row in rows:
+                if _unknown := [k for k in wanted if k not in row]:
+                    raise StoreError(f"totals(): unknown key(s) {', '.join(_unknown)}")
+                if all(_match(row[k], v) for k, v in wanted.items()):
+                    out.append(row)
+        return out
+
+    def count(self) -> int:
+        """Number of stored result rows (totals included)."""
+        return int(self._conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    # ---- export -----------------------------------------------------------------------
+    def export(self, out: str | os.PathLike[str], filters: Mapping[str, Any] | None = None,
+               /, **kw: Any) -> Path:
+        """Write :meth:`rows` (matching the filters) to ``out``: ``.csv`` (header = row keys,
+        empty cell = None) or ``.parquet`` (pyarrow, typed columns).  Atomic (temp + rename)."""
+        p = Path(out)
+        suffix = p.suffix.lower()
+        if suffix not in (".csv", ".parquet"):
+            raise StoreError(f"export to {p}: unknown format {p.suffix or '(no suffix)'}; use a "
+                             ".csv or .parquet file name")
+        rows = self.rows(filters, **kw)
+        keys = list(rows[0]) if rows else ["trace", "trace_digest", "hardware_digest"]
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+        try:
+            if suffix == ".csv":
+                with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=keys, lineterminator="\n")
+                    writer.writeheader()
+                    writer.writerows(rows)
+            else:
+                try:
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+                except ImportError:
+                    raise StoreError("Parquet export needs pyarrow; pip install pyarrow, or "
+                                     "export to .csv") from None
+                table = pa.Table.from_pylist(rows) if rows else pa.table(
+                    {k: pa.array([], pa.string()) for k in keys})
+                pq.write_table(table, tmp)
+            os.replace(tmp, p)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        return p
+
+    # ---- life cycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _sql_value(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _filters(filters: Mapping[str, Any] | None, kw: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(filters or {})
+    for k, v in kw.items():
+        out["pass" if k == "pass_" else k] = v
+    return out
+
+
+def _match(value: Any, wanted: Any) -> bool:
+    if isinstance(wanted, (list, tuple, set, frozenset)):
+        return value in wanted
+    return value == wanted
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _flat_view_sql(keys: Sequence[str]) -> str:
+    hw = ", ".join(f"json_extract(h.json, '$.{k}') AS \"{k}\"" for k in keys)
+    return ("CREATE VIEW flat AS SELECT r.trace_digest, r.hardware_digest, w.trace, w.kind AS "
+            "workload_kind, w.model, w.dataset, w.method, w.sparsity, w.batch, w.step, "
+            f"h.name AS hardware_name, {hw}, r.layer, r.layer_index, r.pass, "
+            + ", ".join(f"r.{k}" for k in FIGURES) +
+            ", r.finished_at FROM results r JOIN workloads w USING (trace_digest) "
+            "JOIN hardware h USING (hardware_digest)")
+
+
+def open_store(path: str | os.PathLike[str], *, create: bool = True) -> ResultsStore:
+    """Open (and with ``create``, create) the SQLite results store at ``path``.
+
+    Sets WAL mode, ``synchronous = NORMAL`` and a busy timeout of :data:`BUSY_TIMEOUT_S`
+    seconds; creates the tables when missing.  Raises :class:`StoreError` (one line) for a
+    missing store (``create=False``), a file that is not a SQLite database, or another
+    schema version."""
+    p = Path(path)
+    if not create and not p.is_file():
+        raise StoreError(f"results store {p} does not exist; run `accelsim sweep SPEC --out {p}` "
+                         "first")
+    if p.is_dir():
+        raise StoreError(f"results store {p} is a directory; give a file such as results.sqlite")
+    if create:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"results store {p} cannot be opened: {exc}") from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"results store {p}: cannot switch to WAL mode (got {mode}); put "
+                             "the store on a local file system")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        keys = _hardware_keys()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SCHEMA.split(";"):  # executescript() would commit early
+                if stmt.strip():
+                    conn.execute(stmt)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)",
+                             (str(SCHEMA_VERSION),))
+            elif row[0] != str(SCHEMA_VERSION):
+                raise StoreError(f"results store {p} has schema version {row[0]}, this accelsim "
+                                 f"writes {SCHEMA_VERSION}; use a new --out file")
+            key_text = json.dumps(keys)
+            old = conn.execute("SELECT value FROM meta WHERE key = 'flat_keys'").fetchone()
+            if old is None or old[0] != key_text:
+                conn.execute("DROP VIEW IF EXISTS flat")
+                conn.execute(_flat_view_sql(keys))
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('flat_keys', ?)", (key_text,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"results store {p} is not a usable SQLite database ({exc}); give a "
+                         "new file or an accelsim results store") from None
+    except BaseException:
+        conn.close()
+        raise
+    return ResultsStore(p, conn)
+
+
+def export(path: str | os.PathLike[str], out: str | os.PathLike[str],
+           filters: Mapping[str, Any] | None = None, /, **kw: Any) -> Path:
+    """Export the rows of the store at ``path`` (matching the filters) to ``out`` (.csv or
+    .parquet); see :meth:`ResultsStore.export`."""
+    with open_store(path, create=False) as store:
+        return store.export(out, filters, **kw)
+
+
+__all__ = ["COUNTS", "DERIVED", "FIGURES", "TOTAL", "PointRecord", "ResultsStore",
+           "StoreError", "export", "figures_of", "flatten_hardware", "open_store"]
