@@ -21,6 +21,9 @@ examples:
   accelsim inspect r18.trace --json
   accelsim flops --trace r18.trace
   accelsim export-dnnsim r18.trace --out dnnsim/resnet18
+  accelsim plot training runs/swat --out curves.svg
+  accelsim report runs/swat --out report.html
+  accelsim sweep sweep.toml --out results.sqlite --export results.parquet
 """
 
 
@@ -208,10 +211,7 @@ def print_simulation(report, out=None) -> None:
     from accelsim.textfmt import fmt_count, table
 
     hw = report.hardware
-    print(f"hardware: {hw.name or 'unnamed'} ({hw.array.tiles} tiles x {hw.array.rows} rows x "
-          f"{hw.array.columns} columns x {hw.array.lanes} lanes, front end {hw.frontend.kind} "
-          f"{hw.frontend.label if hw.frontend.kind == 'tcl' else ''}, back end {hw.backend.kind}, "
-          f"memory {hw.memory.kind})", file=out)
+    print(f"hardware: {hw.describe()}", file=out)
     rows = []
     for lr in report.layers:
         for p, b in lr.passes.items():
@@ -383,6 +383,113 @@ def cmd_show_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from accelsim import store, sweep
+
+    if args.spec is None and args.export is None:
+        raise AccelsimError("sweep needs a SPEC.toml to run, or --export FILE to export the "
+                            "store given by --out")
+    if args.spec is not None:
+        spec = sweep.load_sweep(args.spec)
+        for s in spec.skipped[:5]:
+            print(f"skipped invalid hardware {s.params}: {s.reason}", file=sys.stderr)
+        if len(spec.skipped) > 5:
+            print(f"... {len(spec.skipped) - 5} more invalid combinations skipped",
+                  file=sys.stderr)
+        result = sweep.run_sweep(spec, args.out, workers=args.workers,
+                                 scheduler=args.scheduler, progress=not args.no_progress,
+                                 max_points=args.max_points)
+        if args.json:
+            print(json.dumps(result.to_dict(), indent=1))
+        else:
+            print(f"sweep {result.name}: {result.total} points ({len(spec.workloads)} "
+                  f"workloads x {len(spec.hardware)} hardware), {result.already_done} already "
+                  f"in {result.store}, {result.computed} computed on {result.executor} in "
+                  f"{result.seconds:.1f} s, {len(result.failed)} failed, {result.remaining} "
+                  f"left, {result.skipped_invalid} invalid combinations skipped")
+    if args.export is not None:
+        where = dict(_sweep_where(w) for w in args.where or ())
+        path = store.export(args.out, args.export, where)
+        print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
+    if args.spec is not None and result.failed:
+        trace, params, error = result.failed[0]
+        raise AccelsimError(f"{len(result.failed)} point(s) failed (kept in the store's "
+                            f"failures table; re-run to retry), first: {trace} {params}: {error}")
+    return 0
+
+
+def _sweep_where(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise AccelsimError(f"--where {text!r} must look like KEY=VALUE (e.g. pass=forward)")
+    value = value.strip()
+    for convert in (int, float):
+        try:
+            return key.strip(), convert(value)
+        except ValueError:
+            pass
+    return key.strip(), {"true": True, "false": False}.get(value, value)
+
+
+def _where(items: Sequence[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise AccelsimError(f"--where {item!r} must look like KEY=VALUE "
+                                "(e.g. backend.kind=tcle)")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from plots.figures import FIGURE_KINDS, plot
+
+    kind = args.kind
+    if kind not in FIGURE_KINDS:
+        raise AccelsimError(f"unknown figure kind {kind!r}; choose one of "
+                            f"{', '.join(FIGURE_KINDS)}")
+    options: dict[str, Any] = {}
+    if args.title:
+        options["title"] = args.title
+    if FIGURE_KINDS[kind][1] == "results":
+        options["where"] = _where(args.where)
+        options["hardware"] = args.hardware
+    ignored = []
+    if kind in ("sparsity", "layers") and args.passes:
+        options["passes"] = tuple(p.strip() for p in args.passes.split(",") if p.strip())
+    elif args.passes:
+        ignored.append("--passes")
+    if kind in ("heatmap", "pareto"):
+        options["pass_name"] = args.pass_name
+    if kind == "heatmap":
+        options["workload"] = args.workload
+    elif args.workload:
+        ignored.append("--workload")
+    if kind == "layers":
+        options["gpu"] = args.gpu
+    elif args.gpu:
+        ignored.append("--gpu")
+    if kind == "pareto":
+        options["cost"] = args.cost
+    if kind == "density" and args.epoch is not None:
+        options["epoch"] = args.epoch
+    if ignored:
+        raise AccelsimError(f"{', '.join(ignored)} does not apply to the {kind} figure")
+    plot(kind, args.inputs, args.out, **options)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from plots.report import build_report
+
+    path = build_report(args.inputs, args.out, hardware=args.hardware, gpu=args.gpu,
+                        title=args.title)
+    print(f"wrote {path}")
+    return 0
+
+
 # ---- parser ------------------------------------------------------------------------------------
 def _fraction(text: str) -> float:
     from accelsim.sparsity import check_sparsity
@@ -401,6 +508,52 @@ def _nonneg_int(text: str) -> int:
     if v < 0:
         raise argparse.ArgumentTypeError(f"{v} must be >= 0")
     return v
+
+
+def cmd_gpu_bench(args: argparse.Namespace) -> int:
+    from accelsim.gpu import bench
+
+    passes = tuple(x.strip() for x in args.passes.split(",") if x.strip())
+    baselines = tuple(x.strip() for x in args.baselines.split(",") if x.strip())
+    for name, given, allowed in (("--passes", passes, bench.PASSES),
+                                 ("--baselines", baselines, bench.BASELINES)):
+        bad = [x for x in given if x not in allowed]
+        if bad:
+            raise AccelsimError(f"{name}: unknown {', '.join(bad)}; choose from "
+                                f"{', '.join(allowed)}")
+    if (args.trace is None) == (not args.synthetic):
+        raise AccelsimError("gpu-bench needs a TRACE_OR_RUN_DIR or --synthetic (not both)")
+    from accelsim.gpu.ops import require_cuda
+
+    require_cuda()
+    progress = None if args.quiet else (lambda msg: print(f"gpu-bench: {msg}", file=sys.stderr))
+    if args.synthetic:
+        shape = bench.SyntheticShape(kind=args.kind, in_channels=args.in_channels,
+                                     out_channels=args.out_channels, size=args.size,
+                                     kernel=args.kernel, stride=args.stride,
+                                     padding=args.padding, batch=args.batch or 32)
+        result = bench.bench_synthetic(
+            shape, _fractions(args.weight_sparsity), _fractions(args.activation_sparsity),
+            passes=passes, reps=args.reps, warmup=args.warmup, baselines=baselines,
+            seed=args.seed, progress=progress)
+    else:
+        layers = [x for x in (args.layers or "").split(",") if x] or None
+        result = bench.bench_trace(args.trace, step=args.step, layers=layers, passes=passes,
+                                   batch=args.batch, reps=args.reps, warmup=args.warmup,
+                                   baselines=baselines, progress=progress)
+    path = bench.write_json(result, args.out)
+    print(f"wrote {path} ({len(result['rows'])} layer-pass rows on {result['environment']['gpu']})")
+    return 0
+
+
+def _fractions(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise AccelsimError(f"{text!r} must be comma-separated fractions, e.g. 0.5,0.9") from None
+    if not values or any(not 0.0 <= v < 1.0 for v in values):
+        raise AccelsimError(f"{text!r}: sparsities must be in [0, 1)")
+    return values
 
 
 def _pos_int(text: str) -> int:
@@ -524,7 +677,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hardware", default=None,
                    help="hardware TOML or built-in name (default: bit-tactical T<2,5>; "
                         "'dadiannao' for the dense baseline; 'bit-tactical-tclp', "
-                        "'bit-tactical-tcle' for the bit-serial back ends)")
+                        "'bit-tactical-tcle' for the bit-serial back ends; 'systolic-os-32x32', "
+                        "'scnn', 'ideal' for the other array models)")
     p.add_argument("--passes", default="forward,backward_input,backward_weight",
                    help="comma-separated passes to simulate")
     p.add_argument("--step", type=_nonneg_int, default=None)
@@ -549,7 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--padding", type=_nonneg_int, default=0)
     p.add_argument("--hardware", default=None,
                    help="hardware TOML or built-in name (default: bit-tactical; also dadiannao, "
-                        "bit-tactical-tclp, bit-tactical-tcle)")
+                        "bit-tactical-tclp, bit-tactical-tcle, systolic-os-32x32, scnn, ideal)")
     p.add_argument("--json", action="store_true")
 
     p = add("train", "Train a zoo model with a sparse method on digits/CIFAR, writing metrics, "
@@ -613,7 +767,99 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--json", action="store_true")
 
+    p = add("sweep", "Run an architecture sweep (TOML spec: hardware grid x traces/synthetic "
+                     "workloads x passes) into a SQLite results store; re-running resumes. "
+                     "--export writes the store's rows to .csv or .parquet.", cmd_sweep)
+    p.add_argument("spec", nargs="?", default=None, metavar="SPEC.toml",
+                   help="sweep spec (see accelsim/sweep.py); optional with --export")
+    p.add_argument("--out", required=True, metavar="STORE.sqlite", help="results store")
+    p.add_argument("--workers", type=_pos_int, default=None,
+                   help="local worker processes (default: all cores; 1 = in this process)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on this Dask distributed scheduler (e.g. tcp://host:8786)")
+    p.add_argument("--max-points", type=_nonneg_int, default=None,
+                   help="compute at most N points now (the rest on a later run)")
+    p.add_argument("--export", default=None, metavar="FILE",
+                   help="after the run (or alone), export the rows to FILE.csv / FILE.parquet")
+    p.add_argument("--where", action="append", metavar="KEY=VALUE",
+                   help="with --export: keep matching rows only (repeatable), e.g. "
+                        "pass=forward, layer=*total*, frontend.lookahead=2")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+
     add("models", "List the zoo's models, data sets and methods.", cmd_models)
+
+    p = add("plot", "Draw one figure (PNG or SVG, by --out's extension). KIND: sparsity "
+                    "(speedup vs sparsity per pass, one line per architecture), heatmap "
+                    "(speedup over lookahead x lookaside), layers (per-layer speedups, GPU "
+                    "beside with --gpu), pareto (speedup vs area/energy), training (curves of "
+                    "a run directory), density (per-layer density and DNR of a run).",
+            cmd_plot)
+    p.add_argument("kind", metavar="KIND",
+                   help="sparsity | heatmap | layers | pareto | training | density")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="results: a SQLite store, CSV, report JSON (`simulate --json`), trace "
+                        "or run directory (simulated); training/density: a run directory")
+    p.add_argument("--out", required=True, help="figure file to write (.png or .svg)")
+    p.add_argument("--hardware", default=None,
+                   help="hardware for inputs that are traces or run directories")
+    p.add_argument("--where", action="append", metavar="KEY=VALUE",
+                   help="keep only result rows with this column value (repeatable), e.g. "
+                        "backend.kind=tcle or hardware_digest=PREFIX")
+    p.add_argument("--passes", default=None,
+                   help="sparsity/layers: comma-separated passes (default: all three)")
+    p.add_argument("--pass", dest="pass_name", default="training_step",
+                   choices=("forward", "backward_input", "backward_weight", "backward",
+                            "training_step"), help="heatmap/pareto: the pass(es) to sum")
+    p.add_argument("--workload", default=None,
+                   help="heatmap: the workload (trace, digest or label) when there are several")
+    p.add_argument("--gpu", default=None, metavar="GPU.json",
+                   help='layers: measured GPU speedups {"layers": [{"layer", "pass", '
+                        '"speedup"}]}')
+    p.add_argument("--cost", default="both", choices=("area", "energy", "both"),
+                   help="pareto: cost axis")
+    p.add_argument("--epoch", type=_pos_int, default=None,
+                   help="density: epoch to show (1-based; default the last)")
+    p.add_argument("--title", default=None, help="figure title")
+
+    p = add("report", "Write one self-contained HTML page (inline figures, no external "
+                      "assets) for a training run directory (metrics, and its latest trace "
+                      "simulated) or for simulation results (store, CSV, JSON, traces).",
+            cmd_report)
+    p.add_argument("inputs", nargs="+", metavar="RUN_OR_RESULTS")
+    p.add_argument("--out", required=True, help="HTML file to write")
+    p.add_argument("--hardware", default=None,
+                   help="hardware to simulate traces on (default: bit-tactical T<2,5>)")
+    p.add_argument("--gpu", default=None, metavar="GPU.json",
+                   help="measured GPU speedups to compare with the simulated ones")
+    p.add_argument("--title", default=None, help="page title")
+    p = add("gpu-bench", "Time the sparse CUDA kernels against cuDNN/cuBLAS (fp32, TF32, bf16), "
+                         "cuSPARSE CSR and 2:4 on every layer and pass of a trace with its real "
+                         "masks, or on a synthetic sparsity sweep (needs an NVIDIA GPU, a CUDA "
+                         "build of torch and nvcc).", cmd_gpu_bench)
+    p.add_argument("trace", nargs="?", default=None, metavar="TRACE_OR_RUN_DIR")
+    p.add_argument("--out", required=True, metavar="RESULTS.json")
+    p.add_argument("--step", type=_nonneg_int, default=None, help="trace step in a run directory")
+    p.add_argument("--layers", default=None, help="comma-separated layer name patterns")
+    p.add_argument("--passes", default="forward,backward_input,backward_weight")
+    p.add_argument("--baselines", default="dense_fp32,dense_tf32,dense_bf16,cusparse_csr,semi_24")
+    p.add_argument("--batch", type=_pos_int, default=None,
+                   help="trace: repeat the recorded samples to this batch; synthetic: batch "
+                        "(default 32)")
+    p.add_argument("--reps", type=_pos_int, default=50, help="timed repetitions (>= 50)")
+    p.add_argument("--warmup", type=_nonneg_int, default=10)
+    p.add_argument("--synthetic", action="store_true", help="sweep a synthetic layer instead")
+    p.add_argument("--kind", default="conv", choices=("conv", "linear"))
+    p.add_argument("--in-channels", type=_pos_int, default=256)
+    p.add_argument("--out-channels", type=_pos_int, default=64)
+    p.add_argument("--size", type=_pos_int, default=56, help="input height = width")
+    p.add_argument("--kernel", type=_pos_int, default=1)
+    p.add_argument("--stride", type=_pos_int, default=1)
+    p.add_argument("--padding", type=_nonneg_int, default=0)
+    p.add_argument("--weight-sparsity", default="0.5,0.8,0.9,0.95")
+    p.add_argument("--activation-sparsity", default="0.0,0.5,0.7,0.9")
+    p.add_argument("--seed", type=_nonneg_int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
 

@@ -11,7 +11,8 @@ import pytest
 from accelsim.cli import build_parser, main
 
 SUBCOMMANDS = ["demo", "inspect", "flops", "layers", "synthetic", "import-dnnsim", "simulate",
-               "simulate-layer", "export-dnnsim", "models", "train", "show-run", "methods"]
+               "simulate-layer", "export-dnnsim", "models", "train", "show-run", "methods",
+               "sweep", "plot", "report", "gpu-bench"]
 
 
 def run(capsys, *argv):

@@ -1,0 +1,47 @@
+"""Figures and HTML reports from simulation results and training run directories.
+
+Never imports torch; matplotlib draws on the Agg canvas (no pyplot, no global backend).
+
+* :func:`plot_speedup_vs_sparsity` -- speedup vs sparsity per pass, one line per
+  architecture (SWAT Table 6 view);
+* :func:`plot_lookahead_heatmap` -- speedup over (lookahead, lookaside) for one workload;
+* :func:`plot_layer_speedups` -- per-layer simulated speedup per pass, measured GPU
+  speedup beside it;
+* :func:`plot_pareto` -- speedup vs area/energy cost with the Pareto front;
+* :func:`plot_training_curves`, :func:`plot_layer_density` -- a training run directory;
+* :func:`plot` -- any of them by kind name; :func:`build_report` -- the HTML page.
+
+Results inputs and their row format: :mod:`plots.data`.
+"""
+
+from plots.data import (
+    PASSES,
+    TOTAL_LAYER,
+    GpuResults,
+    PlotError,
+    RunData,
+    area_proxy,
+    load_gpu_results,
+    load_rows,
+    load_run,
+    rows_from_report,
+)
+from plots.figures import (
+    FIGURE_KINDS,
+    plot,
+    plot_layer_density,
+    plot_layer_speedups,
+    plot_lookahead_heatmap,
+    plot_pareto,
+    plot_speedup_vs_sparsity,
+    plot_training_curves,
+    save_figure,
+)
+from plots.report import build_report
+
+__all__ = [
+    "FIGURE_KINDS", "PASSES", "TOTAL_LAYER", "GpuResults", "PlotError", "RunData",
+    "area_proxy", "build_report", "load_gpu_results", "load_rows", "load_run", "plot",
+    "plot_layer_density", "plot_layer_speedups", "plot_lookahead_heatmap", "plot_pareto",
+    "plot_speedup_vs_sparsity", "plot_training_curves", "rows_from_report", "save_figure",
+]

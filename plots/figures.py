@@ -1,0 +1,525 @@
+"""The figures: each ``plot_*`` function builds a :class:`matplotlib.figure.Figure` from
+simulation results or a training run directory, and writes it to ``out`` (PNG or SVG, by
+extension, atomically) when given.  :func:`plot` dispatches on a figure kind name (the
+``accelsim plot KIND`` command).
+
+No pyplot: figures are made with the object API on the Agg canvas, so nothing global
+(backend, open-figure registry) is touched and the functions are safe in servers and tests.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from plots.data import (
+    PASS_LABELS,
+    PASSES,
+    TOTAL_LAYER,
+    GpuResults,
+    PlotError,
+    RunData,
+    architecture_label,
+    architecture_labels,
+    area_proxy,
+    atomic_write,
+    filter_rows,
+    load_gpu_results,
+    load_rows,
+    load_run,
+    point_key,
+    point_totals,
+    sparsity_of,
+    workload_label,
+)
+
+__all__ = [
+    "FIGURE_KINDS", "figure_svg", "plot", "plot_layer_density", "plot_layer_speedups",
+    "plot_lookahead_heatmap", "plot_pareto", "plot_speedup_vs_sparsity",
+    "plot_training_curves", "save_figure",
+]
+
+#: rc settings every figure is drawn and saved with: text stays text in SVG (searchable,
+#: small), stable ids, readable sizes.
+RC: dict[str, Any] = {"svg.fonttype": "none", "svg.hashsalt": "accelsim", "font.size": 9,
+                      "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
+                      "axes.grid": True, "grid.alpha": 0.3}
+SPEEDUP_LABEL = "speedup over dense (×)"
+FORMATS = {".png": "png", ".svg": "svg"}
+
+
+# ---- writing ----------------------------------------------------------------------------------
+def _new_figure(width: float, height: float) -> Figure:
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, out: str | os.PathLike[str], *, dpi: int = 120) -> Path:
+    """Write ``fig`` to ``out`` (``.png`` or ``.svg``) atomically: a temporary file in the
+    same directory, flushed and fsynced, then renamed over ``out``.  Creates missing parent
+    directories.  Returns the path."""
+    path = Path(out)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise PlotError(f"cannot write a figure to {path.name}: use a .png or .svg file name")
+
+    def write(fh: Any) -> None:
+        with matplotlib.rc_context(RC):
+            fig.savefig(fh, format=fmt, dpi=dpi,
+                        metadata={"Date": None} if fmt == "svg" else None)
+
+    return atomic_write(path, write)
+
+
+def figure_svg(fig: Figure) -> str:
+    """The figure as SVG text (for embedding)."""
+    import io
+
+    buf = io.BytesIO()
+    with matplotlib.rc_context(RC):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    return buf.getvalue().decode("utf-8")
+
+
+def _finish(fig: Figure, out: str | os.PathLike[str] | None) -> Figure:
+    if out is not None:
+        save_figure(fig, out)
+    return fig
+
+
+def _rows(results: Any, where: Mapping[str, Any] | None, hardware: Any) -> list[dict[str, Any]]:
+    return filter_rows(load_rows(results, hardware=hardware), where)
+
+
+def _check_passes(passes: Sequence[str]) -> tuple[str, ...]:
+    out = tuple(passes)
+    bad = [p for p in out if p not in PASSES]
+    if bad or not out:
+        raise PlotError(f"unknown pass(es) {', '.join(bad) or '(none)'}; choose from "
+                        f"{', '.join(PASSES)}")
+    return out
+
+
+def _unity(ax: Any) -> None:
+    ax.axhline(1.0, color="0.4", linewidth=0.8, linestyle=":", zorder=0)
+
+
+# ---- 1. speedup vs sparsity -------------------------------------------------------------------
+def plot_speedup_vs_sparsity(results: Any, out: str | os.PathLike[str] | None = None, *,
+                             passes: Sequence[str] = PASSES,
+                             where: Mapping[str, Any] | None = None, hardware: Any = None,
+                             title: str | None = None) -> Figure:
+    """Speedup vs weight sparsity, one panel per pass (forward, backward-input,
+    backward-weight), one line per architecture: the SWAT Table 6 view.
+
+    Each (architecture, sparsity) point sums the cycles of every workload it holds at that
+    sparsity.  Sparsity comes from :func:`plots.data.sparsity_of`; architectures from
+    :func:`plots.data.architecture_label` (give ``{label: [Report, ...]}`` to name them)."""
+    passes = _check_passes(passes)
+    rows = _rows(results, where, hardware)
+    groups: dict[str, dict[float, list[dict[str, Any]]]] = {}
+    labels = architecture_labels(rows)
+    for r in rows:
+        s = sparsity_of(r)
+        if s is not None:
+            groups.setdefault(labels[point_key(r)[1]], {}).setdefault(s, []).append(r)
+    if not groups:
+        raise PlotError("the results record no workload sparsity; add a 'sparsity' column "
+                        "(fraction) to the rows, or simulate synthetic/trained traces whose "
+                        "metadata carry it")
+    fig = _new_figure(3.6 * len(passes) + 0.6, 3.6)
+    axes = fig.subplots(1, len(passes), sharey=True, squeeze=False)[0]
+    markers = "osD^v<>ph*"
+    for ax, pass_name in zip(axes, passes, strict=True):
+        for i, (label, by_s) in enumerate(sorted(groups.items())):
+            xs = sorted(s for s, rs in by_s.items() if any(r["pass"] == pass_name for r in rs))
+            ys = [point_totals(by_s[s], pass_name).speedup for s in xs]
+            if xs:
+                ax.plot([100 * x for x in xs], ys, color=f"C{i % 10}",
+                        marker=markers[(i + i // 10) % len(markers)],
+                        linestyle=("-", "--", ":", "-.")[i // 10 % 4], label=label)
+        _unity(ax)
+        ax.set_title(PASS_LABELS[pass_name])
+        ax.set_xlabel("weight sparsity (%)")
+    axes[0].set_ylabel(SPEEDUP_LABEL)
+    axes[0].set_ylim(bottom=0)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right center", title="architecture")
+    fig.suptitle(title or "Simulated speedup vs sparsity, per pass")
+    return _finish(fig, out)
+
+
+# ---- 2. lookahead x lookaside heatmap ---------------------------------------------------------
+def _workload_names(row: Mapping[str, Any]) -> set[str]:
+    trace = str(row.get("trace") or "")
+    return {str(row.get("trace_digest") or ""), trace, Path(trace).name,
+            workload_label(row)} - {""}
+
+
+def _pick_workload(rows: list[dict[str, Any]], workload: str | None) -> list[dict[str, Any]]:
+    names: dict[str, str] = {}
+    for r in rows:
+        names.setdefault(point_key(r)[0], workload_label(r))
+    if workload is not None:
+        keep = [r for r in rows if workload in _workload_names(r)
+                or (len(workload) >= 6 and str(r.get("trace_digest", "")).startswith(workload))]
+        if not keep:
+            raise PlotError(f"no workload {workload!r} in the results; workloads: "
+                            f"{', '.join(sorted(set(names.values())))}")
+        return keep
+    if len(names) > 1:
+        raise PlotError(f"the results hold {len(names)} workloads "
+                        f"({', '.join(sorted(set(names.values())))}); pick one with workload= "
+                        "(--workload)")
+    return rows
+
+
+def plot_lookahead_heatmap(results: Any, out: str | os.PathLike[str] | None = None, *,
+                           pass_name: str = "training_step", workload: str | None = None,
+                           where: Mapping[str, Any] | None = None, hardware: Any = None,
+                           title: str | None = None) -> Figure:
+    """Heatmap of speedup over (lookahead h, lookaside d) for one workload and
+    ``pass_name`` (a pass, ``backward`` or ``training_step``).  Rows need the
+    ``frontend.lookahead`` and ``frontend.lookaside`` columns; dense front ends are left
+    out.  When other parameters vary too, a cell shows the best point with its (h, d)."""
+    rows = _pick_workload(_rows(results, where, hardware), workload)
+    rows = [r for r in rows if r.get("frontend.kind", "tcl") != "dense"]
+    if not rows or not all("frontend.lookahead" in r and "frontend.lookaside" in r
+                           for r in rows):
+        raise PlotError("the heatmap needs results with frontend.lookahead and "
+                        "frontend.lookaside columns (a sweep over a TCL front end)")
+    points: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        points.setdefault(point_key(r), []).append(r)
+    cells: dict[tuple[int, int], list[float]] = {}
+    for prs in points.values():
+        hd = (int(prs[0]["frontend.lookahead"]), int(prs[0]["frontend.lookaside"]))
+        cells.setdefault(hd, []).append(point_totals(prs, pass_name).speedup)
+    hs = sorted({h for h, _ in cells})
+    ds = sorted({d for _, d in cells})
+    grid = np.full((len(hs), len(ds)), np.nan)
+    for (h, d), values in cells.items():
+        grid[hs.index(h), ds.index(d)] = max(values)
+    fig = _new_figure(max(5.2, 0.75 * len(ds) + 2.6), max(3.4, 0.55 * len(hs) + 2.0))
+    ax = fig.subplots()
+    image = ax.imshow(np.ma.masked_invalid(grid), origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(ds)), [str(d) for d in ds])
+    ax.set_yticks(range(len(hs)), [str(h) for h in hs])
+    ax.grid(False)
+    ax.set_xlabel("lookaside d (lanes)")
+    ax.set_ylabel("lookahead h (steps)")
+    finite = grid[np.isfinite(grid)]
+    mid = (finite.min() + finite.max()) / 2 if finite.size else 0
+    for i in range(len(hs)):
+        for j in range(len(ds)):
+            if np.isfinite(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.2f}×", ha="center", va="center", fontsize=8,
+                        color="black" if grid[i, j] > mid else "white")
+    fig.colorbar(image, ax=ax, label=f"{PASS_LABELS.get(pass_name, pass_name)} {SPEEDUP_LABEL}")
+    many = max(len(v) for v in cells.values()) > 1
+    fig.suptitle(title or f"Speedup over (lookahead, lookaside)\n{workload_label(rows[0])}, "
+                          f"{PASS_LABELS.get(pass_name, pass_name)}"
+                 + (" (best over other parameters)" if many else ""))
+    return _finish(fig, out)
+
+
+# ---- 3. per-layer bars ------------------------------------------------------------------------
+def _one_point(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    points = {point_key(r) for r in rows}
+    if len(points) > 1:
+        digests = sorted({r.get("hardware_digest", "") for r in rows})
+        raise PlotError(f"the results hold {len(points)} design points; pick one with "
+                        f"where= (--where KEY=VALUE), e.g. hardware_digest={str(digests[0])[:12]}"
+                        f" or trace=...")
+    return rows
+
+
+def plot_layer_speedups(results: Any, out: str | os.PathLike[str] | None = None, *,
+                        gpu: str | os.PathLike[str] | GpuResults | None = None,
+                        passes: Sequence[str] = PASSES, where: Mapping[str, Any] | None = None,
+                        hardware: Any = None, title: str | None = None) -> Figure:
+    """Per-layer bars of the simulated speedup, one panel per pass, for one design point;
+    with ``gpu`` (a GPU results file, see :func:`plots.data.load_gpu_results`) the
+    measured GPU speedup of each layer and pass stands beside the simulated one."""
+    passes = _check_passes(passes)
+    rows = _one_point([r for r in _rows(results, where, hardware) if r.get("layer") != TOTAL_LAYER])
+    if not rows:
+        raise PlotError("the results hold no per-layer rows (only totals)")
+    gpu_results = load_gpu_results(gpu) if isinstance(gpu, str | os.PathLike) else gpu
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    sim = {(r["layer"], r["pass"]): float(r["speedup"]) for r in rows}
+    if gpu_results is not None and not any(k in sim for k in gpu_results.speedups):
+        raise PlotError(f"the GPU results name none of the simulated (layer, pass) pairs; "
+                        f"simulated layers: {', '.join(layers[:6])}"
+                        + (" ..." if len(layers) > 6 else ""))
+    shown = [p for p in passes if any(k[1] == p for k in sim)]
+    if not shown:
+        raise PlotError(f"the results hold none of the passes {', '.join(passes)}")
+    fig = _new_figure(max(6.0, 0.38 * len(layers) * (2 if gpu_results else 1) + 1.5),
+                      2.3 * len(shown) + 1.2)
+    axes = fig.subplots(len(shown), 1, sharex=True, squeeze=False)[:, 0]
+    x = np.arange(len(layers))
+    width = 0.4 if gpu_results else 0.7
+    for ax, pass_name in zip(axes, shown, strict=True):
+        ys = [sim.get((name, pass_name), np.nan) for name in layers]
+        offset = -width / 2 if gpu_results else 0.0
+        ax.bar(x + offset, ys, width, label="simulated", color="C0")
+        if gpu_results is not None:
+            gs = [gpu_results.speedups.get((name, pass_name), np.nan) for name in layers]
+            device = f" ({gpu_results.device})" if gpu_results.device else ""
+            ax.bar(x + width / 2, gs, width, label=f"measured GPU{device}", color="C1",
+                   hatch="//", edgecolor="white")
+        _unity(ax)
+        ax.set_ylabel(SPEEDUP_LABEL)
+        ax.set_title(PASS_LABELS[pass_name], loc="left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=len(handles))
+    axes[-1].set_xticks(x, layers, rotation=60, ha="right", fontsize=7)
+    axes[-1].set_xlabel("layer")
+    fig.suptitle(title or f"Per-layer speedup, {workload_label(rows[0])} on "
+                          f"{architecture_label(rows[0])}")
+    return _finish(fig, out)
+
+
+# ---- 4. Pareto front --------------------------------------------------------------------------
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points ``(cost, speedup)`` no other point beats (less or equal cost
+    and more speedup, or less cost and equal speedup), by increasing cost."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def plot_pareto(results: Any, out: str | os.PathLike[str] | None = None, *,
+                cost: str = "both", pass_name: str = "training_step",
+                where: Mapping[str, Any] | None = None, hardware: Any = None,
+                title: str | None = None) -> Figure:
+    """Speedup vs cost across a sweep's hardware points, with the Pareto front.
+
+    ``cost``: ``"area"`` (the ``area_mm2`` column when every point has it, else
+    :func:`plots.data.area_proxy`), ``"energy"`` (``energy_pj`` of ``pass_name`` summed over
+    the workloads, shown in µJ) or ``"both"`` (two panels; energy only when the results
+    carry it).  Each point's speedup sums the cycles of every workload it ran."""
+    if cost not in ("area", "energy", "both"):
+        raise PlotError(f"unknown cost {cost!r}; choose area, energy or both")
+    rows = _rows(results, where, hardware)
+    by_hw: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_hw.setdefault(point_key(r)[1], []).append(r)
+    speedup, area, energy, names = [], [], [], []
+    labels = architecture_labels(rows)
+    has_mm2 = all(any(r.get("area_mm2") not in (None, "") for r in rs) for rs in by_hw.values())
+    for rs in by_hw.values():
+        t = point_totals(rs, pass_name)
+        speedup.append(t.speedup)
+        energy.append(t.energy_pj / 1e6)
+        area.append(float(next(r["area_mm2"] for r in rs if r.get("area_mm2") not in (None, "")))
+                    if has_mm2 else area_proxy(rs[0]))
+        names.append(labels[point_key(rs[0])[1]])
+    panels: list[tuple[str, list[float]]] = []
+    if cost in ("area", "both"):
+        panels.append(("area (mm²)" if has_mm2 else "relative area (MAC lanes × mux cost, "
+                                                    "proxy)", area))
+    if cost in ("energy", "both"):
+        if any(e > 0 for e in energy):
+            panels.append((f"energy per {PASS_LABELS.get(pass_name, pass_name)} (µJ)", energy))
+        elif cost == "energy":
+            raise PlotError("the results carry no energy (energy_pj is 0 everywhere); "
+                            "use cost='area'")
+    fig = _new_figure(4.6 * len(panels) + 0.4, 3.8)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (xlabel, xs) in zip(axes, panels, strict=True):
+        pts = list(zip(xs, speedup, strict=True))
+        front = pareto_front(pts)
+        ax.scatter(xs, speedup, s=18, color="0.6", label=f"design points ({len(pts)})")
+        ax.plot([xs[i] for i in front], [speedup[i] for i in front], marker="o", color="C3",
+                drawstyle="steps-post", label="Pareto front")
+        for i in front[:12]:
+            ax.annotate(names[i], (xs[i], speedup[i]), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"{PASS_LABELS.get(pass_name, pass_name)} {SPEEDUP_LABEL}")
+        ax.legend(loc="lower right")
+    fig.suptitle(title or f"Speedup vs cost across {len(speedup)} hardware point(s)")
+    return _finish(fig, out)
+
+
+# ---- 5. training run --------------------------------------------------------------------------
+def _run(run: str | os.PathLike[str] | RunData) -> RunData:
+    return run if isinstance(run, RunData) else load_run(run)
+
+
+def _get(rec: Mapping[str, Any], *keys: str) -> float:
+    cur: Any = rec
+    for k in keys:
+        if not isinstance(cur, Mapping) or cur.get(k) is None:
+            return math.nan
+        cur = cur[k]
+    return float(cur) if isinstance(cur, int | float) and not isinstance(cur, bool) else math.nan
+
+
+def _run_title(run: RunData) -> str:
+    c = run.config
+    if c:
+        return (f"{c.get('method', '?')} at sparsity {c.get('sparsity', '?')} on "
+                f"{c.get('model', '?')}/{c.get('data', '?')}")
+    return run.path.name
+
+
+def plot_training_curves(run: str | os.PathLike[str] | RunData,
+                         out: str | os.PathLike[str] | None = None, *,
+                         title: str | None = None) -> Figure:
+    """Training curves of a run directory, per epoch: train/test loss, train/test accuracy,
+    overall weight and activation density, dead-neuron rates (DNR, dynamic, static)."""
+    data = _run(run)
+    m = data.metrics
+    epochs = [int(r.get("epoch", i)) + 1 for i, r in enumerate(m)]
+    fig = _new_figure(9.5, 6.2)
+    (ax_loss, ax_acc), (ax_den, ax_dnr) = fig.subplots(2, 2, sharex=True)
+    style = {"marker": "o", "markersize": 3}
+    for split in ("train", "test"):
+        ax_loss.plot(epochs, [_get(r, split, "loss") for r in m], label=split, **style)
+        ax_acc.plot(epochs, [100 * _get(r, split, "accuracy") for r in m], label=split, **style)
+    ax_loss.set_ylabel("loss (cross-entropy, nats)")
+    ax_loss.set_title("loss", loc="left")
+    ax_acc.set_ylabel("top-1 accuracy (%)")
+    ax_acc.set_title("accuracy", loc="left")
+    ax_den.plot(epochs, [100 * _get(r, "weight_density", "overall") for r in m],
+                label="weights", **style)
+    for split in ("train", "test"):
+        ys = [100 * _get(r, "activation_density", split, "overall") for r in m]
+        if not all(math.isnan(y) for y in ys):
+            ax_den.plot(epochs, ys, label=f"activations ({split})", **style)
+    ax_den.set_ylabel("density (% non-zero)")
+    ax_den.set_ylim(0, 105)
+    ax_den.set_title("density", loc="left")
+    names = (("dnr", "DNR"), ("dynamic_dnr", "dynamic DNR"), ("static_dnr", "static DNR"))
+    any_dnr = False
+    for key, label in names:
+        ys = [100 * _get(r, "dead_neurons", key) for r in m]
+        if not all(math.isnan(y) for y in ys):
+            ax_dnr.plot(epochs, ys, label=label, **style)
+            any_dnr = True
+    if not any_dnr:
+        ax_dnr.text(0.5, 0.5, "no dead-neuron data", ha="center", va="center",
+                    transform=ax_dnr.transAxes)
+    ax_dnr.set_ylabel("dead neurons (% of ReLU outputs)")
+    ax_dnr.set_title("dead-neuron rate", loc="left")
+    for ax in (ax_loss, ax_acc, ax_den, ax_dnr):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    for ax in (ax_den, ax_dnr):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(title or f"Training curves: {_run_title(data)}")
+    return _finish(fig, out)
+
+
+def plot_layer_density(run: str | os.PathLike[str] | RunData,
+                       out: str | os.PathLike[str] | None = None, *, epoch: int | None = None,
+                       title: str | None = None) -> Figure:
+    """Per-layer densities of one epoch (default: the last) of a run directory -- weight
+    density, activation density (train when measured, else test), density of the
+    activation saved for backward-weight (SWAT's measured densities) -- and the per-ReLU
+    dead-neuron rate split into static and dynamic parts."""
+    data = _run(run)
+    if epoch is None:
+        rec = data.metrics[-1]
+    else:
+        found = [r for r in data.metrics if int(r.get("epoch", -1)) + 1 == epoch]
+        if not found:
+            raise PlotError(f"run {data.path} has no epoch {epoch}; it has epochs 1.."
+                            f"{len(data.metrics)}")
+        rec = found[0]
+    weights = (rec.get("weight_density") or {}).get("layers") or {}
+    acts_all = rec.get("activation_density") or {}
+    act_split = "train" if acts_all.get("train") else "test"
+    acts = (acts_all.get(act_split) or {}).get("layers") or {}
+    saved = {k: v.get("saved_activation") for k, v in (rec.get("measured_densities") or {}).items()
+             if isinstance(v, Mapping)}
+    layers = list(dict.fromkeys([*weights, *acts, *saved]))
+    if not layers:
+        raise PlotError(f"run {data.path}: the metrics of epoch {int(rec.get('epoch', 0)) + 1} "
+                        "hold no per-layer densities")
+    sites = ((rec.get("dead_neurons") or {}).get("sites") or {})
+    fig = _new_figure(max(7.0, 0.55 * len(layers) + 2.0), 6.4 if sites else 3.6)
+    axes = fig.subplots(2 if sites else 1, 1, squeeze=False)[:, 0]
+    ax = axes[0]
+    x = np.arange(len(layers))
+    series = [("weights", weights), (f"activations ({act_split})", acts)]
+    if any(v is not None for v in saved.values()):
+        series.append(("saved activations (backward-weight)", saved))
+    width = 0.8 / len(series)
+    for i, (label, values) in enumerate(series):
+        ys = [100 * v if isinstance(v := values.get(name), int | float) else np.nan
+              for name in layers]
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, ys, width, label=label)
+    ax.set_xticks(x, layers, rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("density (% non-zero)")
+    ax.set_ylim(0, 105)
+    ax.set_xlabel("layer")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(f"per-layer density, epoch {int(rec.get('epoch', 0)) + 1}", loc="left")
+    if sites:
+        ax2 = axes[1]
+        names = list(sites)
+        xs = np.arange(len(names))
+        static = [100 * float(sites[n].get("static_dnr") or 0) for n in names]
+        dynamic = [100 * float(sites[n].get("dynamic_dnr") or 0) for n in names]
+        ax2.bar(xs, static, 0.6, label="static (dead for every sample)", color="C3")
+        ax2.bar(xs, dynamic, 0.6, bottom=static, label="dynamic", color="C1")
+        ax2.set_xticks(xs, names, rotation=45, ha="right", fontsize=7)
+        ax2.set_xlabel("ReLU site")
+        ax2.set_ylabel("dead neurons (% of outputs)")
+        ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax2.set_title("dead-neuron rate (DNR) per ReLU site", loc="left")
+    fig.suptitle(title or f"Per-layer density and DNR: {_run_title(data)}")
+    return _finish(fig, out)
+
+
+# ---- dispatch ---------------------------------------------------------------------------------
+#: figure kind -> (function, what it reads)
+FIGURE_KINDS: dict[str, tuple[Callable[..., Figure], str]] = {
+    "sparsity": (plot_speedup_vs_sparsity, "results"),
+    "heatmap": (plot_lookahead_heatmap, "results"),
+    "layers": (plot_layer_speedups, "results"),
+    "pareto": (plot_pareto, "results"),
+    "training": (plot_training_curves, "run"),
+    "density": (plot_layer_density, "run"),
+}
+
+
+def plot(kind: str, source: Any, out: str | os.PathLike[str] | None = None,
+         **options: Any) -> Figure:
+    """Build (and write, when ``out`` is given) the figure ``kind`` -- one of
+    :data:`FIGURE_KINDS` -- from ``source`` (results for sparsity/heatmap/layers/pareto, a
+    run directory for training/density); ``options`` go to the figure's function."""
+    if kind not in FIGURE_KINDS:
+        raise PlotError(f"unknown figure kind {kind!r}; choose one of {', '.join(FIGURE_KINDS)}")
+    func, reads = FIGURE_KINDS[kind]
+    if reads == "run" and isinstance(source, list | tuple):
+        if len(source) != 1:
+            raise PlotError(f"the {kind} figure reads one run directory, got {len(source)} inputs")
+        source = source[0]
+    if out is not None:
+        suffix = Path(out).suffix.lower()
+        if suffix not in FORMATS:
+            raise PlotError(f"cannot write a figure to {Path(out).name}: use a .png or .svg "
+                            "file name")
+    return func(source, out, **options)
