@@ -205,15 +205,24 @@ def build_sparsifier(model: nn.Module, config: TrainConfig, *, steps_per_epoch: 
     return sparsifier
 
 
-def lr_factor(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+def lr_factor(config: TrainConfig, step: int, steps_per_epoch: int,
+              restart: int | None = None) -> float:
     """LR multiplier at global ``step``: linear warm-up over ``warmup_epochs``, then
     ``cosine``: ``0.5 (1 + cos(pi p))`` with ``p`` the fraction of post-warm-up steps done;
-    ``step``: x0.1 at 50% and 75% of the epochs; ``constant``: 1."""
+    ``step``: x0.1 at 50% and 75% of the epochs; ``constant``: 1.
+
+    ``restart`` (a sparsifier's ``lr_restart_step``, learning-rate rewinding): from that step
+    on the schedule starts again, without warm-up, compressed into the remaining steps:
+    ``p = (step - restart) / (total - restart)``.
+    """
     total = config.epochs * steps_per_epoch
     warm = config.warmup_epochs * steps_per_epoch
-    if step < warm:
+    if restart is not None and restart <= step:
+        p = (step - restart) / max(1, total - restart)
+    elif step < warm:
         return (step + 1) / warm
-    p = (step - warm) / max(1, total - warm)
+    else:
+        p = (step - warm) / max(1, total - warm)
     if config.lr_schedule == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, p)))
     if config.lr_schedule == "step":
@@ -403,15 +412,12 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool,
                                 nesterov=config.nesterov and config.momentum > 0,
                                 weight_decay=config.weight_decay)
     sparsifier.attach_optimizer(optimizer)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(config, s, steps_per_epoch))
     metrics: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     start_epoch, step = 0, 0
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
         sparsifier.load_state_dict(state["sparsifier"])
         torch.set_rng_state(state["rng"])
         metrics, events = state["metrics"], state["events"]
@@ -452,6 +458,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool,
                 x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
                 net.train()
                 sparsifier.before_forward(step)
+                factor = lr_factor(config, step, steps_per_epoch, sparsifier.lr_restart_step)
+                for group in optimizer.param_groups:
+                    group["lr"] = config.lr * factor
                 record = (recorder.step(step, epoch=epoch, batch_indices=batches[i], phase=phase)
                           if recorder is not None else contextlib.nullcontext())
                 with record:
@@ -464,7 +473,6 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool,
                     raise ConfigError(f"loss became {loss.item()} at epoch {epoch + 1}, step "
                                       f"{step}; lower --lr")
                 optimizer.step()
-                scheduler.step()
                 sparsifier.step()
                 epoch_events += sparsifier.pop_events()
                 n = y.shape[0]
@@ -495,7 +503,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool,
         metrics.append(record_)
         events += epoch_events
         if ddp.main:
-            _save_checkpoint(run_dir, model, optimizer, scheduler, sparsifier, epoch, step,
+            _save_checkpoint(run_dir, model, optimizer, sparsifier, epoch, step,
                              metrics, events)
             _write_jsonl(run_dir / METRICS_NAME, metrics)
             _write_jsonl(run_dir / EVENTS_NAME, events)
@@ -521,12 +529,12 @@ def _bar(enabled: bool, total: int, desc: str) -> Any:
 
 
 def _save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                     scheduler: Any, sparsifier: Sparsifier, epoch: int, step: int,
+                     sparsifier: Sparsifier, epoch: int, step: int,
                      metrics: list, events: list) -> None:
     (run_dir / CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "sparsifier": sparsifier.state_dict(),
+                "sparsifier": sparsifier.state_dict(),
                 "rng": torch.get_rng_state(), "epoch": epoch, "step": step,
                 "metrics": metrics, "events": events}, buf)
     _atomic_write(run_dir / CHECKPOINT, buf.getvalue())

@@ -41,8 +41,10 @@ which :meth:`before_forward` prunes, before the forward pass):
   rnd(0.75 E)))``), ``dt`` default ``max(1, floor(S / 4))``; the last point
   ``t0 + n dt`` is pruned to exactly ``s_f``.
 * cycles (:func:`cycle_plan`; IMP, Taylor, LAMP, AP): ``R`` rounds laid out over the
-  epochs, round ``i`` ending at the first step of epoch ``b_i = rnd(i E / (R + 1))``
-  (``i = 1 .. R``; the last ``E - b_R`` epochs train the final ticket).  Each round prunes
+  first part of the epochs, round ``i`` ending at the first step of epoch
+  ``b_i = rnd(i B / R)`` with ``B = E - max(1, rnd(f E))`` (``i = 1 .. R``); the last
+  ``E - B`` epochs (``f = final_fraction``, default 0.5) train the final ticket, so that a
+  ticket rewound to initialisation is trained long enough in a single run.  Each round prunes
   the same fraction ``p = 1 - (1 - s)^(1/R)`` of the remaining weights, so after round
   ``i`` the sparsity is ``s_i = 1 - (1 - s)^(i/R)`` and ``s_R = s`` exactly.  Default
   ``R = min(E - 1, ceil(log(1 - s) / log(1 - rate)))`` with ``rate = 0.2`` (seed 004's
@@ -94,7 +96,13 @@ from accelsim.sparsity import check_sparsity
 from training.acdc import global_magnitude_masks, keep_count, mask_churn, reset_momentum
 from training.methods import MethodContext, MethodSpec, ParamSpec, register
 from training.metrics import RELU_TYPES, DeadNeuronMonitor
-from training.sparsifier import Sparsifier
+from training.sparsifier import (
+    Sparsifier,
+    apply_weight_masks,
+    load_layer_tensors,
+    mask_densities,
+    nonzero_densities,
+)
 
 __all__ = ["SCORES", "SCOPES", "ApConfig", "PrunePoint", "PruningSparsifier", "TaylorConfig",
            "ap_prune", "cubic_sparsity", "cycle_plan", "gradual_plan", "lamp_scores",
@@ -188,7 +196,7 @@ def gradual_plan(sparsity: float, epochs: int, steps_per_epoch: int, *,
 
 def cycle_plan(sparsity: float, epochs: int, steps_per_epoch: int, *, rate: float = 0.2,
                rounds: int = 0, rewind_iteration: int | None = 0, rewind: bool = True,
-               ap: str | None = None) -> list[PrunePoint]:
+               ap: str | None = None, final_fraction: float = 0.5) -> list[PrunePoint]:
     """``R`` pruning rounds over the epochs (module docstring); ``rounds = 0`` chooses
     ``R`` from ``rate``.  ``ap``: None, ``"lite"`` (AP on the last round) or ``"pro"``
     (every round)."""
@@ -201,19 +209,24 @@ def cycle_plan(sparsity: float, epochs: int, steps_per_epoch: int, *, rate: floa
                           f"final training), got {epochs}")
     k = 0 if rewind_iteration is None else rewind_iteration
 
+    if not 0.0 <= final_fraction < 1.0:
+        raise ConfigError(f"final_fraction = {final_fraction} must be in [0, 1)")
+    last = max(1, epochs - max(1, _rnd(final_fraction * epochs)))
+
     def bounds(r: int) -> list[int]:
-        return [_rnd(i * epochs / (r + 1)) for i in range(1, r + 1)]
+        return [_rnd(i * last / r) for i in range(1, r + 1)]
 
     if rounds == 0:
         wanted = 1 if s == 0.0 else math.ceil(math.log(1.0 - s) / math.log(1.0 - rate) - 1e-9)
-        r = max(1, min(epochs - 1, wanted))
+        r = max(1, min(last, wanted))
         while r > 1 and bounds(r)[0] * steps_per_epoch <= k:
             r -= 1
     else:
         r = rounds
-        if r > epochs - 1:
-            raise ConfigError(f"{r} pruning rounds need at least {r + 1} epochs, got "
-                              f"{epochs}; lower rounds or train longer")
+        if r > last:
+            raise ConfigError(f"{r} pruning rounds do not fit in the first {last} of {epochs} "
+                              "epochs (one round per epoch at most); lower rounds or "
+                              "final_fraction, or train longer")
     b = bounds(r)
     if b[0] * steps_per_epoch <= k:
         raise ConfigError(f"the rewind point (step {k}) must come before the first prune "
@@ -357,9 +370,11 @@ class PruningSparsifier(Sparsifier):
                  score: str = "magnitude", scope: str = "global",
                  rewind_iteration: int | None = None, taylor: TaylorConfig | None = None,
                  ap: ApConfig | None = None, batches: Batches | None = None,
-                 criterion: Criterion | None = None, method: str = "pruning") -> None:
+                 criterion: Criterion | None = None, method: str = "pruning",
+                 lr_rewind: bool = False) -> None:
         super().__init__(model)
         self.method = method
+        self.lr_rewind = bool(lr_rewind)
         if score not in SCORES:
             raise ConfigError(f"pruning score {score!r}; choose one of {', '.join(SCORES)}")
         if scope not in SCOPES:
@@ -447,9 +462,7 @@ class PruningSparsifier(Sparsifier):
 
     def _apply_mask(self) -> None:
         assert self.mask is not None
-        with torch.no_grad():
-            for n, m in self.layers.items():
-                m.weight.masked_fill_(~self.mask[n], 0.0)
+        apply_weight_masks(self.layers, self.mask)
 
     # -- pruning --------------------------------------------------------------------------
     def _scores(self) -> dict[str, torch.Tensor]:
@@ -524,6 +537,8 @@ class PruningSparsifier(Sparsifier):
         return {n: int(m.sum()) for n, m in mask.items()}
 
     def _prune(self, point: PrunePoint) -> None:
+        if self.lr_rewind:
+            self.lr_restart_step = point.iteration     # the loop restarts its LR schedule
         weights = self._weights()
         previous = self.mask
         current = previous or {n: torch.ones(w.shape, dtype=torch.bool, device=w.device)
@@ -580,8 +595,7 @@ class PruningSparsifier(Sparsifier):
         self.prune_points += 1
 
     def _densities(self) -> dict[str, float]:
-        return {n: float((m.weight.detach() != 0).sum()) / m.weight.numel()
-                for n, m in self.layers.items()}
+        return nonzero_densities(self.layers)
 
     # -- what the method did --------------------------------------------------------------
     def weight_masks(self) -> dict[str, torch.Tensor]:
@@ -594,13 +608,14 @@ class PruningSparsifier(Sparsifier):
         """Kept fraction of each layer at the last prune point (1.0 before the first)."""
         if self.mask is None:
             return super().target_densities()
-        return {n: float(m.sum()) / m.numel() for n, m in self.mask.items()}
+        return mask_densities(self.mask)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "method": self.method, "score": self.score, "scope": self.scope,
             "sparsity": self.plan[-1].sparsity, "plan": [p.to_list() for p in self.plan],
-            "rewind_iteration": self.rewind_iteration, "total_weights": self.total_weights,
+            "rewind_iteration": self.rewind_iteration, "lr_rewind": self.lr_rewind,
+            "total_weights": self.total_weights,
             "pruned_layers": list(self.layers)}
         if self.taylor is not None:
             out["taylor"] = {"accumulate": self.taylor.accumulate, "window": self.taylor.window}
@@ -626,16 +641,7 @@ class PruningSparsifier(Sparsifier):
 
         def load(d: Mapping[str, torch.Tensor] | None,
                  dtype: torch.dtype | None) -> dict[str, torch.Tensor] | None:
-            if d is None:
-                return None
-            out = {}
-            for n, m in self.layers.items():
-                t = d.get(n)
-                if t is None or tuple(t.shape) != tuple(m.weight.shape):
-                    raise ConfigError(f"checkpoint's {self.method} state of layer {n!r} is "
-                                      "missing or of another shape; resume with the same model")
-                out[n] = t.to(device=m.weight.device, dtype=dtype or t.dtype).clone()
-            return out
+            return load_layer_tensors(d, self.layers, f"{self.method} state", dtype)
 
         self.prune_points = int(state["prune_points"])
         self.mask = load(state["mask"], torch.bool)
@@ -658,8 +664,12 @@ _CYCLE_PARAMS = (
     ParamSpec("rate", float, 0.2, "per-round pruning rate used to choose the number of "
               "rounds (each round then prunes 1-(1-s)^(1/R) of the remaining weights)",
               minimum=0.01, maximum=0.99),
-    ParamSpec("rounds", int, 0, "pruning rounds R (0: from rate, at most epochs-1)",
-              minimum=0),
+    ParamSpec("rounds", int, 0, "pruning rounds R (0: from rate, at most one per epoch "
+              "before the final training)", minimum=0),
+    ParamSpec("lr_rewind", bool, True, "restart the learning-rate schedule at every prune "
+              "point (learning-rate rewinding, Renda et al. 2020, seed 004's set-up)"),
+    ParamSpec("final_fraction", float, 0.5, "fraction of the epochs left to train the final "
+              "ticket after the last round", minimum=0.0, maximum=0.95),
     ParamSpec("rewind_epoch", int, 0, "rewind to the weights at the start of this epoch "
               "(0: initialisation)", minimum=0),
     ParamSpec("rewind_step", int, -1, "rewind to the weights at this global step instead "
@@ -719,14 +729,15 @@ def _cycles(ctx: MethodContext, rewind: bool, ap: str | None = None) -> tuple[
     k = _rewind_iteration(ctx)
     plan = cycle_plan(ctx.config.sparsity, ctx.config.epochs, ctx.steps_per_epoch,
                       rate=ctx.params["rate"], rounds=ctx.params["rounds"],
-                      rewind_iteration=k if (rewind or ap) else None, rewind=rewind, ap=ap)
+                      rewind_iteration=k if (rewind or ap) else None, rewind=rewind, ap=ap,
+                      final_fraction=ctx.params["final_fraction"])
     return plan, k
 
 
 def _build_imp(ctx: MethodContext) -> Sparsifier:
     plan, k = _cycles(ctx, True)
     return PruningSparsifier(ctx.model, plan, scope=ctx.params["scope"], rewind_iteration=k,
-                             method="imp")
+                             method="imp", lr_rewind=ctx.params["lr_rewind"])
 
 
 def _build_scored(score: str) -> Callable[[MethodContext], Sparsifier]:
@@ -737,7 +748,8 @@ def _build_scored(score: str) -> Callable[[MethodContext], Sparsifier]:
                                  scope=ctx.params.get("scope", "global"),
                                  rewind_iteration=k if rewind else None,
                                  taylor=_taylor(ctx) if score == "taylor" else None,
-                                 batches=ctx.batches, criterion=ctx.criterion, method=score)
+                                 batches=ctx.batches, criterion=ctx.criterion, method=score,
+                                 lr_rewind=ctx.params["lr_rewind"])
     return build
 
 
@@ -749,7 +761,7 @@ def _build_ap(variant: str) -> Callable[[MethodContext], Sparsifier]:
             ctx.model, plan, score=p["base"], scope="global", rewind_iteration=k,
             taylor=_taylor(ctx) if p["base"] == "taylor" else None,
             ap=ApConfig(p["q_ratio"], p["dnr_batches"]), batches=ctx.batches,
-            criterion=ctx.criterion, method=f"ap-{variant}")
+            criterion=ctx.criterion, method=f"ap-{variant}", lr_rewind=p["lr_rewind"])
     return build
 
 

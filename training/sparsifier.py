@@ -18,11 +18,13 @@ trace recorder can record at boundaries.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from accelsim.errors import ConfigError
 from training.layers import prunable_layers
 
 
@@ -47,6 +49,9 @@ class Sparsifier:
         self.epoch = 0
         self._events: list[dict[str, Any]] = []
         self._boundary = False
+        #: step from which the training loop restarts its LR schedule (learning-rate
+        #: rewinding); None: no restart
+        self.lr_restart_step: int | None = None
 
     # -- hooks of the training loop ---------------------------------------------------
     def attach_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
@@ -99,7 +104,8 @@ class Sparsifier:
 
     # -- persistence ------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "iteration": self.iteration, "epoch": self.epoch}
+        return {"method": self.method, "iteration": self.iteration, "epoch": self.epoch,
+                "lr_restart_step": self.lr_restart_step}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from accelsim.errors import ConfigError
@@ -108,6 +114,54 @@ class Sparsifier:
                               f"not {self.method!r}; resume with the same --method")
         self.iteration = int(state["iteration"])
         self.epoch = int(state["epoch"])
+        self.lr_restart_step = state.get("lr_restart_step")
 
     def remove(self) -> None:
         """Undo anything installed on the model (hooks, forward overrides)."""
+
+
+# -- helpers of the mask-based methods ---------------------------------------------------------
+def apply_weight_masks(layers: Mapping[str, nn.Module], masks: Mapping[str, torch.Tensor]) -> None:
+    """Zero each layer's weight in place where its boolean mask (``masks[name]``) is False."""
+    with torch.no_grad():
+        for name, module in layers.items():
+            module.weight.masked_fill_(~masks[name], 0.0)
+
+
+def nonzero_densities(layers: Mapping[str, nn.Module]) -> dict[str, float]:
+    """Measured fraction of non-zero weights of each layer."""
+    return {name: float((m.weight.detach() != 0).sum()) / m.weight.numel()
+            for name, m in layers.items()}
+
+
+def mask_densities(masks: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Fraction of kept (True) entries of each boolean mask."""
+    return {name: float(m.sum()) / m.numel() for name, m in masks.items()}
+
+
+def overlay_masks(current: dict[str, torch.Tensor],
+                  masks: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    """``current`` (e.g. :meth:`Sparsifier.weight_masks`) with the layers of ``masks``
+    replaced by copies of their masks (``current`` unchanged when ``masks`` is None)."""
+    if masks is not None:
+        current.update({name: m.clone() for name, m in masks.items()})
+    return current
+
+
+def load_layer_tensors(saved: Mapping[str, torch.Tensor] | None,
+                       layers: Mapping[str, nn.Module], what: str,
+                       dtype: torch.dtype | None = torch.bool) -> dict[str, torch.Tensor] | None:
+    """Per-layer tensors of a checkpoint (masks, scores), one per layer of ``layers``, each
+    checked against the layer's weight shape and copied to its device (as ``dtype``; None
+    keeps the saved dtype); None stays None.  ``what`` names them in the error, e.g.
+    ``"swat-u mask"``."""
+    if saved is None:
+        return None
+    out = {}
+    for name, module in layers.items():
+        t = saved.get(name)
+        if t is None or tuple(t.shape) != tuple(module.weight.shape):
+            raise ConfigError(f"checkpoint's {what} of layer {name!r} is missing or of another "
+                              "shape; resume with the same model")
+        out[name] = t.to(device=module.weight.device, dtype=dtype or t.dtype).clone()
+    return out

@@ -100,6 +100,23 @@ def test_lr_schedule_warmup_and_cosine():
     assert lr_factor(c, 10, 10) == pytest.approx(1.0)
     assert lr_factor(c, 25, 10) == pytest.approx(0.5)
     assert lr_factor(TrainConfig(lr_schedule="step", epochs=4), 30, 10) == pytest.approx(0.01)
+    # learning-rate rewinding: the schedule starts again at the restart step
+    assert lr_factor(c, 20, 10, restart=20) == pytest.approx(1.0)
+    assert lr_factor(c, 30, 10, restart=20) == pytest.approx(0.5)
+    assert lr_factor(c, 19, 10, restart=20) == lr_factor(c, 19, 10)
+
+
+def test_cycle_methods_rewind_the_learning_rate(tmp_path):
+    config = TrainConfig(method="imp", sparsity=0.75, **{**QUICK, "trace_every": 0})
+    result = train(config, tmp_path, progress=False, log=None)
+    prunes = [e["iteration"] for e in result.events if e["event"] == "prune"]
+    assert prunes                                   # the LR at the end of the epoch of the
+    last = prunes[-1]                               # last prune restarted from there
+    spe = QUICK["max_steps_per_epoch"]
+    epoch = last // spe
+    want = lr_factor(config, (epoch + 1) * spe - 1, spe, restart=last) * config.lr
+    assert result.metrics[epoch]["lr"] == pytest.approx(want)
+    assert want > lr_factor(config, (epoch + 1) * spe - 1, spe) * config.lr
 
 
 def test_cli_train_and_show_run(tmp_path, capsys):

@@ -33,19 +33,6 @@ QUICK = {"sparsity": 0.9, "data": "synthetic:train=256,test=64", "input_size": 8
          "epochs": 4, "batch_size": 32, "max_steps_per_epoch": 4}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def tiny_model(seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
-
-
 def tiny_batch(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(8, 4, generator=g), torch.randint(0, 3, (8,), generator=g)
@@ -91,26 +78,10 @@ def test_each_method_reaches_the_target_sparsity(tmp_path, method, params):
     assert "dead_neurons" in result.final
 
 
-class Stop(Exception):
-    pass
-
-
 @pytest.mark.parametrize("method", ["ap-pro", "taylor"])
-def test_resume_is_bit_identical(tmp_path, method):
+def test_resume_is_bit_identical(tmp_path, method, check_resume_bit_identical):
     config = TrainConfig(method=method, **QUICK)
-    straight = train(config, tmp_path / "a", progress=False, log=None)
-
-    def stop(epoch, step):
-        if epoch == 2 and step == 10:
-            raise Stop
-    with pytest.raises(Stop):
-        train(config, tmp_path / "b", progress=False, log=None, on_step=stop)
-    resumed = train(config, tmp_path / "b", progress=False, log=None)
-    a, b = straight.model.state_dict(), resumed.model.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert straight.events == resumed.events
-    strip = [{k: v for k, v in m.items() if k != "seconds"} for m in straight.metrics]
-    assert strip == [{k: v for k, v in m.items() if k != "seconds"} for m in resumed.metrics]
+    check_resume_bit_identical(config, tmp_path)
 
 
 # -- scores by hand --------------------------------------------------------------------------
@@ -130,8 +101,8 @@ def test_lamp_scores_by_hand_and_global_threshold():
     assert threshold == pytest.approx(4 / 13)
 
 
-def test_taylor_scores_by_hand_and_accumulated_over_steps():
-    model = tiny_model()
+def test_taylor_scores_by_hand_and_accumulated_over_steps(tiny_mlp):
+    model = tiny_mlp(4, 6, 3)
     x, y = tiny_batch()
     loss = nn.functional.cross_entropy(model(x), y)
     grads = torch.autograd.grad(loss, list(_layers(model).values()))
@@ -192,26 +163,30 @@ def test_cubic_schedule_values():
 
 
 def test_cycle_plan_lays_rounds_over_the_epochs():
-    plan = cycle_plan(0.9, 4, 5)                 # R = min(3, ceil(log 0.1 / log 0.8)) = 3
-    assert [p.iteration for p in plan] == [5, 10, 15]
-    assert [p.sparsity for p in plan[:2]] == pytest.approx([1 - 0.1 ** (1 / 3),
-                                                            1 - 0.1 ** (2 / 3)])
+    # E = 4, final_fraction 0.5: rounds in the first B = 2 epochs, R = min(2, 11) = 2
+    plan = cycle_plan(0.9, 4, 5)
+    assert [p.iteration for p in plan] == [5, 10]
+    assert plan[0].sparsity == pytest.approx(1 - 0.1 ** (1 / 2))
     assert plan[-1].sparsity == 0.9 and all(p.rewind for p in plan)
-    long = cycle_plan(0.9, 40, 2)                # 11 rounds of 20%: rnd(i * 40 / 12) epochs
-    assert len(long) == 11 and long[0].iteration == 2 * 3
-    assert [p.ap for p in cycle_plan(0.9, 6, 2, ap="lite")] == [False] * 4 + [True]
+    long = cycle_plan(0.9, 40, 2)                # B = 20: 11 rounds of 20% at rnd(i * 20 / 11)
+    assert len(long) == 11 and long[0].iteration == 2 * 2 and long[-1].iteration == 2 * 20
+    every = cycle_plan(0.9, 4, 5, final_fraction=0.0)    # B = E - 1: the old layout
+    assert [p.iteration for p in every] == [5, 10, 15]
+    assert [p.ap for p in cycle_plan(0.9, 6, 2, ap="lite")] == [False] * 2 + [True]
     assert all(p.ap for p in cycle_plan(0.9, 6, 2, ap="pro"))
-    assert len(cycle_plan(0.9, 10, 2, rewind_iteration=7)) < 9     # rewind before round 1
-    with pytest.raises(ConfigError, match="rounds need"):
-        cycle_plan(0.9, 4, 2, rounds=4)
+    assert len(cycle_plan(0.9, 10, 2, rewind_iteration=7)) < 5     # rewind before round 1
+    with pytest.raises(ConfigError, match="do not fit"):
+        cycle_plan(0.9, 4, 2, rounds=3)
     with pytest.raises(ConfigError, match="rewind point"):
-        cycle_plan(0.9, 4, 2, rounds=3, rewind_iteration=2)
+        cycle_plan(0.9, 4, 2, rounds=2, rewind_iteration=2)
+    with pytest.raises(ConfigError, match="final_fraction"):
+        cycle_plan(0.9, 4, 2, final_fraction=1.0)
 
 
 # -- rewinding and AP ------------------------------------------------------------------------
-def test_imp_rewinds_exactly_to_the_saved_weights():
-    model = tiny_model()
-    plan = cycle_plan(0.75, 3, 2, rewind_iteration=1)            # prune at steps 2 and 4
+def test_imp_rewinds_exactly_to_the_saved_weights(tiny_mlp):
+    model = tiny_mlp(4, 6, 3)
+    plan = cycle_plan(0.75, 3, 2, rewind_iteration=1, final_fraction=0.0)  # steps 2, 4
     sp = PruningSparsifier(model, plan, rewind_iteration=1, method="imp")
     opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     sp.attach_optimizer(opt)
@@ -233,7 +208,7 @@ def test_imp_rewinds_exactly_to_the_saved_weights():
     assert sum(int(m.sum()) for m in sp.weight_masks().values()) == keep_count(0.75, 42)
 
 
-def test_ap_prunes_only_negative_weights_with_the_smallest_movement():
+def test_ap_prunes_only_negative_weights_with_the_smallest_movement(tiny_mlp):
     w = torch.tensor([[-0.5, -0.1, 0.05, -0.3], [-0.2, 0.4, -0.05, -0.6]])
     ref = torch.tensor([[-0.45, 0.2, 0.0, -0.3], [-0.1, 0.4, -0.04, -0.9]])
     # movements of the negative weights: -0.5: 0.05, -0.1: 0.3, -0.3: 0, -0.2: 0.1,
@@ -249,7 +224,7 @@ def test_ap_prunes_only_negative_weights_with_the_smallest_movement():
     assert done == 5 and int(masks["l"].sum()) == 2
 
     # inside the sparsifier: the base prunes (p - q) by magnitude, AP the other q
-    model = tiny_model()
+    model = tiny_mlp(4, 6, 3)
     sp = PruningSparsifier(model, [PrunePoint(1, 0.5, ap=True)], rewind_iteration=0,
                            ap=ApConfig(q_ratio=0.5, dnr_batches=0))
     sp.before_forward(0)
@@ -303,7 +278,7 @@ def test_bad_parameters_are_one_line_errors(method, params, match):
 
 @pytest.mark.parametrize("method, params, match", [
     ("magnitude-oneshot", {"epoch": 4}, "epoch = 4"), ("imp", {"rounds": 4}, "rounds"),
-    ("imp", {"rewind_epoch": 2, "rounds": 3}, "rewind point"),
+    ("imp", {"rewind_epoch": 1, "rounds": 2}, "rewind point"),
     ("magnitude-gradual", {"start_epoch": 3}, "start_epoch"),
     ("magnitude-gradual", {"frequency": 100}, "frequency")])
 def test_bad_schedules_fail_at_start_with_one_line_errors(tmp_path, method, params, match):
@@ -313,8 +288,8 @@ def test_bad_schedules_fail_at_start_with_one_line_errors(tmp_path, method, para
     assert "\n" not in str(err.value)
 
 
-def test_sparsifier_guards():
-    model = tiny_model()
+def test_sparsifier_guards(tiny_mlp):
+    model = tiny_mlp(4, 6, 3)
     with pytest.raises(ConfigError, match="score"):
         PruningSparsifier(model, [PrunePoint(1, 0.5)], score="random")
     with pytest.raises(ConfigError, match="increase"):
@@ -326,5 +301,5 @@ def test_sparsifier_guards():
                           rewind_iteration=0)
     sp = PruningSparsifier(model, [PrunePoint(0, 0.5)], method="imp")
     with pytest.raises(ConfigError, match="method"):
-        PruningSparsifier(tiny_model(), [PrunePoint(0, 0.5)]).load_state_dict(sp.state_dict())
+        PruningSparsifier(tiny_mlp(4, 6, 3), [PrunePoint(0, 0.5)]).load_state_dict(sp.state_dict())
     assert math.isclose(sum(sp.target_densities().values()), 2.0)
