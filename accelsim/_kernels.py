@@ -700,6 +700,20 @@ def _advance(costs, columns, finish, hist, j, registers):
 
 
 @numba.njit(cache=True)
+def _sync_columns(cost, active, columns):
+    """TCLp step: every column takes the step's largest cost (columns run in lockstep);
+    -> the step's lane ops, its active lanes times that cost."""
+    step = 1
+    for c in range(columns):
+        step = max(step, cost[c])
+    ops = np.int64(0)
+    for c in range(columns):
+        ops += active[c] * step
+        cost[c] = step
+    return ops
+
+
+@numba.njit(cache=True)
 def _step_unions(src, steps, s0, s1, n_steps):
     """Per step of the round made of sets ``s0:s1``: the distinct active positions over all
     its slots and how many slots read each.  -> (size[n_steps], pos[n_steps, u], mult)."""
@@ -848,12 +862,7 @@ def _serial_filters(src, steps, codes, n_windows, tiles, columns, mode, window, 
                             buf[lane, q] = row[index[s, lane, q]]
                     cost[c] = max(1, _tcle_column(buf, pes, window, orv, lim))
                 if mode == TCLP:
-                    step = 1
-                    for c in range(columns):
-                        step = max(step, cost[c])
-                    for c in range(columns):
-                        ops += active[c] * step
-                        cost[c] = step
+                    ops += _sync_columns(cost, active, columns)
                 top = _advance(cost, columns, finish, hist, j, registers)
                 j += 1
             block[rnd, ws] = top - before
@@ -922,12 +931,7 @@ def _serial_windows(src, steps, codes, filt, n_filters, filters_per_round, mode,
                             best = max(best, _tcle_pe(buf, n, window))
                     cost[c] = best
                 if mode == TCLP:
-                    step = 1
-                    for c in range(columns):
-                        step = max(step, cost[c])
-                    for c in range(columns):
-                        ops += active[c] * step
-                        cost[c] = step
+                    ops += _sync_columns(cost, active, columns)
                 top = _advance(cost, columns, finish, hist, j, registers)
                 j += 1
             block[rnd, ws] = top - before

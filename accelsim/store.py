@@ -419,6 +419,22 @@ def _flat_view_sql(keys: Sequence[str]) -> str:
             "JOIN hardware h USING (hardware_digest)")
 
 
+def _switch_to_wal(conn: sqlite3.Connection) -> str:
+    """``PRAGMA journal_mode = WAL``, retried while another process holds the file: SQLite
+    reports "database is locked" for a journal-mode change at once, without waiting for
+    the busy timeout (two sweeps creating one store at the same moment)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.01
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(0.5, delay * 2)
+
+
 def open_store(path: str | os.PathLike[str], *, create: bool = True) -> ResultsStore:
     """Open (and with ``create``, create) the SQLite results store at ``path``.
 
@@ -440,7 +456,7 @@ def open_store(path: str | os.PathLike[str], *, create: bool = True) -> ResultsS
         raise StoreError(f"results store {p} cannot be opened: {exc}") from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _switch_to_wal(conn)
         if str(mode).lower() != "wal":
             raise StoreError(f"results store {p}: cannot switch to WAL mode (got {mode}); put "
                              "the store on a local file system")

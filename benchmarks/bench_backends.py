@@ -22,9 +22,6 @@ results committed).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -33,72 +30,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from accelsim.api import layer_table, simulate_synthetic
-from accelsim.hardware import builtin_hardware
-from accelsim.simulate import simulate_operands
-from workloads.synthetic import SyntheticSpec, generate_layers
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    SCALESIM_API_DRIVER,
+    machine,
+    scalesim_rows,
+    write_json_atomic,
+    write_scalesim_inputs,
+)
+
+from accelsim.api import layer_table, simulate_synthetic  # noqa: E402
+from accelsim.hardware import builtin_hardware  # noqa: E402
+from accelsim.simulate import simulate_operands  # noqa: E402
+from workloads.synthetic import SyntheticSpec, generate_layers  # noqa: E402
 
 LAYER = "layer1.1.conv1"  # ResNet-50 1x1 256 -> 64 at 56x56
-
-SCALESIM_CFG = """\
-[general]
-run_name = one_layer
-
-[architecture_presets]
-ArrayHeight:    32
-ArrayWidth:     32
-IfmapSramSzkB:   64
-FilterSramSzkB:  64
-OfmapSramSzkB:   64
-IfmapOffset:    0
-FilterOffset:   10000000
-OfmapOffset:    20000000
-Bandwidth : 10
-Dataflow : os
-MemoryBanks:   1
-ReadRequestBuffer: 512
-WriteRequestBuffer: 512
-
-[layout]
-IfmapCustomLayout: False
-IfmapSRAMBankBandwidth: 10
-IfmapSRAMBankNum: 10
-IfmapSRAMBankPort: 2
-FilterCustomLayout: False
-FilterSRAMBankBandwidth: 10
-FilterSRAMBankNum: 10
-FilterSRAMBankPort: 2
-
-[sparsity]
-SparsitySupport : false
-
-[run_presets]
-InterfaceBandwidth: CALC
-UseRamulatorTrace: False
-"""
-
-SCALESIM_DRIVER = """\
-import sys, time
-from scalesim.scale_sim import scalesim
-t0 = time.perf_counter()
-s = scalesim(save_disk_space=True, verbose=False, config=sys.argv[1], topology=sys.argv[2],
-             layout=sys.argv[3], input_type_gemm=False)
-s.run_scale(top_path=sys.argv[4])
-print("WALL", time.perf_counter() - t0)
-"""
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(),
-            "python": platform.python_version(), "loadavg": list(os.getloadavg())}
 
 
 def totals(report) -> dict[str, Any]:
@@ -131,20 +78,13 @@ def layer_speed(hw) -> dict[str, Any]:
 
 def scalesim_layer(python: str) -> dict[str, Any]:
     g = next(g for g in layer_table("resnet50", "imagenet") if g.name == LAYER)
-    ih = (g.output_h - 1) * g.stride_h + g.kernel_h
-    iw = (g.output_w - 1) * g.stride_w + g.kernel_w
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        (work / "scale.cfg").write_text(SCALESIM_CFG)
-        (work / "topo.csv").write_text(
-            "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
-            f"Num Filter, Strides,\n{LAYER},{ih},{iw},{g.kernel_h},{g.kernel_w},"
-            f"{g.in_channels},{g.out_channels},{g.stride_h},\n")
-        (work / "layout.csv").write_text("Layer name,\n")
+        cfg, topo, layout = write_scalesim_inputs(work, scalesim_rows([g]), "one_layer")
         t0 = time.perf_counter()
-        proc = subprocess.run([python, "-c", SCALESIM_DRIVER, str(work / "scale.cfg"),
-                               str(work / "topo.csv"), str(work / "layout.csv"),
-                               str(work / "out")], capture_output=True, text=True, cwd=work)
+        proc = subprocess.run([python, "-c", SCALESIM_API_DRIVER, str(cfg), str(topo),
+                               str(layout), str(work / "out")], capture_output=True, text=True,
+                              cwd=work)
         process_wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"SCALE-Sim failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -224,12 +164,8 @@ def main() -> None:
     print(f"tcle + dram: compute {step['compute_cycles']} stall {step['stall_cycles']} "
           f"speedup {step['speedup']:.2f}x", flush=True)
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(out)
-    print(f"wrote {out}")
+    write_json_atomic(args.out, result)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

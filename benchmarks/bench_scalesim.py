@@ -56,62 +56,26 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    SCALESIM_API_DRIVER,
+    SCALESIM_ARRAY,
+    loadavg,
+    machine,
+    scalesim_config,
+    scalesim_rows,
+    write_json_atomic,
+    write_scalesim_inputs,
+)
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "scalesim.json"
 MAKE_VENV = ('python3 -m venv /tmp/scalesim-venv && '
              '/tmp/scalesim-venv/bin/pip install scalesim "numpy<2.4"')
-ARRAY = 32  # SCALE-Sim array height and width (its shipped configs/scale.cfg)
-
-# SCALE-Sim's shipped configs/scale.cfg (32x32, output stationary), plus the [layout] and
-# [sparsity] sections that the pip release 3.0.0 requires (custom layouts and sparsity off).
-SCALESIM_CFG = f"""\
-[general]
-run_name = resnet50_{ARRAY}x{ARRAY}_os
-
-[architecture_presets]
-ArrayHeight:    {ARRAY}
-ArrayWidth:     {ARRAY}
-IfmapSramSzkB:   64
-FilterSramSzkB:  64
-OfmapSramSzkB:   64
-IfmapOffset:    0
-FilterOffset:   10000000
-OfmapOffset:    20000000
-Bandwidth : 10
-Dataflow : os
-MemoryBanks:   1
-ReadRequestBuffer: 512
-WriteRequestBuffer: 512
-
-[layout]
-IfmapCustomLayout: False
-IfmapSRAMBankBandwidth: 10
-IfmapSRAMBankNum: 10
-IfmapSRAMBankPort: 2
-FilterCustomLayout: False
-FilterSRAMBankBandwidth: 10
-FilterSRAMBankNum: 10
-FilterSRAMBankPort: 2
-
-[sparsity]
-SparsitySupport : false
-
-[run_presets]
-InterfaceBandwidth: CALC
-UseRamulatorTrace: False
-"""
-
-TOPO_HEADER = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, "
-               "Channels, Num Filter, Strides,")
-
-# Python-API run without trace files: argv = cfg, topology, layout, output dir.
-NO_TRACE_DRIVER = """\
-import sys
-from scalesim.scale_sim import scalesim
-s = scalesim(save_disk_space=True, verbose=False, config=sys.argv[1], topology=sys.argv[2],
-             layout=sys.argv[3], input_type_gemm=False)
-s.run_scale(top_path=sys.argv[4])
-"""
+ARRAY = SCALESIM_ARRAY  # SCALE-Sim array height and width (its shipped configs/scale.cfg)
+RUN_NAME = f"resnet50_{ARRAY}x{ARRAY}_os"
+SCALESIM_CFG = scalesim_config(RUN_NAME)  # recorded in the result
 
 PROBE = """\
 import json, platform
@@ -129,21 +93,12 @@ def die(message: str) -> None:
     sys.exit(2)
 
 
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def machine_info() -> dict[str, Any]:
-    """CPU model, cores, RAM, OS and the versions on our side."""
+    """The machine (``_common.machine``) plus RAM, OS, numba and the accelsim commit."""
     from importlib.metadata import version
 
-    cpu = platform.processor() or platform.machine()
     ram_gib = None
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
                 ram_gib = round(int(line.split()[1]) / 2**20, 1)
@@ -159,10 +114,8 @@ def machine_info() -> dict[str, Any]:
         modified = [line[3:] for line in modified if line.strip()]
     except (OSError, subprocess.CalledProcessError):
         commit, modified = None, None
-    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "ram_gib": ram_gib,
-            "os": platform.platform(), "python": platform.python_version(),
-            "numpy": version("numpy"), "numba": version("numba"), "accelsim_commit": commit,
-            "accelsim_modified_files": modified}
+    return machine(ram_gib=ram_gib, os=platform.platform(), numba=version("numba"),
+                   accelsim_commit=commit, accelsim_modified_files=modified)
 
 
 def run_timed(argv: Sequence[str], log: Path, cwd: Path | None = None) -> dict[str, Any]:
@@ -194,21 +147,6 @@ def resnet50_layers(count: int | None) -> tuple[Any, ...]:
     from workloads.catalog import layer_table
 
     return tuple(layer_table("resnet50", "imagenet")[:count])
-
-
-def scalesim_rows(layers: Sequence[Any]) -> list[list[Any]]:
-    """SCALE-Sim conv topology rows (name, IFMAP h, w, filter h, w, channels, filters,
-    stride) whose output sizes equal ours: IFMAP = the padded input the outputs read."""
-    rows = []
-    for g in layers:
-        if g.groups != 1 or g.dilation_h != 1 or g.dilation_w != 1 or g.stride_h != g.stride_w:
-            raise ValueError(f"layer {g.name}: SCALE-Sim topology needs groups = dilation = 1 "
-                             "and equal strides")
-        ih = (g.output_h - 1) * g.stride_h + g.kernel_h
-        iw = (g.output_w - 1) * g.stride_w + g.kernel_w
-        rows.append([g.name, ih, iw, g.kernel_h, g.kernel_w, g.in_channels, g.out_channels,
-                     g.stride_h])
-    return rows
 
 
 def scalesim_macs(rows: Sequence[Sequence[Any]]) -> int:
@@ -261,16 +199,13 @@ def read_compute_report(run_dir: Path) -> dict[str, Any]:
 def run_scalesim(python: str, mode: str, rows: Sequence[Sequence[Any]], work: Path,
                  macs: int) -> dict[str, Any]:
     """One SCALE-Sim run in ``mode`` ("cli" or "no-trace") inside ``work``."""
-    cfg, topo, layout = work / "scale.cfg", work / "resnet50.csv", work / "layout.csv"
-    cfg.write_text(SCALESIM_CFG)
-    topo.write_text(TOPO_HEADER + "\n" + "".join(",".join(map(str, r)) + ",\n" for r in rows))
-    layout.write_text("Layer name,\n")  # required by scalesim 3.0.0; unused (no custom layout)
+    cfg, topo, layout = write_scalesim_inputs(work, rows, RUN_NAME, topology="resnet50.csv")
     out = work / f"out-{mode}"
     if mode == "cli":
         argv = [python, "-m", "scalesim.scale", "-c", str(cfg), "-t", str(topo), "-l",
                 str(layout), "-p", str(out)]
     else:
-        argv = [python, "-c", NO_TRACE_DRIVER, str(cfg), str(topo), str(layout), str(out)]
+        argv = [python, "-c", SCALESIM_API_DRIVER, str(cfg), str(topo), str(layout), str(out)]
     log = work / f"scalesim-{mode}.log"
     print(f"[scalesim {mode}] running {len(rows)} layers ...", flush=True)
     result = run_timed(argv, log, cwd=work)
@@ -353,23 +288,6 @@ def run_ours(case: str, count: int | None, work: Path, macs: int) -> dict[str, A
 
 
 # ---- main --------------------------------------------------------------------------------
-def write_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(data, indent=1) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scalesim-python", metavar="PATH",
@@ -457,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "swat_step_peak_rss_under_4_gb": swat["peak_rss_mb"] < 4096 if full
                     else None},
     }
-    write_atomic(args.out, result)
+    write_json_atomic(args.out, result)
     print(json.dumps({"scalesim": {m: {k: r[k] for k in ("process_wall_s", "peak_rss_mb",
                                                         "total_cycles",
                                                         "simulated_dense_macs_per_s")}

@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
+import sys
 import time
 from pathlib import Path
 
-from accelsim.api import layer_table, simulate_synthetic
-from accelsim.hardware import default_hardware
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import machine, write_json_atomic  # noqa: E402
 
-def machine() -> dict:
-    return {"host": platform.node(), "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(), "python": platform.python_version()}
+from accelsim.api import layer_table, simulate_synthetic  # noqa: E402
+from accelsim.hardware import default_hardware  # noqa: E402
 
 
 def run(sparsity: float, hw) -> dict:
@@ -58,10 +56,7 @@ def main() -> None:
             sweep[f"{s}/T<{h},5>"] = run(s, machine_h)
     result = {"machine": machine(), "hardware": hw.to_dict(), "speed": speed,
               "table6_T25": table6, "lookahead_sweep": sweep}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(args.out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(args.out)
+    write_json_atomic(args.out, result)
     print(json.dumps({"speed": speed, "table6_T25": table6}, indent=1))
     for k, v in sweep.items():
         print(f"{k:14s} fw {v['forward']:.2f}x  bw {v['backward']:.2f}x  step {v['training_step']:.2f}x")

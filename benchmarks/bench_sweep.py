@@ -12,16 +12,19 @@ workers (ideal: 2.0), with the machine and its load average.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from accelsim.store import open_store
-from accelsim.sweep import load_sweep, run_sweep
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine, write_json_atomic  # noqa: E402
+
+from accelsim.store import open_store  # noqa: E402
+from accelsim.sweep import load_sweep, run_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,16 +38,6 @@ def spec(points: int) -> dict[str, Any]:
             "workloads": {"synthetic": [{"model": "resnet18", "dataset": "cifar10",
                                          "method": "swat-u", "sparsity": 0.9, "batch": 1,
                                          "seed": 0}]}}
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(),
-            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
 
 
 def main() -> None:
@@ -72,10 +65,7 @@ def main() -> None:
     out = {"machine": machine(), "grid_points": sweep.size, "runs": runs,
            "scaling_1_to_2": runs["1"]["wall_s"] / runs["2"]["wall_s"],
            "command": f"benchmarks/bench_sweep.py --points {args.points}"}
-    path = Path(args.out)
-    tmp_path = path.with_name(f".{path.name}.tmp")
-    tmp_path.write_text(json.dumps(out, indent=1) + "\n")
-    os.replace(tmp_path, path)
+    write_json_atomic(args.out, out)
     print(f"scaling 1 -> 2 workers: {out['scaling_1_to_2']:.2f}x")
 
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -38,6 +36,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import _common  # noqa: E402
+from _common import write_json_atomic  # noqa: E402
 
 from accelsim.trace import open_trace  # noqa: E402
 from training.loop import TrainConfig, train  # noqa: E402
@@ -56,25 +58,7 @@ SUITES = {
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__,
-            "date": time.strftime("%Y-%m-%d"), "loadavg": list(os.getloadavg())}
-
-
-def write_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    return _common.machine(torch_threads=torch.get_num_threads(), torch=torch.__version__)
 
 
 def check_traces(traces: list[Path], method: str, sparsity: float) -> dict[str, Any]:
@@ -140,7 +124,7 @@ def accuracy(suites: list[str]) -> None:
     rows = {f"{r['suite']}/{r['method']}/{r['sparsity']}": r for r in previous.get("rows", [])}
 
     def save() -> None:
-        write_atomic(out, {"machine": machine(), "suites": SUITES,
+        write_json_atomic(out, {"machine": machine(), "suites": SUITES,
                            "command": "benchmarks/bench_training.py accuracy --suite "
                                       + ",".join(suites),
                            "rows": list(rows.values())})
@@ -192,7 +176,7 @@ def methods_table(epochs: int, sparsity: float) -> None:
     hw = default_hardware()
 
     def save(extra: dict[str, Any]) -> None:
-        write_atomic(out, {"machine": machine(), "epochs": epochs, "sparsity": sparsity,
+        write_json_atomic(out, {"machine": machine(), "epochs": epochs, "sparsity": sparsity,
                            "hardware": hw.to_dict(), "rows": list(rows.values()),
                            "command": f"benchmarks/bench_training.py methods --epochs {epochs} "
                                       f"--sparsity {sparsity}", **extra})
@@ -315,7 +299,7 @@ def overhead(steps: int, batch: int) -> None:
     total = sum(self_us.values())
     result["profile_self_cpu_share"] = {op: self_us.get(op, 0.0) / total for op in topk_ops}
     result["profile_topk_and_masking_share"] = sum(result["profile_self_cpu_share"].values())
-    write_atomic(RESULTS / "training-overhead.json", result)
+    write_json_atomic(RESULTS / "training-overhead.json", result)
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=1))
 
 

@@ -56,7 +56,14 @@ from torch import nn
 
 from accelsim.errors import ConfigError
 from accelsim.sparsity import check_sparsity
-from training.sparsifier import Sparsifier
+from training.sparsifier import (
+    Sparsifier,
+    apply_weight_masks,
+    load_layer_tensors,
+    mask_densities,
+    nonzero_densities,
+    overlay_masks,
+)
 
 __all__ = ["AcdcPhase", "AcdcSchedule", "AcdcSparsifier", "PHASE_KINDS", "apply",
            "global_magnitude_masks", "keep_count", "mask_churn", "reset_momentum"]
@@ -464,9 +471,7 @@ class AcdcSparsifier(Sparsifier):
 
     def _apply_mask(self) -> None:
         assert self.mask is not None
-        with torch.no_grad():
-            for name, module in self.pruned.items():
-                module.weight.masked_fill_(~self.mask[name], 0.0)
+        apply_weight_masks(self.pruned, self.mask)
 
     def _enter(self, phase: AcdcPhase) -> None:
         reset = reset_momentum(self.optimizer)
@@ -493,11 +498,7 @@ class AcdcSparsifier(Sparsifier):
             self._event("phase", **common, densities=self._densities())
 
     def _densities(self) -> dict[str, float]:
-        out = {}
-        for name, module in self.layers.items():
-            w = module.weight.detach()
-            out[name] = float((w != 0).sum()) / w.numel()
-        return out
+        return nonzero_densities(self.layers)
 
     # -- what the method did --------------------------------------------------------------
     def current_phase(self) -> AcdcPhase | None:
@@ -506,17 +507,14 @@ class AcdcSparsifier(Sparsifier):
 
     def weight_masks(self) -> dict[str, torch.Tensor]:
         """Pruned layers: the mask in compressed phases; otherwise ``weight != 0``."""
-        out = super().weight_masks()
-        if self.mask is not None:
-            out.update({n: m.clone() for n, m in self.mask.items()})
-        return out
+        return overlay_masks(super().weight_masks(), self.mask)
 
     def target_densities(self) -> dict[str, float]:
         """1.0 in dense phases and for unpruned layers; in compressed phases the kept
         fraction that the global selection gave each pruned layer."""
         out = super().target_densities()
         if self.mask is not None:
-            out.update({n: float(m.sum()) / m.numel() for n, m in self.mask.items()})
+            out.update(mask_densities(self.mask))
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -550,21 +548,8 @@ class AcdcSparsifier(Sparsifier):
         if list(state["pruned_layers"]) != list(self.pruned):
             raise ConfigError("checkpoint's AC/DC pruned layers differ from this run's; resume "
                               "with the same model and layer options")
-
-        def load(masks: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
-            if masks is None:
-                return None
-            out = {}
-            for name, module in self.pruned.items():
-                m = masks.get(name)
-                if m is None or tuple(m.shape) != tuple(module.weight.shape):
-                    raise ConfigError(f"checkpoint's AC/DC mask of layer {name!r} is missing or "
-                                      "of another shape; resume with the same model")
-                out[name] = m.to(device=module.weight.device, dtype=torch.bool).clone()
-            return out
-
-        self.mask = load(state["mask"])
-        self.previous_mask = load(state["previous_mask"])
+        self.mask = load_layer_tensors(state["mask"], self.pruned, "AC/DC mask")
+        self.previous_mask = load_layer_tensors(state["previous_mask"], self.pruned, "AC/DC mask")
         self.phase_id = None if state["phase_id"] is None else int(state["phase_id"])
         self.phase = state["phase"]
         self.prune_points = int(state["prune_points"])

@@ -80,7 +80,14 @@ from training.acdc import global_magnitude_masks, keep_count, mask_churn, reset_
 from training.dst import scoring_mode
 from training.methods import MethodContext, MethodSpec, ParamSpec, register
 from training.metrics import RELU_TYPES
-from training.sparsifier import Sparsifier
+from training.sparsifier import (
+    Sparsifier,
+    apply_weight_masks,
+    load_layer_tensors,
+    mask_densities,
+    nonzero_densities,
+    overlay_masks,
+)
 
 __all__ = ["FatReluSparsifier", "HoyerSparsifier", "StrBnSparsifier", "fatrelu",
            "gamma_eff", "hoyer_square"]
@@ -141,27 +148,21 @@ class _OneShotBase(Sparsifier):
 
     def _apply_mask(self) -> None:
         if self.mask is not None:
-            with torch.no_grad():
-                for name, module in self.layers.items():
-                    module.weight.masked_fill_(~self.mask[name], 0.0)
+            apply_weight_masks(self.layers, self.mask)
 
     def step(self) -> None:
         self._apply_mask()
 
     def _densities(self) -> dict[str, float]:
-        return {n: float((m.weight != 0).sum()) / m.weight.numel()
-                for n, m in self.layers.items()}
+        return nonzero_densities(self.layers)
 
     def weight_masks(self) -> dict[str, torch.Tensor]:
-        out = super().weight_masks()
-        if self.mask is not None:
-            out.update({n: m.clone() for n, m in self.mask.items()})
-        return out
+        return overlay_masks(super().weight_masks(), self.mask)
 
     def target_densities(self) -> dict[str, float]:
         if self.mask is None:
             return super().target_densities()
-        return {n: float(m.sum()) / m.numel() for n, m in self.mask.items()}
+        return mask_densities(self.mask)
 
     def _params(self) -> dict[str, Any]:
         return {"base": self.base, "prune_epoch": self.prune_epoch}
@@ -181,17 +182,7 @@ class _OneShotBase(Sparsifier):
         if float(state["sparsity"]) != self.sparsity or state["params"] != self._params():
             raise ConfigError(f"checkpoint's {self.method} sparsity/parameters differ from this "
                               "run's; resume with the same --sparsity and --param values")
-        if state["mask"] is None:
-            self.mask = None
-            return
-        mask = {}
-        for name, module in self.layers.items():
-            m = state["mask"].get(name)
-            if m is None or tuple(m.shape) != tuple(module.weight.shape):
-                raise ConfigError(f"checkpoint's {self.method} mask of layer {name!r} is missing "
-                                  "or of another shape; resume with the same model")
-            mask[name] = m.to(device=module.weight.device, dtype=torch.bool).clone()
-        self.mask = mask
+        self.mask = load_layer_tensors(state["mask"], self.layers, f"{self.method} mask")
         self._apply_mask()
 
 

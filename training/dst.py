@@ -74,7 +74,12 @@ from accelsim.sparsity import check_sparsity, layer_densities
 from training.acdc import keep_count, mask_churn
 from training.layers import weight_geometry
 from training.methods import MethodContext, MethodSpec, ParamSpec, register
-from training.sparsifier import Sparsifier
+from training.sparsifier import (
+    Sparsifier,
+    apply_weight_masks,
+    load_layer_tensors,
+    mask_densities,
+)
 
 __all__ = ["DstSparsifier", "PaiSparsifier", "drop_fraction", "global_score_masks",
            "grasp_scores", "scoring_mode", "snip_scores", "synflow_masks", "synflow_scores"]
@@ -275,16 +280,14 @@ class _MaskedSparsifier(Sparsifier):
         self._announced = False
 
     def _apply_masks(self) -> None:
-        with torch.no_grad():
-            for name, module in self.layers.items():
-                module.weight.masked_fill_(~self.masks[name], 0.0)
+        apply_weight_masks(self.layers, self.masks)
 
     def step(self) -> None:
         """Re-apply the masks after ``optimizer.step()``."""
         self._apply_masks()
 
     def _densities(self) -> dict[str, float]:
-        return {n: float(m.sum()) / m.numel() for n, m in self.masks.items()}
+        return mask_densities(self.masks)
 
     def _overall_density(self) -> float:
         return (sum(int(m.sum()) for m in self.masks.values())
@@ -320,14 +323,7 @@ class _MaskedSparsifier(Sparsifier):
         if float(state["sparsity"]) != self.sparsity or state["params"] != self._params():
             raise ConfigError(f"checkpoint's {self.method} sparsity/parameters differ from this "
                               "run's; resume with the same --sparsity and --param values")
-        masks = {}
-        for name, module in self.layers.items():
-            m = state["masks"].get(name)
-            if m is None or tuple(m.shape) != tuple(module.weight.shape):
-                raise ConfigError(f"checkpoint's {self.method} mask of layer {name!r} is missing "
-                                  "or of another shape; resume with the same model")
-            masks[name] = m.to(device=module.weight.device, dtype=torch.bool).clone()
-        self.masks = masks
+        self.masks = load_layer_tensors(state["masks"], self.layers, f"{self.method} mask")
         self._announced = True
         self._apply_masks()
 

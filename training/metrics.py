@@ -25,7 +25,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import torch
 import torch.nn.functional as F
@@ -160,7 +160,29 @@ def weight_stats(masks: Mapping[str, torch.Tensor]) -> WeightStats:
 # ----------------------------------------------------------------------------- activations
 
 
-class ActivationDensityMonitor:
+class _HookMonitor:
+    """A context manager that puts the hooks of :meth:`_attach` on entry (once: entering an
+    attached monitor is an error) and removes them on exit."""
+
+    _handles: list[Any]
+
+    def _attach(self) -> list[Any]:
+        """Register the hooks; their handles."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        if self._handles:
+            raise ConfigError(f"this {type(self).__name__} is already attached")
+        self._handles = self._attach()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+
+class ActivationDensityMonitor(_HookMonitor):
     """Fraction of non-zero elements in the input of each Conv2d/Linear layer.
 
     A context manager: on entry it puts a forward pre-hook on every layer of ``layers``
@@ -190,17 +212,8 @@ class ActivationDensityMonitor:
             self._numel[name] = self._numel.get(name, 0) + x.numel()
         return hook
 
-    def __enter__(self) -> ActivationDensityMonitor:
-        if self._handles:
-            raise ConfigError("this ActivationDensityMonitor is already attached")
-        self._handles = [m.register_forward_pre_hook(self._hook(n))
-                         for n, m in self.layers.items()]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
+    def _attach(self) -> list[Any]:
+        return [m.register_forward_pre_hook(self._hook(n)) for n, m in self.layers.items()]
 
     def reset(self) -> None:
         """Forget the counts so far."""
@@ -273,7 +286,7 @@ class _Site:
         return self.always_dead & (self.lo == self.hi)
 
 
-class DeadNeuronMonitor:
+class DeadNeuronMonitor(_HookMonitor):
     r"""Dead-neuron rate (seed 004, section 3.1) of the ReLU neurons of ``model``.
 
     A context manager that hooks every ``nn.ReLU``/``nn.ReLU6`` module of the model
@@ -352,19 +365,12 @@ class DeadNeuronMonitor:
             site.always_dead &= out.amax(dim=0) == 0   # ReLU outputs are >= 0 (or NaN)
             site.samples += int(out.shape[0])
 
-    def __enter__(self) -> DeadNeuronMonitor:
-        if self._handles:
-            raise ConfigError("this DeadNeuronMonitor is already attached")
-        self._handles.append(self.model.register_forward_pre_hook(self._start_forward))
+    def _attach(self) -> list[Any]:
+        handles = [self.model.register_forward_pre_hook(self._start_forward)]
         for name, m in self.relus.items():
-            self._handles.append(m.register_forward_pre_hook(self._pre(name)))
-            self._handles.append(m.register_forward_hook(self._post))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
+            handles.append(m.register_forward_pre_hook(self._pre(name)))
+            handles.append(m.register_forward_hook(self._post))
+        return handles
 
     def reset(self) -> None:
         """Forget everything seen so far."""

@@ -1,4 +1,5 @@
-"""Fixtures of the training tests: tiny fake CIFAR folders and a tiny CNN."""
+"""Fixtures of the training tests: tiny fake CIFAR folders, tiny models (a CNN, a conv net,
+an MLP), the resume check and one torch thread."""
 
 from __future__ import annotations
 
@@ -93,3 +94,68 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_net():
+    """``tiny_net(seed=0, inplace=False)``: conv(3->8, 3x3) - BN - ReLU - conv(8->16, 3x3,
+    stride 2) - ReLU - flatten - linear(256->5) for 3x8x8 inputs, initialised after
+    ``torch.manual_seed(seed)``; ``inplace`` makes the first ReLU an in-place one."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    def make(seed: int = 0, inplace: bool = False) -> nn.Sequential:
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=inplace),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(16 * 4 * 4, 5))
+
+    return make
+
+
+@pytest.fixture
+def tiny_mlp():
+    """``tiny_mlp(n_in, n_hidden, n_out, seed=0, act=nn.ReLU, bias=True)``: linear - act -
+    linear, initialised after ``torch.manual_seed(seed)``."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    def make(n_in: int, n_hidden: int, n_out: int, seed: int = 0, act=None,
+             bias: bool = True) -> nn.Sequential:
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Linear(n_in, n_hidden, bias=bias), (act or nn.ReLU)(),
+                             nn.Linear(n_hidden, n_out, bias=bias))
+
+    return make
+
+
+class StopRun(Exception):
+    """Raised from ``on_step`` to interrupt a training run."""
+
+
+@pytest.fixture
+def check_resume_bit_identical():
+    """``check(config, root)``: train ``config`` straight through into ``root/a``, and into
+    ``root/b`` interrupted at epoch 2, step 10 and then resumed; the two runs must end with
+    equal weights, events and metrics (but for the seconds)."""
+    torch = pytest.importorskip("torch")
+    from training.loop import train
+
+    def check(config, root: Path) -> None:
+        straight = train(config, root / "a", progress=False, log=None)
+
+        def stop(epoch, step):
+            if epoch == 2 and step == 10:
+                raise StopRun
+        with pytest.raises(StopRun):
+            train(config, root / "b", progress=False, log=None, on_step=stop)
+        resumed = train(config, root / "b", progress=False, log=None)
+        a, b = straight.model.state_dict(), resumed.model.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert straight.events == resumed.events
+        strip = [{k: v for k, v in m.items() if k != "seconds"} for m in straight.metrics]
+        assert strip == [{k: v for k, v in m.items() if k != "seconds"}
+                         for m in resumed.metrics]
+
+    return check

@@ -21,15 +21,6 @@ from training.acdc import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_model(seed: int = 0) -> nn.Module:
     """A user's own model (not from the zoo): conv, BN, linear."""
     torch.manual_seed(seed)

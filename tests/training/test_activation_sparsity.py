@@ -19,14 +19,6 @@ QUICK = {"data": "synthetic:train=64,test=32", "input_size": 8, "epochs": 3, "ba
          "max_steps_per_epoch": 4}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("method", ["hoyer", "fatrelu"])
 def test_weight_target_reached_and_activation_method_applied(tmp_path, method):
     result = train(TrainConfig(method=method, sparsity=0.9, **QUICK), tmp_path,

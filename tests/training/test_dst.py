@@ -23,19 +23,6 @@ QUICK = {"data": "synthetic:train=64,test=32", "input_size": 8, "epochs": 4, "ba
          "max_steps_per_epoch": 4}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _mlp() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2))
-
-
 def _batches(n: int = 2, seed: int = 1) -> list:
     g = torch.Generator().manual_seed(seed)
     return [(torch.randn(6, 3, generator=g), torch.randint(0, 2, (6,), generator=g))
@@ -70,8 +57,8 @@ def test_snip_scores_match_autograd(tiny_cnn):
         torch.testing.assert_close(scores[name], (m.weight.grad * m.weight).abs().detach())
 
 
-def test_grasp_scores_match_the_full_hessian():
-    model, batches = _mlp(), _batches()
+def test_grasp_scores_match_the_full_hessian(tiny_mlp):
+    model, batches = tiny_mlp(3, 5, 2, act=nn.Tanh), _batches()
     layers = {"0": model[0], "2": model[2]}
     shapes = [m.weight.shape for m in layers.values()]
     sizes = [s.numel() for s in shapes]
@@ -100,9 +87,8 @@ def test_grasp_scores_match_the_full_hessian():
     assert flat_s[kept].max() <= flat_s[~kept].min()
 
 
-def test_synflow_scores_by_hand_and_iterative_masks():
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 4, bias=False), nn.ReLU(), nn.Linear(4, 2, bias=False))
+def test_synflow_scores_by_hand_and_iterative_masks(tiny_mlp):
+    model = tiny_mlp(3, 4, 2, bias=False)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     scores = synflow_scores(model, (3,))
     a1, a2 = model[0].weight.detach().abs().double(), model[2].weight.detach().abs().double()
@@ -128,15 +114,20 @@ def test_drop_fraction_is_cosine():
     assert drop_fraction(0.3, 100, 100) == 0.0
 
 
-def _dst(method: str, seed: int = 0) -> tuple[nn.Module, DstSparsifier]:
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 4))
-    return model, DstSparsifier(model, 0.5, method=method, total_steps=100, zeta=0.5,
-                                delta_t=1, stop=1.0, distribution="uniform", seed=seed)
+@pytest.fixture
+def make_dst(tiny_mlp):
+    """``make_dst(method, seed=0)``: a seeded 8-6-4 MLP and its DST sparsifier (50%)."""
+
+    def make(method: str, seed: int = 0) -> tuple[nn.Module, DstSparsifier]:
+        model = tiny_mlp(8, 6, 4)
+        return model, DstSparsifier(model, 0.5, method=method, total_steps=100, zeta=0.5,
+                                    delta_t=1, stop=1.0, distribution="uniform", seed=seed)
+
+    return make
 
 
-def test_rigl_drops_by_magnitude_and_regrows_by_gradient():
-    model, sp = _dst("rigl")
+def test_rigl_drops_by_magnitude_and_regrows_by_gradient(make_dst):
+    model, sp = make_dst("rigl")
     opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
     sp.attach_optimizer(opt)
     counts = {n: int(m.sum()) for n, m in sp.masks.items()}
@@ -167,9 +158,9 @@ def test_rigl_drops_by_magnitude_and_regrows_by_gradient():
     assert [e["event"] for e in sp.pop_events()] == ["dst_update"]
 
 
-def test_set_regrowth_is_random_but_seeded():
+def test_set_regrowth_is_random_but_seeded(make_dst):
     def run(seed):
-        model, sp = _dst("set", seed)
+        model, sp = make_dst("set", seed)
         for p in model.parameters():
             p.grad = torch.zeros_like(p)
         sp.before_forward(0)
@@ -183,7 +174,7 @@ def test_set_regrowth_is_random_but_seeded():
     assert all(int(a[n].sum()) == sp.keep[n] for n in a)
     # the generator state travels in state_dict: a restored copy regrows identically
     state = sp.state_dict()
-    model2, sp2 = _dst("set", 0)
+    model2, sp2 = make_dst("set", 0)
     sp2.load_state_dict(state)
     for s in (sp, sp2):
         s.before_forward(1)
@@ -191,26 +182,10 @@ def test_set_regrowth_is_random_but_seeded():
     assert all(torch.equal(sp.masks[n], sp2.masks[n]) for n in sp.masks)
 
 
-class Stop(Exception):
-    pass
-
-
-def test_rigl_run_resumes_bit_identically(tmp_path):
+def test_rigl_run_resumes_bit_identically(tmp_path, check_resume_bit_identical):
     config = TrainConfig(method="rigl", sparsity=0.8, method_params={"delta_t": 3},
                          **{**QUICK, "epochs": 3})
-    straight = train(config, tmp_path / "a", progress=False, log=None)
-
-    def stop(epoch, step):
-        if epoch == 2 and step == 10:
-            raise Stop
-    with pytest.raises(Stop):
-        train(config, tmp_path / "b", progress=False, log=None, on_step=stop)
-    resumed = train(config, tmp_path / "b", progress=False, log=None)
-    a, b = straight.model.state_dict(), resumed.model.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert straight.events == resumed.events
-    strip = [{k: v for k, v in m.items() if k != "seconds"} for m in straight.metrics]
-    assert strip == [{k: v for k, v in m.items() if k != "seconds"} for m in resumed.metrics]
+    check_resume_bit_identical(config, tmp_path)
 
 
 @pytest.mark.parametrize("method, params, match", [
@@ -223,9 +198,9 @@ def test_bad_parameters_are_one_line_config_errors(method, params, match):
     assert "\n" not in str(info.value)
 
 
-def test_direct_construction_errors():
+def test_direct_construction_errors(tiny_mlp):
     with pytest.raises(ConfigError, match="batch"):
-        PaiSparsifier(_mlp(), 0.5, method="snip", batches=[])
+        PaiSparsifier(tiny_mlp(3, 5, 2, act=nn.Tanh), 0.5, method="snip", batches=[])
     with pytest.raises(ConfigError, match="set or rigl"):
-        DstSparsifier(_mlp(), 0.5, method="deep-r", total_steps=10)
+        DstSparsifier(tiny_mlp(3, 5, 2, act=nn.Tanh), 0.5, method="deep-r", total_steps=10)
     assert math.isfinite(drop_fraction(0.3, 5, 0))

@@ -13,14 +13,6 @@ from training.recorder import TraceRecorder, trace_name
 from training.swat import SwatConfig
 
 
-def tiny(seed: int = 0) -> nn.Sequential:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
-        nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(16 * 4 * 4, 5))
-
-
 def _pass_results(module: nn.Module, layer) -> dict[str, torch.Tensor]:
     """Recompute each recorded pass from the trace's operands."""
     kw = ({"stride": module.stride, "padding": module.padding}
@@ -41,8 +33,8 @@ def _pass_results(module: nn.Module, layer) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("method", ["dense", "swat-u", "swat-erk", "acdc"])
-def test_recomputed_passes_equal_what_the_layers_produced(tmp_path, method):
-    model = tiny()
+def test_recomputed_passes_equal_what_the_layers_produced(tmp_path, method, tiny_net):
+    model = tiny_net(inplace=True)
     if method == "acdc":
         sp = AcdcSparsifier(model, 0.75, AcdcSchedule.from_phases([("compressed", 1)]))
         sp.on_epoch_start(0)                    # prune: the weights are masked in place
@@ -67,8 +59,8 @@ def test_recomputed_passes_equal_what_the_layers_produced(tmp_path, method):
                 assert torch.allclose(got["grad_input"], want["grad_input"], atol=1e-4)
 
 
-def test_swat_trace_holds_sparse_weights_dense_forward_input_sparse_saved_input(tmp_path):
-    model = tiny()
+def test_swat_trace_holds_sparse_weights_dense_forward_input_sparse_saved_input(tmp_path, tiny_net):
+    model = tiny_net(inplace=True)
     sp = swat.apply(model, SwatConfig.for_method("swat-u", 0.9))
     rec = TraceRecorder(model, tmp_path, sparsifier=sp, samples=2)
     with rec.record(5, epoch=1, batch_indices=[10, 11, 12, 13]) as cap:
@@ -87,8 +79,8 @@ def test_swat_trace_holds_sparse_weights_dense_forward_input_sparse_saved_input(
         assert layer.operand("forward", "activation").shape[0] == 2
 
 
-def test_inference_trace_from_eval_mode_has_forward_only(tmp_path):
-    model = tiny()
+def test_inference_trace_from_eval_mode_has_forward_only(tmp_path, tiny_net):
+    model = tiny_net(inplace=True)
     sp = swat.apply(model, SwatConfig.for_method("swat-u", 0.9))
     model.eval()
     rec = TraceRecorder(model, tmp_path, sparsifier=sp, samples=2)
@@ -97,7 +89,7 @@ def test_inference_trace_from_eval_mode_has_forward_only(tmp_path):
     with open_trace(cap.path) as trace:
         assert trace.metadata.mode == "inference"
         assert all(layer.passes == ("forward",) for layer in trace.iter_layers())
-    dense = tiny().eval()
+    dense = tiny_net(inplace=True).eval()
     rec = TraceRecorder(dense, tmp_path / "d", samples=2)
     with torch.no_grad(), rec.record(0) as cap:
         dense(torch.randn(3, 3, 8, 8))
@@ -105,8 +97,8 @@ def test_inference_trace_from_eval_mode_has_forward_only(tmp_path):
         assert len(trace.layers) == 3
 
 
-def test_schedule_boundaries_layer_and_pass_selection(tmp_path):
-    model = tiny()
+def test_schedule_boundaries_layer_and_pass_selection(tmp_path, tiny_net):
+    model = tiny_net(inplace=True)
     sp = swat.apply(model, SwatConfig(sparsity=0.8, period=4))
     rec = TraceRecorder(model, tmp_path, sparsifier=sp, every=3, layers=["3", "6"],
                         passes=["forward", "backward_weight"])
@@ -126,8 +118,8 @@ def test_schedule_boundaries_layer_and_pass_selection(tmp_path):
                    for layer in trace.iter_layers())
 
 
-def test_failures_write_nothing(tmp_path):
-    model = tiny()
+def test_failures_write_nothing(tmp_path, tiny_net):
+    model = tiny_net(inplace=True)
     rec = TraceRecorder(model, tmp_path, every=1)
     with pytest.raises(RuntimeError), rec.record(0):
         model(torch.randn(2, 3, 8, 8))
@@ -142,6 +134,6 @@ def test_failures_write_nothing(tmp_path):
 @pytest.mark.parametrize("kwargs, match", [
     ({"every": -1}, "every"), ({"samples": 0}, "samples"), ({"passes": ["sideways"]}, "passes"),
     ({"layers": ["nothing*"]}, "match no")])
-def test_bad_recorder_options(tmp_path, kwargs, match):
+def test_bad_recorder_options(tmp_path, kwargs, match, tiny_net):
     with pytest.raises(ConfigError, match=match):
-        TraceRecorder(tiny(), tmp_path, **kwargs)
+        TraceRecorder(tiny_net(inplace=True), tmp_path, **kwargs)

@@ -5,7 +5,6 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from accelsim.errors import ConfigError
 from accelsim.sparsity import layer_densities
@@ -15,16 +14,8 @@ from training.swat import SwatConfig
 from training.topk import topk_mask
 
 
-def tiny(seed: int = 0) -> nn.Sequential:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(16 * 4 * 4, 5))
-
-
-def test_three_passes_are_exactly_swat():
-    model = tiny()
+def test_three_passes_are_exactly_swat(tiny_net):
+    model = tiny_net()
     ref = copy.deepcopy(model)
     swat.apply(model, SwatConfig.for_method("swat-u", 0.75))
     x = torch.randn(4, 3, 8, 8)
@@ -56,8 +47,8 @@ def test_three_passes_are_exactly_swat():
     assert (model[3].weight.grad != 0).float().mean() > 0.5
 
 
-def test_bn_is_never_sparsified_and_first_layer_stays_dense():
-    model = tiny()
+def test_bn_is_never_sparsified_and_first_layer_stays_dense(tiny_net):
+    model = tiny_net()
     sp = swat.apply(model, SwatConfig.for_method("swat-u", 0.9))
     assert list(sp.layers) == ["0", "3", "6"]
     assert sp.target_densities() == {"0": 1.0, "3": pytest.approx(0.1), "6": pytest.approx(0.1)}
@@ -67,8 +58,8 @@ def test_bn_is_never_sparsified_and_first_layer_stays_dense():
     assert d["3"]["weight"] == pytest.approx(0.1, abs=0.01)
 
 
-def test_erk_densities_follow_the_shared_distribution():
-    model = tiny()
+def test_erk_densities_follow_the_shared_distribution(tiny_net):
+    model = tiny_net()
     sp = swat.apply(model, SwatConfig.for_method("swat-erk", 0.8))
     geoms = [weight_geometry(n, m) for n, m in prunable_layers(model).items()]
     want = layer_densities(geoms, 0.8, distribution="erk", first_layer_dense=False)
@@ -77,12 +68,12 @@ def test_erk_densities_follow_the_shared_distribution():
     assert kept == pytest.approx(0.2 * sum(g.weight_count for g in geoms))
 
 
-def test_overrides_by_pattern_and_unknown_pattern():
-    model = tiny()
+def test_overrides_by_pattern_and_unknown_pattern(tiny_net):
+    model = tiny_net()
     sp = swat.apply(model, SwatConfig(sparsity=0.9, overrides=(("6", 0.5),)))
     assert sp.target_densities()["6"] == pytest.approx(0.5)
     with pytest.raises(ConfigError, match="match no"):
-        swat.apply(tiny(), SwatConfig(sparsity=0.9, overrides=(("layer9*", 0.5),)))
+        swat.apply(tiny_net(), SwatConfig(sparsity=0.9, overrides=(("layer9*", 0.5),)))
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -96,8 +87,8 @@ def test_bad_configs(kwargs, match):
         SwatConfig.for_method("swat-x", 0.9)
 
 
-def test_periodic_topk_reuses_thresholds_between_recomputes():
-    model = tiny()
+def test_periodic_topk_reuses_thresholds_between_recomputes(tiny_net):
+    model = tiny_net()
     sp = swat.apply(model, SwatConfig(sparsity=0.8, period=3))
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     seen = []
@@ -115,8 +106,8 @@ def test_periodic_topk_reuses_thresholds_between_recomputes():
     assert sorted({e["iteration"] for e in events}) == [0, 3, 6]
 
 
-def test_swat_m_moves_budget_towards_high_momentum_layers():
-    model = tiny()
+def test_swat_m_moves_budget_towards_high_momentum_layers(tiny_net):
+    model = tiny_net()
     sp = swat.apply(model, SwatConfig.for_method("swat-m", 0.8))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     sp.attach_optimizer(opt)
@@ -139,15 +130,15 @@ def test_swat_m_moves_budget_towards_high_momentum_layers():
     assert any(e["event"] == "redistribute" for e in sp.pop_events())
 
 
-def test_swat_m_needs_the_optimizer():
-    model = tiny()
+def test_swat_m_needs_the_optimizer(tiny_net):
+    model = tiny_net()
     sp = swat.apply(model, SwatConfig.for_method("swat-m", 0.8))
     with pytest.raises(ConfigError, match="attach_optimizer"):
         sp.on_epoch_start(1)
 
 
-def test_eval_mode_uses_topk_weights_and_dense_inputs():
-    model = tiny()
+def test_eval_mode_uses_topk_weights_and_dense_inputs(tiny_net):
+    model = tiny_net()
     ref = copy.deepcopy(model).eval()
     swat.apply(model, SwatConfig.for_method("swat-u", 0.75))
     model.eval()
@@ -161,9 +152,9 @@ def test_eval_mode_uses_topk_weights_and_dense_inputs():
         assert torch.allclose(y, F.linear(h, w3, ref[6].bias), atol=1e-6)
 
 
-def test_state_dict_resume_is_bit_identical():
+def test_state_dict_resume_is_bit_identical(tiny_net):
     def run(steps, state=None):
-        model = tiny(1)
+        model = tiny_net(1)
         sp = swat.apply(model, SwatConfig(sparsity=0.8, period=2))
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         if state is not None:
@@ -187,12 +178,12 @@ def test_state_dict_resume_is_bit_identical():
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     with pytest.raises(ConfigError, match="differs"):
-        other = swat.apply(tiny(), SwatConfig(sparsity=0.5))
+        other = swat.apply(tiny_net(), SwatConfig(sparsity=0.5))
         other.load_state_dict(state[2])
 
 
-def test_remove_restores_dense_layers_and_double_apply_is_refused():
-    model = tiny()
+def test_remove_restores_dense_layers_and_double_apply_is_refused(tiny_net):
+    model = tiny_net()
     ref = copy.deepcopy(model)
     sp = swat.apply(model, SwatConfig(sparsity=0.9))
     with pytest.raises(ConfigError, match="already has SWAT"):
@@ -203,8 +194,8 @@ def test_remove_restores_dense_layers_and_double_apply_is_refused():
 
 
 @pytest.mark.parametrize("weight_topk", ["nchw", "chw", "hw", "kernel", "filter"])
-def test_every_weight_variant_trains(weight_topk):
-    model = tiny()
+def test_every_weight_variant_trains(weight_topk, tiny_net):
+    model = tiny_net()
     sp = swat.apply(model, SwatConfig(sparsity=0.5, weight_topk=weight_topk,
                                       activation_topk="chw"))
     model(torch.randn(2, 3, 8, 8)).sum().backward()
