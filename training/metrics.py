@@ -19,6 +19,7 @@ per-batch means, so the batch size does not change any result.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import math
@@ -160,15 +161,15 @@ def weight_stats(masks: Mapping[str, torch.Tensor]) -> WeightStats:
 # ----------------------------------------------------------------------------- activations
 
 
-class _HookMonitor:
+class _HookMonitor(abc.ABC):
     """A context manager that puts the hooks of :meth:`_attach` on entry (once: entering an
     attached monitor is an error) and removes them on exit."""
 
     _handles: list[Any]
 
+    @abc.abstractmethod
     def _attach(self) -> list[Any]:
         """Register the hooks; their handles."""
-        raise NotImplementedError
 
     def __enter__(self) -> Self:
         if self._handles:
