@@ -24,6 +24,7 @@ examples:
   accelsim plot training runs/swat --out curves.svg
   accelsim report runs/swat --out report.html
   accelsim sweep sweep.toml --out results.sqlite --export results.parquet
+  accelsim validate --trace r18.trace --gpu-results gpu.json --out-dir validation
 """
 
 
@@ -490,6 +491,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from accelsim.textfmt import table
+    from accelsim.validate import validate, write_figures
+
+    result = validate(args.trace, args.gpu_results, args.hardware, step=args.step,
+                      baseline=args.baseline)
+    figures = write_figures(result, args.out_dir, fmt=args.format)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "figures": figures}, indent=1))
+        for path in figures:
+            print(f"wrote {path}", file=sys.stderr)
+        return 0
+    print(f"trace {result.trace} on {result.hardware}; measured on {result.device or 'GPU'} "
+          f"({result.gpu_results}, speedups over {result.baseline})")
+    print(table(["layer", "pass", "simulated", "measured", "measured/simulated"],
+                [[r.layer, r.pass_name, f"{r.simulated:.2f}x", f"{r.measured:.2f}x",
+                  f"{r.ratio:.3f}"] for r in result.rows]))
+    for line in result.summary_lines():
+        print(line)
+    for path in figures:
+        print(f"wrote {path}")
+    return 0
+
+
 # ---- parser ------------------------------------------------------------------------------------
 def _fraction(text: str) -> float:
     from accelsim.sparsity import check_sparsity
@@ -833,6 +858,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu", default=None, metavar="GPU.json",
                    help="measured GPU speedups to compare with the simulated ones")
     p.add_argument("--title", default=None, help="page title")
+    p = add("validate", "Simulated vs measured: join the simulated speedups of a trace with the "
+                        "GPU speedups of `accelsim gpu-bench` per layer and pass; print the "
+                        "table, Spearman rank correlation and geometric-mean ratio "
+                        "measured/simulated; write validation-scatter and validation-layers "
+                        "figures.", cmd_validate)
+    p.add_argument("--trace", required=True, metavar="TRACE_OR_RUN_DIR",
+                   help="the trace the GPU results were measured on (a run dir: latest trace)")
+    p.add_argument("--gpu-results", required=True, metavar="RESULTS.json",
+                   help='`accelsim gpu-bench` JSON, or {"layers": [{"layer", "pass", '
+                        '"speedup"}]}')
+    p.add_argument("--hardware", default=None,
+                   help="hardware TOML or built-in name (default: bit-tactical T<2,5>)")
+    p.add_argument("--step", type=_nonneg_int, default=None, help="trace step in a run directory")
+    p.add_argument("--baseline", default="dense_fp32",
+                   choices=("dense_fp32", "dense_tf32", "dense_bf16", "cusparse_csr", "semi_24"),
+                   help="dense GPU baseline the measured speedups are over; a minimal "
+                        "{\"layers\": ...} file has dense_fp32 only")
+    p.add_argument("--out-dir", default=".", metavar="DIR",
+                   help="where to write validation-scatter.FMT and validation-layers.FMT")
+    p.add_argument("--format", default="png", choices=("png", "svg"), help="figure format")
+    p.add_argument("--json", action="store_true",
+                   help="print the joined rows and statistics as JSON ('wrote' lines on stderr)")
     p = add("gpu-bench", "Time the sparse CUDA kernels against cuDNN/cuBLAS (fp32, TF32, bf16), "
                          "cuSPARSE CSR and 2:4 on every layer and pass of a trace with its real "
                          "masks, or on a synthetic sparsity sweep (needs an NVIDIA GPU, a CUDA "

@@ -7,6 +7,8 @@ Never imports torch; matplotlib draws on the Agg canvas (no pyplot, no global ba
 * :func:`plot_lookahead_heatmap` -- speedup over (lookahead, lookaside) for one workload;
 * :func:`plot_layer_speedups` -- per-layer simulated speedup per pass, measured GPU
   speedup beside it;
+* :func:`plot_validation_scatter` -- simulated vs measured GPU speedup, one point per
+  layer and pass (``accelsim validate``);
 * :func:`plot_pareto` -- speedup vs area/energy cost with the Pareto front;
 * :func:`plot_training_curves`, :func:`plot_layer_density` -- a training run directory;
 * :func:`plot` -- any of them by kind name; :func:`build_report` -- the HTML page.
@@ -35,6 +37,7 @@ from plots.figures import (
     plot_pareto,
     plot_speedup_vs_sparsity,
     plot_training_curves,
+    plot_validation_scatter,
     save_figure,
 )
 from plots.report import build_report
@@ -43,5 +46,6 @@ __all__ = [
     "FIGURE_KINDS", "PASSES", "TOTAL_LAYER", "GpuResults", "PlotError", "RunData",
     "area_proxy", "build_report", "load_gpu_results", "load_rows", "load_run", "plot",
     "plot_layer_density", "plot_layer_speedups", "plot_lookahead_heatmap", "plot_pareto",
-    "plot_speedup_vs_sparsity", "plot_training_curves", "rows_from_report", "save_figure",
+    "plot_speedup_vs_sparsity", "plot_training_curves", "plot_validation_scatter",
+    "rows_from_report", "save_figure",
 ]

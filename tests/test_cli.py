@@ -12,7 +12,7 @@ from accelsim.cli import build_parser, main
 
 SUBCOMMANDS = ["demo", "inspect", "flops", "layers", "synthetic", "import-dnnsim", "simulate",
                "simulate-layer", "export-dnnsim", "models", "train", "show-run", "methods",
-               "sweep", "plot", "report", "gpu-bench"]
+               "sweep", "plot", "report", "gpu-bench", "validate"]
 
 
 def run(capsys, *argv):
