@@ -131,11 +131,11 @@ def _breakdown(row: Mapping[str, Any]) -> CycleBreakdown:
                           row["scheduled"] or "", row["energy_pj"], row["base_energy_pj"])
 
 
-def flatten_hardware(hw: Mapping[str, Any]) -> dict[str, Any]:
-    """``Hardware.to_dict()`` -> ``{"hardware_name": ..., "array.tiles": 16, ...}``."""
-    out: dict[str, Any] = {"hardware_name": hw.get("name", "")}
+def flatten_hardware(hw: Mapping[str, Any], name_key: str = "hardware_name") -> dict[str, Any]:
+    """``Hardware.to_dict()`` -> ``{name_key: ..., "array.tiles": 16, ...}``."""
+    out: dict[str, Any] = {name_key: hw.get("name", "")}
     for section, table in hw.items():
-        if isinstance(table, dict):
+        if isinstance(table, Mapping):
             for key, value in table.items():
                 out[f"{section}.{key}"] = value
     return out

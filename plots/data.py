@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from accelsim.errors import AccelsimError
+from accelsim.store import flatten_hardware
 
 __all__ = [
     "COMPONENTS", "PASSES", "TOTAL_LAYER", "GpuResults", "PlotError", "RunData", "Totals",
@@ -95,15 +96,6 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Any], Any]) -> P
 
 
 # ---- rows -------------------------------------------------------------------------------------
-def _flatten_hardware(hw: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"hardware.name": hw.get("name", "")}
-    for section, table in hw.items():
-        if isinstance(table, Mapping):
-            for key, value in table.items():
-                out[f"{section}.{key}"] = value
-    return out
-
-
 def _sparsity_from_metadata(md: Mapping[str, Any], source: str) -> float | None:
     candidates: list[Any] = []
     params = md.get("method_params") or {}
@@ -133,7 +125,7 @@ def rows_from_report(report: Any, *, label: str | None = None) -> list[dict[str,
     md = data.get("metadata") or {}
     common: dict[str, Any] = {"trace": source, "trace_digest": data.get("trace_digest", source),
                               "hardware_digest": data.get("hardware_digest", ""),
-                              **_flatten_hardware(data["hardware"])}
+                              **flatten_hardware(data["hardware"], "hardware.name")}
     sparsity = _sparsity_from_metadata(md, source)
     if sparsity is not None:
         common["sparsity"] = sparsity
