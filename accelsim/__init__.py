@@ -4,9 +4,9 @@ The simulator side (this package) never imports torch.
 """
 
 from accelsim.errors import AccelsimError, ConfigError, GeometryError, TraceError, WorkloadError
-from accelsim.geometry import LayerGeometry
-from accelsim.hardware import Hardware, load_hardware
 from accelsim.simulate import Report, simulate, simulate_layer
+from accelsim.spec.geometry import LayerGeometry
+from accelsim.spec.hardware import Hardware, load_hardware
 from accelsim.trace import TraceMetadata, TraceWriter, find_trace, open_trace
 
 __version__ = "0.1.0"

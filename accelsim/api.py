@@ -15,17 +15,17 @@ import numpy as np
 
 from accelsim.errors import ConfigError
 from accelsim.flops import FlopReport, spec_flops, trace_flops
-from accelsim.geometry import LayerGeometry
-from accelsim.hardware import load_hardware
 from accelsim.simulate import LayerReport, Report, simulate, simulate_layer, simulate_operands
+from accelsim.spec.geometry import LayerGeometry
+from accelsim.spec.hardware import load_hardware
 from accelsim.trace import PASSES, find_trace, open_trace
 
 
 def layer_table(model: str, dataset: str = "cifar10",
                 input_size: int | None = None) -> tuple[LayerGeometry, ...]:
     """Per conv/linear layer geometry of a zoo model on a data set (see
-    :func:`workloads.catalog.layer_table`)."""
-    from workloads.catalog import layer_table as _table
+    :func:`accelsim.networks.catalog.layer_table`)."""
+    from accelsim.networks.catalog import layer_table as _table
 
     return _table(model, dataset, input_size)
 
@@ -54,9 +54,9 @@ def flops_of_spec(model: str, dataset: str, method: str, sparsity: float, *,
 
 def synthetic_trace(out: str | os.PathLike[str], *, encoding: str = "fixed16",
                     **spec_fields: Any) -> Path:
-    """Write a synthetic trace; ``spec_fields`` are :class:`workloads.synthetic.SyntheticSpec`
+    """Write a synthetic trace; ``spec_fields`` are :class:`accelsim.trace.synthetic.SyntheticSpec`
     fields (``method=`` with ``sparsity=`` builds the spec from a method profile)."""
-    from workloads.synthetic import SyntheticSpec, write_synthetic_trace
+    from accelsim.trace.synthetic import SyntheticSpec, write_synthetic_trace
 
     if "sparsity" in spec_fields:
         method = spec_fields.pop("method", "swat-u")
@@ -81,7 +81,7 @@ def simulate_synthetic(model: str, hardware: Any = None, *, dataset: str = "imag
                        method: str = "swat-u", sparsity: float = 0.9, batch: int = 1,
                        seed: int = 0, passes: Sequence[str] = PASSES) -> Report:
     """Simulate a synthetic ``method`` trace of a zoo model without writing it to disk."""
-    from workloads.synthetic import SyntheticSpec, generate_layers
+    from accelsim.trace.synthetic import SyntheticSpec, generate_layers
 
     hw = load_hardware(hardware)
     spec = SyntheticSpec.for_method(model, method, sparsity, dataset=dataset, batch=batch,

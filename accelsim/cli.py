@@ -231,7 +231,7 @@ def print_simulation(report, out=None) -> None:
 
 
 def _resolve_hardware(args: argparse.Namespace):
-    from accelsim.hardware import load_hardware
+    from accelsim.spec.hardware import load_hardware
 
     return load_hardware(args.hardware)
 
@@ -276,8 +276,8 @@ def cmd_simulate_layer(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from accelsim.methods import METHOD_PROFILES
-    from workloads.catalog import CIFAR_ONLY, DATASETS, MODEL_NAMES
+    from accelsim.networks.catalog import CIFAR_ONLY, DATASETS, MODEL_NAMES
+    from accelsim.spec.methods import METHOD_PROFILES
 
     print("models:   " + ", ".join(f"{m}{' (CIFAR only)' if m in CIFAR_ONLY else ''}"
                                    for m in MODEL_NAMES))
@@ -385,7 +385,8 @@ def cmd_show_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from accelsim import store, sweep
+    from accelsim.explore import run as sweep
+    from accelsim.explore import store
 
     if args.spec is None and args.export is None:
         raise AccelsimError("sweep needs a SPEC.toml to run, or --export FILE to export the "
@@ -517,7 +518,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 # ---- parser ------------------------------------------------------------------------------------
 def _fraction(text: str) -> float:
-    from accelsim.sparsity import check_sparsity
+    from accelsim.spec.sparsity import check_sparsity
 
     try:
         return check_sparsity(text)
@@ -589,7 +590,7 @@ def _pos_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from workloads.catalog import DATASETS, MODEL_NAMES
+    from accelsim.networks.catalog import DATASETS, MODEL_NAMES
 
     parser = argparse.ArgumentParser(
         prog="accelsim", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,

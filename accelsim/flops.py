@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from accelsim.geometry import LayerGeometry
-from accelsim.methods import method_profile
-from accelsim.sparsity import check_sparsity, layer_densities
+from accelsim.spec.geometry import LayerGeometry
+from accelsim.spec.methods import method_profile
+from accelsim.spec.sparsity import check_sparsity, layer_densities
 from accelsim.trace.schema import PASS_ROLES, PASSES
 
 

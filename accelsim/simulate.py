@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from accelsim.arrays import ARRAY_PASSES
-from accelsim.backends import fixed_point_magnitudes
-from accelsim.cycles import ZERO, CycleBreakdown, pass_cycles
+from accelsim.arrays.bittactical import ZERO, CycleBreakdown, pass_cycles
+from accelsim.arrays.others import ARRAY_PASSES
 from accelsim.errors import AccelsimError, ConfigError
-from accelsim.geometry import LayerGeometry, conv_output_size
-from accelsim.hardware import Hardware, load_hardware
-from accelsim.lowering import lower_pass
-from accelsim.memory import window_source_elements
+from accelsim.kernels.recoding import fixed_point_magnitudes
+from accelsim.lowering.lower import lower_pass
+from accelsim.pipeline.memory import window_source_elements
+from accelsim.spec.geometry import LayerGeometry, conv_output_size
+from accelsim.spec.hardware import Hardware, load_hardware
 from accelsim.trace.schema import PASS_ROLES, PASSES
 
 BACKWARD = ("backward_input", "backward_weight")
@@ -99,10 +99,10 @@ def simulate_operands(geometry: LayerGeometry, operands: dict[str, dict[str, np.
                       hardware: Hardware, passes: Sequence[str] = PASSES) -> LayerReport:
     """Simulate the given passes of one layer from its operands (pass -> role -> array).
 
-    ``[array] kind = "bit-tactical"``: the model of :mod:`accelsim.cycles`; the other kinds:
-    :data:`accelsim.arrays.ARRAY_PASSES` (operand masks only).  Bit-parallel back end: only the non-zero masks matter.  Bit-serial back ends: the window
+    ``[array] kind = "bit-tactical"``: the model of :mod:`accelsim.arrays.bittactical`; the other kinds:
+    :data:`accelsim.arrays.others.ARRAY_PASSES` (operand masks only).  Bit-parallel back end: only the non-zero masks matter.  Bit-serial back ends: the window
     operand of each pass (:data:`WINDOW_OPERAND`) is quantised as a whole tensor to
-    ``pe_bits`` sign-magnitude magnitudes (:func:`accelsim.backends.fixed_point_magnitudes`)
+    ``pe_bits`` sign-magnitude magnitudes (:func:`accelsim.kernels.recoding.fixed_point_magnitudes`)
     before lowering; the filter operand stays a mask."""
     lanes = hardware.array.lanes
     kind = hardware.array.kind
@@ -130,7 +130,7 @@ def simulate_operands(geometry: LayerGeometry, operands: dict[str, dict[str, np.
 def simulate(trace: Any, hardware: Any = None, *, passes: Sequence[str] = PASSES,
              layers: Sequence[str] | None = None) -> Report:
     """Simulate a trace (an open :class:`accelsim.trace.Trace`, a trace file or a run
-    directory) on ``hardware`` (anything :func:`accelsim.hardware.load_hardware` takes)."""
+    directory) on ``hardware`` (anything :func:`accelsim.spec.hardware.load_hardware` takes)."""
     from accelsim.trace import Trace, find_trace, open_trace
 
     hw = load_hardware(hardware)

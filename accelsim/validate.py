@@ -2,7 +2,7 @@
 
 :func:`validate` simulates a trace (or the latest / ``step`` trace of a run directory) on a
 hardware description and joins, per (layer, pass), the simulated speedup over the dense
-array (:attr:`accelsim.cycles.CycleBreakdown.speedup`) with the measured speedup of the
+array (:attr:`accelsim.arrays.bittactical.CycleBreakdown.speedup`) with the measured speedup of the
 sparse GPU kernels over a dense GPU baseline, read from a GPU results file
 (:func:`plots.data.load_gpu_results`: the JSON of ``accelsim gpu-bench`` or the minimal
 ``{"layers": [{"layer", "pass", "speedup"}]}``).  It reports the rank agreement (Spearman's
@@ -166,7 +166,7 @@ def validate(trace_or_run_dir: str | os.PathLike[str], gpu_results: Any,
     :class:`plots.data.GpuResults`; ``baseline``: which dense GPU baseline the measured
     speedups are over (``rows[].speedup["ours_total_vs_BASELINE"]`` of a gpu-bench file;
     the minimal format has dense_fp32 only).  ``hardware``: anything
-    :func:`accelsim.hardware.load_hardware` takes.  Only the passes the GPU file names are
+    :func:`accelsim.spec.hardware.load_hardware` takes.  Only the passes the GPU file names are
     simulated.  Raises :class:`ValidationError` (or the reader's one-line error) when the
     file is missing or malformed, nothing matches, or a speedup is not a positive number."""
     from accelsim.api import simulate_trace

@@ -41,9 +41,9 @@ from _common import (  # noqa: E402
 )
 
 from accelsim.api import layer_table, simulate_synthetic  # noqa: E402
-from accelsim.hardware import builtin_hardware  # noqa: E402
 from accelsim.simulate import simulate_operands  # noqa: E402
-from workloads.synthetic import SyntheticSpec, generate_layers  # noqa: E402
+from accelsim.spec.hardware import builtin_hardware  # noqa: E402
+from accelsim.trace.synthetic import SyntheticSpec, generate_layers  # noqa: E402
 
 LAYER = "layer1.1.conv1"  # ResNet-50 1x1 256 -> 64 at 56x56
 

@@ -15,7 +15,7 @@ machine is shared):
    output-stationary systolic array, the configuration of SCALE-Sim's shipped
    ``configs/scale.cfg`` (64 kB SRAMs per operand, CALC bandwidth, 512-entry request
    buffers).  The pip package ships no topology, so it is written from our own layer table
-   (``workloads.catalog.layer_table("resnet50", "imagenet")``, torchvision ResNet-50 v1.5).
+   (``accelsim.networks.catalog.layer_table("resnet50", "imagenet")``, torchvision ResNet-50 v1.5).
    SCALE-Sim has no padding field: each layer's IFMAP is given as the part of the padded
    input that the outputs read, ``(out - 1) * stride + kernel``, so that SCALE-Sim's output
    size and MAC count equal ours exactly (checked).  ``cli`` runs the documented command
@@ -144,7 +144,7 @@ def dir_mb(path: Path) -> float:
 
 # ---- workload ----------------------------------------------------------------------------
 def resnet50_layers(count: int | None) -> tuple[Any, ...]:
-    from workloads.catalog import layer_table
+    from accelsim.networks.catalog import layer_table
 
     return tuple(layer_table("resnet50", "imagenet")[:count])
 
@@ -234,7 +234,7 @@ def simulate_case(case: str, count: int | None) -> dict[str, Any]:
     from accelsim import load_hardware
     from accelsim.simulate import simulate_operands
     from accelsim.trace import PASSES
-    from workloads.synthetic import SyntheticSpec, generate_layers
+    from accelsim.trace.synthetic import SyntheticSpec, generate_layers
 
     if case == "dense-forward":
         hw = load_hardware("dadiannao")

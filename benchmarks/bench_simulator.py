@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_json_atomic  # noqa: E402
 
 from accelsim.api import layer_table, simulate_synthetic  # noqa: E402
-from accelsim.hardware import default_hardware  # noqa: E402
+from accelsim.spec.hardware import default_hardware  # noqa: E402
 
 
 def run(sparsity: float, hw) -> dict:

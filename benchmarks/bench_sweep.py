@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, write_json_atomic  # noqa: E402
 
-from accelsim.store import open_store  # noqa: E402
-from accelsim.sweep import load_sweep, run_sweep  # noqa: E402
+from accelsim.explore.run import load_sweep, run_sweep  # noqa: E402
+from accelsim.explore.store import open_store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -166,7 +166,7 @@ def methods_table(epochs: int, sparsity: float) -> None:
     from scipy.stats import pearsonr, spearmanr
 
     from accelsim.api import simulate_trace
-    from accelsim.hardware import default_hardware
+    from accelsim.spec.hardware import default_hardware
     from training.methods import methods
 
     out = RESULTS / "training-methods.json"

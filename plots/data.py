@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from accelsim.errors import AccelsimError
-from accelsim.store import flatten_hardware
+from accelsim.explore.store import flatten_hardware
 
 __all__ = [
     "COMPONENTS", "PASSES", "TOTAL_LAYER", "GpuResults", "PlotError", "RunData", "Totals",

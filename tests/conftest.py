@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accelsim.geometry import LayerGeometry
+from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace import TraceMetadata, TraceWriter
 
 

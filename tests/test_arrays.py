@@ -1,4 +1,4 @@
-"""The other array models: systolic (SCALE-Sim v3 exact), SCNN and ideal (accelsim.arrays)."""
+"""The other array models: systolic (SCALE-Sim v3 exact), SCNN and ideal (accelsim.arrays.others)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from accelsim import _kernels, simulate_layer
-from accelsim.arrays import _fold_cycles, scnn_problems, systolic_problem_cycles
+from accelsim import simulate_layer
+from accelsim.arrays.others import _fold_cycles, scnn_problems, systolic_problem_cycles
 from accelsim.errors import HardwareError
-from accelsim.geometry import LayerGeometry
-from accelsim.hardware import (
+from accelsim.kernels import scheduler as _kernels
+from accelsim.spec.geometry import LayerGeometry
+from accelsim.spec.hardware import (
     ArraySpec,
     Hardware,
     ScnnSpec,

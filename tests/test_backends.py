@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from accelsim import simulate_layer
-from accelsim._kernels import (
+from accelsim.errors import ConfigError
+from accelsim.kernels.recoding import booth_terms, fixed_point_magnitudes, precisions, serial_codes
+from accelsim.kernels.scheduler import (
     TCLE,
     TCLP,
     _advance,
@@ -24,9 +26,7 @@ from accelsim._kernels import (
     _tcle_pe_ref,
     _terms_list,
 )
-from accelsim.backends import booth_terms, fixed_point_magnitudes, precisions, serial_codes
-from accelsim.errors import ConfigError
-from accelsim.hardware import builtin_hardware, load_hardware
+from accelsim.spec.hardware import builtin_hardware, load_hardware
 from accelsim.trace.schema import FIXED16_MAX, decode_values, encode_tensor
 
 T25 = np.array([(1, -1), (1, 0), (1, 1), (1, 3), (2, -2), (2, 0), (2, 2)], np.int64)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from accelsim import simulate_layer
-from accelsim.hardware import load_hardware
+from accelsim.spec.hardware import load_hardware
 
 TCL = load_hardware(None)
 DENSE = load_hardware("dadiannao")

@@ -9,9 +9,9 @@ import pytest
 
 from accelsim.errors import ConfigError
 from accelsim.flops import effectual_macs, spec_flops, trace_flops
-from accelsim.geometry import LayerGeometry
+from accelsim.networks.catalog import layer_table
+from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace import open_trace
-from workloads.catalog import layer_table
 
 
 def brute_force(g: LayerGeometry, pass_name: str, first: np.ndarray, second: np.ndarray) -> int:

@@ -1,7 +1,7 @@
 import pytest
 
 from accelsim.errors import GeometryError
-from accelsim.geometry import LayerGeometry, conv_output_size
+from accelsim.spec.geometry import LayerGeometry, conv_output_size
 
 
 def test_output_size_formula():

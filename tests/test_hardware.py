@@ -4,7 +4,7 @@ import math
 import pytest
 
 from accelsim.errors import AccelsimError, HardwareError
-from accelsim.hardware import (
+from accelsim.spec.hardware import (
     BUILTIN_HARDWARE,
     DATA_DIR,
     FRONTEND_KINDS,

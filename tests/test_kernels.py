@@ -1,6 +1,6 @@
 """Numba kernels against their plain-python references, hand-computed schedules and properties.
 
-Bit-Tactical scheduler (accelsim._kernels): buffers are nonzero[lines, rows, lanes] per set.
+Bit-Tactical scheduler (accelsim.kernels.scheduler): buffers are nonzero[lines, rows, lanes] per set.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accelsim._kernels import (
+from accelsim.kernels.scheduler import (
     _chain_order,
     _chain_order_ref,
     _schedule_detail,

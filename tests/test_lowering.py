@@ -13,8 +13,7 @@ import torch.nn.functional as F
 
 from accelsim.errors import LoweringError
 from accelsim.flops import effectual_macs
-from accelsim.geometry import LayerGeometry, conv_output_size
-from accelsim.lowering import (
+from accelsim.lowering.lower import (
     LoweredProblem,
     assemble,
     dense_lines,
@@ -22,6 +21,7 @@ from accelsim.lowering import (
     lower_pass,
     pass_output_shape,
 )
+from accelsim.spec.geometry import LayerGeometry, conv_output_size
 
 PASSES = ("forward", "backward_input", "backward_weight")
 BATCH = 2

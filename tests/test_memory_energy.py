@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from accelsim import simulate_layer
-from accelsim.energy import AccessCounts, energy_pj
-from accelsim.hardware import EnergySpec, builtin_hardware, load_hardware
-from accelsim.memory import Block, blocks_of, memory_traffic, pass_memory
+from accelsim.pipeline.energy import AccessCounts, energy_pj
+from accelsim.pipeline.memory import Block, blocks_of, memory_traffic, pass_memory
+from accelsim.spec.hardware import EnergySpec, builtin_hardware, load_hardware
 
 # 1 tile x 2 rows x 1 column x 4 lanes, dense front end, bit-parallel; DRAM 1 byte per cycle
 # (1 GB/s at 1 GHz), 10 cycles latency, 64-byte buffers split in two 32-byte slots.
@@ -39,7 +39,7 @@ def test_memory_bound_layer_matches_hand_calculation():
 
 
 def test_blocks_and_traffic_of_the_hand_case():
-    from accelsim.cycles import problem_timing
+    from accelsim.arrays.bittactical import problem_timing
 
     hw = load_hardware(SLOW)
     t = problem_timing(np.ones((4, 2, 4), bool), np.ones((2, 2, 4), bool), hw, "filters")

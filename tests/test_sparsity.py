@@ -7,8 +7,8 @@ import math
 import pytest
 
 from accelsim.errors import ConfigError
-from accelsim.geometry import LayerGeometry
-from accelsim.sparsity import check_sparsity, layer_densities
+from accelsim.spec.geometry import LayerGeometry
+from accelsim.spec.sparsity import check_sparsity, layer_densities
 
 
 def conv(name: str, cin: int, cout: int, k: int = 3, groups: int = 1) -> LayerGeometry:

@@ -12,9 +12,9 @@ import textwrap
 import pytest
 
 from accelsim import api
-from accelsim.cycles import CycleBreakdown
-from accelsim.hardware import load_hardware
-from accelsim.store import FIGURES, TOTAL, PointRecord, StoreError, export, open_store
+from accelsim.arrays.bittactical import CycleBreakdown
+from accelsim.explore.store import FIGURES, TOTAL, PointRecord, StoreError, export, open_store
+from accelsim.spec.hardware import load_hardware
 
 
 def _record(hw, report, digest="t" * 32, params=None):
@@ -115,9 +115,9 @@ def test_open_errors_are_one_line(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys
-    from accelsim.cycles import CycleBreakdown
-    from accelsim.hardware import load_hardware
-    from accelsim.store import TOTAL, PointRecord, open_store
+    from accelsim.arrays.bittactical import CycleBreakdown
+    from accelsim.spec.hardware import load_hardware
+    from accelsim.explore.store import TOTAL, PointRecord, open_store
     path, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     info = {"trace": who, "workload_kind": "trace", "json": {}}
     with open_store(path) as store:

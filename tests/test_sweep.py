@@ -14,8 +14,8 @@ import pytest
 
 from accelsim import api, simulate
 from accelsim.cli import main
-from accelsim.store import TOTAL, open_store
-from accelsim.sweep import SweepError, load_sweep, run_sweep
+from accelsim.explore.run import SweepError, load_sweep, run_sweep
+from accelsim.explore.store import TOTAL, open_store
 
 SYN = {"model": "digits-cnn", "dataset": "digits", "sparsity": [0.8, 0.9]}
 PASSES3 = ("forward", "backward_input", "backward_weight")

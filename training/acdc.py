@@ -55,7 +55,7 @@ import torch
 from torch import nn
 
 from accelsim.errors import ConfigError
-from accelsim.sparsity import check_sparsity
+from accelsim.spec.sparsity import check_sparsity
 from training.sparsifier import (
     Sparsifier,
     apply_weight_masks,

@@ -75,7 +75,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from accelsim.errors import ConfigError
-from accelsim.sparsity import check_sparsity
+from accelsim.spec.sparsity import check_sparsity
 from training.acdc import global_magnitude_masks, keep_count, mask_churn, reset_momentum
 from training.dst import scoring_mode
 from training.methods import MethodContext, MethodSpec, ParamSpec, register

@@ -8,7 +8,7 @@ Dynamic sparse training (:class:`DstSparsifier`, ``set`` / ``rigl``)
     Start sparse, then every ``delta_t`` optimizer steps *prune and regrow* inside each
     layer, so each layer's number of active weights ``K_l`` never changes.
 
-    * Initial per-layer densities ``d_l`` from :func:`accelsim.sparsity.layer_densities`
+    * Initial per-layer densities ``d_l`` from :func:`accelsim.spec.sparsity.layer_densities`
       (``erk`` by default: ``d_l = min(1, eps (sum of dims) / prod(dims))`` with ``eps``
       solved so that ``sum_l d_l N_l = (1 - s) N``; ``uniform``: ``d_l = 1 - s``); every
       layer is sparsified (no dense first layer).  ``K_l = rnd(d_l N_l)`` positions are drawn
@@ -70,7 +70,7 @@ import torch.distributed as dist
 from torch import nn
 
 from accelsim.errors import ConfigError
-from accelsim.sparsity import check_sparsity, layer_densities
+from accelsim.spec.sparsity import check_sparsity, layer_densities
 from training.acdc import keep_count, mask_churn
 from training.layers import weight_geometry
 from training.methods import MethodContext, MethodSpec, ParamSpec, register

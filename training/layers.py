@@ -12,7 +12,7 @@ from collections import OrderedDict
 from torch import nn
 
 from accelsim.errors import ConfigError
-from accelsim.geometry import LayerGeometry
+from accelsim.spec.geometry import LayerGeometry
 
 PRUNABLE_TYPES = (nn.Conv2d, nn.Linear)
 

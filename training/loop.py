@@ -37,7 +37,7 @@ import torch.distributed as dist
 from torch import nn
 
 from accelsim.errors import AccelsimError, ConfigError
-from accelsim.sparsity import check_sparsity
+from accelsim.spec.sparsity import check_sparsity
 from accelsim.trace.schema import ENCODINGS, PASSES
 from training.acdc import AcdcSchedule, AcdcSparsifier
 from training.data import load_dataset, make_loader

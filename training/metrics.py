@@ -34,7 +34,7 @@ from torch import nn
 
 from accelsim.errors import ConfigError
 from accelsim.flops import FlopReport, LayerFlops, PassFlops
-from accelsim.geometry import LayerGeometry
+from accelsim.spec.geometry import LayerGeometry
 from training.layers import prunable_layers, unwrap
 from training.sparsifier import Sparsifier
 

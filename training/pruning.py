@@ -92,7 +92,7 @@ import torch
 from torch import nn
 
 from accelsim.errors import ConfigError
-from accelsim.sparsity import check_sparsity
+from accelsim.spec.sparsity import check_sparsity
 from training.acdc import global_magnitude_masks, keep_count, mask_churn, reset_momentum
 from training.methods import MethodContext, MethodSpec, ParamSpec, register
 from training.metrics import RELU_TYPES, DeadNeuronMonitor

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from accelsim.errors import ConfigError
-from accelsim.sparsity import check_sparsity, layer_densities
+from accelsim.spec.sparsity import check_sparsity, layer_densities
 from training.layers import weight_geometry
 from training.sparsifier import Sparsifier
 from training.topk import (

@@ -1,7 +1,6 @@
-"""Workloads: the CNN zoo (torch), layer tables derived from it, data-set specs and
-synthetic traces.
+"""Workloads: the CNN zoo (torch) and the layer tables derived from it.
 
-Importing ``workloads`` does not import torch: ``workloads.catalog`` (names, shapes, cached
-layer tables) and ``workloads.synthetic`` are numpy-only, so the simulator can use them;
-``workloads.models`` and ``workloads.tables`` need torch.
+Both modules need torch.  The torch-free parts -- model and data-set names, the shipped layer
+tables -- live in :mod:`accelsim.networks.catalog`; synthetic traces in
+:mod:`accelsim.trace.synthetic`.
 """

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from accelsim.errors import WorkloadError
+from accelsim.networks.catalog import CIFAR_ONLY, MODEL_NAMES
 
 __all__ = [
     "CIFAR_ONLY",
@@ -47,21 +48,6 @@ __all__ = [
     "vgg16",
     "wide_resnet",
 ]
-
-MODEL_NAMES: tuple[str, ...] = (
-    "digits-cnn",
-    "resnet18",
-    "resnet20",
-    "resnet50",
-    "vgg16",
-    "wrn16-8",
-    "wrn28-10",
-    "densenet121",
-    "mobilenetv2",
-)
-
-#: Models defined only for small (CIFAR-style, 32x32) inputs.
-CIFAR_ONLY: frozenset[str] = frozenset({"resnet20", "wrn16-8", "wrn28-10"})
 
 #: Largest input side length that selects the CIFAR-style variant.
 CIFAR_MAX_INPUT = 64

@@ -4,7 +4,7 @@
 (the user's own too): it runs one forward pass on the meta device (no memory, no
 compute) with hooks on every conv/linear module and records, in execution order, the
 geometry each one really saw.  ``python -m workloads.tables --write`` regenerates the
-tables shipped in ``workloads/layer_tables/``.
+tables shipped in ``accelsim/networks/layer_tables/``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from accelsim.errors import WorkloadError
-from accelsim.geometry import LayerGeometry
-from workloads.catalog import ModelInput, model_input, standard_pairs, table_path
+from accelsim.networks.catalog import ModelInput, model_input, standard_pairs, table_path
+from accelsim.spec.geometry import LayerGeometry
 
 
 def geometry_of(name: str, module: nn.Module, in_shape: Sequence[int],
@@ -132,7 +132,7 @@ def write_standard_tables() -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Regenerate the shipped layer tables.")
-    parser.add_argument("--write", action="store_true", help="rewrite workloads/layer_tables/")
+    parser.add_argument("--write", action="store_true", help="rewrite accelsim/networks/layer_tables/")
     args = parser.parse_args(argv)
     if args.write:
         for path in write_standard_tables():

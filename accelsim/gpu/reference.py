@@ -86,7 +86,7 @@ class ConvParams:
 
     @classmethod
     def from_geometry(cls, g) -> ConvParams:
-        """From an :class:`accelsim.geometry.LayerGeometry` (groups must be 1)."""
+        """From an :class:`accelsim.spec.geometry.LayerGeometry` (groups must be 1)."""
         if g.groups != 1:
             raise ConfigError(f"layer {g.name!r}: the sparse GPU kernels need groups = 1, "
                               f"not {g.groups}")

@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.errors import GeometryError, TraceError
-from accelsim.geometry import LayerGeometry, conv_output_size
+from accelsim.spec.geometry import LayerGeometry, conv_output_size
 from accelsim.trace.reader import open_trace
 from accelsim.trace.schema import ENCODINGS, TraceMetadata
 from accelsim.trace.writer import TraceWriter, _fsync_dir

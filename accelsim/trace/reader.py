@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from accelsim.errors import AccelsimError, TraceError
-from accelsim.geometry import LayerGeometry
+from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace.schema import (
     ENCODINGS,
     FORMAT_NAME,

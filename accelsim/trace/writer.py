@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from accelsim.errors import TraceError
-from accelsim.geometry import LayerGeometry
+from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace.schema import (
     FORMAT_NAME,
     MANIFEST_NAME,

@@ -49,7 +49,7 @@ def case_simulate_machines(workdir: Path) -> Any:
 def case_simulate_variants(workdir: Path) -> Any:
     """digits-cnn AC/DC-profile trace on hardware variants (priorities, lookahead, memory)."""
     from accelsim import api
-    from accelsim.hardware import load_hardware
+    from accelsim.spec.hardware import load_hardware
 
     path = _synthetic(workdir, "dc", model="digits-cnn", dataset="digits", method="acdc",
                       sparsity=0.8, batch=2, seed=1)
@@ -95,8 +95,8 @@ def case_flops(workdir: Path) -> Any:
 
 def case_sweep_export(workdir: Path) -> Any:
     """A 4-point sweep over a synthetic digits-cnn workload, exported to CSV."""
-    from accelsim.store import export
-    from accelsim.sweep import load_sweep, run_sweep
+    from accelsim.explore.run import load_sweep, run_sweep
+    from accelsim.explore.store import export
 
     spec = {"grid": {"frontend.lookahead": [1, 2]},
             "points": [{"backend.kind": "bit-parallel"}, {"backend.kind": "tclp"}],

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from accelsim.errors import TraceError
-from accelsim.geometry import LayerGeometry
+from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace import dnnsim
 from accelsim.trace.dnnsim import (
     NAMES_FILE,

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from accelsim.errors import ConfigError  # noqa: E402
 from accelsim.flops import spec_flops  # noqa: E402
-from accelsim.geometry import LayerGeometry  # noqa: E402
+from accelsim.spec.geometry import LayerGeometry  # noqa: E402
 from training.metrics import (  # noqa: E402
     FLOPS_PER_MAC,
     ActivationDensityMonitor,

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from accelsim.errors import ConfigError
-from accelsim.sparsity import layer_densities
+from accelsim.spec.sparsity import layer_densities
 from training import swat
 from training.layers import prunable_layers, weight_geometry
 from training.swat import SwatConfig

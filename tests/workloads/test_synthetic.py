@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from accelsim.errors import ConfigError
-from accelsim.sparsity import layer_densities
+from accelsim.networks.catalog import layer_table
+from accelsim.spec.sparsity import layer_densities
 from accelsim.trace import PASSES, open_trace
-from workloads.catalog import layer_table
-from workloads.synthetic import SyntheticSpec, generate_layers, write_synthetic_trace
+from accelsim.trace.synthetic import SyntheticSpec, generate_layers, write_synthetic_trace
 
 
 def operands_by_layer(spec: SyntheticSpec):

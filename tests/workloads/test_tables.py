@@ -15,14 +15,14 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from accelsim.errors import WorkloadError  # noqa: E402
-from accelsim.geometry import LayerGeometry, network_macs  # noqa: E402
-from workloads.catalog import (  # noqa: E402
+from accelsim.networks.catalog import (  # noqa: E402
     TABLE_DIR,
     layer_table,
     model_input,
     standard_pairs,
     table_path,
 )
+from accelsim.spec.geometry import LayerGeometry, network_macs  # noqa: E402
 from workloads.tables import derive_layer_table, model_layer_table, table_document  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -354,7 +354,7 @@ def test_digits_dataset_shapes():
 
 
 def test_catalog_and_synthetic_do_not_import_torch():
-    code = ("import workloads.catalog, workloads.synthetic, accelsim.api, accelsim.flops, sys; "
+    code = ("import accelsim.networks.catalog, accelsim.trace.synthetic, accelsim.api, accelsim.flops, sys; "
             "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                             text=True, timeout=60)
@@ -363,7 +363,7 @@ def test_catalog_and_synthetic_do_not_import_torch():
 
 def test_standard_table_loads_without_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
-            "from workloads.catalog import layer_table\n"
+            "from accelsim.networks.catalog import layer_table\n"
             "assert len(layer_table('resnet50', 'imagenet')) == 54\n"
             "from accelsim.errors import WorkloadError\n"
             "try:\n"

@@ -2,7 +2,7 @@
 
 This module is numpy/stdlib only.  Layer tables of the standard (model, data set) pairs
 are derived from the torch models by ``python -m workloads.tables --write`` and shipped as
-JSON under ``workloads/layer_tables/``; a test re-derives every one of them and compares,
+JSON under ``accelsim/networks/layer_tables/``; a test re-derives every one of them and compares,
 so they are never typed by hand.  Other input sizes are derived on the fly (needs torch).
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from accelsim.errors import WorkloadError
-from accelsim.geometry import LayerGeometry
+from accelsim.spec.geometry import LayerGeometry
 
 MODEL_NAMES: tuple[str, ...] = ("digits-cnn", "resnet18", "resnet20", "resnet50", "vgg16",
                                 "wrn16-8", "wrn28-10", "densenet121", "mobilenetv2")

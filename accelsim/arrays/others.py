@@ -1,14 +1,14 @@
 """Array models to compare the Bit-Tactical design against: systolic, SCNN and ideal.
 
 Each model is a pure function ``(lowered work, hardware) -> CycleBreakdown`` for one pass of a
-layer, with the same figures as the Bit-Tactical model (:mod:`accelsim.cycles`): base, compute,
+layer, with the same figures as the Bit-Tactical model (:mod:`accelsim.arrays.bittactical`): base, compute,
 ideal and stall cycles, effectual MACs, energy of the machine and of its dense baseline.
 :data:`ARRAY_PASSES` maps ``[array] kind`` to the function that lowers a pass's operand masks
 and runs the model; :func:`accelsim.simulate.simulate_operands` dispatches on it.  Work is
-lowered by :mod:`accelsim.lowering` with ``lanes = 1`` (one reduction element per line, no
+lowered by :mod:`accelsim.lowering.lower` with ``lanes = 1`` (one reduction element per line, no
 padding lanes), so a problem ``[n_filters, K, 1] x [n_windows, K, 1]`` is the GEMM of
 ``n_filters`` filters, ``n_windows`` windows and reduction length ``K`` (forward: output
-channels x output pixels x kh*kw*Cg; per sample and group, see :mod:`accelsim.lowering`).
+channels x output pixels x kh*kw*Cg; per sample and group, see :mod:`accelsim.lowering.lower`).
 
 Systolic (``"systolic"``, SCALE-Sim v3's compute model, ``H x W`` = height x width)
     Per problem, with ``(Sr, Sc, T)`` = (n_windows, n_filters, K) for ``"os"``, (K, n_filters,
@@ -40,7 +40,7 @@ SCNN (``"scnn"``, Parashar et al., ISCA 2017)
     kept products go through the crossbar to A accumulator banks, and a cycle with c > 1
     products meeting in one bank costs c cycles.  Output channels go in groups of Kc; the PEs
     synchronise after each group: ``compute = sum_groups max_PE cycles`` (the kernel and its
-    rules: :func:`accelsim._kernels._scnn_cycles`).  Halo exchange is not modelled (the
+    rules: :func:`accelsim.kernels.scheduler._scnn_cycles`).  Halo exchange is not modelled (the
     paper overlaps it).  Backward-weight (a GEMM over pixels, for which SCNN has no planar
     form) and linear layers run the same Cartesian product on the lowered problem: channel =
     reduction element, weights = the filter operand, the plane = the ``n_windows`` windows
@@ -50,9 +50,9 @@ Ideal (``"ideal"``)
     ``compute = ideal = ceil(effectual MACs / multipliers)`` per problem, ``base =
     ceil(dense MACs / multipliers)``: every effectual product (both operands non-zero) and
     nothing else, perfectly balanced.  No design with the same peak can be faster
-    (:func:`accelsim.hardware.ideal_bound`).
+    (:func:`accelsim.spec.hardware.ideal_bound`).
 
-Memory and energy (:mod:`accelsim.memory`, :mod:`accelsim.energy`): every problem is cut into
+Memory and energy (:mod:`accelsim.pipeline.memory`, :mod:`accelsim.pipeline.energy`): every problem is cut into
 blocks (systolic: folds -- filter folds outer; SCNN: output-channel groups; ideal: one block)
 whose operand bytes are the dense operands (filters as lowered, windows' source elements,
 ``pe_bits`` each) and whose outputs are written back; ``[memory] kind = "dram"`` runs the same
@@ -72,13 +72,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelsim import _kernels
-from accelsim.cycles import ZERO, CycleBreakdown, ProblemTiming
-from accelsim.energy import AccessCounts, energy_pj
-from accelsim.geometry import LayerGeometry
-from accelsim.hardware import Hardware, ScnnSpec, SystolicSpec
-from accelsim.lowering import LoweredProblem, _phases, lower_pass
-from accelsim.memory import blocks_of, pass_memory, window_source_elements
+from accelsim.arrays.bittactical import ZERO, CycleBreakdown, ProblemTiming
+from accelsim.kernels import scheduler as _kernels
+from accelsim.lowering.lower import LoweredProblem, _phases, lower_pass
+from accelsim.pipeline.energy import AccessCounts, energy_pj
+from accelsim.pipeline.memory import blocks_of, pass_memory, window_source_elements
+from accelsim.spec.geometry import LayerGeometry
+from accelsim.spec.hardware import Hardware, ScnnSpec, SystolicSpec
 
 __all__ = ["ARRAY_PASSES", "SCNN_INDEX_BITS", "ScnnProblem", "ideal_pass", "ideal_pass_cycles",
            "scnn_pass", "scnn_pass_cycles", "scnn_problems", "systolic_pass",
@@ -209,7 +209,7 @@ def systolic_pass_cycles(problems: Sequence[LoweredProblem], hw: Hardware, *,
                          window_keys: Sequence[object] | None = None) -> CycleBreakdown:
     """Cycles of a pass lowered with ``lanes = 1`` on the systolic array ``hw.systolic``
     (the sum of :func:`systolic_problem_cycles` over the problems), its memory stalls and
-    energy; ``window_sources`` / ``window_keys`` as for :func:`accelsim.cycles.pass_cycles`."""
+    energy; ``window_sources`` / ``window_keys`` as for :func:`accelsim.arrays.bittactical.pass_cycles`."""
     sources, keys = _sources_keys(problems, window_sources, window_keys)
     return _finish([_systolic_timing(p, hw, s, k) for p, s, k in zip(problems, sources, keys,
                                                                      strict=True)], hw)
@@ -251,7 +251,7 @@ def ideal_pass_cycles(problems: Sequence[LoweredProblem], hw: Hardware, *,
 # ---- SCNN ---------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class ScnnProblem:
-    """One SCNN problem in the CSR form of :func:`accelsim._kernels._scnn_cycles`, plus its
+    """One SCNN problem in the CSR form of :func:`accelsim.kernels.scheduler._scnn_cycles`, plus its
     dense sizes: ``dense_macs`` (the lowered problem's MACs), ``filter_elems`` / ``n_out``
     (dense weights, output channels), ``window_source`` (dense plane elements), ``out_elems``
     (outputs), and the memory keys of its operands."""
@@ -329,7 +329,7 @@ def _gemm_problem(p: LoweredProblem, spec: ScnnSpec, source: int | None,
 def scnn_problems(geometry: LayerGeometry, pass_name: str, first: np.ndarray,
                   second: np.ndarray, spec: ScnnSpec) -> list[ScnnProblem]:
     """The SCNN work of one pass from its operand masks (trace roles, see
-    :func:`accelsim.lowering.iter_problems`): the planar form for forward and backward-input
+    :func:`accelsim.lowering.lower.iter_problems`): the planar form for forward and backward-input
     of a convolution (one problem per sample and group), the lowered GEMM form otherwise."""
     g = geometry
     if g.kind != "conv" or pass_name == "backward_weight":
@@ -398,7 +398,7 @@ def _scnn_timing(p: ScnnProblem, hw: Hardware) -> ProblemTiming:
 
 def scnn_pass_cycles(problems: Sequence[ScnnProblem], hw: Hardware) -> CycleBreakdown:
     """Cycles of a pass's SCNN work (:func:`scnn_problems`) on ``hw.scnn``: the sum over the
-    problems of ``sum_groups max_PE cycles`` (:func:`accelsim._kernels._scnn_cycles`), memory
+    problems of ``sum_groups max_PE cycles`` (:func:`accelsim.kernels.scheduler._scnn_cycles`), memory
     stalls and energy."""
     return _finish([_scnn_timing(p, hw) for p in problems], hw)
 
@@ -477,5 +477,5 @@ ARRAY_PASSES: dict[str, Callable[[LayerGeometry, str, np.ndarray, np.ndarray, Ha
     "systolic": systolic_pass, "scnn": scnn_pass, "ideal": ideal_pass,
 }
 """``[array] kind`` -> ``f(geometry, pass_name, first, second, hw) -> CycleBreakdown`` for
-the kinds other than ``"bit-tactical"`` (:func:`accelsim.cycles.pass_cycles`); ``first`` and
+the kinds other than ``"bit-tactical"`` (:func:`accelsim.arrays.bittactical.pass_cycles`); ``first`` and
 ``second`` are the pass's operand masks in trace role order."""

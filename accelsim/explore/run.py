@@ -1,6 +1,6 @@
 """Architecture sweeps: a TOML spec of hardware parameters x workloads x passes, run on local
 worker processes or an existing Dask cluster, results committed point by point into a
-results store (:mod:`accelsim.store`).
+results store (:mod:`accelsim.explore.store`).
 
 A spec is loaded one way only::
 
@@ -45,7 +45,7 @@ Spec format (paths are relative to the spec file)::
     batch = 1
     seed = 0
 
-Hardware parameters are the dotted keys :meth:`accelsim.hardware.Hardware.replace` accepts
+Hardware parameters are the dotted keys :meth:`accelsim.spec.hardware.Hardware.replace` accepts
 (``array.tiles``, ``array.rows``, ``array.columns``, ``array.lanes``, ``array.pe_bits``,
 ``frontend.kind``, ``frontend.shape``, ``frontend.lookahead``, ``frontend.lookaside``,
 ``backend.kind``, ``memory.kind``, ``memory.bandwidth_gb_per_s``,
@@ -87,10 +87,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from accelsim.cycles import ZERO
+from accelsim.arrays.bittactical import ZERO
 from accelsim.errors import AccelsimError, ConfigError
-from accelsim.hardware import Hardware, load_hardware
-from accelsim.store import TOTAL, PointRecord, open_store
+from accelsim.explore.store import TOTAL, PointRecord, open_store
+from accelsim.spec.hardware import Hardware, load_hardware
 from accelsim.trace.schema import PASS_ROLES, PASSES
 
 TOP_KEYS = ("name", "passes", "invalid", "base", "grid", "points", "zip", "workloads")
@@ -132,7 +132,7 @@ class SkippedPoint:
 @dataclass(frozen=True)
 class Workload:
     """A trace file (``kind = "trace"``, ``path``) or a synthetic trace (``kind =
-    "synthetic"``, ``synthetic`` = the :class:`workloads.synthetic.SyntheticSpec` fields).
+    "synthetic"``, ``synthetic`` = the :class:`accelsim.trace.synthetic.SyntheticSpec` fields).
     ``digest``: blake2b-128 of the file's bytes, or ``"synthetic-"`` + blake2b-128 of the
     spec's canonical JSON.  ``info``: the store's workload columns (trace, workload_kind,
     model, dataset, method, sparsity, batch, step, json)."""
@@ -396,8 +396,8 @@ def _trace_workloads(where: str, entries: Any, run_steps: str,
 
 
 def _synthetic_workloads(where: str, table: Any) -> list[Workload]:
-    from workloads.catalog import layer_table
-    from workloads.synthetic import SyntheticSpec
+    from accelsim.networks.catalog import layer_table
+    from accelsim.trace.synthetic import SyntheticSpec
 
     if not isinstance(table, dict):
         raise _fail(where, "must be a table: [[workloads.synthetic]] with model = ..., "
@@ -624,7 +624,7 @@ def _load_layers(workload: Workload, values: bool) -> list:
                 size += sum(a.nbytes for o in ops.values() for a in o.values())
                 layers.append((layer.geometry, ops))
     else:
-        from workloads.synthetic import SyntheticSpec, generate_layers
+        from accelsim.trace.synthetic import SyntheticSpec, generate_layers
 
         for g, ops in generate_layers(SyntheticSpec(**workload.synthetic)):
             if not values:
@@ -641,7 +641,7 @@ def _load_layers(workload: Workload, values: bool) -> list:
 def simulate_point(task: PointTask) -> PointRecord:
     """Simulate one point (runs in a worker): the same figures as
     :func:`accelsim.simulate.simulate` (traces) or :func:`accelsim.api.simulate_synthetic`
-    (synthetic workloads) give, as a :class:`accelsim.store.PointRecord`."""
+    (synthetic workloads) give, as a :class:`accelsim.explore.store.PointRecord`."""
     from accelsim.simulate import simulate_operands
 
     t0 = time.perf_counter()

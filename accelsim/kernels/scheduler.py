@@ -1,10 +1,10 @@
 """Numba kernels of the simulator (all of them live here), each with a plain-python reference.
 
 Contents: the Bit-Tactical static scheduler (below), and the bit-serial back ends (TCLp, TCLe;
-see the section "bit-serial back ends" further down and :mod:`accelsim.backends`): the TCLe
+see the section "bit-serial back ends" further down and :mod:`accelsim.kernels.recoding`): the TCLe
 term recoding, one TCLe PE, scheduled sources of every slot, and the cycle kernels for the
 filter or the window operand scheduled; and the SCNN Cartesian-product PE array with its
-accumulator-bank conflicts (section "SCNN" at the end, :mod:`accelsim.arrays`).
+accumulator-bank conflicts (section "SCNN" at the end, :mod:`accelsim.arrays.others`).
 
 Every kernel is a private ``@numba.njit(cache=True)`` function taking and returning arrays;
 ``<kernel>_ref`` next to it is a straightforward python/numpy version of the same rule that the
@@ -1048,7 +1048,7 @@ def _serial_windows_ref(src, steps, codes, filt, n_filters, filters_per_round, m
 # --------------------------------------------------------------------------------------------
 # SCNN: Cartesian-product PEs with accumulator-bank conflicts (Parashar et al., ISCA 2017)
 # --------------------------------------------------------------------------------------------
-# Work of one problem (built by :func:`accelsim.arrays.scnn_problems`), in CSR form:
+# Work of one problem (built by :func:`accelsim.arrays.others.scnn_problems`), in CSR form:
 #
 # * weights, sorted by (group g, reduction channel c, output channel k, r, s): the non-zeros of
 #   (g, c) are ``w_k/w_r/w_s[w_ptr[g*C + c]:w_ptr[g*C + c + 1]]``; group g holds the output

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accelsim.errors import LoweringError
-from accelsim.geometry import LayerGeometry
+from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace.schema import PASSES
 
 __all__ = ["LoweredProblem", "assemble", "dense_lines", "iter_problems", "lower_pass",

@@ -4,7 +4,7 @@ The machine is, by default (``[array] kind = "bit-tactical"``), a Bit-Tactical-s
 array (Delmas Lascorz et al., "Bit-Tactical: A Software/Hardware Approach to Exploiting Value
 and Bit Sparsity in Neural Networks", ASPLOS 2019) as modelled by the public DNNsim simulator
 (github.com/isakedo/DNNsim).  The other array kinds are the baselines sparse designs are
-compared against (:mod:`accelsim.arrays`): ``"systolic"`` (a dense systolic array, SCALE-Sim
+compared against (:mod:`accelsim.arrays.others`): ``"systolic"`` (a dense systolic array, SCALE-Sim
 v3's compute model), ``"scnn"`` (Parashar et al., ISCA 2017) and ``"ideal"`` (effectual MACs
 only).
 
@@ -21,7 +21,7 @@ with :func:`load_hardware`.  Every dataclass here is frozen and validated in
 (a 16-tile, 16x1, 16-lane, 16-bit, 1 GHz array with the TCL front end T<2,5>), every
 unknown section or key, wrong type or bad value raises a one-line :class:`HardwareError`
 naming ``[section] key``, the bad value and the fix.  The shipped descriptions live in
-``accelsim/data/*.toml`` (:func:`builtin_hardware`).
+``accelsim/spec/data/*.toml`` (:func:`builtin_hardware`).
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def _check_bool(section: str, key: str, value: Any, what: str) -> None:
 @dataclass(frozen=True)
 class ArraySpec:
     """The PE array.  ``kind`` picks the array model (:data:`ARRAY_KINDS`, see
-    :mod:`accelsim.arrays`); ``pe_bits`` (operand width in bits) and ``clock_ghz`` (GHz)
+    :mod:`accelsim.arrays.others`); ``pe_bits`` (operand width in bits) and ``clock_ghz`` (GHz)
     apply to every kind.
 
     ``"bit-tactical"`` (default): ``tiles`` tiles run in lockstep; a tile is ``rows`` x
@@ -285,7 +285,7 @@ class FrontendSpec:
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """How the PE multiplies (rules of the public DNNsim simulator, see :mod:`accelsim.backends`).
+    """How the PE multiplies (rules of the public DNNsim simulator, see :mod:`accelsim.kernels.recoding`).
 
     * ``"bit-parallel"``: one full-width product per lane per cycle; a step costs 1 cycle.
     * ``"tclp"`` (dynamic precision): activations are processed bit-serially; a step costs
@@ -333,7 +333,7 @@ MIB = 1 << 20
 
 @dataclass(frozen=True)
 class MemorySpec:
-    """Off-chip memory and the on-chip buffers (see :mod:`accelsim.memory`).
+    """Off-chip memory and the on-chip buffers (see :mod:`accelsim.pipeline.memory`).
 
     * ``"ideal"``: the paper's assumption -- each buffer holds a whole layer and DRAM
       latency is hidden, so the array never stalls (the other keys are ignored for timing;
@@ -371,7 +371,7 @@ class MemorySpec:
 
 @dataclass(frozen=True)
 class EnergySpec:
-    """Energy per operation and per access, in pJ (see :mod:`accelsim.energy`).
+    """Energy per operation and per access, in pJ (see :mod:`accelsim.pipeline.energy`).
 
     ``mac_pj_per_bit``: one multiply-accumulate per bit of the serial operand -- a
     bit-parallel ``pe_bits`` x ``pe_bits`` MAC costs ``pe_bits`` times this, a bit-serial
@@ -410,7 +410,7 @@ class SystolicSpec:
     stationary (rows = reduction, columns = output pixels).  ``compat``: ``"scalesim"``
     (default) gives SCALE-Sim v3's compute cycles exactly (every fold pays its own pipeline
     fill and drain, no overlap between folds); ``"pipelined"`` overlaps the folds (fill and
-    drain once per problem).  Formulas: :func:`accelsim.arrays.systolic_problem_cycles`.
+    drain once per problem).  Formulas: :func:`accelsim.arrays.others.systolic_problem_cycles`.
     """
 
     height: int = 32
@@ -442,7 +442,7 @@ class ScnnSpec:
     through a crossbar into ``accumulator_banks`` (A = 2 F I = 32) banks; products that meet
     in one bank in one cycle stall the PE.  Output channels are processed in groups of
     ``output_channel_group`` (Kc) channels; the PEs synchronise after each group.  Cycle
-    rules: :mod:`accelsim.arrays`.
+    rules: :mod:`accelsim.arrays.others`.
     """
 
     pe_rows: int = 8
@@ -857,7 +857,7 @@ def builtin_hardware(name: str) -> Hardware:
     a bit-serial back end and 16 columns), ``"systolic-os-32x32"`` (SCALE-Sim's default
     32x32 output-stationary array), ``"scnn"`` (the SCNN paper's 64 PEs of 4x4 multipliers)
     and ``"ideal"`` (4096 effectual MACs per cycle), read from
-    ``accelsim/data/<name>.toml``."""
+    ``accelsim/spec/data/<name>.toml``."""
     if name not in BUILTIN_HARDWARE:
         raise HardwareError(f"unknown built-in hardware {_show(name)}; choose one of "
                             f"{', '.join(BUILTIN_HARDWARE)} or give a TOML file path")

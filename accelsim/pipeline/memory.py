@@ -41,8 +41,8 @@ from dataclasses import dataclass
 
 import simpy
 
-from accelsim.geometry import LayerGeometry
-from accelsim.hardware import Hardware
+from accelsim.spec.geometry import LayerGeometry
+from accelsim.spec.hardware import Hardware
 
 __all__ = ["Block", "MemoryResult", "blocks_of", "memory_traffic", "pass_memory",
            "window_source_elements"]
@@ -73,7 +73,7 @@ class MemoryResult:
 
 def window_source_elements(geometry: LayerGeometry, tag: tuple) -> int:
     """Distinct elements of the source tensor a lowered problem's windows read (tag from
-    :mod:`accelsim.lowering`): forward -> its samples' input activation of the group
+    :mod:`accelsim.lowering.lower`): forward -> its samples' input activation of the group
     (``samples x Cg x H x W``); backward-input -> its samples' output gradient of the group
     (``samples x Mg x Ho x Wo``); backward-weight -> the activation sampled at the tap
     (``Cg x Ho x Wo``)."""
@@ -105,7 +105,7 @@ def _group(sizes: Sequence[int], capacity: int) -> list[tuple[int, int]]:
 
 
 def blocks_of(problems: Sequence, hw: Hardware) -> list[Block]:
-    """The blocks of a pass from its problems' timings (:class:`accelsim.cycles.ProblemTiming`),
+    """The blocks of a pass from its problems' timings (:class:`accelsim.arrays.bittactical.ProblemTiming`),
     tiled for ``hw.memory``'s buffers (see the module docstring; ``"ideal"`` buffers hold any
     operand whole)."""
     mem = hw.memory

@@ -1,9 +1,9 @@
 """Cycle model of the Bit-Tactical-style array: pure functions, no state.
 
-A pass of a layer is lowered (:mod:`accelsim.lowering`) to problems of a *filter* operand
+A pass of a layer is lowered (:mod:`accelsim.lowering.lower`) to problems of a *filter* operand
 ``F[n_filters, lines, lanes]`` and a *window* operand ``X[n_windows, lines, lanes]``.  One of
 the two is *scheduled*: its members are grouped into buffers (``rows`` filters, or
-``columns`` windows), each buffer goes through the static scheduler (:mod:`accelsim._kernels`),
+``columns`` windows), each buffer goes through the static scheduler (:mod:`accelsim.kernels.scheduler`),
 and its all-zero lines are skipped within the lookahead; the other operand streams.
 
 With the filters scheduled (sets of ``rows`` filters, ``tiles`` sets per round, tiles in
@@ -25,14 +25,14 @@ backward-input, the output gradient in backward-weight), ``"activations"`` the w
 lowered arrays of the pass.  The dense front end never skips: compute = base.
 
 Back ends: bit-parallel (one line of products per step and cycle), or the bit-serial TCLp /
-TCLe (:mod:`accelsim.backends`), whose step costs come from the scheduled sources of every slot
-(:func:`accelsim._kernels._schedule_sources`) and the window operand's values; their base is
+TCLe (:mod:`accelsim.kernels.recoding`), whose step costs come from the scheduled sources of every slot
+(:func:`accelsim.kernels.scheduler._schedule_sources`) and the window operand's values; their base is
 ``pe_bits`` cycles per dense step.
 
 Every problem also yields its *blocks* -- the cycles of each (filter round, window set) in
 processing order (rounds outer), which sum to its compute cycles -- and the bytes and on-chip
-access counts that the memory pipeline (:mod:`accelsim.memory`) and the energy model
-(:mod:`accelsim.energy`) take; :func:`pass_cycles` puts the three together.
+access counts that the memory pipeline (:mod:`accelsim.pipeline.memory`) and the energy model
+(:mod:`accelsim.pipeline.energy`) take; :func:`pass_cycles` puts the three together.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from accelsim import _kernels
-from accelsim.backends import fixed_point_magnitudes, serial_codes
-from accelsim.energy import AccessCounts, energy_pj
-from accelsim.hardware import Hardware
+from accelsim.kernels import scheduler as _kernels
+from accelsim.kernels.recoding import fixed_point_magnitudes, serial_codes
+from accelsim.pipeline.energy import AccessCounts, energy_pj
+from accelsim.spec.hardware import Hardware
 
 PRIORITY_CODES = {"least-flexible": 0, "most-flexible": 1, "non-overlapping": 2}
 
@@ -227,7 +227,7 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
 
     ``filters``: ``[n, lines, lanes]`` (values or mask; only non-zeros matter).  ``windows``:
     the same for the bit-parallel back end; for TCLp/TCLe its values -- uint16 magnitudes are
-    used as they are (:func:`accelsim.backends.fixed_point_magnitudes` of the whole tensor,
+    used as they are (:func:`accelsim.kernels.recoding.fixed_point_magnitudes` of the whole tensor,
     as :func:`accelsim.simulate.simulate_operands` does before lowering), anything else is
     quantised here with this problem's own scale.  ``window_source``: distinct source
     elements behind the windows (default: the lowered elements) and ``window_key`` the
@@ -349,11 +349,11 @@ def pass_cycles(problems: list, hw: Hardware, *,
                 window_sources: Sequence[int | None] | None = None,
                 window_keys: Sequence[object] | None = None) -> CycleBreakdown:
     """Cycles of a whole lowered pass: the sum over its problems, plus the memory pipeline's
-    stall cycles (:mod:`accelsim.memory`) and the energy of this machine and of the dense
-    baseline (:mod:`accelsim.energy`).  ``window_sources[i]``: distinct source elements
-    behind problem i's windows (:func:`accelsim.memory.window_source_elements`);
+    stall cycles (:mod:`accelsim.pipeline.memory`) and the energy of this machine and of the dense
+    baseline (:mod:`accelsim.pipeline.energy`).  ``window_sources[i]``: distinct source elements
+    behind problem i's windows (:func:`accelsim.pipeline.memory.window_source_elements`);
     ``window_keys[i]``: which source tensor that is (equal keys: the same data)."""
-    from accelsim.memory import blocks_of, pass_memory
+    from accelsim.pipeline.memory import blocks_of, pass_memory
 
     if hw.array.lanes and problems and problems[0].filters.shape[-1] != hw.array.lanes:
         raise ValueError("problems were lowered for a different lane count")

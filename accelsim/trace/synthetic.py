@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.errors import ConfigError
-from accelsim.geometry import LayerGeometry
-from accelsim.methods import method_profile
-from accelsim.sparsity import DISTRIBUTIONS, check_sparsity, layer_densities
+from accelsim.networks.catalog import layer_table, model_input
+from accelsim.spec.geometry import LayerGeometry
+from accelsim.spec.methods import method_profile
+from accelsim.spec.sparsity import DISTRIBUTIONS, check_sparsity, layer_densities
 from accelsim.trace import TraceMetadata, TraceWriter
-from workloads.catalog import layer_table, model_input
 
 STRUCTURES = ("unstructured", "channel", "filter")
 
@@ -75,7 +75,7 @@ class SyntheticSpec:
 
     @classmethod
     def for_method(cls, model: str, method: str, sparsity: float, **kwargs) -> SyntheticSpec:
-        """A spec shaped like ``method`` (see :mod:`accelsim.methods`) at ``sparsity``."""
+        """A spec shaped like ``method`` (see :mod:`accelsim.spec.methods`) at ``sparsity``."""
         profile = method_profile(method)
         fields: dict = {"model": model, "method": method, "weight_sparsity": 0.0}
         if profile.distribution is not None:

@@ -14,7 +14,7 @@ Values
     ``fixed16`` encoding (``q = rint(|x| / scale * 32767)``, ``scale = max|x|``, non-zeros kept
     >= 1), so a fixed16 trace's values come back bit for bit.  An activation's *precision* is
     the bit length of its magnitude (0 for zero); its *terms* are the signed powers of two of
-    the Booth-like recoding :func:`accelsim._kernels._booth_terms` (7 -> {3, 0}).
+    the Booth-like recoding :func:`accelsim.kernels.scheduler._booth_terms` (7 -> {3, 0}).
 
 Which operand is serial
     The window operand of every lowered pass (the one fed per column): forward -> the input
@@ -25,7 +25,7 @@ Slots
     A slot processed at step s multiplies the window value at its weight's original (line,
     lane): a promoted weight brings its own activation; a slot whose weight was promoted away
     is idle; a zero weight that stayed occupies its lane unless ``[backend] skip_zero_weights``
-    (:func:`accelsim._kernels._schedule_sources`).  With the window operand scheduled, a slot
+    (:func:`accelsim.kernels.scheduler._schedule_sources`).  With the window operand scheduled, a slot
     holds a (promoted) window value and the streamed filters use their weight at its origin;
     ``skip_zero_weights`` then masks, per filter, the lanes whose weight is zero.
 
@@ -33,7 +33,7 @@ Cycles (per step; at least 1)
     TCLp: the largest precision over every active slot of every filter and tile, for every
     window of the set -- columns and tiles synchronise every step.
     TCLe: per PE (one filter x one window) the number of rounds of the two-stage shifter
-    (:func:`accelsim._kernels._tcle_pe`, ``bits_first_stage``), the column's cost is the max
+    (:func:`accelsim.kernels.scheduler._tcle_pe`, ``bits_first_stage``), the column's cost is the max
     over its filters and the tiles, and columns run up to ``column_registers`` steps apart.
 
 Base (dense) cycles of a bit-serial machine: the same array with a dense front end and every
@@ -46,8 +46,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from accelsim import _kernels
 from accelsim.errors import ConfigError
+from accelsim.kernels import scheduler as _kernels
 
 __all__ = ["booth_terms", "fixed_point_magnitudes", "precisions", "serial_codes"]
 

@@ -1,6 +1,6 @@
 """Energy model: access counts x the per-access energies of ``[energy]``.  Pure functions.
 
-Counts (per lowered problem, summed per pass; see :func:`accelsim.cycles.problem_timing`):
+Counts (per lowered problem, summed per pass; see :func:`accelsim.arrays.bittactical.problem_timing`):
 
 ``mac_bit_ops``
     Serial-bit multiply-accumulates.  Bit-parallel: every effectual product (both operands
@@ -17,17 +17,17 @@ Counts (per lowered problem, summed per pass; see :func:`accelsim.cycles.problem
 ``buffer_write_bits``
     Bits written into on-chip buffers: everything loaded from DRAM plus the outputs.
 ``dram_bits``
-    Bits moved over the DRAM interface (loads and output stores; :mod:`accelsim.memory`).
+    Bits moved over the DRAM interface (loads and output stores; :mod:`accelsim.pipeline.memory`).
 
 ``energy_pj = sum(count x [energy] <count>_pj_per_bit)``; the defaults and their source are
-documented on :class:`accelsim.hardware.EnergySpec`.
+documented on :class:`accelsim.spec.hardware.EnergySpec`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from accelsim.hardware import EnergySpec
+from accelsim.spec.hardware import EnergySpec
 
 __all__ = ["AccessCounts", "energy_pj"]
 

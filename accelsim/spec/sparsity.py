@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from accelsim.errors import ConfigError
-from accelsim.geometry import LayerGeometry
+from accelsim.spec.geometry import LayerGeometry
 
 DISTRIBUTIONS = ("uniform", "erk")
 

@@ -19,7 +19,7 @@ Tables (for people who open the file with ``sqlite3``):
   figures of :data:`FIGURES`, finished_at (unix seconds);
 * ``points``: trace_digest, hardware_digest, passes done, params (JSON of the swept
   parameters), sweep (spec name), seconds (simulation time), worker, finished_at;
-* ``hardware``: hardware_digest, name, json (:meth:`accelsim.hardware.Hardware.to_dict`);
+* ``hardware``: hardware_digest, name, json (:meth:`accelsim.spec.hardware.Hardware.to_dict`);
 * ``workloads``: trace_digest, trace, kind, model, dataset, method, sparsity, batch, step,
   json;
 * ``failures``: points whose simulation raised (retried by the next run);
@@ -46,9 +46,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accelsim.cycles import ZERO, CycleBreakdown
+from accelsim.arrays.bittactical import ZERO, CycleBreakdown
 from accelsim.errors import AccelsimError
-from accelsim.hardware import default_hardware
+from accelsim.spec.hardware import default_hardware
 
 SCHEMA_VERSION = 1
 TOTAL = "*total*"
@@ -283,7 +283,7 @@ class ResultsStore:
         ``ideal_cycles``, ``stall_cycles``, ``effectual_macs``, ``pe_lane_cycles``,
         ``speedup``, ``exploited_sparsity``, ``pe_utilisation``, ``energy_pj``,
         ``base_energy_pj``, ``energy_efficiency``, ``scheduled`` (the figures of
-        :class:`accelsim.cycles.CycleBreakdown`) and ``finished_at`` (unix seconds when the
+        :class:`accelsim.arrays.bittactical.CycleBreakdown`) and ``finished_at`` (unix seconds when the
         row was committed).
 
         Filters: ``rows({"array.tiles": 16, "pass": "forward"})`` or keywords
