@@ -1,12 +1,15 @@
 """The Python API behind every CLI subcommand (what tests and notebooks use).
 
-Nothing here imports torch: layer tables of the standard pairs ship with the package.
+Nothing here imports torch, training, workloads or plots: layer tables of the standard pairs
+ship with the package, and what needs torch comes in as a function from the caller (the CLI):
+``derive`` derives a layer table that does not ship (``workloads.tables.model_layer_table``),
+``trainer`` trains the demo's model (``training.loop``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,19 +18,25 @@ import numpy as np
 
 from accelsim.errors import ConfigError
 from accelsim.flops import FlopReport, spec_flops, trace_flops
+from accelsim.networks.catalog import TableDeriver
+from accelsim.networks.catalog import layer_table as _catalog_table
 from accelsim.simulate import LayerReport, Report, simulate, simulate_layer, simulate_operands
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import load_hardware
-from accelsim.trace import PASSES, find_trace, open_trace
+from accelsim.trace.reader import find_trace, open_trace
+from accelsim.trace.schema import PASSES
+from accelsim.trace.synthetic import SyntheticSpec, generate_layers, write_synthetic_trace
+
+Trainer = Callable[..., Any]
+"""Trains the demo: ``trainer(run_dir, *, model, method, sparsity, epochs, seed, trace_every,
+trace_samples, progress, log)`` -> a result with ``traces`` (paths, oldest first)."""
 
 
-def layer_table(model: str, dataset: str = "cifar10",
-                input_size: int | None = None) -> tuple[LayerGeometry, ...]:
+def layer_table(model: str, dataset: str = "cifar10", input_size: int | None = None, *,
+                derive: TableDeriver | None = None) -> tuple[LayerGeometry, ...]:
     """Per conv/linear layer geometry of a zoo model on a data set (see
-    :func:`accelsim.networks.catalog.layer_table`)."""
-    from accelsim.networks.catalog import layer_table as _table
-
-    return _table(model, dataset, input_size)
+    :func:`accelsim.networks.catalog.layer_table`; ``derive`` for sizes that do not ship)."""
+    return _catalog_table(model, dataset, input_size, derive=derive)
 
 
 def inspect_trace(path: str | os.PathLike[str], step: int | None = None) -> dict[str, Any]:
@@ -45,19 +54,18 @@ def flops_of_trace(path: str | os.PathLike[str], step: int | None = None) -> Flo
 
 def flops_of_spec(model: str, dataset: str, method: str, sparsity: float, *,
                   activation_sparsity: float = 0.0, batch: int = 1,
-                  input_size: int | None = None) -> FlopReport:
+                  input_size: int | None = None,
+                  derive: TableDeriver | None = None) -> FlopReport:
     """MACs of one training step of ``method`` at ``sparsity`` on a zoo model."""
-    layers = layer_table(model, dataset, input_size)
+    layers = layer_table(model, dataset, input_size, derive=derive)
     return spec_flops(layers, method, sparsity, activation_sparsity=activation_sparsity,
                       batch=batch, source=f"{model}/{dataset}/{method}@{sparsity}")
 
 
 def synthetic_trace(out: str | os.PathLike[str], *, encoding: str = "fixed16",
-                    **spec_fields: Any) -> Path:
+                    derive: TableDeriver | None = None, **spec_fields: Any) -> Path:
     """Write a synthetic trace; ``spec_fields`` are :class:`accelsim.trace.synthetic.SyntheticSpec`
     fields (``method=`` with ``sparsity=`` builds the spec from a method profile)."""
-    from accelsim.trace.synthetic import SyntheticSpec, write_synthetic_trace
-
     if "sparsity" in spec_fields:
         method = spec_fields.pop("method", "swat-u")
         sparsity = spec_fields.pop("sparsity")
@@ -67,7 +75,7 @@ def synthetic_trace(out: str | os.PathLike[str], *, encoding: str = "fixed16",
         spec = SyntheticSpec(**spec_fields)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    return write_synthetic_trace(spec, out, encoding=encoding)
+    return write_synthetic_trace(spec, out, encoding=encoding, derive=derive)
 
 
 def simulate_trace(path: str | os.PathLike[str], hardware: Any = None, *,
@@ -79,14 +87,14 @@ def simulate_trace(path: str | os.PathLike[str], hardware: Any = None, *,
 
 def simulate_synthetic(model: str, hardware: Any = None, *, dataset: str = "imagenet",
                        method: str = "swat-u", sparsity: float = 0.9, batch: int = 1,
-                       seed: int = 0, passes: Sequence[str] = PASSES) -> Report:
+                       seed: int = 0, passes: Sequence[str] = PASSES,
+                       derive: TableDeriver | None = None) -> Report:
     """Simulate a synthetic ``method`` trace of a zoo model without writing it to disk."""
-    from accelsim.trace.synthetic import SyntheticSpec, generate_layers
-
     hw = load_hardware(hardware)
     spec = SyntheticSpec.for_method(model, method, sparsity, dataset=dataset, batch=batch,
                                     seed=seed)
-    layers = tuple(simulate_operands(g, ops, hw, passes) for g, ops in generate_layers(spec))
+    layers = tuple(simulate_operands(g, ops, hw, passes) for g, ops in
+                   generate_layers(spec, derive=derive))
     return Report(layers, hw, f"synthetic:{model}/{dataset}/{method}@{sparsity}",
                   {"synthetic": spec.to_dict()})
 
@@ -124,11 +132,12 @@ class DemoResult:
 def demo(out_dir: str | os.PathLike[str] = "runs/demo", *, model: str = "digits-cnn",
          dataset: str = "digits", method: str = "swat-u", sparsity: float = 0.9,
          epochs: int = 3, batch: int = 4, seed: int = 0, synthetic: bool = False,
-         progress: bool = True, log: Any = print) -> DemoResult:
+         progress: bool = True, log: Any = print, trainer: Trainer | None = None) -> DemoResult:
     """The main job on the embedded default, end to end: train ``model`` with ``method``
     on the real sklearn digits set shipped with scikit-learn (``epochs`` epochs, a trace
-    every 20 steps of ``batch`` samples), then account the FLOPs of the last trace exactly
-    and simulate it on the default Bit-Tactical T<2,5> array.
+    every 20 steps of ``batch`` samples) with ``trainer`` (the CLI passes the one of
+    :mod:`training.loop`), then account the FLOPs of the last trace exactly and simulate it
+    on the default Bit-Tactical T<2,5> array.
 
     ``synthetic=True`` skips training (no torch): a seeded synthetic ``method`` trace of
     ``model`` on ``dataset`` shapes is written instead."""
@@ -143,11 +152,12 @@ def demo(out_dir: str | os.PathLike[str] = "runs/demo", *, model: str = "digits-
         if dataset != "digits":
             raise ConfigError(f"the demo trains on the embedded digits set, not {dataset!r}; "
                               "use `accelsim train --data ...` for other data, or --synthetic")
-        from training.loop import TrainConfig, train
-
-        config = TrainConfig(method=method, sparsity=sparsity, model=model, data="digits",
-                             epochs=epochs, seed=seed, trace_every=20, trace_samples=batch)
-        trained = train(config, run, progress=progress, log=log)
+        if trainer is None:
+            raise ConfigError("the demo needs a trainer to train (the CLI passes the one of "
+                              "training.loop); or use synthetic=True")
+        trained = trainer(run, model=model, method=method, sparsity=sparsity, epochs=epochs,
+                          seed=seed, trace_every=20, trace_samples=batch, progress=progress,
+                          log=log)
         if not trained.traces:
             raise ConfigError(f"the demo run {run} recorded no trace")
         path = trained.traces[-1]

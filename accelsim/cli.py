@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from accelsim.errors import AccelsimError
+from accelsim.errors import AccelsimError, WorkloadError
 
 EPILOG = """\
 examples:
@@ -87,13 +87,37 @@ def print_flops(report, out=None) -> None:
     print(f"training FLOPs reduction:  {_pct(report.training_flops_reduction)}", file=out)
 
 
+# ---- what needs torch, handed to the API -----------------------------------------------------
+def _derive_layer_table(inp):
+    """Derive a layer table that does not ship from the torch model (needs torch)."""
+    try:
+        from workloads.tables import model_layer_table
+    except ImportError as exc:  # torch missing
+        raise WorkloadError(f"layer table of {inp.model} at {inp.input_size}x{inp.input_size} "
+                            f"must be derived from the torch model, and torch is not installed "
+                            f"({exc}); pip install torch==2.13.0") from None
+    return model_layer_table(inp)
+
+
+def _train_demo(run, *, model, method, sparsity, epochs, seed, trace_every, trace_samples,
+                progress, log):
+    """Train the demo run with training.loop (needs torch)."""
+    from training.loop import TrainConfig, train
+
+    config = TrainConfig(method=method, sparsity=sparsity, model=model, data="digits",
+                         epochs=epochs, seed=seed, trace_every=trace_every,
+                         trace_samples=trace_samples)
+    return train(config, run, progress=progress, log=log)
+
+
 # ---- subcommands -------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     from accelsim import api
 
     result = api.demo(args.out, model=args.model, dataset=args.dataset, method=args.method,
                       sparsity=args.sparsity, epochs=args.epochs, batch=args.batch,
-                      seed=args.seed, synthetic=args.synthetic, progress=not args.no_progress)
+                      seed=args.seed, synthetic=args.synthetic, progress=not args.no_progress,
+                      trainer=_train_demo)
     if result.training is None:
         print(f"== synthetic {args.method} trace of {args.model}/{args.dataset} at sparsity "
               f"{args.sparsity}: {result.trace_path}\n")
@@ -139,7 +163,8 @@ def cmd_flops(args: argparse.Namespace) -> int:
                                 "--sparsity 0.8)")
         report = api.flops_of_spec(args.model, args.dataset, args.method, args.sparsity,
                                    activation_sparsity=args.activation_sparsity,
-                                   batch=args.batch, input_size=args.input_size)
+                                   batch=args.batch, input_size=args.input_size,
+                                   derive=_derive_layer_table)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
@@ -151,7 +176,8 @@ def cmd_layers(args: argparse.Namespace) -> int:
     from accelsim import api
     from accelsim.textfmt import fmt_count, table
 
-    layers = api.layer_table(args.model, args.dataset, args.input_size)
+    layers = api.layer_table(args.model, args.dataset, args.input_size,
+                             derive=_derive_layer_table)
     if args.json:
         print(json.dumps([g.to_dict() for g in layers], indent=1))
         return 0
@@ -183,7 +209,8 @@ def cmd_synthetic(args: argparse.Namespace) -> int:
         fields.update(weight_sparsity=args.sparsity, distribution=args.distribution,
                       first_layer_dense=not args.sparse_first_layer,
                       saved_activation=args.saved_activation)
-    path = api.synthetic_trace(args.out, encoding=args.encoding, **fields)
+    path = api.synthetic_trace(args.out, encoding=args.encoding, derive=_derive_layer_table,
+                               **fields)
     print(f"wrote {path}")
     return 0
 
@@ -244,7 +271,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.synthetic:
         report = api.simulate_synthetic(args.synthetic, hw, dataset=args.dataset,
                                         method=args.method, sparsity=args.sparsity,
-                                        batch=args.batch, seed=args.seed, passes=passes)
+                                        batch=args.batch, seed=args.seed, passes=passes,
+                                        derive=_derive_layer_table)
     elif args.trace:
         report = api.simulate_trace(args.trace, hw, passes=passes, step=args.step)
     else:
@@ -385,20 +413,21 @@ def cmd_show_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from accelsim.explore import run as sweep
     from accelsim.explore import store
+    from accelsim.explore.load import load_sweep
+    from accelsim.explore.run import run_sweep
 
     if args.spec is None and args.export is None:
         raise AccelsimError("sweep needs a SPEC.toml to run, or --export FILE to export the "
                             "store given by --out")
     if args.spec is not None:
-        spec = sweep.load_sweep(args.spec)
+        spec = load_sweep(args.spec, derive=_derive_layer_table)
         for s in spec.skipped[:5]:
             print(f"skipped invalid hardware {s.params}: {s.reason}", file=sys.stderr)
         if len(spec.skipped) > 5:
             print(f"... {len(spec.skipped) - 5} more invalid combinations skipped",
                   file=sys.stderr)
-        result = sweep.run_sweep(spec, args.out, workers=args.workers,
+        result = run_sweep(spec, args.out, workers=args.workers,
                                  scheduler=args.scheduler, progress=not args.no_progress,
                                  max_points=args.max_points)
         if args.json:
@@ -494,7 +523,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from accelsim.textfmt import table
-    from accelsim.validate import validate, write_figures
+    from accelsim.validate import validate
+    from plots.validation import write_figures
 
     result = validate(args.trace, args.gpu_results, args.hardware, step=args.step,
                       baseline=args.baseline)

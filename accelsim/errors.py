@@ -33,3 +33,8 @@ class HardwareError(AccelsimError, ValueError):
 
 class LoweringError(AccelsimError, ValueError):
     """Operands that do not fit a layer's pass (wrong shape, unknown pass, lanes < 1 ...)."""
+
+
+class ResultsError(AccelsimError, ValueError):
+    """A results input (GPU measurements, a simulation report, a run directory, a results
+    store's rows) that is missing, unreadable, malformed or empty."""

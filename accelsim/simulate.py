@@ -15,19 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from accelsim.arrays.bittactical import ZERO, CycleBreakdown, pass_cycles
-from accelsim.arrays.others import ARRAY_PASSES
+from accelsim.arrays.base import run_pass
+from accelsim.arrays.breakdown import ZERO, CycleBreakdown
+from accelsim.arrays.registry import model_for
 from accelsim.errors import AccelsimError, ConfigError
-from accelsim.kernels.recoding import fixed_point_magnitudes
-from accelsim.lowering.lower import lower_pass
-from accelsim.pipeline.memory import window_source_elements
 from accelsim.spec.geometry import LayerGeometry, conv_output_size
 from accelsim.spec.hardware import Hardware, load_hardware
+from accelsim.trace.reader import LayerData, Trace, find_trace, open_trace
 from accelsim.trace.schema import PASS_ROLES, PASSES
-
-BACKWARD = ("backward_input", "backward_weight")
-# the lowered window operand of each pass (the bit-serial one): index into PASS_ROLES[pass]
-WINDOW_OPERAND = {"forward": 1, "backward_input": 1, "backward_weight": 0}
 
 
 @dataclass(frozen=True)
@@ -97,42 +92,32 @@ def _check_passes(passes: Iterable[str]) -> tuple[str, ...]:
 
 def simulate_operands(geometry: LayerGeometry, operands: dict[str, dict[str, np.ndarray]],
                       hardware: Hardware, passes: Sequence[str] = PASSES) -> LayerReport:
-    """Simulate the given passes of one layer from its operands (pass -> role -> array).
-
-    ``[array] kind = "bit-tactical"``: the model of :mod:`accelsim.arrays.bittactical`; the other kinds:
-    :data:`accelsim.arrays.others.ARRAY_PASSES` (operand masks only).  Bit-parallel back end: only the non-zero masks matter.  Bit-serial back ends: the window
-    operand of each pass (:data:`WINDOW_OPERAND`) is quantised as a whole tensor to
-    ``pe_bits`` sign-magnitude magnitudes (:func:`accelsim.kernels.recoding.fixed_point_magnitudes`)
-    before lowering; the filter operand stays a mask."""
-    lanes = hardware.array.lanes
-    kind = hardware.array.kind
+    """Simulate the given passes of one layer from its operands (pass -> role -> array) on
+    the array model of ``[array] kind`` (:mod:`accelsim.arrays.registry`).  Models that only
+    need masks (:meth:`~accelsim.arrays.base.ArrayModel.needs_values`) take values or masks
+    alike: only the non-zeros matter."""
+    model = model_for(hardware)
     out = {}
     for pass_name in passes:
         if pass_name not in operands:
             continue
         ops = [np.asarray(operands[pass_name][r]) for r in PASS_ROLES[pass_name]]
-        lowered = [a if a.dtype == bool else a != 0 for a in ops]
-        if kind != "bit-tactical":  # the one dispatch on the array model
-            out[pass_name] = ARRAY_PASSES[kind](geometry, pass_name, lowered[0], lowered[1],
-                                                hardware)
-            continue
-        if hardware.backend.serial:
-            i = WINDOW_OPERAND[pass_name]
-            lowered[i] = fixed_point_magnitudes(ops[i], hardware.array.pe_bits)
-        problems = lower_pass(geometry, pass_name, lowered[0], lowered[1], lanes=lanes)
-        sources = [window_source_elements(geometry, p.tag) for p in problems]
-        keys = [p.tag[:4] for p in problems]  # (pass, samples, group): taps/phases share data
-        out[pass_name] = pass_cycles(problems, hardware, window_sources=sources,
-                                     window_keys=keys)
+        out[pass_name] = run_pass(model, geometry, pass_name, ops, hardware)
     return LayerReport(geometry, out)
+
+
+def read_operands(layer: LayerData, passes: Sequence[str], values: bool
+                  ) -> dict[str, dict[str, np.ndarray]]:
+    """The operands of a trace layer's ``passes`` (those it has), pass -> role -> array:
+    decoded values when ``values``, else the non-zero masks."""
+    read = layer.operand if values else layer.mask
+    return {p: {r: read(p, r) for r in PASS_ROLES[p]} for p in passes if p in layer.passes}
 
 
 def simulate(trace: Any, hardware: Any = None, *, passes: Sequence[str] = PASSES,
              layers: Sequence[str] | None = None) -> Report:
     """Simulate a trace (an open :class:`accelsim.trace.Trace`, a trace file or a run
     directory) on ``hardware`` (anything :func:`accelsim.spec.hardware.load_hardware` takes)."""
-    from accelsim.trace import Trace, find_trace, open_trace
-
     hw = load_hardware(hardware)
     wanted = _check_passes(passes)
     if isinstance(trace, Trace):
@@ -143,21 +128,19 @@ def simulate(trace: Any, hardware: Any = None, *, passes: Sequence[str] = PASSES
         return _simulate_open(t, hw, wanted, layers)
 
 
-def _simulate_open(trace, hw: Hardware, passes: tuple[str, ...],
+def _simulate_open(trace: Trace, hw: Hardware, passes: tuple[str, ...],
                    layers: Sequence[str] | None) -> Report:
     if layers is not None:
         unknown = set(layers) - set(trace.layer_names)
         if unknown:
             raise ConfigError(f"trace {trace.path.name} has no layer(s) {sorted(unknown)}")
+    values = model_for(hw).needs_values(hw)
     results = []
     for layer in trace.iter_layers():
         if layers is not None and layer.name not in layers:
             continue
-        # the bit-serial back ends need values; the bit-parallel one only masks
-        read = layer.operand if hw.backend.serial else layer.mask
-        ops = {p: {r: read(p, r) for r in PASS_ROLES[p]}
-               for p in passes if p in layer.passes}
-        results.append(simulate_operands(layer.geometry, ops, hw, passes))
+        results.append(simulate_operands(layer.geometry, read_operands(layer, passes, values),
+                                         hw, passes))
     return Report(tuple(results), hw, str(trace.path), trace.metadata.to_dict())
 
 

@@ -26,12 +26,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from accelsim.errors import AccelsimError
-from accelsim.simulate import Report
-from accelsim.trace import PASSES
+from scipy.stats import spearmanr
 
-__all__ = ["ValidationError", "ValidationResult", "ValidationRow", "spearman", "validate",
-           "write_figures"]
+from accelsim import api
+from accelsim.errors import AccelsimError
+from accelsim.measured import GpuResults, load_gpu_results
+from accelsim.simulate import Report
+from accelsim.trace.schema import PASSES
+
+__all__ = ["ValidationError", "ValidationResult", "ValidationRow", "spearman", "validate"]
 
 #: speedup baselines of ``accelsim gpu-bench`` (``ours_total_vs_BASELINE``)
 BASELINES: tuple[str, ...] = ("dense_fp32", "dense_tf32", "dense_bf16", "cusparse_csr",
@@ -69,8 +72,6 @@ def spearman(simulated: Sequence[float], measured: Sequence[float]) -> float:
         raise ValueError("spearman() needs two sequences of the same length")
     if len(simulated) < 2 or len(set(simulated)) < 2 or len(set(measured)) < 2:
         return math.nan
-    from scipy.stats import spearmanr
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rho = spearmanr(simulated, measured).statistic
@@ -163,15 +164,12 @@ def validate(trace_or_run_dir: str | os.PathLike[str], gpu_results: Any,
 
     ``gpu_results``: a GPU results file (the JSON of ``accelsim gpu-bench``, or the minimal
     ``{"layers": [{"layer", "pass", "speedup"}]}``) or a loaded
-    :class:`plots.data.GpuResults`; ``baseline``: which dense GPU baseline the measured
+    :class:`accelsim.measured.GpuResults`; ``baseline``: which dense GPU baseline the measured
     speedups are over (``rows[].speedup["ours_total_vs_BASELINE"]`` of a gpu-bench file;
     the minimal format has dense_fp32 only).  ``hardware``: anything
     :func:`accelsim.spec.hardware.load_hardware` takes.  Only the passes the GPU file names are
     simulated.  Raises :class:`ValidationError` (or the reader's one-line error) when the
     file is missing or malformed, nothing matches, or a speedup is not a positive number."""
-    from accelsim.api import simulate_trace
-    from plots.data import GpuResults, load_gpu_results
-
     if baseline not in BASELINES:
         raise ValidationError(f"unknown GPU baseline {baseline!r}; choose from "
                               f"{', '.join(BASELINES)}")
@@ -188,7 +186,7 @@ def validate(trace_or_run_dir: str | os.PathLike[str], gpu_results: Any,
         gpu_passes = sorted({k[1] for k in gpu_pairs})
         raise ValidationError(f"GPU results {source} name no known pass ({', '.join(gpu_passes)}"
                               f"); passes are {', '.join(PASSES)}")
-    report = simulate_trace(trace_or_run_dir, hardware, passes=passes, step=step)
+    report = api.simulate_trace(trace_or_run_dir, hardware, passes=passes, step=step)
     simulated: dict[tuple[str, str], float] = {}
     for lr in report.layers:
         for p in passes:
@@ -222,36 +220,3 @@ def validate(trace_or_run_dir: str | os.PathLike[str], gpu_results: Any,
         unmatched_measured=tuple(k for k in gpu_pairs if k not in simulated),
         trace=str(report.source), gpu_results=source, device=measured.device,
         baseline=baseline, hardware=report.hardware.name, report=report)
-
-
-def write_figures(result: ValidationResult, out_dir: str | os.PathLike[str], *,
-                  fmt: str = "png") -> list[str]:
-    """Write ``validation-scatter.FMT`` (simulated vs measured, one point per layer and
-    pass) and ``validation-layers.FMT`` (per-layer bars, simulated beside measured) into
-    ``out_dir`` (created), each atomically.  Returns the paths."""
-    from pathlib import Path
-
-    from plots.data import GpuResults
-    from plots.figures import plot_layer_speedups, plot_validation_scatter
-
-    if fmt not in ("png", "svg"):
-        raise ValidationError(f"figure format {fmt!r}: choose png or svg")
-    if result.report is None:
-        raise ValidationError("this ValidationResult carries no simulation report to plot")
-    out = Path(out_dir)
-    scatter, layers = (out / f"{name}.{fmt}" for name in FIGURE_NAMES)
-    device = result.device or "GPU"
-    rho = f"{result.spearman:.2f}" if math.isfinite(result.spearman) else "n/a"
-    note = (f"Spearman ρ = {rho}\ngeo-mean measured/simulated = {result.geomean_ratio:.2f}\n"
-            f"{result.matched} layer-pass pairs")
-    plot_validation_scatter([r.to_dict() for r in result.rows], scatter,
-                            simulated_label=result.hardware or "accelerator",
-                            measured_label=device, baseline=result.baseline.replace("_", " "),
-                            note=note)
-    measured = GpuResults({(r.layer, r.pass_name): r.measured for r in result.rows},
-                          result.device, result.gpu_results)
-    shown = tuple(p for p in PASSES if any(r.pass_name == p for r in result.rows))
-    plot_layer_speedups(result.report, layers, gpu=measured, passes=shown,
-                        title=f"Simulated vs measured on {device} (over "
-                              f"{result.baseline.replace('_', ' ')}) per layer")
-    return [str(scatter), str(layers)]

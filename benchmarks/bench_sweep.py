@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, write_json_atomic  # noqa: E402
 
-from accelsim.explore.run import load_sweep, run_sweep  # noqa: E402
+from accelsim.explore.load import load_sweep  # noqa: E402
+from accelsim.explore.run import run_sweep  # noqa: E402
 from accelsim.explore.store import open_store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -33,18 +33,18 @@ import math
 import os
 import re
 import sqlite3
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from accelsim.errors import AccelsimError
-from accelsim.explore.store import flatten_hardware
+from accelsim.errors import ResultsError
+from accelsim.explore.records import flatten_hardware
+from accelsim.measured import GpuResults, load_gpu_results
 
 __all__ = [
     "COMPONENTS", "PASSES", "TOTAL_LAYER", "GpuResults", "PlotError", "RunData", "Totals",
-    "architecture_label", "architecture_labels", "area_proxy", "atomic_write", "filter_rows", "load_gpu_results", "load_rows",
+    "architecture_label", "architecture_labels", "area_proxy", "filter_rows", "load_gpu_results", "load_rows",
     "load_run", "point_key", "point_totals", "rows_from_report", "sparsity_of",
     "workload_label",
 ]
@@ -68,31 +68,11 @@ _HW_PREFIXES = ("array.", "frontend.", "backend.", "memory.", "energy.")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-class PlotError(AccelsimError, ValueError):
-    """Missing or unreadable input, empty data, unknown figure kind: one line, with the fix."""
+PlotError = ResultsError
+"""Missing or unreadable input, empty data, unknown figure kind: one line, with the fix (the
+core's :class:`accelsim.errors.ResultsError`, which its GPU-results loader raises too)."""
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Any], Any]) -> Path:
-    """Create ``path`` atomically: ``write(fh)`` fills a temporary binary file in the same
-    directory, which is flushed, fsynced, given the usual permissions (0o666 less the
-    umask) and renamed over ``path``; on any error the temporary file is removed and
-    ``path`` is untouched.  Missing parent directories are created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 # ---- rows -------------------------------------------------------------------------------------
@@ -457,90 +437,10 @@ def area_proxy(row: Mapping[str, Any]) -> float:
     return pes * lanes * (1.0 + mux)
 
 
-# ---- GPU results ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class GpuResults:
-    """Measured GPU speedups: ``speedups[(layer, pass)]``, plus where they came from."""
-
-    speedups: dict[tuple[str, str], float]
-    device: str = ""
-    source: str = ""
 
 
-def _gpu_record(p: Path, i: int, rec: Any, speedup: Any) -> tuple[tuple[str, str], float]:
-    try:
-        value = float(speedup)
-        key = (str(rec["layer"]), str(rec["pass"]))
-    except (KeyError, TypeError, ValueError):
-        raise PlotError(f"GPU results file {p}: record {i} must have layer, pass and a "
-                        f"numeric speedup, got {rec!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise PlotError(f"GPU results file {p}: record {i} ({key[0]} {key[1]}) has speedup "
-                        f"{value}; it must be a positive number")
-    return key, value
 
 
-def load_gpu_results(path: str | os.PathLike[str], *, baseline: str | None = None) -> GpuResults:
-    """Read a GPU results file: ``{"layers": [{"layer", "pass", "speedup"}, ...]}``.
-
-    The JSON of ``accelsim gpu-bench`` (:mod:`accelsim.gpu.bench`) is such a file: its
-    ``layers`` list holds the speedup of ``ours_total`` over ``dense_fp32``; the device
-    defaults to its ``environment.gpu``.  With ``baseline`` (e.g. ``"dense_tf32"``) the
-    speedups are read from its per-row ``rows[i].speedup["ours_total_vs_BASELINE"]``
-    instead (rows where that baseline was not timed are left out); a minimal file without
-    ``rows`` only has speedups over dense fp32 (``baseline="dense_fp32"``)."""
-    p = Path(path)
-    if not p.is_file():
-        raise PlotError(f"GPU results file {p} does not exist; give the JSON written by the "
-                        "GPU benchmark ({\"layers\": [{\"layer\", \"pass\", \"speedup\"}]})")
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise PlotError(f"GPU results file {p} is not valid JSON ({exc.msg}, line "
-                        f"{exc.lineno})") from None
-    except UnicodeDecodeError:
-        raise PlotError(f"GPU results file {p} is not a text (JSON) file") from None
-    if not isinstance(data, Mapping):
-        raise PlotError(f"GPU results file {p} must hold a JSON object with a \"layers\" list, "
-                        f"not a {type(data).__name__}")
-    env = data.get("environment")
-    device = data.get("device") or (env.get("gpu") if isinstance(env, Mapping) else "") or ""
-    source = data.get("source", "")
-    if isinstance(source, Mapping):
-        source = source.get("trace", "")
-    out: dict[tuple[str, str], float] = {}
-    rows = data.get("rows")
-    has_rows = isinstance(rows, list) and bool(rows)
-    if baseline is not None and (baseline != "dense_fp32" or has_rows):
-        if not has_rows:
-            raise PlotError(f"GPU results file {p} has no per-row timings (\"rows\" of "
-                            f"`accelsim gpu-bench`), so only speedups over dense_fp32, not "
-                            f"{baseline}; use baseline dense_fp32")
-        key = f"ours_total_vs_{baseline}"
-        for i, rec in enumerate(rows):
-            speedups = rec.get("speedup") if isinstance(rec, Mapping) else None
-            if not isinstance(speedups, Mapping):
-                raise PlotError(f"GPU results file {p}: row {i} has no \"speedup\" object "
-                                "(expected the rows of `accelsim gpu-bench`)")
-            if speedups.get(key) is None:
-                continue  # this baseline was not timed for this layer and pass
-            k, v = _gpu_record(p, i, rec, speedups[key])
-            out[k] = v
-        if not out:
-            raise PlotError(f"GPU results file {p}: no row has a {key} speedup; the baseline "
-                            f"{baseline} was not timed (see --baselines of gpu-bench)")
-    else:
-        layers = data.get("layers")
-        if not isinstance(layers, list) or not layers:
-            raise PlotError(f"GPU results file {p} needs a non-empty \"layers\" list of "
-                            "{\"layer\", \"pass\", \"speedup\"} records")
-        for i, rec in enumerate(layers):
-            if not isinstance(rec, Mapping):
-                raise PlotError(f"GPU results file {p}: record {i} must be an object with "
-                                f"layer, pass and speedup, got {rec!r}")
-            k, v = _gpu_record(p, i, rec, rec.get("speedup"))
-            out[k] = v
-    return GpuResults(out, str(device), str(source))
 
 
 # ---- training runs ----------------------------------------------------------------------------

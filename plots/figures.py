@@ -21,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from accelsim.fileio import atomic_write
 from plots.data import (
     PASS_LABELS,
     PASSES,
@@ -31,7 +32,6 @@ from plots.data import (
     architecture_label,
     architecture_labels,
     area_proxy,
-    atomic_write,
     filter_rows,
     load_gpu_results,
     load_rows,

@@ -21,6 +21,7 @@ from typing import Any
 
 import matplotlib
 
+from accelsim.fileio import atomic_write
 from plots.data import (
     COMPONENTS,
     PASS_LABELS,
@@ -29,7 +30,6 @@ from plots.data import (
     PlotError,
     RunData,
     architecture_labels,
-    atomic_write,
     load_gpu_results,
     load_rows,
     load_run,

@@ -1,4 +1,4 @@
-"""The other array models: systolic (SCALE-Sim v3 exact), SCNN and ideal (accelsim.arrays.others)."""
+"""The other array models: systolic (SCALE-Sim v3 exact), SCNN and ideal (accelsim.arrays)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,19 @@ import numpy as np
 import pytest
 
 from accelsim import simulate_layer
-from accelsim.arrays.others import _fold_cycles, scnn_problems, systolic_problem_cycles
+from accelsim.arrays.scnn import scnn_problems
+from accelsim.arrays.systolic import _fold_cycles, systolic_problem_cycles
 from accelsim.errors import HardwareError
-from accelsim.kernels import scheduler as _kernels
+from accelsim.kernels.scnn import _scnn_cycles, _scnn_cycles_ref
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import (
-    ArraySpec,
     Hardware,
-    ScnnSpec,
-    SystolicSpec,
     builtin_hardware,
     dense_baseline,
     ideal_bound,
     load_hardware,
 )
+from accelsim.spec.sections import ArraySpec, ScnnSpec, SystolicSpec
 
 SYSTOLIC = builtin_hardware("systolic-os-32x32")
 SCNN = builtin_hardware("scnn")
@@ -235,7 +234,7 @@ def test_scnn_kernel_matches_reference(seed):
             + scnn_problems(g, "backward_weight", a, grad, spec))
     for p in work:
         args = (p.w_ptr, p.w_k, p.w_r, p.w_s, p.a_ptr, p.a_y, p.a_x, p.geo)
-        got, want = _kernels._scnn_cycles(*args), _kernels._scnn_cycles_ref(*args)
+        got, want = _scnn_cycles(*args), _scnn_cycles_ref(*args)
         assert np.array_equal(got[0], want[0])
         assert tuple(int(v) for v in got[1:]) == tuple(int(v) for v in want[1:])
 

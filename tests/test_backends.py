@@ -7,22 +7,29 @@ import pytest
 
 from accelsim import simulate_layer
 from accelsim.errors import ConfigError
-from accelsim.kernels.recoding import booth_terms, fixed_point_magnitudes, precisions, serial_codes
-from accelsim.kernels.scheduler import (
+from accelsim.kernels.recoding import (
+    _booth_terms,
+    _booth_terms_ref,
+    booth_terms,
+    fixed_point_magnitudes,
+    precisions,
+    serial_codes,
+)
+from accelsim.kernels.serial import (
     TCLE,
     TCLP,
     _advance,
-    _booth_terms,
-    _booth_terms_ref,
-    _recurrence_ref,
     _schedule_sources,
-    _schedule_sources_ref,
     _serial_filters,
-    _serial_filters_ref,
     _serial_windows,
-    _serial_windows_ref,
     _tcle_column,
     _tcle_pe,
+)
+from accelsim.kernels.serial_ref import (
+    _recurrence_ref,
+    _schedule_sources_ref,
+    _serial_filters_ref,
+    _serial_windows_ref,
     _tcle_pe_ref,
     _terms_list,
 )

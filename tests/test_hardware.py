@@ -7,6 +7,13 @@ from accelsim.errors import AccelsimError, HardwareError
 from accelsim.spec.hardware import (
     BUILTIN_HARDWARE,
     DATA_DIR,
+    Hardware,
+    builtin_hardware,
+    default_hardware,
+    dense_baseline,
+    load_hardware,
+)
+from accelsim.spec.sections import (
     FRONTEND_KINDS,
     PRIORITIES,
     SCHEDULES,
@@ -15,12 +22,7 @@ from accelsim.spec.hardware import (
     BackendSpec,
     EnergySpec,
     FrontendSpec,
-    Hardware,
     MemorySpec,
-    builtin_hardware,
-    default_hardware,
-    dense_baseline,
-    load_hardware,
 )
 
 

@@ -10,12 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accelsim.kernels.scheduler import (
-    _chain_order,
+from accelsim.kernels.scheduler import _chain_order, _schedule_detail, _schedule_steps
+from accelsim.kernels.scheduler_ref import (
     _chain_order_ref,
-    _schedule_detail,
     _schedule_detail_ref,
-    _schedule_steps,
     _schedule_steps_ref,
 )
 

@@ -13,14 +13,8 @@ import torch.nn.functional as F
 
 from accelsim.errors import LoweringError
 from accelsim.flops import effectual_macs
-from accelsim.lowering.lower import (
-    LoweredProblem,
-    assemble,
-    dense_lines,
-    iter_problems,
-    lower_pass,
-    pass_output_shape,
-)
+from accelsim.lowering.assemble import assemble, dense_lines, pass_output_shape
+from accelsim.lowering.lower import LoweredProblem, iter_problems, lower_pass
 from accelsim.spec.geometry import LayerGeometry, conv_output_size
 
 PASSES = ("forward", "backward_input", "backward_weight")

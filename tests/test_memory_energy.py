@@ -8,7 +8,8 @@ import pytest
 from accelsim import simulate_layer
 from accelsim.pipeline.energy import AccessCounts, energy_pj
 from accelsim.pipeline.memory import Block, blocks_of, memory_traffic, pass_memory
-from accelsim.spec.hardware import EnergySpec, builtin_hardware, load_hardware
+from accelsim.spec.hardware import builtin_hardware, load_hardware
+from accelsim.spec.sections import EnergySpec
 
 # 1 tile x 2 rows x 1 column x 4 lanes, dense front end, bit-parallel; DRAM 1 byte per cycle
 # (1 GB/s at 1 GHz), 10 cycles latency, 64-byte buffers split in two 32-byte slots.

@@ -12,8 +12,9 @@ import textwrap
 import pytest
 
 from accelsim import api
-from accelsim.arrays.bittactical import CycleBreakdown
-from accelsim.explore.store import FIGURES, TOTAL, PointRecord, StoreError, export, open_store
+from accelsim.arrays.breakdown import CycleBreakdown
+from accelsim.explore.records import FIGURES, TOTAL, PointRecord
+from accelsim.explore.store import StoreError, export, open_store
 from accelsim.spec.hardware import load_hardware
 
 
@@ -115,9 +116,10 @@ def test_open_errors_are_one_line(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys
-    from accelsim.arrays.bittactical import CycleBreakdown
+    from accelsim.arrays.breakdown import CycleBreakdown
     from accelsim.spec.hardware import load_hardware
-    from accelsim.explore.store import TOTAL, PointRecord, open_store
+    from accelsim.explore.store import open_store
+    from accelsim.explore.records import TOTAL, PointRecord
     path, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     info = {"trace": who, "workload_kind": "trace", "json": {}}
     with open_store(path) as store:

@@ -14,8 +14,11 @@ import pytest
 
 from accelsim import api, simulate
 from accelsim.cli import main
-from accelsim.explore.run import SweepError, load_sweep, run_sweep
-from accelsim.explore.store import TOTAL, open_store
+from accelsim.explore.load import load_sweep
+from accelsim.explore.records import TOTAL
+from accelsim.explore.run import run_sweep
+from accelsim.explore.spec import SweepError
+from accelsim.explore.store import open_store
 
 SYN = {"model": "digits-cnn", "dataset": "digits", "sparsity": [0.8, 0.9]}
 PASSES3 = ("forward", "backward_input", "backward_weight")

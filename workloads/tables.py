@@ -12,16 +12,16 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from accelsim.errors import WorkloadError
+from accelsim.fileio import atomic_write
 from accelsim.networks.catalog import ModelInput, model_input, standard_pairs, table_path
 from accelsim.spec.geometry import LayerGeometry
+from workloads.models import build_model
 
 
 def geometry_of(name: str, module: nn.Module, in_shape: Sequence[int],
@@ -96,9 +96,8 @@ def derive_layer_table(model: nn.Module, input_shape: Sequence[int]) -> tuple[La
 
 
 def model_layer_table(inp: ModelInput) -> tuple[LayerGeometry, ...]:
-    """Build the zoo model for ``inp`` on the meta device and derive its table."""
-    from workloads.models import build_model
-
+    """Build the zoo model for ``inp`` on the meta device and derive its table (the
+    ``derive`` of :func:`accelsim.networks.catalog.layer_table`)."""
     with torch.device("meta"):
         model = build_model(inp.model, num_classes=inp.num_classes,
                             in_channels=inp.in_channels, input_size=inp.input_size)
@@ -119,13 +118,7 @@ def write_standard_tables() -> list[str]:
     for model, dataset in standard_pairs():
         inp = model_input(model, dataset)
         doc = table_document(inp, model_layer_table(inp))
-        path = table_path(model, dataset)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
+        path = atomic_write(table_path(model, dataset), json.dumps(doc, indent=1) + "\n")
         written.append(str(path))
     return written
 

@@ -36,113 +36,57 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import math
 import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from accelsim.arrays.bittactical import ZERO, CycleBreakdown
-from accelsim.errors import AccelsimError
-from accelsim.spec.hardware import default_hardware
+from accelsim.arrays.breakdown import ZERO
+from accelsim.explore.records import (
+    DERIVED,
+    FIGURES,
+    TOTAL,
+    WORKLOAD_KEYS,
+    PointRecord,
+    breakdown_of,
+    figures_of,
+    flatten_hardware,
+)
+from accelsim.explore.sql import (
+    BUSY_TIMEOUT_S,
+    SCHEMA,
+    SCHEMA_VERSION,
+    StoreError,
+    flat_view_sql,
+    hardware_keys,
+    match,
+    merge_filters,
+    sql_value,
+    switch_to_wal,
+    write_parquet,
+)
+from accelsim.fileio import atomic_path
 
-SCHEMA_VERSION = 1
-TOTAL = "*total*"
 #: derived totals of :meth:`ResultsStore.totals` (sums of the stored pass totals)
-DERIVED = {"backward": ("backward_input", "backward_weight"),
-           "training_step": ("forward", "backward_input", "backward_weight")}
 #: integer figures (summed in totals)
-COUNTS = ("base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles", "effectual_macs",
-          "pe_lane_cycles")
 #: every figure stored per row, in column order
-FIGURES = (*COUNTS, "speedup", "exploited_sparsity", "pe_utilisation", "energy_pj",
-           "base_energy_pj", "energy_efficiency", "scheduled")
 #: workload columns of a row
-WORKLOAD_KEYS = ("trace", "workload_kind", "model", "dataset", "method", "sparsity", "batch",
-                 "step")
-BUSY_TIMEOUT_S = 120.0
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS results (
-    trace_digest TEXT NOT NULL, hardware_digest TEXT NOT NULL, layer TEXT NOT NULL,
-    layer_index INTEGER NOT NULL, pass TEXT NOT NULL,
-    {", ".join(f"{k} INTEGER NOT NULL" for k in COUNTS)},
-    speedup REAL, exploited_sparsity REAL, pe_utilisation REAL, energy_pj REAL,
-    base_energy_pj REAL, energy_efficiency REAL, scheduled TEXT, finished_at REAL NOT NULL,
-    PRIMARY KEY (trace_digest, hardware_digest, layer, pass)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS points (
-    trace_digest TEXT NOT NULL, hardware_digest TEXT NOT NULL, passes TEXT NOT NULL,
-    params TEXT NOT NULL, sweep TEXT NOT NULL, seconds REAL NOT NULL, worker TEXT NOT NULL,
-    finished_at REAL NOT NULL, PRIMARY KEY (trace_digest, hardware_digest));
-CREATE TABLE IF NOT EXISTS hardware (
-    hardware_digest TEXT PRIMARY KEY, name TEXT NOT NULL, json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS workloads (
-    trace_digest TEXT PRIMARY KEY, trace TEXT NOT NULL, kind TEXT NOT NULL, model TEXT,
-    dataset TEXT, method TEXT, sparsity REAL, batch INTEGER, step INTEGER, json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS failures (
-    trace_digest TEXT NOT NULL, hardware_digest TEXT NOT NULL, error TEXT NOT NULL,
-    at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS skipped (
-    sweep TEXT NOT NULL, params TEXT NOT NULL, reason TEXT NOT NULL,
-    PRIMARY KEY (sweep, params));
-"""
 
 
-class StoreError(AccelsimError):
-    """A results store that cannot be opened, is not a store, or has another schema."""
 
 
-@dataclass(frozen=True)
-class PointRecord:
-    """Everything written for one computed point (one transaction).
-
-    ``rows``: per (layer, pass) ``(layer, layer_index, pass, CycleBreakdown)``, the total rows
-    (layer :data:`TOTAL`, index -1) included; ``passes``: the passes this record completes;
-    ``hardware``: :meth:`Hardware.to_dict`; ``workload``: the keys of :data:`WORKLOAD_KEYS`
-    plus ``json`` (the workload's full description)."""
-
-    trace_digest: str
-    hardware_digest: str
-    passes: tuple[str, ...]
-    rows: tuple[tuple[str, int, str, CycleBreakdown], ...]
-    hardware: dict[str, Any]
-    workload: dict[str, Any]
-    params: dict[str, Any]
-    sweep: str = ""
-    seconds: float = 0.0
-    worker: str = ""
 
 
-def figures_of(b: CycleBreakdown) -> dict[str, Any]:
-    """The stored figures of a breakdown (the keys of :data:`FIGURES`)."""
-    d = b.to_dict()
-    d["pe_lane_cycles"] = b.pe_lane_cycles
-    return {k: d[k] for k in FIGURES}
 
 
-def _breakdown(row: Mapping[str, Any]) -> CycleBreakdown:
-    return CycleBreakdown(row["base_cycles"], row["compute_cycles"], row["ideal_cycles"],
-                          row["effectual_macs"], row["pe_lane_cycles"], row["stall_cycles"],
-                          row["scheduled"] or "", row["energy_pj"], row["base_energy_pj"])
 
 
-def flatten_hardware(hw: Mapping[str, Any], name_key: str = "hardware_name") -> dict[str, Any]:
-    """``Hardware.to_dict()`` -> ``{name_key: ..., "array.tiles": 16, ...}``."""
-    out: dict[str, Any] = {name_key: hw.get("name", "")}
-    for section, table in hw.items():
-        if isinstance(table, Mapping):
-            for key, value in table.items():
-                out[f"{section}.{key}"] = value
-    return out
 
 
-def _hardware_keys() -> list[str]:
-    return [k for k in flatten_hardware(default_hardware().to_dict()) if k != "hardware_name"]
+
 
 
 class ResultsStore:
@@ -179,7 +123,7 @@ class ResultsStore:
         for layer, index, pass_name, b in record.rows:
             f = figures_of(b)
             values.append((record.trace_digest, record.hardware_digest, layer, index, pass_name,
-                           *(_sql_value(f[k]) for k in FIGURES), now))
+                           *(sql_value(f[k]) for k in FIGURES), now))
         with self._write() as conn:
             conn.execute("INSERT OR IGNORE INTO hardware VALUES (?, ?, ?)",
                          (record.hardware_digest, record.hardware.get("name", ""),
@@ -292,13 +236,13 @@ class ResultsStore:
         ``totals=False`` leaves out the ``"*total*"`` rows.  Raises :class:`StoreError` for an
         unknown key.
         """
-        wanted = _filters(filters, kw)
+        wanted = merge_filters(filters, kw)
         out = []
         for row in self._joined(totals):
             if _unknown := [k for k in wanted if k not in row]:
                 raise StoreError(f"rows(): unknown key(s) {', '.join(_unknown)}; keys are "
                                  f"{', '.join(row)}")
-            if all(_match(row[k], v) for k, v in wanted.items()):
+            if all(match(row[k], v) for k, v in wanted.items()):
                 out.append(row)
         return out
 
@@ -308,7 +252,7 @@ class ResultsStore:
         "backward" (backward_input + backward_weight) and "training_step" (all three),
         summed like :meth:`accelsim.simulate.Report.totals` (ratios recomputed from the sums).
         Same keys and filters as :meth:`rows` (``layer`` is ``"*total*"``)."""
-        wanted = _filters(filters, kw)
+        wanted = merge_filters(filters, kw)
         by_point: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         for row in self._joined(True):
             if row["layer"] == TOTAL:
@@ -322,7 +266,7 @@ class ResultsStore:
                 if all(p in passes for p in parts):
                     total = ZERO
                     for p in parts:
-                        total = total + _breakdown(passes[p])
+                        total = total + breakdown_of(passes[p])
                     derived = dict(template)
                     derived.update(figures_of(total))
                     derived["pass"] = name
@@ -331,7 +275,7 @@ class ResultsStore:
             for row in rows:
                 if _unknown := [k for k in wanted if k not in row]:
                     raise StoreError(f"totals(): unknown key(s) {', '.join(_unknown)}")
-                if all(_match(row[k], v) for k, v in wanted.items()):
+                if all(match(row[k], v) for k, v in wanted.items()):
                     out.append(row)
         return out
 
@@ -352,27 +296,14 @@ class ResultsStore:
         rows = self.rows(filters, **kw)
         keys = list(rows[0]) if rows else ["trace", "trace_digest", "hardware_digest"]
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        try:
+        with atomic_path(p) as tmp:
             if suffix == ".csv":
                 with open(tmp, "w", newline="", encoding="utf-8") as fh:
                     writer = csv.DictWriter(fh, fieldnames=keys, lineterminator="\n")
                     writer.writeheader()
                     writer.writerows(rows)
             else:
-                try:
-                    import pyarrow as pa
-                    import pyarrow.parquet as pq
-                except ImportError:
-                    raise StoreError("Parquet export needs pyarrow; pip install pyarrow, or "
-                                     "export to .csv") from None
-                table = pa.Table.from_pylist(rows) if rows else pa.table(
-                    {k: pa.array([], pa.string()) for k in keys})
-                pq.write_table(table, tmp)
-            os.replace(tmp, p)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+                write_parquet(tmp, rows, keys)
         return p
 
     # ---- life cycle ---------------------------------------------------------------------
@@ -386,53 +317,20 @@ class ResultsStore:
         self.close()
 
 
-def _sql_value(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
-def _filters(filters: Mapping[str, Any] | None, kw: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(filters or {})
-    for k, v in kw.items():
-        out["pass" if k == "pass_" else k] = v
-    return out
 
 
-def _match(value: Any, wanted: Any) -> bool:
-    if isinstance(wanted, (list, tuple, set, frozenset)):
-        return value in wanted
-    return value == wanted
+
+
 
 
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _flat_view_sql(keys: Sequence[str]) -> str:
-    hw = ", ".join(f"json_extract(h.json, '$.{k}') AS \"{k}\"" for k in keys)
-    return ("CREATE VIEW flat AS SELECT r.trace_digest, r.hardware_digest, w.trace, w.kind AS "
-            "workload_kind, w.model, w.dataset, w.method, w.sparsity, w.batch, w.step, "
-            f"h.name AS hardware_name, {hw}, r.layer, r.layer_index, r.pass, "
-            + ", ".join(f"r.{k}" for k in FIGURES) +
-            ", r.finished_at FROM results r JOIN workloads w USING (trace_digest) "
-            "JOIN hardware h USING (hardware_digest)")
 
 
-def _switch_to_wal(conn: sqlite3.Connection) -> str:
-    """``PRAGMA journal_mode = WAL``, retried while another process holds the file: SQLite
-    reports "database is locked" for a journal-mode change at once, without waiting for
-    the busy timeout (two sweeps creating one store at the same moment)."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    delay = 0.01
-    while True:
-        try:
-            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(0.5, delay * 2)
 
 
 def open_store(path: str | os.PathLike[str], *, create: bool = True) -> ResultsStore:
@@ -456,15 +354,15 @@ def open_store(path: str | os.PathLike[str], *, create: bool = True) -> ResultsS
         raise StoreError(f"results store {p} cannot be opened: {exc}") from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        mode = _switch_to_wal(conn)
+        mode = switch_to_wal(conn)
         if str(mode).lower() != "wal":
             raise StoreError(f"results store {p}: cannot switch to WAL mode (got {mode}); put "
                              "the store on a local file system")
         conn.execute("PRAGMA synchronous = NORMAL")
-        keys = _hardware_keys()
+        keys = hardware_keys()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in _SCHEMA.split(";"):  # executescript() would commit early
+            for stmt in SCHEMA.split(";"):  # executescript() would commit early
                 if stmt.strip():
                     conn.execute(stmt)
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -478,7 +376,7 @@ def open_store(path: str | os.PathLike[str], *, create: bool = True) -> ResultsS
             old = conn.execute("SELECT value FROM meta WHERE key = 'flat_keys'").fetchone()
             if old is None or old[0] != key_text:
                 conn.execute("DROP VIEW IF EXISTS flat")
-                conn.execute(_flat_view_sql(keys))
+                conn.execute(flat_view_sql(keys))
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('flat_keys', ?)", (key_text,))
             conn.execute("COMMIT")
         except BaseException:
@@ -502,5 +400,4 @@ def export(path: str | os.PathLike[str], out: str | os.PathLike[str],
         return store.export(out, filters, **kw)
 
 
-__all__ = ["COUNTS", "DERIVED", "FIGURES", "TOTAL", "PointRecord", "ResultsStore",
-           "StoreError", "export", "figures_of", "flatten_hardware", "open_store"]
+__all__ = ["ResultsStore", "StoreError", "export", "open_store"]

@@ -14,7 +14,7 @@ Values
     ``fixed16`` encoding (``q = rint(|x| / scale * 32767)``, ``scale = max|x|``, non-zeros kept
     >= 1), so a fixed16 trace's values come back bit for bit.  An activation's *precision* is
     the bit length of its magnitude (0 for zero); its *terms* are the signed powers of two of
-    the Booth-like recoding :func:`accelsim.kernels.scheduler._booth_terms` (7 -> {3, 0}).
+    the Booth-like recoding :func:`_booth_terms` (7 -> {3, 0}).
 
 Which operand is serial
     The window operand of every lowered pass (the one fed per column): forward -> the input
@@ -44,12 +44,14 @@ windows fill the columns), which is how ``data/bit-tactical-tcle.toml`` is sized
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from accelsim.errors import ConfigError
-from accelsim.kernels import scheduler as _kernels
 
 __all__ = ["booth_terms", "fixed_point_magnitudes", "precisions", "serial_codes"]
+
+TERM_BITS = 16  # magnitudes are at most 16 bits
 
 
 def fixed_point_magnitudes(values: np.ndarray, pe_bits: int = 16) -> np.ndarray:
@@ -89,9 +91,9 @@ def booth_terms(mags: np.ndarray) -> np.ndarray:
         raise ConfigError("magnitudes must be in 0..65535")
     m = np.ascontiguousarray(m, dtype=np.uint16)
     if m.size <= 1 << 16:
-        return _kernels._booth_terms(m)
+        return _booth_terms(m)
     # large arrays: recode every 16-bit value once and look the magnitudes up
-    return _kernels._booth_terms(np.arange(1 << 16, dtype=np.uint16))[m]
+    return _booth_terms(np.arange(1 << 16, dtype=np.uint16))[m]
 
 
 def serial_codes(window_mags: np.ndarray, kind: str) -> np.ndarray:
@@ -105,3 +107,68 @@ def serial_codes(window_mags: np.ndarray, kind: str) -> np.ndarray:
     if kind == "tcle":
         return np.ascontiguousarray(booth_terms(flat))
     raise ConfigError(f"serial_codes(): kind must be 'tclp' or 'tcle', not {kind!r}")
+
+
+
+@numba.njit(cache=True)
+def _booth_terms(mags):
+    """Term bit masks (uint32, bit p <=> a term at position p, p in 0..16) of 16-bit magnitudes.
+
+    The Booth-like recoding of the Bit-Tactical TCLe back end, scanning bits 15 down to 0 (bits
+    below 0 read as 0), starting outside a run: outside a run every 1 bit is a term (+2^p),
+    except a 1 at bit p whose bits p-1 and p-2 are also 1, which puts a term at p+1 (+2^(p+1))
+    and opens a run; inside a run, a 0 bit whose next lower bit is 1 is a term (-2^p), and the
+    first 1 bit whose two lower bits are both 0 is a term (-2^p) and closes the run.
+    7 -> {3, 0} (8 - 1); 27 -> {4, 3, 1, 0}.  ``mags``: any integer array of values in
+    0..65535; the result has its shape.
+    """
+    flat = mags.ravel()
+    out = np.zeros(flat.size, np.uint32)
+    for i in range(flat.size):
+        v = np.int64(flat[i])
+        if v < 0 or v > 65535:
+            raise ValueError("magnitudes must be in 0..65535")
+        m = np.uint32(0)
+        run = False
+        for p in range(TERM_BITS - 1, -1, -1):
+            b = (v >> p) & 1
+            b1 = (v >> (p - 1)) & 1 if p >= 1 else 0
+            b2 = (v >> (p - 2)) & 1 if p >= 2 else 0
+            if not run:
+                if b:
+                    if b1 and b2:
+                        m |= np.uint32(1) << np.uint32(p + 1)
+                        run = True
+                    else:
+                        m |= np.uint32(1) << np.uint32(p)
+            elif b == 0:
+                if b1:
+                    m |= np.uint32(1) << np.uint32(p)
+            elif b1 == 0 and b2 == 0:
+                m |= np.uint32(1) << np.uint32(p)
+                run = False
+        out[i] = m
+    return out.reshape(mags.shape)
+
+
+def _booth_terms_ref(value: int) -> list[tuple[int, int]]:
+    """The recoding rule of :func:`_booth_terms` for one magnitude, written plainly:
+    -> [(position, sign)] from the highest position down; sum(sign * 2**p) == value."""
+    def bit(p: int) -> int:
+        return (value >> p) & 1 if p >= 0 else 0
+
+    terms: list[tuple[int, int]] = []
+    in_run = False
+    for p in range(15, -1, -1):
+        if not in_run:
+            if bit(p) and bit(p - 1) and bit(p - 2):
+                terms.append((p + 1, +1))
+                in_run = True
+            elif bit(p):
+                terms.append((p, +1))
+        elif bit(p) == 0 and bit(p - 1) == 1:
+            terms.append((p, -1))
+        elif bit(p) == 1 and bit(p - 1) == 0 and bit(p - 2) == 0:
+            terms.append((p, -1))
+            in_run = False
+    return terms

@@ -46,7 +46,9 @@ Every tag is ``(pass_name, n0, n1, group, ...)``.  Convolutions put one sample i
 forward / backward-input problem (memory stays bounded: one sample's im2col at a time);
 linear layers put the whole batch in one problem (one window per sample) unless told
 otherwise with ``samples_per_problem``.  Backward-weight always reduces each sample on its
-own.  :func:`iter_problems` yields problems one at a time; :func:`lower_pass` is its list.
+own.  :func:`iter_problems` yields problems one at a time; :func:`lower_pass` is its list; :func:`lower_with_sources` adds what the memory model
+needs of each problem (:func:`window_source_elements` and the key of the source tensor).
+Results are put back together by :mod:`accelsim.lowering.assemble`.
 
 Arrays keep the operand's dtype (bool masks and float values alike); problems of one pass
 may share their filter array (it is read-only).  This module uses numpy only.
@@ -54,17 +56,18 @@ may share their filter array (it is read-only).  This module uses numpy only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from accelsim.errors import LoweringError
+from accelsim.numeric import ceil_div
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace.schema import PASSES
 
-__all__ = ["LoweredProblem", "assemble", "dense_lines", "iter_problems", "lower_pass",
-           "pass_output_shape"]
+__all__ = ["LoweredProblem", "iter_problems", "lower_pass", "lower_with_sources", "phases",
+           "window_source_elements"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,10 +102,6 @@ class LoweredProblem:
 
 
 # ---- helpers ---------------------------------------------------------------------------
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def _check(geometry: LayerGeometry, pass_name: str, lanes: int) -> None:
     if not isinstance(geometry, LayerGeometry):
         raise LoweringError(f"geometry must be a LayerGeometry, got {type(geometry).__name__}")
@@ -145,7 +144,7 @@ def _chunk(a: np.ndarray, lanes: int) -> np.ndarray:
     """``[P, T, C]`` -> a new read-only ``[P, T*ceil(C/lanes), lanes]`` array: each of the
     T reduction groups of C elements cut into chunks of ``lanes``, the last zero-padded."""
     p, t, c = a.shape
-    chunks = _ceil_div(c, lanes)
+    chunks = ceil_div(c, lanes)
     out = np.zeros((p, t, chunks * lanes), dtype=a.dtype)
     out[:, :, :c] = a
     out = out.reshape(p, t * chunks, lanes)
@@ -177,7 +176,7 @@ def _axis(geometry: LayerGeometry, axis: str) -> tuple[int, int, int, int, int, 
             getattr(g, f"padding_{axis}"), getattr(g, f"dilation_{axis}"))
 
 
-def _phases(geometry: LayerGeometry, axis: str) -> list[tuple[int, int, list[int], list[int]]]:
+def phases(geometry: LayerGeometry, axis: str) -> list[tuple[int, int, list[int], list[int]]]:
     """Backward-input phases along one axis: ``(phase, pixels, taps, offsets)`` for every
     phase with at least one input pixel and one tap.  Taps are in rotated order (k
     descending); input pixel ``phase + stride*j`` reads output-gradient row
@@ -247,11 +246,11 @@ def _forward(g: LayerGeometry, weight, act, batch, lanes, per) -> Iterator[Lower
 def _backward_input(g: LayerGeometry, weight, grad, batch, lanes,
                     per) -> Iterator[LoweredProblem]:
     groups, cg, mg = g.groups, g.in_channels // g.groups, g.out_channels // g.groups
-    phases = [(py, px) for py in _phases(g, "h") for px in _phases(g, "w")]
+    pairs = [(py, px) for py in phases(g, "h") for px in phases(g, "w")]
     filters = {}
     for gi in range(groups):
         w = weight[gi * mg:(gi + 1) * mg]  # [Mg, Cg, kh, kw]
-        for (py, _, ty, _), (px, _, tx, _) in phases:
+        for (py, _, ty, _), (px, _, tx, _) in pairs:
             sub = w[:, :, ty][:, :, :, tx]  # [Mg, Cg, Ty, Tx]
             sub = sub.transpose(1, 2, 3, 0).reshape(cg, len(ty) * len(tx), mg)
             filters[gi, py, px] = _chunk(sub, lanes)
@@ -259,7 +258,7 @@ def _backward_input(g: LayerGeometry, weight, grad, batch, lanes,
         n1 = min(batch, n0 + per)
         for gi in range(groups):
             gr = grad[n0:n1, gi * mg:(gi + 1) * mg]
-            for (py, ny, _, oy), (px, nx, _, ox) in phases:
+            for (py, ny, _, oy), (px, nx, _, ox) in pairs:
                 iy = np.arange(ny)[:, None] + np.asarray(oy)[None, :]
                 ix = np.arange(nx)[:, None] + np.asarray(ox)[None, :]
                 x = _chunk(_gather(gr, iy, ix), lanes)
@@ -283,81 +282,28 @@ def _backward_weight(g: LayerGeometry, act, grad, batch, lanes) -> Iterator[Lowe
                     yield LoweredProblem(f, x, ("backward_weight", n, n + 1, gi, ky, kx))
 
 
-def dense_lines(geometry: LayerGeometry, pass_name: str, *, lanes: int) -> int:
-    """Lines per filter of the dense layout.
-
-    forward: ``kh * kw * ceil(Cg / lanes)`` (every problem); backward_weight:
-    ``ceil(Ho * Wo / lanes)`` (every problem); backward_input: the lines of the phase
-    problems of one sample range and group, summed (``taps * ceil(Mg / lanes)`` per phase;
-    equal to ``kh * kw * ceil(Mg / lanes)`` unless some taps reach no input pixel, and the
-    lines of the single problem for stride 1)."""
-    _check(geometry, pass_name, lanes)
+def window_source_elements(geometry: LayerGeometry, tag: tuple) -> int:
+    """Distinct elements of the source tensor a lowered problem's windows read (tag as
+    above): forward -> its samples' input activation of the group (``samples x Cg x H x W``);
+    backward-input -> its samples' output gradient of the group (``samples x Mg x Ho x Wo``);
+    backward-weight -> the activation sampled at the tap (``Cg x Ho x Wo``)."""
     g = geometry
     cg, mg = g.in_channels // g.groups, g.out_channels // g.groups
+    h, w = (g.input_h, g.input_w) if g.kind == "conv" else (1, 1)
+    ho, wo = (g.output_h, g.output_w) if g.kind == "conv" else (1, 1)
+    pass_name, n0, n1 = tag[0], tag[1], tag[2]
     if pass_name == "forward":
-        return g.kernel_h * g.kernel_w * _ceil_div(cg, lanes)
-    if pass_name == "backward_weight":
-        return _ceil_div(g.output_h * g.output_w, lanes)
-    taps = sum(len(ty) * len(tx) for _, _, ty, _ in _phases(g, "h") for _, _, tx, _ in
-               _phases(g, "w"))
-    return taps * _ceil_div(mg, lanes)
-
-
-# ---- assembly --------------------------------------------------------------------------
-def pass_output_shape(geometry: LayerGeometry, pass_name: str, batch: int) -> tuple[int, ...]:
-    """Shape of a pass's result: forward -> output (grad shape), backward_input -> input
-    gradient (activation shape), backward_weight -> weight gradient (weight shape)."""
-    if pass_name not in PASSES:
-        raise LoweringError(f"layer {geometry.name!r}: unknown pass {pass_name!r}; use one of "
-                            f"{', '.join(PASSES)}")
-    if pass_name == "forward":
-        return geometry.grad_shape(batch)
+        return (n1 - n0) * cg * h * w
     if pass_name == "backward_input":
-        return geometry.activation_shape(batch)
-    return geometry.weight_shape()
+        return (n1 - n0) * mg * ho * wo
+    return cg * ho * wo
 
 
-def assemble(geometry: LayerGeometry, pass_name: str, problems: Iterable[LoweredProblem],
-             batch: int) -> np.ndarray:
-    """Compute every problem densely and scatter the results into the pass result.
-
-    forward -> output ``[batch, out, Ho, Wo]``; backward_input -> input gradient
-    ``[batch, in, H, W]``; backward_weight -> weight gradient ``[out, in/groups, kh, kw]``
-    (linear: ``[batch, out]``, ``[batch, in]``, ``[out, in]``).  ``problems`` may be a
-    generator.  The result is int64 when every operand is boolean or integer (for masks: the
-    number of effectual products per output value), else float64."""
-    g = geometry
-    shape = pass_output_shape(g, pass_name, batch)
-    shape4 = shape + (1, 1) if g.kind == "linear" else shape
-    out = np.zeros(shape4, dtype=np.float64)
-    cg, mg = g.in_channels // g.groups, g.out_channels // g.groups
-    floating, seen = False, False
-    for p in problems:
-        seen = True
-        tag = p.tag
-        if not tag or tag[0] != pass_name:
-            raise LoweringError(f"layer {g.name!r}: problem tagged {tag!r} is not of pass "
-                                f"{pass_name!r}")
-        floating |= not (np.issubdtype(p.filters.dtype, np.integer)
-                         or p.filters.dtype == np.bool_)
-        floating |= not (np.issubdtype(p.windows.dtype, np.integer)
-                         or p.windows.dtype == np.bool_)
-        f = p.filters.reshape(p.n_filters, -1).astype(np.float64, copy=False)
-        x = p.windows.reshape(p.n_windows, -1).astype(np.float64, copy=False)
-        r = f @ x.T  # [n_filters, n_windows]
-        n0, n1, gi = tag[1], tag[2], tag[3]
-        if n1 > batch:
-            raise LoweringError(f"layer {g.name!r}: problem {tag!r} reaches past batch {batch}")
-        if pass_name == "forward":
-            r = r.reshape(mg, n1 - n0, g.output_h, g.output_w).transpose(1, 0, 2, 3)
-            out[n0:n1, gi * mg:(gi + 1) * mg] += r
-        elif pass_name == "backward_input":
-            py, px = tag[4], tag[5]
-            view = out[n0:n1, gi * cg:(gi + 1) * cg, py::g.stride_h, px::g.stride_w]
-            view += r.reshape(cg, n1 - n0, view.shape[2], view.shape[3]).transpose(1, 0, 2, 3)
-        else:
-            ky, kx = tag[4], tag[5]
-            out[gi * mg:(gi + 1) * mg, :, ky, kx] += r
-    if g.kind == "linear":
-        out = out.reshape(shape)
-    return out if floating or not seen else np.rint(out).astype(np.int64)
+def lower_with_sources(geometry: LayerGeometry, pass_name: str, first, second, *, lanes: int
+                       ) -> tuple[list[LoweredProblem], list[int], list[tuple]]:
+    """:func:`lower_pass` plus, per problem, the distinct source elements behind its windows
+    (:func:`window_source_elements`) and the key of that source: ``tag[:4]`` = (pass,
+    samples, group), so the taps and phases of one sample and group share their data."""
+    problems = lower_pass(geometry, pass_name, first, second, lanes=lanes)
+    return (problems, [window_source_elements(geometry, p.tag) for p in problems],
+            [p.tag[:4] for p in problems])

@@ -1,14 +1,19 @@
-"""Names and shapes of the zoo's models and data sets, and cached layer tables.
+"""Names and shapes of the zoo's models and data sets, and their shipped layer tables.
 
-This module is numpy/stdlib only.  Layer tables of the standard (model, data set) pairs
-are derived from the torch models by ``python -m workloads.tables --write`` and shipped as
-JSON under ``accelsim/networks/layer_tables/``; a test re-derives every one of them and compares,
-so they are never typed by hand.  Other input sizes are derived on the fly (needs torch).
+This module is stdlib only; it is the one definition of the model names, the CIFAR-only set
+and the data sets (the torch zoo, :mod:`workloads.models`, imports them from here).  Layer
+tables of the standard (model, data set) pairs are derived from the torch models by
+``python -m workloads.tables --write`` and shipped as JSON under
+``accelsim/networks/layer_tables/``; a test re-derives every one of them and compares, so they
+are never typed by hand.  Other input sizes must be derived from the torch model: the caller
+passes a ``derive`` function (``workloads.tables.model_layer_table``), so that the simulator
+never imports torch.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,12 +117,18 @@ def table_from_json(data: dict) -> tuple[LayerGeometry, ...]:
     return tuple(LayerGeometry.from_dict(layer) for layer in data["layers"])
 
 
-def layer_table(model: str, dataset: str, input_size: int | None = None
-                ) -> tuple[LayerGeometry, ...]:
+TableDeriver = Callable[[ModelInput], tuple[LayerGeometry, ...]]
+"""Derives the layer table of a :class:`ModelInput` from the torch model
+(``workloads.tables.model_layer_table``)."""
+
+
+def layer_table(model: str, dataset: str, input_size: int | None = None, *,
+                derive: TableDeriver | None = None) -> tuple[LayerGeometry, ...]:
     """Per conv/linear layer geometry of ``model`` on ``dataset``, in execution order.
 
-    Standard pairs load the shipped table (no torch); anything else is derived from the
-    torch model by shape propagation on the meta device."""
+    Standard pairs load the shipped table (no torch); anything else is derived with
+    ``derive`` (``workloads.tables.model_layer_table``: shape propagation on the torch model
+    on the meta device).  Without ``derive`` that is a :class:`WorkloadError`."""
     inp = model_input(model, dataset, input_size)
     # the synthetic set has the shapes of digits (digits-cnn) or CIFAR-10 (all others)
     shipped = ("digits" if model == "digits-cnn" else "cifar10") if inp.dataset == "synthetic" \
@@ -126,10 +137,9 @@ def layer_table(model: str, dataset: str, input_size: int | None = None
     if input_size is None and path.exists():
         with open(path) as fh:
             return table_from_json(json.load(fh))
-    try:
-        from workloads.tables import model_layer_table
-    except ImportError as exc:  # torch missing
+    if derive is None:
         raise WorkloadError(f"layer table of {model} at {inp.input_size}x{inp.input_size} must be "
-                            f"derived from the torch model, and torch is not installed ({exc}); "
-                            "pip install torch==2.13.0") from None
-    return model_layer_table(inp)
+                            "derived from the torch model (only the standard sizes ship); "
+                            "pass derive=workloads.tables.model_layer_table (needs torch: "
+                            "pip install torch==2.13.0)")
+    return derive(inp)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from accelsim.spec.hardware import EnergySpec
+from accelsim.spec.sections import EnergySpec
 
 __all__ = ["AccessCounts", "energy_pj"]
 

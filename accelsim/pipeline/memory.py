@@ -10,7 +10,7 @@ a block needs comes in *tiles*:
   the dense lines (``lines x lanes x pe_bits``);
 * a **window tile** is as many consecutive window sets as fit one activation-buffer slot (at
   least one set); its bytes are the *source* elements its windows read (the im2col
-  duplication removed: ``window_source_elements`` / lowered elements of the problem) x
+  duplication removed: ``accelsim.lowering.lower.window_source_elements`` / lowered elements of the problem) x
   ``pe_bits / 8``.
 
 A slot is the whole buffer, or half of it with ``double_buffering`` (two slots: the next tile
@@ -41,11 +41,9 @@ from dataclasses import dataclass
 
 import simpy
 
-from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
 
-__all__ = ["Block", "MemoryResult", "blocks_of", "memory_traffic", "pass_memory",
-           "window_source_elements"]
+__all__ = ["Block", "MemoryResult", "blocks_of", "memory_traffic", "pass_memory"]
 
 
 @dataclass(frozen=True)
@@ -71,24 +69,6 @@ class MemoryResult:
     dram_write_bytes: int
 
 
-def window_source_elements(geometry: LayerGeometry, tag: tuple) -> int:
-    """Distinct elements of the source tensor a lowered problem's windows read (tag from
-    :mod:`accelsim.lowering.lower`): forward -> its samples' input activation of the group
-    (``samples x Cg x H x W``); backward-input -> its samples' output gradient of the group
-    (``samples x Mg x Ho x Wo``); backward-weight -> the activation sampled at the tap
-    (``Cg x Ho x Wo``)."""
-    g = geometry
-    cg, mg = g.in_channels // g.groups, g.out_channels // g.groups
-    h, w = (g.input_h, g.input_w) if g.kind == "conv" else (1, 1)
-    ho, wo = (g.output_h, g.output_w) if g.kind == "conv" else (1, 1)
-    pass_name, n0, n1 = tag[0], tag[1], tag[2]
-    if pass_name == "forward":
-        return (n1 - n0) * cg * h * w
-    if pass_name == "backward_input":
-        return (n1 - n0) * mg * ho * wo
-    return cg * ho * wo
-
-
 def _group(sizes: Sequence[int], capacity: int) -> list[tuple[int, int]]:
     """Consecutive ranges ``[start, end)`` whose sizes sum to at most ``capacity`` (each range
     holds at least one item)."""
@@ -105,7 +85,7 @@ def _group(sizes: Sequence[int], capacity: int) -> list[tuple[int, int]]:
 
 
 def blocks_of(problems: Sequence, hw: Hardware) -> list[Block]:
-    """The blocks of a pass from its problems' timings (:class:`accelsim.arrays.bittactical.ProblemTiming`),
+    """The blocks of a pass from its problems' timings (:class:`accelsim.arrays.breakdown.ProblemTiming`),
     tiled for ``hw.memory``'s buffers (see the module docstring; ``"ideal"`` buffers hold any
     operand whole)."""
     mem = hw.memory

@@ -20,13 +20,14 @@ writes a trace with exactly those densities (exact counts, not expectations):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from accelsim.errors import ConfigError
-from accelsim.networks.catalog import layer_table, model_input
+from accelsim.networks.catalog import TableDeriver, layer_table, model_input
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.methods import method_profile
 from accelsim.spec.sparsity import DISTRIBUTIONS, check_sparsity, layer_densities
@@ -138,9 +139,11 @@ def topk_magnitude(a: np.ndarray, density: float) -> np.ndarray:
     return np.where(_exact_mask(np.abs(a), density) & (a != 0), a, np.float32(0))
 
 
-def generate_layers(spec: SyntheticSpec):
-    """Yield ``(geometry, operands)`` per layer, one layer in memory at a time."""
-    layers = layer_table(spec.model, spec.dataset, spec.input_size)
+def generate_layers(spec: SyntheticSpec, *, derive: TableDeriver | None = None
+                    ) -> Iterator[tuple[LayerGeometry, dict[str, dict[str, np.ndarray]]]]:
+    """Yield ``(geometry, operands)`` per layer, one layer in memory at a time; ``derive``:
+    how to derive a layer table that does not ship (:func:`accelsim.networks.catalog.layer_table`)."""
+    layers = layer_table(spec.model, spec.dataset, spec.input_size, derive=derive)
     densities = layer_densities(layers, spec.weight_sparsity, distribution=spec.distribution,
                                 first_layer_dense=spec.first_layer_dense,
                                 overrides=spec.layer_sparsity)
@@ -165,9 +168,10 @@ def generate_layers(spec: SyntheticSpec):
         yield g, operands
 
 
-def write_synthetic_trace(spec: SyntheticSpec, path: str | Path, *,
-                          encoding: str = "fixed16") -> Path:
-    """Write the trace of ``spec`` to ``path`` atomically and return the path."""
+def write_synthetic_trace(spec: SyntheticSpec, path: str | Path, *, encoding: str = "fixed16",
+                          derive: TableDeriver | None = None) -> Path:
+    """Write the trace of ``spec`` to ``path`` atomically and return the path (``derive``: as
+    for :func:`generate_layers`)."""
     inp = model_input(spec.model, spec.dataset, spec.input_size)
     params = spec.to_dict()
     metadata = TraceMetadata(
@@ -178,6 +182,6 @@ def write_synthetic_trace(spec: SyntheticSpec, path: str | Path, *,
                        "first_layer_dense": spec.first_layer_dense},
         extra={"synthetic": params, "input": [inp.in_channels, inp.input_size, inp.input_size]})
     with TraceWriter(path, metadata, encoding=encoding) as writer:
-        for g, operands in generate_layers(spec):
+        for g, operands in generate_layers(spec, derive=derive):
             writer.add_layer(g, operands)
     return Path(path)

@@ -95,7 +95,8 @@ def case_flops(workdir: Path) -> Any:
 
 def case_sweep_export(workdir: Path) -> Any:
     """A 4-point sweep over a synthetic digits-cnn workload, exported to CSV."""
-    from accelsim.explore.run import load_sweep, run_sweep
+    from accelsim.explore.load import load_sweep
+    from accelsim.explore.run import run_sweep
     from accelsim.explore.store import export
 
     spec = {"grid": {"frontend.lookahead": [1, 2]},

@@ -296,7 +296,7 @@ def test_derive_linear_on_a_sequence_is_rejected():
 
 # ---- catalog look-ups -------------------------------------------------------------------
 def test_non_standard_input_size_is_derived():
-    table = layer_table("resnet18", "imagenet", input_size=64)
+    table = layer_table("resnet18", "imagenet", input_size=64, derive=model_layer_table)
     assert table == model_layer_table(model_input("resnet18", "imagenet", 64))
     first = table[0]
     assert (first.input_h, first.input_w) == (64, 64)
@@ -316,7 +316,7 @@ def test_non_standard_input_size_is_derived():
 
 
 def test_large_non_standard_size_uses_the_imagenet_stem():
-    table = layer_table("resnet18", "cifar10", input_size=128)
+    table = layer_table("resnet18", "cifar10", input_size=128, derive=model_layer_table)
     first = table[0]
     assert (first.kernel_h, first.stride_h, first.input_h, first.output_h) == (7, 2, 128, 64)
     assert table[-1].out_channels == 10

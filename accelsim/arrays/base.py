@@ -1,0 +1,90 @@
+"""The one interface of an array model.
+
+An array model turns one pass of one layer into cycles and energy in three steps:
+
+1. :meth:`ArrayModel.problems` lowers the pass's operands (trace role order, see
+   :data:`accelsim.trace.schema.PASS_ROLES`) into the model's units of work;
+2. :meth:`ArrayModel.timings` times every unit as a
+   :class:`~accelsim.arrays.breakdown.ProblemTiming` (cycles per block, bytes, access counts);
+3. :func:`~accelsim.arrays.assemble.assemble_pass`, shared by every model, puts the timings
+   together with the memory pipeline and the energy model.
+
+:func:`run_pass` chains the three.  Models are found by ``[array] kind`` through
+:mod:`accelsim.arrays.registry`, never by comparing kind strings.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from accelsim.arrays.assemble import assemble_pass
+from accelsim.arrays.breakdown import CycleBreakdown, ProblemTiming
+from accelsim.lowering.lower import LoweredProblem, lower_with_sources
+from accelsim.spec.geometry import LayerGeometry
+from accelsim.spec.hardware import Hardware
+from accelsim.trace.schema import PASSES
+
+__all__ = ["ArrayModel", "Work", "as_masks", "lowered_work", "run_pass"]
+
+
+def as_masks(operands: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Boolean non-zero masks of the operands (bool input is used as is, no copy)."""
+    out = []
+    for a in operands:
+        a = np.asarray(a)
+        out.append(a if a.dtype == bool else a != 0)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Work:
+    """One lowered problem with what the memory model needs of it: ``source``, the distinct
+    source elements behind its windows, and ``key``, the identity of that source tensor."""
+
+    problem: LoweredProblem
+    source: int | None = None
+    key: object = None
+
+
+def lowered_work(geometry: LayerGeometry, pass_name: str, first: np.ndarray,
+                 second: np.ndarray, *, lanes: int) -> list[Work]:
+    """The pass lowered with ``lanes`` lanes (:func:`accelsim.lowering.lower.lower_with_sources`)."""
+    problems, sources, keys = lower_with_sources(geometry, pass_name, first, second, lanes=lanes)
+    return [Work(p, s, k) for p, s, k in zip(problems, sources, keys, strict=True)]
+
+
+class ArrayModel(ABC):
+    """One kind of PE array: ``kind`` is its ``[array] kind``, ``name`` a human label,
+    ``passes`` the training passes it models; ``self_baseline``: the machine is its own dense
+    baseline (its base energy is its energy)."""
+
+    kind: ClassVar[str]
+    name: ClassVar[str]
+    passes: ClassVar[tuple[str, ...]] = PASSES
+    self_baseline: ClassVar[bool] = False
+
+    def needs_values(self, hw: Hardware) -> bool:
+        """Whether the model reads operand values (else only the non-zero masks)."""
+        return False
+
+    @abstractmethod
+    def problems(self, geometry: LayerGeometry, pass_name: str,
+                 operands: Sequence[np.ndarray], hw: Hardware) -> Sequence[Any]:
+        """The units of work of one pass; ``operands`` in trace role order (values when
+        :meth:`needs_values`, else masks or values)."""
+
+    @abstractmethod
+    def timings(self, problems: Sequence[Any], hw: Hardware) -> list[ProblemTiming]:
+        """The timing of every unit of :meth:`problems`, in processing order."""
+
+
+def run_pass(model: ArrayModel, geometry: LayerGeometry, pass_name: str,
+             operands: Sequence[np.ndarray], hw: Hardware) -> CycleBreakdown:
+    """Cycles and energy of one pass of one layer on ``hw`` with ``model``."""
+    problems = model.problems(geometry, pass_name, operands, hw)
+    return assemble_pass(model.timings(problems, hw), hw, self_baseline=model.self_baseline)

@@ -1,0 +1,65 @@
+"""Ideal array model (``[array] kind = "ideal"``): the bound no design with the same peak beats.
+
+``compute = ideal = ceil(effectual MACs / multipliers)`` per problem, ``base =
+ceil(dense MACs / multipliers)``: every effectual product (both operands non-zero) and
+nothing else, perfectly balanced.  No design with the same peak can be faster
+(:func:`accelsim.spec.hardware.ideal_bound`).
+
+Memory and energy as for the systolic array (:mod:`accelsim.arrays.systolic`): one block per
+problem with its dense operands; energy counts the effectual MACs and each non-zero lowered
+operand read once.  The base energy is that of the dense machine with the same multipliers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from accelsim.arrays.base import ArrayModel, Work, as_masks, lowered_work
+from accelsim.arrays.breakdown import CycleBreakdown, ProblemTiming
+from accelsim.arrays.operands import count_effectual, dense_bytes
+from accelsim.lowering.lower import LoweredProblem
+from accelsim.numeric import ceil_div
+from accelsim.pipeline.energy import AccessCounts
+from accelsim.spec.geometry import LayerGeometry
+from accelsim.spec.hardware import Hardware
+
+__all__ = ["IdealModel"]
+
+
+def _ideal_timing(p: LoweredProblem, hw: Hardware, source: int | None,
+                  key: object) -> ProblemTiming:
+    bits, macs = hw.array.pe_bits, hw.ideal.multipliers
+    f, x = p.filters != 0, p.windows != 0
+    n_f, n_w, k = f.shape[0], x.shape[0], f.shape[1] * f.shape[2]
+    effectual = count_effectual(f, x)
+    dense = n_f * n_w * k
+    compute = ceil_div(effectual, macs)
+    breakdown = CycleBreakdown(ceil_div(dense, macs), compute, compute, effectual,
+                               compute * macs)
+    src = n_w * k if source is None else min(source, n_w * k)
+    round_bytes, set_bytes, out_bytes = dense_bytes(np.array([n_f]), n_f * k, n_f,
+                                                     np.array([n_w]), src, n_w, bits)
+    nnz = int(np.count_nonzero(f)) + int(np.count_nonzero(x))
+    counts = AccessCounts(mac_bit_ops=effectual * bits, buffer_read_bits=nnz * bits,
+                          buffer_write_bits=n_f * n_w * bits)
+    base = AccessCounts(mac_bit_ops=dense * bits, buffer_read_bits=(f.size + x.size) * bits,
+                        buffer_write_bits=n_f * n_w * bits)
+    return ProblemTiming(breakdown, np.array([[compute]], np.int64), round_bytes, set_bytes,
+                         out_bytes, counts, base, id(p.filters), key)
+
+
+class IdealModel(ArrayModel):
+    """``[array] kind = "ideal"``: ``ceil(effectual MACs / multipliers)`` per problem."""
+
+    kind = "ideal"
+    name = "ideal"
+
+    def problems(self, geometry: LayerGeometry, pass_name: str,
+                 operands: Sequence[np.ndarray], hw: Hardware) -> list[Work]:
+        first, second = as_masks(operands)
+        return lowered_work(geometry, pass_name, first, second, lanes=1)
+
+    def timings(self, problems: Sequence[Work], hw: Hardware) -> list[ProblemTiming]:
+        return [_ideal_timing(w.problem, hw, w.source, w.key) for w in problems]

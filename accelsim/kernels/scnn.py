@@ -1,0 +1,117 @@
+"""SCNN's Cartesian-product PE array with accumulator-bank conflicts (Parashar et al., ISCA
+2017): the numba kernel and its numpy reference (:mod:`accelsim.arrays.scnn` builds the work).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# Work of one problem (built by :func:`accelsim.arrays.others.scnn_problems`), in CSR form:
+#
+# * weights, sorted by (group g, reduction channel c, output channel k, r, s): the non-zeros of
+#   (g, c) are ``w_k/w_r/w_s[w_ptr[g*C + c]:w_ptr[g*C + c + 1]]``; group g holds the output
+#   channels ``[g*Kc, (g+1)*Kc)``;
+# * activations, sorted by (PE p, channel c, y, x): the non-zeros of (p, c) are
+#   ``a_y/a_x[a_ptr[p*C + c]:a_ptr[p*C + c + 1]]``;
+# * ``geo = (C, G, P, F, I, A, Kc, OH, OW, my, by, cy, dy, mx, bx, cx, dx)``: a product of
+#   weight (k, r, s) and activation (y, x) lands on output row ``oy = (y*my + r*by + cy) / dy``
+#   (likewise ox) when the division is exact and ``0 <= oy < OH`` (``0 <= ox < OW``); other
+#   products are computed and dropped.  Its accumulator bank is
+#   ``((k mod Kc) * OH * OW + oy * OW + ox) mod A`` (the linear address of the output in the
+#   PE's accumulator buffer of Kc planes, banks interleaved on the low-order address bits).
+#
+# Per PE, group and channel the PE takes the weights F at a time and, for each such vector,
+# the activations I at a time (input stationary, weights streamed); one (F, I) pair of
+# vectors costs ``max(1, largest number of kept products meeting in one bank)`` cycles (the
+# F x I products go through the crossbar; a bank takes one product per cycle, so a conflict
+# stalls the PE).  The PEs synchronise after every output-channel group:
+# ``cycles = sum_g max_p cycles(g, p)``.  Returns ``(group_cycles[G], products, kept,
+# vector_pairs)``: cycles per group, Cartesian products computed, products kept (landing on an
+# output: the effectual MACs), and (F, I) vector pairs processed (= cycles without conflicts).
+
+
+@numba.njit(cache=True)
+def _scnn_cycles(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo):
+    n_c, n_g, n_p, f_vec, i_vec, banks, kc = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6]
+    oh, ow = geo[7], geo[8]
+    my, by, cy, dy, mx, bx, cx, dx = geo[9], geo[10], geo[11], geo[12], geo[13], geo[14], \
+        geo[15], geo[16]
+    group_cycles = np.zeros(n_g, np.int64)
+    load = np.zeros(banks, np.int64)
+    touched = np.zeros(f_vec * i_vec, np.int64)
+    products = 0
+    kept = 0
+    pairs = 0
+    for g in range(n_g):
+        worst = 0
+        for p in range(n_p):
+            cycles = 0
+            for c in range(n_c):
+                w0, w1 = w_ptr[g * n_c + c], w_ptr[g * n_c + c + 1]
+                a0, a1 = a_ptr[p * n_c + c], a_ptr[p * n_c + c + 1]
+                if w0 == w1 or a0 == a1:
+                    continue
+                for i0 in range(w0, w1, f_vec):
+                    i1 = min(w1, i0 + f_vec)
+                    for j0 in range(a0, a1, i_vec):
+                        j1 = min(a1, j0 + i_vec)
+                        products += (i1 - i0) * (j1 - j0)
+                        pairs += 1
+                        n_t = 0
+                        worst_bank = 0
+                        for i in range(i0, i1):
+                            for j in range(j0, j1):
+                                ny = a_y[j] * my + w_r[i] * by + cy
+                                nx = a_x[j] * mx + w_s[i] * bx + cx
+                                if ny < 0 or nx < 0 or ny % dy != 0 or nx % dx != 0:
+                                    continue
+                                oy = ny // dy
+                                ox = nx // dx
+                                if oy >= oh or ox >= ow:
+                                    continue
+                                kept += 1
+                                b = ((w_k[i] % kc) * oh * ow + oy * ow + ox) % banks
+                                if load[b] == 0:
+                                    touched[n_t] = b
+                                    n_t += 1
+                                load[b] += 1
+                                if load[b] > worst_bank:
+                                    worst_bank = load[b]
+                        for t in range(n_t):
+                            load[touched[t]] = 0
+                        cycles += max(1, worst_bank)
+            worst = max(worst, cycles)
+        group_cycles[g] = worst
+    return group_cycles, products, kept, pairs
+
+
+def _scnn_cycles_ref(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo):
+    """numpy reference of :func:`_scnn_cycles`: each (F, I) vector pair's products at once."""
+    n_c, n_g, n_p, f_vec, i_vec, banks, kc, oh, ow = (int(v) for v in geo[:9])
+    my, by, cy, dy, mx, bx, cx, dx = (int(v) for v in geo[9:17])
+    group_cycles = np.zeros(n_g, np.int64)
+    products = kept = pairs = 0
+    for g in range(n_g):
+        per_pe = []
+        for p in range(n_p):
+            cycles = 0
+            for c in range(n_c):
+                ws = np.arange(w_ptr[g * n_c + c], w_ptr[g * n_c + c + 1])
+                acts = np.arange(a_ptr[p * n_c + c], a_ptr[p * n_c + c + 1])
+                for wv in (ws[i:i + f_vec] for i in range(0, ws.size, f_vec)):
+                    for av in (acts[j:j + i_vec] for j in range(0, acts.size, i_vec)):
+                        wi, aj = np.meshgrid(wv, av, indexing="ij")
+                        ny = a_y[aj] * my + w_r[wi] * by + cy
+                        nx = a_x[aj] * mx + w_s[wi] * bx + cx
+                        ok = (ny >= 0) & (nx >= 0) & (ny % dy == 0) & (nx % dx == 0)
+                        ok &= (ny // dy < oh) & (nx // dx < ow)
+                        bank = ((w_k[wi] % kc) * oh * ow + (ny // dy) * ow + nx // dx) % banks
+                        counts = np.bincount(bank[ok], minlength=banks)
+                        cycles += max(1, int(counts.max()))
+                        products += wi.size
+                        kept += int(ok.sum())
+                        pairs += 1
+            per_pe.append(cycles)
+        group_cycles[g] = max(per_pe) if per_pe else 0
+    return group_cycles, products, kept, pairs

@@ -1,0 +1,397 @@
+"""Numba kernels of the bit-serial back ends of Bit-Tactical (TCLp, TCLe).
+
+The values, precisions and TCLe terms these kernels read come from
+:mod:`accelsim.kernels.recoding`; :mod:`accelsim.kernels.serial_ref` holds the plain python
+reference of every kernel here, which the tests compare against.
+
+Positions: the window operand of a lowered problem is ``[n_windows, lines, lanes]``; a slot's
+source is the flat position ``pos = line * lanes + lane`` in it (-1: the lane is idle).
+``codes[w, pos]`` is, per window and position, the precision (TCLp: bit length of the
+magnitude) or the term bit mask (TCLe: bit p set <=> a term at position p) of the window
+operand's value there; 0 for a zero.
+
+Time: the array walks the filter rounds (``tiles`` sets of ``rows`` filters; or, with the
+windows scheduled, ``tiles * rows`` streamed filters) in order, and inside a round the window
+sets (``columns`` windows) in order, and inside those the steps.  Column ``c`` starts global
+step ``j`` once it has finished step ``j - 1`` and every column has finished step
+``j - 1 - registers``::
+
+    start(c, j) = max(finish(c, j - 1), max_c' finish(c', j - 1 - registers))
+    finish(c, j) = start(c, j) + cost(c, j)
+
+(``registers = 0``: the columns synchronise every step.)  ``block[round, window set]`` is the
+growth of ``max_c finish`` over that block's steps, so the blocks sum to the compute cycles.
+
+TCLp step cost (all columns alike, registers = 0): ``max(1, max code)`` over every active
+slot of every filter and tile, for every window of the set.
+TCLe step cost of column c: ``max(1, PE cost)`` over the round's filters (all tiles), the PE
+cost of one filter x window being :func:`_tcle_pe`.
+
+Lane operations (for the energy model): TCLp -- every active lane whose activation is non-zero
+runs the step's cost in cycles; TCLe -- every term of an active lane is one operation.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from accelsim.kernels.scheduler import (
+    _ONE,
+    _ZERO,
+    _fill_mask,
+    _lowest_lane,
+    _prepare,
+    _schedule_set,
+    _scratch,
+)
+
+TCLP = 0
+TCLE = 1
+
+
+@numba.njit(cache=True)
+def _tcle_pe(buf, n, window):
+    """Cycles of one TCLe PE whose lanes hold the term masks ``buf[:n]`` (consumed; empty
+    lanes may be 0).
+
+    Each cycle: ``o`` = the lowest pending term over the lanes; every lane retires its lowest
+    term if it is ``<= o + window - 1`` (``window = 2**bits_first_stage``).  Repeats until every
+    lane is empty; 0 for no terms.  ``o`` grows strictly every cycle, so the count is at most the
+    number of distinct term positions over the lanes.  The lane update is branch-free
+    (``m ^= lowest_bit(m) & below(o + window)``) so that it vectorises.
+    """
+    orv = np.uint32(0)
+    for i in range(n):
+        orv |= np.uint32(buf[i])
+    cycles = 0
+    while orv != 0:
+        low = np.uint64(orv & (~orv + np.uint32(1)))
+        o = _lowest_lane(low)
+        lim = np.uint32((_ONE << np.uint64(o + window)) - _ONE)
+        orv = np.uint32(0)
+        for i in range(n):
+            m = np.uint32(buf[i])
+            m ^= (m & (~m + np.uint32(1))) & lim
+            buf[i] = m
+            orv |= m
+        cycles += 1
+    return cycles
+
+
+@numba.njit(cache=True)
+def _popcount32(x):
+    """Set bits of a 32-bit value (SWAR, in int64 arithmetic so nothing wraps)."""
+    x = np.int64(x) & 0xFFFFFFFF
+    x = x - ((x >> 1) & 0x55555555)
+    x = (x & 0x33333333) + ((x >> 2) & 0x33333333)
+    x = (x + (x >> 4)) & 0x0F0F0F0F
+    return ((x * 0x01010101) & 0xFFFFFFFF) >> 24
+
+
+@numba.njit(cache=True)
+def _schedule_sources(nonzero, offsets, lookahead, priority, lookaside, occupy_zeros):
+    """Scheduled sources of every filter set for the bit-serial back ends.
+
+    ``nonzero``: bool[sets, lines, rows, lanes] (the scheduled operand's non-zero mask).
+    -> ``(steps int64[sets], src int32[sets, lines, rows, lanes])``: for step ``s <
+    steps[set]`` and slot ``(row, lane)`` the flat position ``line * lanes + lane`` of the
+    value whose partner the slot processes -- the slot's own weight's original (line, lane), a
+    promoted weight bringing its own -- or -1 when the lane is idle: its weight was promoted
+    away, or it holds a zero that stayed and ``occupy_zeros`` is false.  With ``occupy_zeros``
+    a zero that stayed in slot ``(line t of step s, lane)`` occupies its lane at its own
+    position (DNNsim).  Rows ``>= steps[set]`` are all -1.
+    """
+    sets, lines, rows, lanes = nonzero.shape
+    dts, shifts, order, max_dt = _prepare(offsets, lanes, lookahead, priority, lookaside)
+    mask = np.zeros((lines + max_dt, rows), np.uint64)
+    oline = np.empty((lines + max_dt, rows, lanes), np.int32)
+    olane = np.empty((lines + max_dt, rows, lanes), np.int32)
+    line_buf = np.empty((lines, rows, lanes), np.int32)
+    lane_buf = np.empty((lines, rows, lanes), np.int32)
+    out_t = np.zeros(lines, np.int32)
+    cand, bucket, count = _scratch(dts.shape[0], lanes)
+    steps = np.zeros(sets, np.int64)
+    src = np.full((sets, lines, rows, lanes), -1, np.int32)
+    for s in range(sets):
+        nz = nonzero[s]
+        _fill_mask(nz, mask, lines, rows, lanes)
+        for t in range(lines + max_dt):
+            for r in range(rows):
+                mask[t, r] = mask[t, r] if t < lines else _ZERO
+                for lane in range(lanes):
+                    if t < lines and nz[t, r, lane]:
+                        oline[t, r, lane] = t
+                        olane[t, r, lane] = lane
+                    else:
+                        oline[t, r, lane] = -1
+                        olane[t, r, lane] = -1
+        n = _schedule_set(mask, lines, rows, lanes, dts, shifts, order, lookahead, priority,
+                          cand, bucket, count, True, oline, olane, line_buf, lane_buf, out_t)
+        steps[s] = n
+        for st in range(n):
+            t = out_t[st]
+            for r in range(rows):
+                for lane in range(lanes):
+                    sl = line_buf[st, r, lane]
+                    if sl >= 0:
+                        src[s, st, r, lane] = sl * lanes + lane_buf[st, r, lane]
+                    elif occupy_zeros and not nz[t, r, lane]:
+                        src[s, st, r, lane] = t * lanes + lane
+    return steps, src
+
+
+@numba.njit(cache=True)
+def _advance(costs, columns, finish, hist, j, registers):
+    """One global step of the column recurrence; ``hist`` is a ring of the last
+    ``registers + 1`` values of ``max_c finish``.  -> the new ``max_c finish``."""
+    ring = registers + 1
+    back = j - 1 - registers
+    gate = hist[back % ring] if back >= 0 else 0
+    top = 0
+    for c in range(columns):
+        start = finish[c] if finish[c] > gate else gate
+        finish[c] = start + costs[c]
+        if finish[c] > top:
+            top = finish[c]
+    hist[j % ring] = top
+    return top
+
+
+@numba.njit(cache=True)
+def _sync_columns(cost, active, columns):
+    """TCLp step: every column takes the step's largest cost (columns run in lockstep);
+    -> the step's lane ops, its active lanes times that cost."""
+    step = 1
+    for c in range(columns):
+        step = max(step, cost[c])
+    ops = np.int64(0)
+    for c in range(columns):
+        ops += active[c] * step
+        cost[c] = step
+    return ops
+
+
+@numba.njit(cache=True)
+def _step_unions(src, steps, s0, s1, n_steps):
+    """Per step of the round made of sets ``s0:s1``: the distinct active positions over all
+    its slots and how many slots read each.  -> (size[n_steps], pos[n_steps, u], mult)."""
+    lanes = src.shape[3]
+    rows = src.shape[2]
+    positions = src.shape[1] * lanes
+    seen = np.full(positions, -1, np.int64)
+    size = np.zeros(n_steps, np.int64)
+    for s in range(n_steps):
+        for st in range(s0, s1):
+            if s < steps[st]:
+                for r in range(rows):
+                    for lane in range(lanes):
+                        pos = src[st, s, r, lane]
+                        if pos >= 0 and seen[pos] != s:
+                            seen[pos] = s
+                            size[s] += 1
+    width = 1
+    for s in range(n_steps):
+        width = max(width, size[s])
+    upos = np.zeros((n_steps, width), np.int64)
+    umul = np.zeros((n_steps, width), np.int64)
+    slot = np.full(positions, -1, np.int64)
+    for s in range(n_steps):
+        u = 0
+        for st in range(s0, s1):
+            if s < steps[st]:
+                for r in range(rows):
+                    for lane in range(lanes):
+                        pos = src[st, s, r, lane]
+                        if pos < 0:
+                            continue
+                        if seen[pos] != -2 - s:
+                            seen[pos] = -2 - s
+                            slot[pos] = u
+                            upos[s, u] = pos
+                            u += 1
+                        umul[s, slot[pos]] += 1
+    return size, upos, umul
+
+
+@numba.njit(cache=True)
+def _tcle_column(buf, n_pe, window, orv, lim):
+    """Cycles of the slowest of ``n_pe`` TCLe PEs run side by side: ``buf[lane, pe]`` holds the
+    term masks (consumed; 0 for an idle lane).  The same rule as :func:`_tcle_pe`, every PE
+    stepping in lockstep (a finished PE stays empty), so the count is ``max`` over the PEs of
+    their :func:`_tcle_pe`.  Laid out PE-fastest and without ``o`` itself -- the retire mask is
+    ``(lowest_bit(OR of the lanes) << window) - 1`` -- so that the loops vectorise.
+    ``orv``, ``lim``: uint32 scratch of >= ``n_pe``."""
+    lanes = buf.shape[0]
+    one = np.uint32(1)
+    cycles = 0
+    while True:
+        for q in range(n_pe):
+            orv[q] = 0
+        for lane in range(lanes):
+            for q in range(n_pe):
+                orv[q] |= buf[lane, q]
+        pending = np.uint32(0)
+        for q in range(n_pe):
+            v = orv[q]
+            pending |= v
+            # bits below o + window (all bits when that passes bit 31: the shift wraps to 0)
+            lim[q] = ((v & (~v + one)) << np.uint32(window)) - one
+        if pending == 0:
+            return cycles
+        cycles += 1
+        for lane in range(lanes):
+            for q in range(n_pe):
+                m = buf[lane, q]
+                buf[lane, q] = m ^ ((m & (~m + one)) & lim[q])
+
+
+@numba.njit(cache=True)
+def _serial_filters(src, steps, codes, n_windows, tiles, columns, mode, window, registers):
+    """Bit-serial cycles with the filter operand scheduled.
+
+    ``src``/``steps`` from :func:`_schedule_sources` (sets of ``rows`` filters, ``tiles`` sets
+    per round), ``codes``: uint32[n_windows, lines * lanes] (precisions for ``mode`` TCLP,
+    term masks for TCLE), ``window = 2**bits_first_stage``, ``registers``: column registers
+    (TCLp synchronises every step).  -> ``(block int64[rounds, window sets], lane_ops)``.
+    TCLe columns run their filters' PEs side by side (:func:`_tcle_column`).
+    """
+    sets, lines, rows, lanes = src.shape
+    positions = lines * lanes
+    rounds = (sets + tiles - 1) // tiles
+    wsets = (n_windows + columns - 1) // columns
+    block = np.zeros((rounds, wsets), np.int64)
+    if mode == TCLP:
+        registers = 0
+    # the window codes with a trailing 0: idle slots read position ``positions``
+    padded = np.zeros((n_windows, positions + 1), np.uint32)
+    for w in range(n_windows):
+        for i in range(positions):
+            padded[w, i] = codes[w, i]
+    n_pe = tiles * rows
+    buf = np.zeros((lanes, n_pe), np.uint32)
+    orv = np.zeros(n_pe, np.uint32)
+    lim = np.zeros(n_pe, np.uint32)
+    finish = np.zeros(columns, np.int64)
+    hist = np.zeros(registers + 1, np.int64)
+    cost = np.ones(columns, np.int64)
+    active = np.zeros(columns, np.int64)
+    ops = np.int64(0)
+    j = 0
+    top = np.int64(0)
+    for rnd in range(rounds):
+        s0 = rnd * tiles
+        s1 = min(sets, s0 + tiles)
+        n_steps = 0
+        for st in range(s0, s1):
+            n_steps = max(n_steps, steps[st])
+        size, upos, umul = _step_unions(src, steps, s0, s1, n_steps)
+        # gather index of every (step, lane, PE) of the round
+        pes = (s1 - s0) * rows
+        index = np.full((n_steps, lanes, pes), positions, np.int64)
+        for s in range(n_steps):
+            for st in range(s0, s1):
+                if s < steps[st]:
+                    for r in range(rows):
+                        for lane in range(lanes):
+                            pos = src[st, s, r, lane]
+                            if pos >= 0:
+                                index[s, lane, (st - s0) * rows + r] = pos
+        for ws in range(wsets):
+            before = top
+            for s in range(n_steps):
+                for c in range(columns):
+                    w = ws * columns + c
+                    cost[c] = 1
+                    active[c] = 0
+                    if w >= n_windows:
+                        continue
+                    if mode == TCLP:
+                        for i in range(size[s]):
+                            code = np.int64(codes[w, upos[s, i]])
+                            if code > 0:
+                                active[c] += umul[s, i]
+                                cost[c] = max(cost[c], code)
+                        continue
+                    for i in range(size[s]):
+                        ops += umul[s, i] * _popcount32(codes[w, upos[s, i]])
+                    row = padded[w]
+                    for lane in range(lanes):
+                        for q in range(pes):
+                            buf[lane, q] = row[index[s, lane, q]]
+                    cost[c] = max(1, _tcle_column(buf, pes, window, orv, lim))
+                if mode == TCLP:
+                    ops += _sync_columns(cost, active, columns)
+                top = _advance(cost, columns, finish, hist, j, registers)
+                j += 1
+            block[rnd, ws] = top - before
+    return block, ops
+
+
+@numba.njit(cache=True)
+def _serial_windows(src, steps, codes, filt, n_filters, filters_per_round, mode, window,
+                    registers, skip_zero_weights):
+    """Bit-serial cycles with the window operand scheduled (sets of ``columns`` windows, the
+    filters stream, ``filters_per_round = tiles * rows`` of them per round).
+
+    ``src``/``steps`` from :func:`_schedule_sources` on the windows (``rows`` = columns);
+    ``codes``: uint32[n_windows, lines * lanes]; ``filt``: bool[n_filters, lines * lanes], the
+    filter operand's non-zero mask, read when ``skip_zero_weights`` (then a lane is active only
+    where the streamed filter is non-zero, and each filter is its own PE; otherwise every filter
+    of a round sees the same lanes).  -> ``(block int64[rounds, window sets], lane_ops)``.
+    """
+    wsets, lines, columns, lanes = src.shape
+    n_windows = codes.shape[0]
+    rounds = (n_filters + filters_per_round - 1) // filters_per_round
+    block = np.zeros((rounds, wsets), np.int64)
+    if mode == TCLP:
+        registers = 0
+    finish = np.zeros(columns, np.int64)
+    hist = np.zeros(registers + 1, np.int64)
+    buf = np.zeros(lanes, np.uint32)
+    cost = np.ones(columns, np.int64)
+    active = np.zeros(columns, np.int64)
+    ops = np.int64(0)
+    j = 0
+    top = np.int64(0)
+    for rnd in range(rounds):
+        f0 = rnd * filters_per_round
+        f1 = min(n_filters, f0 + filters_per_round)
+        for ws in range(wsets):
+            before = top
+            for s in range(steps[ws]):
+                for c in range(columns):
+                    w = ws * columns + c
+                    cost[c] = 1
+                    active[c] = 0
+                    if w >= n_windows:
+                        continue
+                    best = 1
+                    for f in range(f0, f1 if skip_zero_weights else f0 + 1):
+                        n = 0
+                        orv = np.uint32(0)
+                        users = 0
+                        for lane in range(lanes):
+                            pos = src[ws, s, c, lane]
+                            if pos < 0 or (skip_zero_weights and not filt[f, pos]):
+                                continue
+                            m = codes[w, pos]
+                            if m != 0:
+                                users += 1
+                                if mode == TCLP:
+                                    best = max(best, np.int64(m))
+                                else:
+                                    ops += _popcount32(m) * (1 if skip_zero_weights else f1 - f0)
+                                    buf[n] = m
+                                    n += 1
+                                    orv |= m
+                        active[c] += users * (1 if skip_zero_weights else f1 - f0)
+                        if mode == TCLE and n > 0 and _popcount32(orv) > best:
+                            best = max(best, _tcle_pe(buf, n, window))
+                    cost[c] = best
+                if mode == TCLP:
+                    ops += _sync_columns(cost, active, columns)
+                top = _advance(cost, columns, finish, hist, j, registers)
+                j += 1
+            block[rnd, ws] = top - before
+    return block, ops

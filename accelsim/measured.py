@@ -1,0 +1,102 @@
+"""Measured GPU speedups per layer and pass: the GPU results file (the JSON of ``accelsim
+gpu-bench``, :mod:`accelsim.gpu.bench`, or the minimal ``{"layers": [{"layer", "pass",
+"speedup"}]}``) as :class:`GpuResults`.  Read by :mod:`accelsim.validate` and the plots."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accelsim.errors import ResultsError
+
+__all__ = ["GpuResults", "load_gpu_results"]
+
+
+@dataclass(frozen=True)
+class GpuResults:
+    """Measured GPU speedups: ``speedups[(layer, pass)]``, plus where they came from."""
+
+    speedups: dict[tuple[str, str], float]
+    device: str = ""
+    source: str = ""
+
+
+def _gpu_record(p: Path, i: int, rec: Any, speedup: Any) -> tuple[tuple[str, str], float]:
+    try:
+        value = float(speedup)
+        key = (str(rec["layer"]), str(rec["pass"]))
+    except (KeyError, TypeError, ValueError):
+        raise ResultsError(f"GPU results file {p}: record {i} must have layer, pass and a "
+                        f"numeric speedup, got {rec!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ResultsError(f"GPU results file {p}: record {i} ({key[0]} {key[1]}) has speedup "
+                        f"{value}; it must be a positive number")
+    return key, value
+
+
+def load_gpu_results(path: str | os.PathLike[str], *, baseline: str | None = None) -> GpuResults:
+    """Read a GPU results file: ``{"layers": [{"layer", "pass", "speedup"}, ...]}``.
+
+    The JSON of ``accelsim gpu-bench`` (:mod:`accelsim.gpu.bench`) is such a file: its
+    ``layers`` list holds the speedup of ``ours_total`` over ``dense_fp32``; the device
+    defaults to its ``environment.gpu``.  With ``baseline`` (e.g. ``"dense_tf32"``) the
+    speedups are read from its per-row ``rows[i].speedup["ours_total_vs_BASELINE"]``
+    instead (rows where that baseline was not timed are left out); a minimal file without
+    ``rows`` only has speedups over dense fp32 (``baseline="dense_fp32"``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ResultsError(f"GPU results file {p} does not exist; give the JSON written by the "
+                        "GPU benchmark ({\"layers\": [{\"layer\", \"pass\", \"speedup\"}]})")
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"GPU results file {p} is not valid JSON ({exc.msg}, line "
+                        f"{exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise ResultsError(f"GPU results file {p} is not a text (JSON) file") from None
+    if not isinstance(data, Mapping):
+        raise ResultsError(f"GPU results file {p} must hold a JSON object with a \"layers\" list, "
+                        f"not a {type(data).__name__}")
+    env = data.get("environment")
+    device = data.get("device") or (env.get("gpu") if isinstance(env, Mapping) else "") or ""
+    source = data.get("source", "")
+    if isinstance(source, Mapping):
+        source = source.get("trace", "")
+    out: dict[tuple[str, str], float] = {}
+    rows = data.get("rows")
+    has_rows = isinstance(rows, list) and bool(rows)
+    if baseline is not None and (baseline != "dense_fp32" or has_rows):
+        if not has_rows:
+            raise ResultsError(f"GPU results file {p} has no per-row timings (\"rows\" of "
+                            f"`accelsim gpu-bench`), so only speedups over dense_fp32, not "
+                            f"{baseline}; use baseline dense_fp32")
+        key = f"ours_total_vs_{baseline}"
+        for i, rec in enumerate(rows):
+            speedups = rec.get("speedup") if isinstance(rec, Mapping) else None
+            if not isinstance(speedups, Mapping):
+                raise ResultsError(f"GPU results file {p}: row {i} has no \"speedup\" object "
+                                "(expected the rows of `accelsim gpu-bench`)")
+            if speedups.get(key) is None:
+                continue  # this baseline was not timed for this layer and pass
+            k, v = _gpu_record(p, i, rec, speedups[key])
+            out[k] = v
+        if not out:
+            raise ResultsError(f"GPU results file {p}: no row has a {key} speedup; the baseline "
+                            f"{baseline} was not timed (see --baselines of gpu-bench)")
+    else:
+        layers = data.get("layers")
+        if not isinstance(layers, list) or not layers:
+            raise ResultsError(f"GPU results file {p} needs a non-empty \"layers\" list of "
+                            "{\"layer\", \"pass\", \"speedup\"} records")
+        for i, rec in enumerate(layers):
+            if not isinstance(rec, Mapping):
+                raise ResultsError(f"GPU results file {p}: record {i} must be an object with "
+                                f"layer, pass and speedup, got {rec!r}")
+            k, v = _gpu_record(p, i, rec, rec.get("speedup"))
+            out[k] = v
+    return GpuResults(out, str(device), str(source))
