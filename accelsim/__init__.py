@@ -1,18 +1,46 @@
 """accelsim: how much faster would sparse training run on a sparse accelerator, and on a GPU?
 
-The simulator side (this package) never imports torch.
+The simulator side (this package) never imports torch.  The public names below are loaded on
+first use (PEP 562), so ``import accelsim`` (and ``import accelsim.gpu``) imports neither numba
+nor simpy; they come in with the first simulation.
 """
 
-from accelsim.errors import AccelsimError, ConfigError, GeometryError, TraceError, WorkloadError
-from accelsim.simulate import Report, simulate, simulate_layer
-from accelsim.spec.geometry import LayerGeometry
-from accelsim.spec.hardware import Hardware, load_hardware
-from accelsim.trace import TraceMetadata, TraceWriter, find_trace, open_trace
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AccelsimError", "ConfigError", "GeometryError", "Hardware", "LayerGeometry", "Report",
-    "TraceError", "load_hardware", "simulate", "simulate_layer",
-    "TraceMetadata", "TraceWriter", "WorkloadError", "find_trace", "open_trace", "__version__",
-]
+_PUBLIC: dict[str, str] = {
+    "AccelsimError": "accelsim.errors",
+    "ConfigError": "accelsim.errors",
+    "GeometryError": "accelsim.errors",
+    "TraceError": "accelsim.errors",
+    "WorkloadError": "accelsim.errors",
+    "LayerGeometry": "accelsim.spec.geometry",
+    "Hardware": "accelsim.spec.hardware",
+    "load_hardware": "accelsim.spec.hardware",
+    "Report": "accelsim.simulate",
+    "simulate": "accelsim.simulate",
+    "simulate_layer": "accelsim.simulate",
+    "TraceMetadata": "accelsim.trace.schema",
+    "TraceWriter": "accelsim.trace.writer",
+    "find_trace": "accelsim.trace.reader",
+    "open_trace": "accelsim.trace.reader",
+}
+"""Public name -> the module that defines it."""
+
+__all__ = [*_PUBLIC, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'accelsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])

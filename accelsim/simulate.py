@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from accelsim.arrays.base import run_pass
 from accelsim.arrays.breakdown import ZERO, CycleBreakdown
 from accelsim.arrays.registry import model_for
 from accelsim.errors import AccelsimError, ConfigError
@@ -102,7 +101,7 @@ def simulate_operands(geometry: LayerGeometry, operands: dict[str, dict[str, np.
         if pass_name not in operands:
             continue
         ops = [np.asarray(operands[pass_name][r]) for r in PASS_ROLES[pass_name]]
-        out[pass_name] = run_pass(model, geometry, pass_name, ops, hardware)
+        out[pass_name] = model.run_pass(geometry, pass_name, ops, hardware)
     return LayerReport(geometry, out)
 
 

@@ -9,7 +9,7 @@ An array model turns one pass of one layer into cycles and energy in three steps
 3. :func:`~accelsim.arrays.assemble.assemble_pass`, shared by every model, puts the timings
    together with the memory pipeline and the energy model.
 
-:func:`run_pass` chains the three.  Models are found by ``[array] kind`` through
+:meth:`ArrayModel.run_pass` chains the three.  Models are found by ``[array] kind`` through
 :mod:`accelsim.arrays.registry`, never by comparing kind strings.
 """
 
@@ -29,7 +29,7 @@ from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
 from accelsim.trace.schema import PASSES
 
-__all__ = ["ArrayModel", "Work", "as_masks", "lowered_work", "run_pass"]
+__all__ = ["ArrayModel", "Work", "as_masks", "lowered_work"]
 
 
 def as_masks(operands: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -83,8 +83,8 @@ class ArrayModel(ABC):
         """The timing of every unit of :meth:`problems`, in processing order."""
 
 
-def run_pass(model: ArrayModel, geometry: LayerGeometry, pass_name: str,
-             operands: Sequence[np.ndarray], hw: Hardware) -> CycleBreakdown:
-    """Cycles and energy of one pass of one layer on ``hw`` with ``model``."""
-    problems = model.problems(geometry, pass_name, operands, hw)
-    return assemble_pass(model.timings(problems, hw), hw, self_baseline=model.self_baseline)
+    def run_pass(self, geometry: LayerGeometry, pass_name: str,
+                 operands: Sequence[np.ndarray], hw: Hardware) -> CycleBreakdown:
+        """Cycles and energy of one pass of one layer on ``hw``."""
+        problems = self.problems(geometry, pass_name, operands, hw)
+        return assemble_pass(self.timings(problems, hw), hw, self_baseline=self.self_baseline)

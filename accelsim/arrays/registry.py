@@ -8,11 +8,14 @@ simulator's API imports no numba.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from accelsim.arrays.base import ArrayModel
 from accelsim.errors import HardwareError
 from accelsim.spec.hardware import Hardware
 from accelsim.spec.sections import ARRAY_KINDS
+
+if TYPE_CHECKING:  # the models (and the SimPy pipeline behind them) load on first use
+    from accelsim.arrays.base import ArrayModel
 
 __all__ = ["MODELS", "array_model", "model_for"]
 
@@ -24,7 +27,7 @@ MODELS: dict[str, str] = {
 }
 """``[array] kind`` -> ``"module:Class"`` of its :class:`~accelsim.arrays.base.ArrayModel`."""
 
-_LOADED: dict[str, ArrayModel] = {}
+_LOADED: dict[str, ArrayModel] = {}  # noqa: F821 - annotation only
 
 if set(MODELS) != set(ARRAY_KINDS):
     raise HardwareError(f"array kinds {sorted(ARRAY_KINDS)} and models {sorted(MODELS)} differ")

@@ -39,8 +39,10 @@ from typing import Any
 from accelsim.errors import HardwareError
 from accelsim.spec.checks import show, suggest, toml_string, toml_type, toml_value
 from accelsim.spec.sections import (
+    DENSE_KINDS,
     KIND_ARRAY_KEYS,
     KIND_SECTIONS,
+    MODEL_SECTIONS,
     SECTION_CLASSES,
     SECTIONS,
     SIZE_KEYS,
@@ -106,50 +108,29 @@ class Hardware:
         """Sections and ``[array]`` keys that do not belong to ``array.kind`` keep their
         defaults (a one-line HardwareError otherwise)."""
         kind = self.array.kind
-        if kind == "bit-tactical":
-            foreign: tuple[str, ...] = ("systolic", "scnn", "ideal")
-        else:
-            foreign = tuple(s for s in SECTIONS if s not in KIND_SECTIONS[kind])
-            default = ArraySpec()
-            for key in KIND_ARRAY_KEYS["bit-tactical"]:
-                value = getattr(self.array, key)
-                if key not in KIND_ARRAY_KEYS[kind] and value != getattr(default, key):
-                    raise HardwareError(
-                        f'[array] {key} = {show(value)} does not apply to [array] kind = '
-                        f'"{kind}" (it sizes the Bit-Tactical array); remove it and size the '
-                        f"array with {SIZE_KEYS[kind]}")
-        for section in foreign:
-            if getattr(self, section) != SECTION_CLASSES[section]():
+        default = ArraySpec()
+        for f in fields(ArraySpec):
+            value = getattr(self.array, f.name)
+            if f.name not in KIND_ARRAY_KEYS[kind] and value != getattr(default, f.name):
+                raise HardwareError(
+                    f'[array] {f.name} = {show(value)} does not apply to [array] kind = '
+                    f'"{kind}" (it sizes the Bit-Tactical array); remove it and size the '
+                    f"array with {SIZE_KEYS[kind]}")
+        for section in SECTIONS:
+            if section not in KIND_SECTIONS[kind] \
+                    and getattr(self, section) != SECTION_CLASSES[section]():
                 raise HardwareError(_foreign_message(section, kind))
 
     def describe(self) -> str:
         """One line: the name and the array, e.g. ``"systolic-os-32x32 (systolic 32x32, os,
         compat scalesim, memory ideal)"``."""
-        a, kind = self.array, self.array.kind
-        if kind == "bit-tactical":
-            fe = self.frontend
-            what = (f"{a.tiles} tiles x {a.rows} rows x {a.columns} columns x {a.lanes} lanes, "
-                    f"front end {fe.kind}{' ' + fe.label if fe.kind == 'tcl' else ''}, back end "
-                    f"{self.backend.kind}")
-        elif kind == "systolic":
-            sy = self.systolic
-            what = f"systolic {sy.height}x{sy.width}, {sy.dataflow}, compat {sy.compat}"
-        elif kind == "scnn":
-            sc = self.scnn
-            what = (f"SCNN {sc.pe_rows}x{sc.pe_columns} PEs x {sc.weights_per_cycle}x"
-                    f"{sc.activations_per_cycle} multipliers, {sc.accumulator_banks} banks, "
-                    f"Kc {sc.output_channel_group}")
-        else:
-            what = f"ideal, {self.ideal.multipliers} multipliers"
+        what = ", ".join(getattr(self, s).describe() for s in MODEL_SECTIONS[self.array.kind])
         return f"{self.name or 'unnamed'} ({what}, memory {self.memory.kind})"
 
     @property
     def multipliers(self) -> int:
         """Peak MACs per cycle of the array, whatever its kind."""
-        kind = self.array.kind
-        if kind == "bit-tactical":
-            return self.array.macs_per_cycle
-        return getattr(self, kind).multipliers
+        return getattr(self, MODEL_SECTIONS[self.array.kind][0]).multipliers
 
     # ---- (de)serialisation ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -214,7 +195,7 @@ class Hardware:
                                     f"{', '.join(full[section])}")
             data.setdefault(section, {})[key] = value
             touched.setdefault(section, set()).add(key)
-        kind = data["array"].get("kind", "bit-tactical")
+        kind = data["array"].get("kind", ArraySpec.kind)
         if isinstance(kind, str) and kind in KIND_SECTIONS:
             for section in list(data):
                 if section in SECTION_CLASSES and section not in KIND_SECTIONS[kind] \
@@ -256,7 +237,7 @@ def _from_dict(data: Any) -> Hardware:
                             f"name, and the sections {', '.join(f'[{s}]' for s in SECTIONS)}")
     parts: dict[str, Any] = {}
     array_table = data.get("array", {})
-    kind = array_table.get("kind", "bit-tactical") if isinstance(array_table, dict) else None
+    kind = array_table.get("kind", ArraySpec.kind) if isinstance(array_table, dict) else None
     for section, cls in SECTION_CLASSES.items():
         table = data.get(section, {})
         if not isinstance(table, dict):
@@ -358,11 +339,13 @@ def dense_baseline(hw: Hardware) -> Hardware:
     if not isinstance(hw, Hardware):
         raise HardwareError(f"dense_baseline() needs a Hardware, not {type(hw).__name__}; "
                             "build one with load_hardware()")
-    if hw.array.kind != "bit-tactical":
-        if hw.array.kind == "systolic":
+    if "frontend" not in KIND_SECTIONS[hw.array.kind]:
+        if hw.array.kind in DENSE_KINDS:
             return hw  # already dense
-        raise HardwareError(f'dense_baseline() is defined for [array] kind = "bit-tactical" and '
-                            f'"systolic", not "{hw.array.kind}" (its reports carry their own '
+        takes = [k for k, secs in KIND_SECTIONS.items() if "frontend" in secs] + list(DENSE_KINDS)
+        raise HardwareError(f"dense_baseline() is defined for [array] kind = "
+                            f"{' and '.join(map(show, takes))}, not {show(hw.array.kind)} "
+                            "(its reports carry their own "
                             "dense base cycles); use a bit-tactical or systolic machine")
     if hw.frontend.kind == "dense":
         return hw

@@ -38,6 +38,15 @@ KIND_ARRAY_KEYS = {
     "bit-tactical": ("kind", "tiles", "rows", "columns", "lanes", "pe_bits", "clock_ghz"),
     "systolic": COMMON_ARRAY_KEYS, "scnn": COMMON_ARRAY_KEYS, "ideal": COMMON_ARRAY_KEYS,
 }
+MODEL_SECTIONS: dict[str, tuple[str, ...]] = {
+    kind: tuple(s for s in sections if s not in ("memory", "energy")
+                and (s != "array" or KIND_ARRAY_KEYS[kind] != COMMON_ARRAY_KEYS))
+    for kind, sections in KIND_SECTIONS.items()}
+"""The sections that size and describe the array of each kind (the first one has
+``multipliers``): ``[array]``, ``[frontend]``, ``[backend]`` for Bit-Tactical, the kind's own
+section for the others."""
+DENSE_KINDS = ("systolic",)
+"""Array kinds that are dense machines (their own dense baseline)."""
 SIZE_KEYS = {"systolic": "[systolic] height and width",
               "scnn": "[scnn] pe_rows, pe_columns, weights_per_cycle and activations_per_cycle",
               "ideal": "[ideal] multipliers"}
@@ -89,6 +98,14 @@ class ArraySpec:
         """Peak throughput in GMAC/s: ``macs_per_cycle * clock_ghz``."""
         return self.macs_per_cycle * self.clock_ghz
 
+    @property
+    def multipliers(self) -> int:
+        """Peak MACs per cycle of the Bit-Tactical array (:attr:`macs_per_cycle`)."""
+        return self.macs_per_cycle
+
+    def describe(self) -> str:
+        return f"{self.tiles} tiles x {self.rows} rows x {self.columns} columns x {self.lanes} lanes"
+
 
 @dataclass(frozen=True)
 class FrontendSpec:
@@ -125,6 +142,9 @@ class FrontendSpec:
         if self.kind == "dense":
             return "dense"
         return f"{self.shape}<{self.lookahead},{self.lookaside}>"
+
+    def describe(self) -> str:
+        return f"front end {self.kind}{' ' + self.label if self.kind == 'tcl' else ''}"
 
     def offsets(self) -> tuple[tuple[int, int], ...]:
         """The offsets ``(dt, dl)`` a zero weight slot at (step t, lane l) may take a
@@ -211,6 +231,9 @@ class BackendSpec:
     def serial(self) -> bool:
         """True for the bit-serial back ends ("tclp", "tcle")."""
         return self.kind in SERIAL_BACKENDS
+
+    def describe(self) -> str:
+        return f"back end {self.kind}"
 
 
 MIB = 1 << 20
@@ -314,6 +337,9 @@ class SystolicSpec:
         """MACs in the array: ``height * width``."""
         return self.height * self.width
 
+    def describe(self) -> str:
+        return f"systolic {self.height}x{self.width}, {self.dataflow}, compat {self.compat}"
+
 
 @dataclass(frozen=True)
 class ScnnSpec:
@@ -356,6 +382,11 @@ class ScnnSpec:
         """Multipliers in the array: ``pes * weights_per_cycle * activations_per_cycle``."""
         return self.pes * self.weights_per_cycle * self.activations_per_cycle
 
+    def describe(self) -> str:
+        return (f"SCNN {self.pe_rows}x{self.pe_columns} PEs x {self.weights_per_cycle}x"
+                f"{self.activations_per_cycle} multipliers, {self.accumulator_banks} banks, "
+                f"Kc {self.output_channel_group}")
+
 
 @dataclass(frozen=True)
 class IdealSpec:
@@ -369,6 +400,9 @@ class IdealSpec:
 
     def __post_init__(self) -> None:
         check_int("ideal", "multipliers", self.multipliers, 1, "MACs per cycle")
+
+    def describe(self) -> str:
+        return f"ideal, {self.multipliers} multipliers"
 
 
 SECTION_CLASSES: dict[str, type] = {

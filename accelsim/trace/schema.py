@@ -33,6 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from accelsim.errors import TraceError
 
 FORMAT_NAME = "accelsim-trace"
@@ -140,8 +142,6 @@ def encode_tensor(array: Any, encoding: str, where: str) -> dict[str, Any]:
     Returns ``{"mask": uint8[ceil(size/8)], "values": array, "scale": float,
     "nnz": int, "shape": list}``.  Raises :class:`TraceError` on NaN/inf.
     """
-    import numpy as np
-
     if encoding not in ENCODINGS:
         raise TraceError(f"{where}: unknown value encoding {encoding!r}; use one of {ENCODINGS}")
     a = np.asarray(array)
@@ -172,8 +172,6 @@ def encode_tensor(array: Any, encoding: str, where: str) -> dict[str, Any]:
 
 def decode_values(values: Any, encoding: str, scale: float) -> Any:
     """Encoded non-zero values -> float32 values."""
-    import numpy as np
-
     if encoding == "fixed16":
         return values.astype(np.float32) * np.float32(scale / FIXED16_MAX)
     if encoding == "float16":

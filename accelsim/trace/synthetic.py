@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 from accelsim.errors import ConfigError
 from accelsim.networks.catalog import TableDeriver, layer_table, model_input
@@ -124,8 +125,6 @@ def synthetic_activation(shape: tuple[int, ...], density: float, clustering: flo
     positions cluster spatially with correlation length ``clustering`` pixels."""
     noise = rng.standard_normal(shape).astype(np.float32)
     if clustering > 0 and len(shape) == 4:
-        from scipy.ndimage import gaussian_filter
-
         noise = gaussian_filter(noise, sigma=(0, 0, clustering, clustering), mode="wrap")
     mask = _exact_mask(noise, density)
     values = np.abs(rng.standard_normal(shape)).astype(np.float32) + np.float32(1e-3)
