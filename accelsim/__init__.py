@@ -2,13 +2,19 @@
 
 The simulator side (this package) never imports torch.  The public names below are loaded on
 first use (PEP 562), so ``import accelsim`` (and ``import accelsim.gpu``) imports neither numba
-nor simpy; they come in with the first simulation.
+nor simpy; they come in with the first simulation (the array models load through
+:mod:`accelsim.arrays.registry`).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
+
+# ``simulate`` is both a submodule and a public function: importing the submodule binds the
+# package attribute to the module, which a lazy lookup could not undo, so the function is
+# bound here (the module imports no numba and no simpy).
+from accelsim.simulate import Report, simulate, simulate_layer
 
 __version__ = "0.1.0"
 
@@ -21,9 +27,6 @@ _PUBLIC: dict[str, str] = {
     "LayerGeometry": "accelsim.spec.geometry",
     "Hardware": "accelsim.spec.hardware",
     "load_hardware": "accelsim.spec.hardware",
-    "Report": "accelsim.simulate",
-    "simulate": "accelsim.simulate",
-    "simulate_layer": "accelsim.simulate",
     "TraceMetadata": "accelsim.trace.schema",
     "TraceWriter": "accelsim.trace.writer",
     "find_trace": "accelsim.trace.reader",
@@ -31,7 +34,7 @@ _PUBLIC: dict[str, str] = {
 }
 """Public name -> the module that defines it."""
 
-__all__ = [*_PUBLIC, "__version__"]
+__all__ = [*_PUBLIC, "Report", "simulate", "simulate_layer", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ the compute cycles are ``Total Cycles - Stall Cycles`` of its ``COMPUTE_REPORT.c
 SCALE-Sim has no padding: the topology rows are unpadded inputs (IFMAP height/width as
 given), so accelsim's matching layer is the same layer with padding 0.  The rows are
 (name, IFMAP h, IFMAP w, filter h, filter w, channels, filters, stride).  The JSON output
-is what ``tests/test_arrays.py`` hard-codes as ``SCALESIM_GOLDEN``.
+is what ``tests/arrays/test_arrays.py`` hard-codes as ``SCALESIM_GOLDEN``.
 """
 
 from __future__ import annotations
