@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from accelsim.fileio import atomic_write
 
 
 # ---- machine -----------------------------------------------------------------------------
@@ -51,22 +52,9 @@ def machine(**extra: Any) -> dict[str, Any]:
 # ---- results -----------------------------------------------------------------------------
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """Write ``data`` as indented JSON to ``path`` through a temporary file in the same
-    directory (fsynced, then renamed): readers never see a half-written result."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(data, indent=1) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    directory (fsynced, then renamed; :func:`accelsim.fileio.atomic_write`): readers never see a
+    half-written result."""
+    atomic_write(path, json.dumps(data, indent=1) + "\n")
 
 
 # ---- SCALE-Sim inputs --------------------------------------------------------------------

@@ -30,7 +30,8 @@ SCANNED = ("accelsim", "training", "plots", "workloads")
 PENDING = {"accelsim/cli.py", "accelsim/gpu/", "training/", "plots/"}
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "fileio", "numeric", "textfmt"),
+    ("errors",),
+    ("fileio", "numeric", "textfmt"),
     ("spec",),
     ("networks",),
     ("trace",),

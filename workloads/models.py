@@ -34,6 +34,7 @@ from torch import nn
 
 from accelsim.errors import WorkloadError
 from accelsim.networks.catalog import CIFAR_ONLY, MODEL_NAMES
+from accelsim.numeric import require_int
 
 __all__ = [
     "CIFAR_ONLY",
@@ -653,12 +654,6 @@ def _min_input_size(name: str, cifar: bool) -> int:
     return 32 if name == "vgg16" else 16
 
 
-def _check_int(label: str, value: object, minimum: int, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise WorkloadError(f"{label}={value!r} is invalid; {fix}")
-    return value
-
-
 def build_model(
     name: str, *, num_classes: int = 10, in_channels: int = 3, input_size: int = 32
 ) -> nn.Module:
@@ -675,9 +670,12 @@ def build_model(
     """
     if name not in MODEL_NAMES:
         raise WorkloadError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
-    _check_int("num_classes", num_classes, 2, "a classifier needs num_classes >= 2")
-    _check_int("in_channels", in_channels, 1, "pass in_channels >= 1 (1 for grey, 3 for RGB)")
-    _check_int("input_size", input_size, 1, "pass the input side length in pixels, e.g. 32")
+    require_int(num_classes, "num_classes", 2, "a classifier needs num_classes >= 2",
+                error=WorkloadError)
+    require_int(in_channels, "in_channels", 1, "pass in_channels >= 1 (1 for grey, 3 for RGB)",
+                error=WorkloadError)
+    require_int(input_size, "input_size", 1, "pass the input side length in pixels, e.g. 32",
+                error=WorkloadError)
     cifar = input_size <= CIFAR_MAX_INPUT
     if name in CIFAR_ONLY and not cifar:
         raise WorkloadError(
