@@ -29,7 +29,7 @@ from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
 from accelsim.trace.schema import PASSES
 
-__all__ = ["ArrayModel", "Work", "as_masks", "lowered_work"]
+__all__ = ["ArrayModel", "GemmModel", "Work", "as_masks", "lowered_work"]
 
 
 def as_masks(operands: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -88,3 +88,21 @@ class ArrayModel(ABC):
         """Cycles and energy of one pass of one layer on ``hw``."""
         problems = self.problems(geometry, pass_name, operands, hw)
         return assemble_pass(self.timings(problems, hw), hw, self_baseline=self.self_baseline)
+
+
+class GemmModel(ArrayModel):
+    """A model that runs the pass's lowered GEMMs with one reduction element per line
+    (``lanes = 1``): its work is :class:`Work`, timed one problem at a time."""
+
+    def problems(self, geometry: LayerGeometry, pass_name: str,
+                 operands: Sequence[np.ndarray], hw: Hardware) -> list[Work]:
+        first, second = as_masks(operands)
+        return lowered_work(geometry, pass_name, first, second, lanes=1)
+
+    def timings(self, problems: Sequence[Work], hw: Hardware) -> list[ProblemTiming]:
+        return [self.problem_timing(w, hw) for w in problems]
+
+    @abstractmethod
+    def problem_timing(self, work: Work, hw: Hardware) -> ProblemTiming:
+        """The timing of one lowered problem."""
+

@@ -12,17 +12,14 @@ operand read once.  The base energy is that of the dense machine with the same m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from accelsim.arrays.base import ArrayModel, Work, as_masks, lowered_work
+from accelsim.arrays.base import GemmModel, Work
 from accelsim.arrays.breakdown import CycleBreakdown, ProblemTiming
 from accelsim.arrays.operands import count_effectual, dense_bytes
 from accelsim.lowering.lower import LoweredProblem
 from accelsim.numeric import ceil_div
 from accelsim.pipeline.energy import AccessCounts
-from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
 
 __all__ = ["IdealModel"]
@@ -50,16 +47,11 @@ def _ideal_timing(p: LoweredProblem, hw: Hardware, source: int | None,
                          out_bytes, counts, base, id(p.filters), key)
 
 
-class IdealModel(ArrayModel):
+class IdealModel(GemmModel):
     """``[array] kind = "ideal"``: ``ceil(effectual MACs / multipliers)`` per problem."""
 
     kind = "ideal"
     name = "ideal"
 
-    def problems(self, geometry: LayerGeometry, pass_name: str,
-                 operands: Sequence[np.ndarray], hw: Hardware) -> list[Work]:
-        first, second = as_masks(operands)
-        return lowered_work(geometry, pass_name, first, second, lanes=1)
-
-    def timings(self, problems: Sequence[Work], hw: Hardware) -> list[ProblemTiming]:
-        return [_ideal_timing(w.problem, hw, w.source, w.key) for w in problems]
+    def problem_timing(self, work: Work, hw: Hardware) -> ProblemTiming:
+        return _ideal_timing(work.problem, hw, work.source, work.key)

@@ -32,17 +32,14 @@ The base energy is that of the dense machine with the same multipliers (systolic
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from accelsim.arrays.base import ArrayModel, Work, as_masks, lowered_work
+from accelsim.arrays.base import GemmModel, Work
 from accelsim.arrays.breakdown import CycleBreakdown, ProblemTiming
 from accelsim.arrays.operands import count_effectual, dense_bytes, split_even
 from accelsim.lowering.lower import LoweredProblem
 from accelsim.numeric import ceil_div
 from accelsim.pipeline.energy import AccessCounts
-from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
 from accelsim.spec.sections import SystolicSpec
 
@@ -137,7 +134,7 @@ def _systolic_timing(p: LoweredProblem, hw: Hardware, source: int | None,
                          id(p.filters), key)
 
 
-class SystolicModel(ArrayModel):
+class SystolicModel(GemmModel):
     """``[array] kind = "systolic"``: the GEMMs of a pass lowered with one lane, fold by fold;
     a dense machine, its own baseline."""
 
@@ -145,10 +142,5 @@ class SystolicModel(ArrayModel):
     name = "systolic"
     self_baseline = True
 
-    def problems(self, geometry: LayerGeometry, pass_name: str,
-                 operands: Sequence[np.ndarray], hw: Hardware) -> list[Work]:
-        first, second = as_masks(operands)
-        return lowered_work(geometry, pass_name, first, second, lanes=1)
-
-    def timings(self, problems: Sequence[Work], hw: Hardware) -> list[ProblemTiming]:
-        return [_systolic_timing(w.problem, hw, w.source, w.key) for w in problems]
+    def problem_timing(self, work: Work, hw: Hardware) -> ProblemTiming:
+        return _systolic_timing(work.problem, hw, work.source, work.key)
