@@ -30,10 +30,14 @@ def layer_table(model: str, dataset: str = "cifar10",
     return _table(model, dataset, input_size)
 
 
-def inspect_trace(path: str | os.PathLike[str], step: int | None = None) -> dict[str, Any]:
+def inspect_trace(path: str | os.PathLike[str], step: int | None = None, *,
+                  deep: bool = False) -> dict[str, Any]:
     """Metadata and per layer/pass operand shapes and measured densities of a trace file
-    or of the latest (or ``step``) trace of a run directory."""
+    or of the latest (or ``step``) trace of a run directory.  What it shows is checked
+    first (every tensor's members present, sizes as the manifest says; ``deep``: every
+    tensor decoded and its mask and values checked); damage raises a TraceError."""
     with open_trace(find_trace(path, step)) as trace:
+        trace.check(deep=deep).raise_if_bad()
         return trace.summary()
 
 
