@@ -87,15 +87,15 @@ def interesting_offsets(data: bytes) -> list[int]:
     return sorted(set(offsets) | set(range(start, len(data))))
 
 
-def _members(data: bytes) -> dict[str, bytes]:
+def members(data: bytes) -> dict[str, bytes]:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         return {name: zf.read(name) for name in zf.namelist()}
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
+def _zip(parts: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, payload in members.items():
+        for name, payload in parts.items():
             zf.writestr(name, payload)
     return buf.getvalue()
 
@@ -111,14 +111,14 @@ def manifest_paths(data: bytes) -> list[tuple[Any, ...]]:
         for key, child in items:
             walk(child, (*path, key))
 
-    walk(json.loads(_members(data)["manifest.json"]), ())
+    walk(json.loads(members(data)["manifest.json"]), ())
     return out[1:]
 
 
 def edit_manifest(data: bytes, path: tuple[Any, ...], action: str, value: Any = None) -> bytes:
     """``action``: ``"set"`` (to ``value``), ``"delete"`` or ``"wrap"`` (in a list)."""
-    members = _members(data)
-    manifest = json.loads(members["manifest.json"])
+    parts = members(data)
+    manifest = json.loads(parts["manifest.json"])
     parent = manifest
     for key in path[:-1]:
         parent = parent[key]
@@ -128,14 +128,14 @@ def edit_manifest(data: bytes, path: tuple[Any, ...], action: str, value: Any = 
         parent[path[-1]] = [parent[path[-1]]]
     else:
         parent[path[-1]] = value
-    members["manifest.json"] = json.dumps(manifest).encode()
-    return _zip(members)
+    parts["manifest.json"] = json.dumps(manifest).encode()
+    return _zip(parts)
 
 
 def replace_member(data: bytes, member: str, payload: bytes) -> bytes:
-    members = _members(data)
-    members[member] = payload
-    return _zip(members)
+    parts = members(data)
+    parts[member] = payload
+    return _zip(parts)
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -145,7 +145,7 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 
 def tensor_members(data: bytes) -> list[str]:
-    return sorted(n for n in _members(data) if n.startswith("tensors/"))
+    return sorted(n for n in members(data) if n.startswith("tensors/"))
 
 
 def is_free(path: tuple[Any, ...], action: str = "set") -> bool:
