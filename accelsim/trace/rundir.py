@@ -26,11 +26,13 @@ _STEP_NAME = re.compile(r"step-(\d+)")
 @dataclass(frozen=True)
 class TraceListing:
     """One ``*.trace`` entry of a run directory.  ``step`` is the recorded step (``None``
-    when the trace is damaged); ``problem`` is a one-line description of the damage."""
+    when the trace is damaged); ``problem`` is a one-line description of the damage;
+    ``is_file`` is false for a directory, FIFO, socket ... named ``*.trace``."""
 
     path: Path
     step: int | None
     problem: str | None = None
+    is_file: bool = True
 
     @property
     def ok(self) -> bool:
@@ -59,6 +61,9 @@ def _entries(directory: Path) -> list[Path]:
 
 def _listing(path: Path) -> TraceListing:
     try:
+        kind = path_kind(path)
+        if kind != "file":
+            return TraceListing(path, None, f"{path} is {kind}, not a trace file", False)
         with open_trace(path) as trace:
             return TraceListing(path, trace.metadata.step)
     except TraceError as exc:
@@ -105,13 +110,16 @@ def _no_traces(d: Path) -> TraceError:
 def _latest(d: Path, listings: list[TraceListing]) -> Path:
     healthy = [t for t in listings if t.ok]
     newest = max((t.step for t in healthy), default=None)
-    blocking = [t for t in listings if not t.ok and (
+    blocking = [t for t in listings if not t.ok and t.is_file and (
         newest is None or t.order_step is None or t.order_step >= newest)]
     if blocking:
         hint = (f"pass --step {newest} (step={newest}) for the latest healthy trace"
                 if newest is not None else "the run directory holds no healthy trace")
         raise TraceError(f"the latest trace of run directory {d}, {blocking[-1].path.name}, is "
                          f"damaged: {blocking[-1].problem}; {hint}")
+    if newest is None:
+        raise TraceError(f"run directory {d} holds no trace file, only {len(listings)} other "
+                         f"thing(s) named *{TRACE_SUFFIX}: {listings[0].problem}")
     return [t for t in healthy if t.step == newest][-1].path
 
 
@@ -120,7 +128,7 @@ def _by_step(d: Path, listings: list[TraceListing], step: int) -> Path:
         if t.ok and t.step == step:
             return t.path
     for t in listings:
-        if not t.ok and t.order_step == step:
+        if not t.ok and t.is_file and t.order_step == step:
             raise TraceError(f"the trace of step {step} in run directory {d} is damaged: "
                              f"{t.problem}")
     steps = ", ".join(str(t.step) for t in listings if t.ok) or "none healthy"

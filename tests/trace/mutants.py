@@ -41,10 +41,10 @@ def tiny_layers() -> tuple[LayerGeometry, ...]:
     )
 
 
-def write_original(path: Path, encoding: str = "fixed16", seed: int = 0) -> Path:
+def write_original(path: Path, encoding: str = "fixed16", seed: int = 0, step: int = 3) -> Path:
     """A small valid two-layer training trace (batch 2, half the values zero)."""
     rng = np.random.default_rng(seed)
-    md = TraceMetadata(model="tiny", dataset="synthetic", method="test", step=3, epoch=1,
+    md = TraceMetadata(model="tiny", dataset="synthetic", method="test", step=step, epoch=1,
                        batch_indices=(4, 5), method_params={"sparsity": 0.5}, phase="x")
 
     def sparse(shape: tuple[int, ...]) -> np.ndarray:
