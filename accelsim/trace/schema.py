@@ -21,6 +21,13 @@ Layout inside the zip::
                                           float16: float16 v, value = v * scale
                                           float32: float32 v, value = v
 
+``scale`` (per tensor) is the largest magnitude, a finite positive float32 (1 for
+float32 values), so every stored value lies in its encoding's range: q in [-32767,
+32767], v in [-1, 1] for float16, finite for float32; none is 0 (each sits under a set
+mask bit) and none decodes to 0.  A tensor whose largest magnitude is below 1e-30 is
+stored as float32 whatever the trace's encoding (its reduced-precision values would
+decode to 0); each tensor names its own encoding.  The reader checks all of this.
+
 Identical tensors (e.g. the forward weight reused by backward-input) are stored once.
 Operand shapes (``batch`` = number of recorded samples):
 weight ``[out, in/groups, kh, kw]`` (conv) or ``[out, in]`` (linear); activation
@@ -54,6 +61,7 @@ ROLE_DENSITY_KEY = {"weight": "weight_density", "activation": "activation_densit
 
 ENCODINGS = ("fixed16", "float16", "float32")
 FIXED16_MAX = 32767
+TINY_SCALE = 1e-30  # below this largest magnitude, reduced-precision values underflow
 
 
 @dataclass(frozen=True)
@@ -141,7 +149,9 @@ def encode_tensor(array: Any, encoding: str, where: str) -> dict[str, Any]:
     """Split ``array`` into packed mask + encoded non-zero values.
 
     Returns ``{"mask": uint8[ceil(size/8)], "values": array, "scale": float,
-    "nnz": int, "shape": list}``.  Raises :class:`TraceError` on NaN/inf.
+    "nnz": int, "shape": list, "encoding": str}`` (the encoding is float32 for a tensor
+    whose largest magnitude is below :data:`TINY_SCALE`).  Raises :class:`TraceError` on
+    NaN/inf.
     """
     import numpy as np
 
@@ -158,6 +168,8 @@ def encode_tensor(array: Any, encoding: str, where: str) -> dict[str, Any]:
     mask = a != 0
     values = a[mask]
     scale = float(np.abs(values).max()) if values.size else 1.0
+    if scale < TINY_SCALE:
+        encoding = "float32"  # q / 32767 * scale or v * scale would underflow to 0
     # a value that is non-zero stays non-zero: magnitudes below the format's step are
     # stored as its smallest step (the mask, not rounding, decides sparsity)
     if encoding == "fixed16":
@@ -170,7 +182,7 @@ def encode_tensor(array: Any, encoding: str, where: str) -> dict[str, Any]:
     else:
         enc, scale = values.astype(np.float32), 1.0
     return {"mask": np.packbits(mask.reshape(-1)), "values": enc, "scale": scale,
-            "nnz": int(values.size), "shape": list(a.shape)}
+            "nnz": int(values.size), "shape": list(a.shape), "encoding": encoding}
 
 
 def decode_values(values: Any, encoding: str, scale: float) -> Any:

@@ -312,3 +312,21 @@ def test_non_numeric_operand(tmp_path, linear):
         writer.add_layer(linear, {"forward": ok})  # a rejected call leaves the writer usable
     with open_trace(tmp_path / "t.trace") as trace:
         assert trace.layer_names == ("fc",)
+
+
+@pytest.mark.parametrize("encoding", ["fixed16", "float16"])
+def test_subnormal_tensor_is_stored_as_float32(tmp_path, linear, encoding):
+    """A tensor whose largest magnitude is ~1e-40 would decode to 0 in fixed16/float16:
+    it is stored exactly as float32 (its own encoding) and reads back unchanged."""
+    md = TraceMetadata(model="m", dataset="d", method="x", mode="inference")
+    w = np.zeros(linear.weight_shape(), np.float32)
+    w[0, 0], w[1, 2] = 1e-40, -3e-41
+    a = np.ones(linear.activation_shape(1), np.float32)
+    with TraceWriter(tmp_path / "t.trace", md, encoding=encoding) as writer:
+        writer.add_layer(linear, {"forward": {"weight": w, "activation": a}})
+    with open_trace(tmp_path / "t.trace") as trace:
+        assert trace.check(deep=True).ok
+        tid = trace.layers[0].passes["forward"]["weight"]
+        assert trace.manifest["tensors"][tid]["encoding"] == "float32"
+        assert trace.manifest["encoding"] == encoding
+        np.testing.assert_array_equal(trace.load_layer("fc").operand("forward", "weight"), w)
