@@ -113,7 +113,7 @@ def _latest(d: Path, listings: list[TraceListing]) -> Path:
     blocking = [t for t in listings if not t.ok and t.is_file and (
         newest is None or t.order_step is None or t.order_step >= newest)]
     if blocking:
-        hint = (f"pass --step {newest} (step={newest}) for the latest healthy trace"
+        hint = (f"pass --step {newest} for the latest healthy trace"
                 if newest is not None else "the run directory holds no healthy trace")
         raise TraceError(f"the latest trace of run directory {d}, {blocking[-1].path.name}, is "
                          f"damaged: {blocking[-1].problem}; {hint}")

@@ -208,3 +208,16 @@ def test_bad_trace(tmp_path, name, encoding, mutate, stage, pattern):
             trace.load_layer("conv").operand("forward", "weight")
     check = check_trace(path, deep=True)
     assert check.problems == deep.problems and "\n" not in check.problems[0]
+
+
+def test_simulation_refuses_zero_under_a_set_mask_bit(tmp_path):
+    """The issue's case: such a trace simulated on TCLe with exit 0 (48x instead of 5.2x)."""
+    import accelsim
+
+    original = mutants.write_original(tmp_path / "ok.trace")
+    path = tmp_path / "bad.trace"
+    path.write_bytes(_values(_set_first(0))(original.read_bytes()))
+    accelsim.simulate(original, "bit-tactical-tcle")
+    with pytest.raises(TraceError, match=r"bad\.trace, layer conv, forward/weight: 1 stored "
+                                         r"value\(s\) are 0 under set mask bits"):
+        accelsim.simulate(path, "bit-tactical-tcle")
