@@ -23,7 +23,8 @@ from accelsim.networks.catalog import layer_table as _catalog_table
 from accelsim.simulate import LayerReport, Report, simulate, simulate_layer, simulate_operands
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import load_hardware
-from accelsim.trace.reader import find_trace, open_trace
+from accelsim.trace.reader import open_trace
+from accelsim.trace.rundir import find_trace
 from accelsim.trace.schema import PASSES
 from accelsim.trace.synthetic import SyntheticSpec, generate_layers, write_synthetic_trace
 
@@ -39,10 +40,14 @@ def layer_table(model: str, dataset: str = "cifar10", input_size: int | None = N
     return _catalog_table(model, dataset, input_size, derive=derive)
 
 
-def inspect_trace(path: str | os.PathLike[str], step: int | None = None) -> dict[str, Any]:
+def inspect_trace(path: str | os.PathLike[str], step: int | None = None, *,
+                  deep: bool = False) -> dict[str, Any]:
     """Metadata and per layer/pass operand shapes and measured densities of a trace file
-    or of the latest (or ``step``) trace of a run directory."""
+    or of the latest (or ``step``) trace of a run directory.  What it shows is checked
+    first (every tensor's members present, sizes as the manifest says; ``deep``: every
+    tensor decoded and its mask and values checked); damage raises a TraceError."""
     with open_trace(find_trace(path, step)) as trace:
+        trace.check(deep=deep).raise_if_bad()
         return trace.summary()
 
 

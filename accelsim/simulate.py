@@ -20,7 +20,8 @@ from accelsim.arrays.registry import model_for
 from accelsim.errors import AccelsimError, ConfigError
 from accelsim.spec.geometry import LayerGeometry, conv_output_size
 from accelsim.spec.hardware import Hardware, load_hardware
-from accelsim.trace.reader import LayerData, Trace, find_trace, open_trace
+from accelsim.trace.reader import LayerData, Trace, open_trace
+from accelsim.trace.rundir import find_trace
 from accelsim.trace.schema import PASS_ROLES, PASSES
 
 

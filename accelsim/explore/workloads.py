@@ -23,7 +23,8 @@ from accelsim.explore.spec import (
 )
 from accelsim.networks.catalog import TableDeriver, layer_table
 from accelsim.spec.checks import show, suggest
-from accelsim.trace.reader import find_trace, list_traces, open_trace
+from accelsim.trace.reader import open_trace
+from accelsim.trace.rundir import find_trace, list_traces
 from accelsim.trace.synthetic import SyntheticSpec
 
 __all__ = ["synthetic_workloads", "trace_workloads"]

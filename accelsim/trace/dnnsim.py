@@ -54,6 +54,7 @@ import numpy as np
 
 from accelsim.errors import GeometryError, TraceError
 from accelsim.spec.geometry import LayerGeometry, conv_output_size
+from accelsim.trace.container import path_kind
 from accelsim.trace.reader import open_trace
 from accelsim.trace.schema import ENCODINGS, TraceMetadata
 from accelsim.trace.writer import TraceWriter, _fsync_dir
@@ -348,11 +349,14 @@ def _read_names(path: Path) -> dict[str, str]:
 def _load_npy(path: Path, layer: str, what: str) -> np.ndarray:
     where = f"dnnsim {path} (layer {layer!r})"
     if not path.is_file():
+        if path.exists():
+            raise TraceError(f"{where}: the {what} file {path.name} is {path_kind(path)}, not "
+                             "a .npy file")
         raise TraceError(f"{where}: the {what} file is missing; DNNsim expects it next to "
                          f"{PARAMS_FILE} (check the layer name and the batch_file number)")
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, MemoryError) as exc:  # MemoryError: absurd header
         raise TraceError(f"{where}: not a readable .npy file ({exc}); re-dump it with "
                          "numpy.save") from None
     if not isinstance(array, np.ndarray):

@@ -1,16 +1,19 @@
 """Validating, lazy trace reader.
 
-:func:`open_trace` checks the container and the manifest (format, schema version,
-geometry, operand shapes against the geometry) up front; tensors are read and checked
-(mask vs. count, NaN/inf) only when a layer is loaded, one layer at a time.
+:func:`open_trace` checks the path (a regular, readable file), the container and the
+manifest (one schema walk: types and ranges; then format, schema version, geometry,
+operand shapes against the geometry, tensor members present) up front; tensors are read
+and checked (header, size, CRC, mask vs. count, values non-zero and within the encoding's
+range, NaN/inf) only when a layer is loaded, one layer at a time.  :meth:`Trace.check`
+checks every tensor member without loading (``deep=True``: loading and checking each).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,18 +23,31 @@ import numpy as np
 
 from accelsim.errors import AccelsimError, TraceError
 from accelsim.spec.geometry import LayerGeometry
+from accelsim.trace.container import (
+    check_npy,
+    damage_guard,
+    member_info,
+    open_zip,
+    path_kind,
+    read_member,
+    read_npy,
+)
 from accelsim.trace.schema import (
-    ENCODINGS,
     FORMAT_NAME,
     MANIFEST_NAME,
     PASS_ROLES,
-    SCHEMA_VERSION,
     TRACE_SUFFIX,
+    VALUE_DTYPES,
     TraceMetadata,
+    check_manifest,
     decode_values,
+    decoded_problem,
     density_key,
     passes_for_mode,
+    value_problem,
 )
+
+_MASK_DTYPE = np.dtype("|u1")
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,34 @@ class LayerEntry:
     @property
     def name(self) -> str:
         return self.geometry.name
+
+
+@dataclass(frozen=True)
+class TraceCheck:
+    """What :meth:`Trace.check` found: ``problems`` are one-line messages (empty: healthy).
+    ``deep`` says whether every tensor was decoded and its values checked, or only its
+    members' presence, headers and sizes."""
+
+    path: Path
+    deep: bool
+    layers: int
+    tensors: int
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def raise_if_bad(self) -> None:
+        """Raise a :class:`TraceError` with the first problem (and how many more)."""
+        if self.problems:
+            more = len(self.problems) - 1
+            raise TraceError(self.problems[0] + (f" (and {more} more problem(s) in this trace)"
+                                                 if more else ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "deep": self.deep, "layers": self.layers,
+                "tensors": self.tensors, "ok": self.ok, "problems": list(self.problems)}
 
 
 class LayerData:
@@ -73,8 +117,8 @@ class LayerData:
             raise TraceError(f"pass {pass_name} has operands {PASS_ROLES[pass_name]}, not {role!r}")
         tid = self.entry.passes[pass_name][role]
         if tid not in self._cache:
-            where = f"trace {self._trace.path.name}, layer {self.name}, {pass_name}/{role}"
-            self._cache[tid] = self._trace._read_tensor(tid, where)
+            self._cache[tid] = self._trace._read_tensor(tid, self._trace._where(
+                self.entry, pass_name, role))
         return self._cache[tid]
 
     def operand(self, pass_name: str, role: str) -> np.ndarray:
@@ -93,12 +137,14 @@ class Trace:
     """An open trace file.  Use as a context manager or call :meth:`close`."""
 
     def __init__(self, path: Path, zf: zipfile.ZipFile, manifest: dict[str, Any],
-                 metadata: TraceMetadata, layers: tuple[LayerEntry, ...]) -> None:
+                 metadata: TraceMetadata, layers: tuple[LayerEntry, ...],
+                 file_bytes: int = 0) -> None:
         self.path = path
         self._zip = zf
         self.manifest = manifest
         self.metadata = metadata
         self.layers = layers
+        self.file_bytes = file_bytes
         self._by_name = {entry.name: entry for entry in layers}
 
     # ---- access ------------------------------------------------------------------------
@@ -127,36 +173,70 @@ class Trace:
         for entry in self.layers:
             yield LayerData(self, entry)
 
+    # ---- tensors -------------------------------------------------------------------------
+    def _where(self, entry: LayerEntry, pass_name: str, role: str) -> str:
+        return f"trace {self.path.name}, layer {entry.name}, {pass_name}/{role}"
+
+    def _layouts(self, tid: str) -> tuple[tuple[str, np.dtype, tuple[int, ...]], ...]:
+        """(member, dtype, shape) of a tensor's mask and values, as the manifest says."""
+        info = self.manifest["tensors"][tid]
+        size = math.prod(info["shape"])
+        return ((f"tensors/{tid}/mask.npy", _MASK_DTYPE, ((size + 7) // 8,)),
+                (f"tensors/{tid}/values.npy", np.dtype(VALUE_DTYPES[info["encoding"]]),
+                 (info["nnz"],)))
+
     def _read_tensor(self, tid: str, where: str) -> tuple[np.ndarray, np.ndarray]:
         info = self.manifest["tensors"][tid]
         shape = tuple(info["shape"])
-        size = int(np.prod(shape, dtype=np.int64))
-        try:
-            with self._zip.open(f"tensors/{tid}/mask.npy") as fh:
-                packed = np.lib.format.read_array(fh, allow_pickle=False)
-            with self._zip.open(f"tensors/{tid}/values.npy") as fh:
-                values = np.lib.format.read_array(fh, allow_pickle=False)
-        except KeyError:
-            raise TraceError(f"{where}: tensor {tid} is missing from the file; the trace is "
-                             "corrupt, re-record it") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
-            raise TraceError(f"{where}: tensor data is corrupt ({exc}); re-record the trace") from None
-        if packed.dtype != np.uint8 or packed.size != (size + 7) // 8:
-            raise TraceError(f"{where}: mask has {packed.size} bytes, expected {(size + 7) // 8} "
-                             f"for shape {list(shape)}; the trace is corrupt")
+        size = math.prod(shape)
+        (mask_name, mask_dtype, mask_shape), values_layout = self._layouts(tid)
+        packed = read_npy(self._zip, mask_name, mask_dtype, mask_shape, where)
+        if size % 8 and packed[-1] & (0xFF >> (size % 8)):
+            raise TraceError(f"{where}: the mask has bits set past its {size} elements; the "
+                             "trace is corrupt")
         mask = np.unpackbits(packed, count=size).astype(bool).reshape(shape)
-        nnz = int(mask.sum())
-        if nnz != info["nnz"] or values.shape != (nnz,):
-            raise TraceError(f"{where}: mask has {nnz} non-zeros but {values.size} values are "
-                             f"stored (manifest says {info['nnz']}); the trace is corrupt")
-        decoded = decode_values(values, info["encoding"], info["scale"])
-        if not np.isfinite(decoded).all():
-            raise TraceError(f"{where}: holds NaN/inf values; re-record it from a healthy run")
+        nnz = int(np.count_nonzero(mask))
+        if nnz != info["nnz"]:
+            raise TraceError(f"{where}: mask has {nnz} non-zeros but the manifest says "
+                             f"{info['nnz']} values are stored; the trace is corrupt")
+        values = read_npy(self._zip, *values_layout, where)
+        problem = value_problem(values, info["encoding"])
+        decoded = None if problem else decode_values(values, info["encoding"], info["scale"])
+        problem = problem or decoded_problem(decoded)
+        if problem:
+            raise TraceError(f"{where}: {problem}; the trace is corrupt, re-record it from a "
+                             "healthy run")
         return mask, decoded
+
+    def _check_members(self, tid: str, where: str) -> None:
+        for name, dtype, shape in self._layouts(tid):
+            check_npy(self._zip, name, dtype, shape, where)
+
+    def check(self, deep: bool = False) -> TraceCheck:
+        """Check every tensor: its members are present with the dtype, shape and size the
+        manifest gives (cheap: only headers are read); with ``deep`` each tensor is also
+        read in full (CRC), decoded and its mask and values checked, one at a time."""
+        problems: list[str] = []
+        seen: set[str] = set()
+        for entry in self.layers:
+            for pass_name, refs in entry.passes.items():
+                for role, tid in refs.items():
+                    if tid in seen:
+                        continue
+                    seen.add(tid)
+                    where = self._where(entry, pass_name, role)
+                    try:
+                        if deep:
+                            self._read_tensor(tid, where)
+                        else:
+                            self._check_members(tid, where)
+                    except TraceError as exc:
+                        problems.append(str(exc))
+        return TraceCheck(self.path, deep, len(self.layers), len(seen), tuple(problems))
 
     def summary(self) -> dict[str, Any]:
         """What ``accelsim inspect --json`` prints: metadata and, per layer and pass,
-        operand shapes and measured densities."""
+        operand shapes and measured densities (sizes in bytes)."""
         layers = []
         for entry in self.layers:
             passes = {}
@@ -167,10 +247,9 @@ class Trace:
                 passes[pass_name] = item
             layers.append({"name": entry.name, "geometry": entry.geometry.to_dict(),
                            "passes": passes})
-        size = self.path.stat().st_size
         return {"path": str(self.path), "format": FORMAT_NAME,
                 "schema_version": self.manifest["schema_version"],
-                "encoding": self.manifest["encoding"], "file_bytes": size,
+                "encoding": self.manifest["encoding"], "file_bytes": self.file_bytes,
                 "metadata": self.metadata.to_dict(), "layers": layers}
 
     # ---- lifetime ----------------------------------------------------------------------
@@ -189,135 +268,98 @@ def _fail(path: Path, problem: str) -> TraceError:
     return TraceError(f"trace {path}: {problem}")
 
 
-def _validate_manifest(path: Path, manifest: Any) -> tuple[TraceMetadata, tuple[LayerEntry, ...]]:
-    if not isinstance(manifest, dict):
-        raise _fail(path, "manifest is not a JSON object; the file is corrupt")
-    if manifest.get("format") != FORMAT_NAME:
-        raise _fail(path, f"is not an accelsim trace (format {manifest.get('format')!r})")
-    version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise _fail(path, f"has schema version {version!r} but this accelsim reads version "
-                          f"{SCHEMA_VERSION}; re-record it or use the accelsim that wrote it")
-    for key in ("metadata", "layers", "tensors", "encoding"):
-        if key not in manifest:
-            raise _fail(path, f"manifest lacks {key!r}; the file is corrupt")
-    if manifest["encoding"] not in ENCODINGS:
-        raise _fail(path, f"unknown value encoding {manifest['encoding']!r}")
-    metadata = TraceMetadata.from_dict(manifest["metadata"], f"trace {path}")
-    tensors = manifest["tensors"]
-    if not isinstance(tensors, dict) or not isinstance(manifest["layers"], list) \
-            or not manifest["layers"]:
-        raise _fail(path, "manifest has no layers or no tensor table; the file is corrupt")
+def _tensor_density(path: Path, where: str, role: str, tid: str, manifest: dict[str, Any],
+                    geometry: LayerGeometry, batch: int) -> float:
+    """Check one operand reference against the tensor table; its measured density."""
+    info = manifest["tensors"].get(tid)
+    if info is None:
+        raise _fail(path, f"{where}/{role}: tensor {tid!r} is not in the tensor table")
+    expected = list(geometry.operand_shape(role, batch))
+    if info["shape"] != expected:
+        raise _fail(path, f"{where}/{role}: shape {info['shape']} does not match the geometry "
+                          f"({expected} for batch {batch})")
+    size = math.prod(expected)
+    if info["nnz"] > size:
+        raise _fail(path, f"{where}/{role}: non-zero count {info['nnz']} is impossible for "
+                          f"{size} elements")
+    if info["encoding"] == "float32" and info["scale"] != 1:
+        raise _fail(path, f"{where}/{role}: scale {info['scale']!r} must be 1 for float32 values")
+    return info["nnz"] / size if size else 0.0
+
+
+def _layer_entries(path: Path, manifest: dict[str, Any],
+                   metadata: TraceMetadata) -> tuple[LayerEntry, ...]:
+    """Cross-check layers, passes and tensors of a manifest that fits the schema."""
     allowed = passes_for_mode(metadata.mode)
     entries = []
     seen: set[str] = set()
     for index, layer in enumerate(manifest["layers"]):
-        if not isinstance(layer, dict) or "geometry" not in layer or "passes" not in layer:
-            raise _fail(path, f"layer #{index} lacks geometry or passes")
         try:
             geometry = LayerGeometry.from_dict(layer["geometry"])
         except AccelsimError as exc:
-            raise _fail(path, str(exc)) from None
+            raise _fail(path, f"layer #{index}: {exc}") from None
         if geometry.name in seen:
             raise _fail(path, f"layer {geometry.name!r} appears twice")
         seen.add(geometry.name)
-        passes = layer["passes"]
-        if not isinstance(passes, dict) or not passes:
-            raise _fail(path, f"layer {geometry.name}: no pass recorded")
         densities: dict[str, dict[str, float]] = {}
-        for pass_name, refs in passes.items():
+        for pass_name, refs in layer["passes"].items():
             where = f"layer {geometry.name}, {pass_name}"
             if pass_name not in allowed:
                 raise _fail(path, f"{where}: unknown pass for a {metadata.mode} trace")
-            if not isinstance(refs, dict) or set(refs) != set(PASS_ROLES[pass_name]):
+            if set(refs) != set(PASS_ROLES[pass_name]):
                 raise _fail(path, f"{where}: operands must be {PASS_ROLES[pass_name]}")
-            densities[pass_name] = {}
+            densities[pass_name] = {
+                density_key(role): _tensor_density(path, where, role, tid, manifest, geometry,
+                                                   metadata.batch)
+                for role, tid in refs.items()}
+        entries.append(LayerEntry(index, geometry, layer["passes"], densities))
+    return tuple(entries)
+
+
+def _read_manifest(path: Path, zf: zipfile.ZipFile) -> dict[str, Any]:
+    where = f"trace {path}"
+    try:
+        member_info(zf, MANIFEST_NAME, where)
+    except TraceError:
+        raise TraceError(f"trace {path} has no {MANIFEST_NAME}; it is not an accelsim trace "
+                         "or was not closed") from None
+    raw = read_member(zf, MANIFEST_NAME, where)
+    with damage_guard(where, MANIFEST_NAME):  # bad UTF-8, JSON syntax, absurd nesting
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise TraceError(f"trace {path}: manifest is not valid JSON "
+                             f"({exc.__class__.__name__}); the file is corrupt") from None
+
+
+def _members_present(path: Path, zf: zipfile.ZipFile, layers: tuple[LayerEntry, ...]) -> None:
+    """Every referenced tensor's members are in the zip (its directory only: no reading)."""
+    for entry in layers:
+        for pass_name, refs in entry.passes.items():
             for role, tid in refs.items():
-                info = tensors.get(tid)
-                if not isinstance(info, dict) or not {"shape", "nnz", "scale", "encoding"} <= set(info):
-                    raise _fail(path, f"{where}/{role}: tensor {tid!r} is not in the tensor table")
-                expected = list(geometry.operand_shape(role, metadata.batch))
-                if list(info["shape"]) != expected:
-                    raise _fail(path, f"{where}/{role}: shape {info['shape']} does not match "
-                                      f"the geometry ({expected} for batch {metadata.batch})")
-                size = int(np.prod(expected, dtype=np.int64))
-                if not isinstance(info["nnz"], int) or not 0 <= info["nnz"] <= size:
-                    raise _fail(path, f"{where}/{role}: non-zero count {info['nnz']!r} is "
-                                      f"impossible for {size} elements")
-                scale = info["scale"]
-                if not isinstance(scale, int | float) or not np.isfinite(scale) or scale <= 0:
-                    raise _fail(path, f"{where}/{role}: scale {scale!r} is not a positive "
-                                      "finite number (NaN/inf in the recorded tensor?)")
-                if info["encoding"] not in ENCODINGS:
-                    raise _fail(path, f"{where}/{role}: unknown encoding {info['encoding']!r}")
-                densities[pass_name][density_key(role)] = info["nnz"] / size if size else 0.0
-        entries.append(LayerEntry(index, geometry, passes, densities))
-    return metadata, tuple(entries)
+                for part in ("mask", "values"):
+                    member_info(zf, f"tensors/{tid}/{part}.npy",
+                                f"trace {path}, layer {entry.name}, {pass_name}/{role}")
 
 
 def open_trace(path: str | os.PathLike[str]) -> Trace:
     """Open and validate a trace file (not a run directory: see :func:`find_trace`)."""
     p = Path(path)
-    if not p.exists():
-        raise TraceError(f"trace {p} does not exist; give a {TRACE_SUFFIX} file or a run directory")
-    if p.is_dir():
-        raise TraceError(f"trace {p} is a directory; use find_trace() or give the {TRACE_SUFFIX} file")
+    kind = path_kind(p)
+    if kind == "a directory":
+        raise TraceError(f"trace {p} is a directory; use find_trace() or give the "
+                         f"{TRACE_SUFFIX} file")
+    if kind != "file":
+        raise TraceError(f"trace {p} is {kind}, not a trace file; give a {TRACE_SUFFIX} file")
+    zf = open_zip(p)
     try:
-        zf = zipfile.ZipFile(p, "r")
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise TraceError(f"trace {p} is truncated or not an accelsim trace ({exc}); "
-                         "re-record or re-export it") from None
-    try:
-        try:
-            raw = zf.read(MANIFEST_NAME)
-        except KeyError:
-            raise TraceError(f"trace {p} has no {MANIFEST_NAME}; it is not an accelsim trace "
-                             "or was not closed") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-            raise TraceError(f"trace {p}: manifest is corrupt ({exc}); re-record it") from None
-        try:
-            manifest = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise TraceError(f"trace {p}: manifest is not valid JSON ({exc.__class__.__name__}); "
-                             "the file is corrupt") from None
-        metadata, layers = _validate_manifest(p, manifest)
+        manifest = _read_manifest(p, zf)
+        check_manifest(manifest, f"trace {p}")
+        metadata = TraceMetadata.from_dict(manifest["metadata"], f"trace {p}")
+        layers = _layer_entries(p, manifest, metadata)
+        _members_present(p, zf, layers)
+        size = os.fstat(zf.fp.fileno()).st_size
     except BaseException:
         zf.close()
         raise
-    return Trace(p, zf, manifest, metadata, layers)
-
-
-def _step_of(path: Path) -> int:
-    with open_trace(path) as trace:
-        return trace.metadata.step
-
-
-def list_traces(run_dir: str | os.PathLike[str]) -> list[tuple[int, Path]]:
-    """``(step, path)`` of every trace in a run directory (``traces/`` or top level),
-    sorted by step."""
-    d = Path(run_dir)
-    files = sorted(set(d.glob(f"*{TRACE_SUFFIX}")) | set(d.glob(f"traces/*{TRACE_SUFFIX}")))
-    return sorted(((_step_of(f), f) for f in files), key=lambda sp: (sp[0], str(sp[1])))
-
-
-def find_trace(path: str | os.PathLike[str], step: int | None = None) -> Path:
-    """Resolve a trace file or a run directory to one trace file: the latest step, or
-    ``step`` when given."""
-    p = Path(path)
-    if not p.exists():
-        raise TraceError(f"{p} does not exist; give a {TRACE_SUFFIX} file or a run directory")
-    if p.is_file():
-        if step is not None and _step_of(p) != step:
-            raise TraceError(f"trace {p} holds step {_step_of(p)}, not {step}")
-        return p
-    traces = list_traces(p)
-    if not traces:
-        raise TraceError(f"run directory {p} holds no {TRACE_SUFFIX} files (looked in {p} and "
-                         f"{p / 'traces'}); record traces with --trace-every or make a synthetic one")
-    if step is None:
-        return traces[-1][1]
-    for s, f in traces:
-        if s == step:
-            return f
-    raise TraceError(f"run directory {p} has no trace of step {step}; it has steps "
-                     f"{', '.join(str(s) for s, _ in traces)}")
+    return Trace(p, zf, manifest, metadata, layers, size)

@@ -103,7 +103,7 @@ class TraceWriter:
         _write_npy(self._zip, f"tensors/{tid}/values.npy", enc["values"])
         size = int(np.prod(enc["shape"], dtype=np.int64))
         self._tensors[tid] = {"shape": enc["shape"], "nnz": enc["nnz"], "scale": enc["scale"],
-                              "encoding": self.encoding, "role": role,
+                              "encoding": enc["encoding"], "role": role,
                               "density": enc["nnz"] / size if size else 0.0}
         self._digests[key] = tid
         return tid

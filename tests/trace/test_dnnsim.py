@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -327,6 +328,22 @@ def test_import_rejects_corrupt_npy(tmp_path):
     with pytest.raises(TraceError, match=r"act-conv1-0\.npy.*not a readable"):
         import_dnnsim(d, tmp_path / "x.trace")
     assert not (tmp_path / "x.trace").exists()
+
+
+def test_import_rejects_fifo_and_absurd_npy_header(tmp_path):
+    d = _native(tmp_path / "n")
+    (d / "wgt-fc1.npy").unlink()
+    os.mkfifo(d / "wgt-fc1.npy")
+    with pytest.raises(TraceError, match=r"wgt-fc1\.npy is a FIFO \(named pipe\), not a \.npy"):
+        import_dnnsim(d, tmp_path / "x.trace")
+    (d / "wgt-fc1.npy").unlink()
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(1, np.float32))
+    header["shape"] = (2 ** 60,)
+    with open(d / "wgt-fc1.npy", "wb") as fh:  # claims 2**60 values, holds 4 bytes
+        np.lib.format.write_array_header_1_0(fh, header)
+        fh.write(b"\0" * 4)
+    with pytest.raises(TraceError, match=r"wgt-fc1\.npy.*not a readable \.npy"):
+        import_dnnsim(d, tmp_path / "x.trace")
 
 
 def test_import_rejects_bad_arguments(tmp_path):
