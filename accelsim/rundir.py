@@ -146,7 +146,7 @@ def read_run(run_dir: str | os.PathLike[str], *, need_config: bool = True) -> Ru
     """Read a run directory: config, metrics, events, summary and traces.  Without
     ``need_config`` a directory without ``config.json`` gives an empty config."""
     d = Path(run_dir)
-    if not d.is_dir():
+    if not need_config and not d.is_dir():
         raise ConfigError(f"run directory {d} does not exist; give the --out of `accelsim "
                           "train`")
     config = read_config(d) if need_config or (d / CONFIG_NAME).is_file() else {}

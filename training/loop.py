@@ -39,9 +39,9 @@ from training.checkpoint import (
 )
 from training.config import TrainConfig, lr_factor, positive_int
 from training.data import load_dataset, make_loader
+from training.method_spec import MethodContext
 from training.metrics import ActivationDensityMonitor, epoch_metrics
 from training.recorder import TraceRecorder
-from training.method_spec import MethodContext
 from training.registry import get_method
 from training.sparsifier import Sparsifier
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from accelsim.errors import ConfigError
 
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One method parameter: ``kind`` is ``int``, ``float``, ``bool`` or ``str``; ``choices``

@@ -11,8 +11,8 @@ import torch
 
 from accelsim.cli import main
 from accelsim.errors import ConfigError
-from accelsim.trace import open_trace
 from accelsim.rundir import CHECKPOINT
+from accelsim.trace import open_trace
 from training.checkpoint import open_run
 from training.config import TrainConfig, lr_factor
 from training.loop import train

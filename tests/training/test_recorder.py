@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from accelsim.errors import ConfigError
-from accelsim.trace import open_trace
 from accelsim.rundir import trace_name
+from accelsim.trace import open_trace
 from training.methods import swat
 from training.methods.acdc import AcdcSparsifier
 from training.methods.acdc_schedule import AcdcSchedule

@@ -126,10 +126,10 @@ class Scorer(ABC):
         """Attach to the sparsifier (its layers, plan, model and batches)."""
         self.sparsifier = sparsifier
 
-    def before_forward(self, iteration: int) -> None:
+    def before_forward(self, iteration: int) -> None:  # noqa: B027 - optional hook
         """Called after the sparsifier's own ``before_forward`` work."""
 
-    def after_step(self) -> None:
+    def after_step(self) -> None:  # noqa: B027 - optional hook
         """Called after ``optimizer.step()``, before the masks are re-applied."""
 
     @abstractmethod
@@ -142,7 +142,7 @@ class Scorer(ABC):
     def state_dict(self) -> dict[str, Any]:
         return {}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Restore :meth:`state_dict`."""
 
     def _weights(self) -> dict[str, torch.Tensor]:

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 from accelsim.errors import ConfigError
 from accelsim.sparsity import layer_densities
-from training.methods import swat
 from training.layers import prunable_layers, weight_geometry
+from training.methods import swat
 from training.methods.swat import SwatConfig
 from training.topk import topk_mask
 
