@@ -38,9 +38,11 @@ from training.checkpoint import (
     write_jsonl,
 )
 from training.config import TrainConfig, lr_factor, positive_int
-from training.data import load_dataset, make_loader
+from training.data import load_dataset
+from training.loader import make_loader
 from training.method_spec import MethodContext
-from training.metrics import ActivationDensityMonitor, epoch_metrics
+from training.metrics import epoch_metrics
+from training.monitors import ActivationDensityMonitor
 from training.recorder import TraceRecorder
 from training.registry import get_method
 from training.sparsifier import Sparsifier

@@ -54,7 +54,7 @@ from accelsim.sparsity import check_sparsity
 from training.catalog import BASES
 from training.masks import keep_count, mask_churn, nonzero_densities, reset_momentum
 from training.methods.pai import scoring_mode
-from training.metrics import RELU_TYPES
+from training.monitors import RELU_TYPES
 from training.sparsifier import Sparsifier
 
 __all__ = ["FatReluSparsifier", "HoyerSparsifier", "build_fatrelu", "build_hoyer", "fatrelu",

@@ -31,7 +31,7 @@ then AP prunes the ``a`` negative weights with the smallest movement.  If fewer 
 negative weights remain the base score prunes the rest, so the count is exact.  ``q = 0.1
 p`` by default (``q_ratio = 0.1``).  AP-Pro applies this split, then rewinds and retrains,
 in every cycle; AP-Lite only in the last cycle.  Each AP prune point measures the
-dead-neuron rates (:class:`training.metrics.DeadNeuronMonitor`) on ``dnr_batches``
+dead-neuron rates (:class:`training.monitors.DeadNeuronMonitor`) on ``dnr_batches``
 training batches before and after pruning (the trained weights, before rewinding) and logs
 them in its event.
 
@@ -76,7 +76,7 @@ from training.methods.pruning_scores import (
     TaylorScorer,
     ap_prune,
 )
-from training.metrics import RELU_TYPES, DeadNeuronMonitor
+from training.monitors import RELU_TYPES, DeadNeuronMonitor
 from training.sparsifier import Sparsifier
 
 __all__ = ["PruningSparsifier", "build_ap_lite", "build_ap_pro", "build_gradual",
