@@ -301,7 +301,8 @@ def _train_config(args: argparse.Namespace):
         input_size=args.input_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay,
         lr_schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing, seed=args.seed, trace_every=args.trace_every, trace_samples=args.trace_samples,
+        label_smoothing=args.label_smoothing, seed=args.seed, trace_every=args.trace_every,
+        trace_samples=args.trace_samples,
         trace_layers=tuple(t.strip() for t in (args.trace_layers or "").split(",")
                            if t.strip()),
         trace_passes=split(args.trace_passes), trace_encoding=args.trace_encoding,
