@@ -320,7 +320,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace):
-    from training.loop import TrainConfig
+    from training.config import TrainConfig
 
     def split(text: str | None) -> tuple[str, ...]:
         return tuple(t.strip().replace("-", "_") for t in (text or "").split(",") if t.strip())
@@ -329,11 +329,8 @@ def _train_config(args: argparse.Namespace):
         input_size=args.input_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay,
         lr_schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing, seed=args.seed, topk_period=args.topk_period,
-        weight_topk=args.weight_topk, activation_topk=args.activation_topk,
-        acdc_warmup=args.acdc_warmup, acdc_compressed=args.acdc_compressed,
-        acdc_decompressed=args.acdc_decompressed, acdc_final=args.acdc_final,
-        trace_every=args.trace_every, trace_samples=args.trace_samples,
+        label_smoothing=args.label_smoothing, seed=args.seed, trace_every=args.trace_every,
+        trace_samples=args.trace_samples,
         trace_layers=tuple(t.strip() for t in (args.trace_layers or "").split(",")
                            if t.strip()),
         trace_passes=split(args.trace_passes), trace_encoding=args.trace_encoding,
@@ -352,16 +349,11 @@ def _params(items: Sequence[str] | None) -> dict[str, str]:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from training.methods import methods
+    from training.registry import methods
 
     registry = methods()
     if args.json:
-        print(json.dumps({name: {"summary": m.summary, "source": m.source,
-                                 "uses_sparsity": m.uses_sparsity,
-                                 "params": [{"name": p.name, "type": p.kind.__name__,
-                                             "default": p.default, "help": p.help,
-                                             "choices": list(p.choices)} for p in m.params]}
-                          for name, m in registry.items()}, indent=1))
+        print(json.dumps({name: m.to_dict() for name, m in registry.items()}, indent=1))
         return 0
     for name, m in registry.items():
         print(f"{name:14s} {m.summary}  [{m.source}]")
@@ -390,18 +382,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_show_run(args: argparse.Namespace) -> int:
-    from training.loop import open_run
+    from accelsim.rundir import read_run
 
-    run = open_run(args.run_dir)
+    run = read_run(args.run_dir)
     if args.json:
-        print(json.dumps({"run_dir": str(run.run_dir), "config": run.config.to_dict(),
-                          "finished": run.finished, "metrics": run.metrics,
-                          "events": run.events, "traces": [str(t) for t in run.traces]},
-                         indent=1))
+        print(json.dumps({k: v for k, v in run.to_dict().items() if k != "summary"}, indent=1))
         return 0
     c = run.config
-    print(f"run {run.run_dir}: {c.method} at sparsity {c.sparsity} on {c.model}/{c.data}, "
-          f"{len(run.metrics)}/{c.epochs} epochs{'' if run.finished else ' (unfinished)'}")
+    print(f"run {run.path}: {c.get('method')} at sparsity {c.get('sparsity')} on "
+          f"{c.get('model')}/{c.get('data')}, {len(run.metrics)}/{c.get('epochs')} epochs"
+          f"{'' if run.finished else ' (unfinished)'}")
     for m in run.metrics:
         act = (m["activation_density"]["train"] or m["activation_density"]["test"])["overall"]
         print(f"  epoch {m['epoch'] + 1:3d}{' ' + m['phase'] if m.get('phase') else ''}: test "
@@ -784,15 +774,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=_nonneg_int, default=0)
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--seed", type=_nonneg_int, default=0)
-    p.add_argument("--topk-period", type=_pos_int, default=1,
-                   help="SWAT: iterations between Top-K threshold recomputes")
-    p.add_argument("--weight-topk", default="nchw",
-                   choices=("nchw", "chw", "hw", "kernel", "filter"), help="SWAT weight Top-K")
-    p.add_argument("--activation-topk", default="nchw", choices=("nchw", "chw", "hw"),
-                   help="SWAT activation Top-K")
-    for phase in ("warmup", "compressed", "decompressed", "final"):
-        p.add_argument(f"--acdc-{phase}", type=_pos_int, default=None, metavar="EPOCHS",
-                       help=f"AC/DC {phase} phase length (default: scaled from ImageNet's)")
     p.add_argument("--trace-every", type=_nonneg_int, default=0,
                    help="record a trace every N steps (0: none; also at phase/threshold "
                         "boundaries once N > 0)")
@@ -806,7 +787,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps-per-epoch", type=_pos_int, default=None,
                    help="cut epochs short (quick runs)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="a method parameter (repeatable; `accelsim methods` lists them)")
+                   help="a method parameter, e.g. topk_period=4 for SWAT or acdc_warmup=2 for "
+                        "AC/DC (repeatable; `accelsim methods` lists them)")
     p.add_argument("--out", required=True, help="run directory (created; resumed if it exists)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=_nonneg_int, default=0,

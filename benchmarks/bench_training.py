@@ -42,7 +42,8 @@ import _common  # noqa: E402
 from _common import write_json_atomic  # noqa: E402
 
 from accelsim.trace import open_trace  # noqa: E402
-from training.loop import TrainConfig, train  # noqa: E402
+from training.config import TrainConfig  # noqa: E402
+from training.loop import train  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 METHODS = ("swat-u", "swat-erk", "swat-m", "acdc")
@@ -167,7 +168,7 @@ def methods_table(epochs: int, sparsity: float) -> None:
 
     from accelsim.api import simulate_trace
     from accelsim.spec.hardware import default_hardware
-    from training.methods import methods
+    from training.registry import methods
 
     out = RESULTS / "training-methods.json"
     previous = json.loads(out.read_text()) if out.exists() else {}
@@ -258,8 +259,8 @@ def _step_times(model: torch.nn.Module, steps: int, batch: int) -> list[float]:
 def overhead(steps: int, batch: int) -> None:
     from torch.profiler import ProfilerActivity, profile
 
-    from training import swat
-    from training.swat import SwatConfig
+    from training.methods import swat
+    from training.methods.swat import SwatConfig
     from workloads.models import build_model
 
     def model_for(period: int | None) -> torch.nn.Module:

@@ -13,34 +13,33 @@ Never imports torch; matplotlib draws on the Agg canvas (no pyplot, no global ba
 * :func:`plot_training_curves`, :func:`plot_layer_density` -- a training run directory;
 * :func:`plot` -- any of them by kind name; :func:`build_report` -- the HTML page.
 
-Results inputs and their row format: :mod:`plots.data`.
+Results inputs and their row format: :mod:`plots.data`; design points :mod:`plots.points`;
+run directories :mod:`plots.runs` (layout :mod:`accelsim.rundir`).
 """
 
+from plots.canvas import save_figure
 from plots.data import (
     PASSES,
     TOTAL_LAYER,
     GpuResults,
     PlotError,
-    RunData,
-    area_proxy,
     load_gpu_results,
     load_rows,
-    load_run,
     rows_from_report,
 )
 from plots.figures import (
     FIGURE_KINDS,
     plot,
-    plot_layer_density,
     plot_layer_speedups,
     plot_lookahead_heatmap,
     plot_pareto,
     plot_speedup_vs_sparsity,
-    plot_training_curves,
     plot_validation_scatter,
-    save_figure,
 )
+from plots.points import area_proxy
 from plots.report import build_report
+from plots.run_figures import plot_layer_density, plot_training_curves
+from plots.runs import RunData, load_run
 
 __all__ = [
     "FIGURE_KINDS", "PASSES", "TOTAL_LAYER", "GpuResults", "PlotError", "RunData",

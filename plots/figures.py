@@ -1,5 +1,6 @@
-"""The figures: each ``plot_*`` function builds a :class:`matplotlib.figure.Figure` from
-simulation results or a training run directory, and writes it to ``out`` (PNG or SVG, by
+"""The figures of simulation results: each ``plot_*`` function builds a
+:class:`matplotlib.figure.Figure` (drawn with :mod:`plots.canvas`; the run-directory figures
+are :mod:`plots.run_figures`), and writes it to ``out`` (PNG or SVG, by
 extension, atomically) when given.  :func:`plot` dispatches on a figure kind name (the
 ``accelsim plot KIND`` command).
 
@@ -15,105 +16,35 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from accelsim.fileio import atomic_write
-from plots.data import (
-    PASS_LABELS,
-    PASSES,
-    TOTAL_LAYER,
-    GpuResults,
-    PlotError,
-    RunData,
+from plots.canvas import (
+    FORMATS,
+    SPEEDUP_LABEL,
+    check_passes,
+    finish,
+    new_figure,
+    result_rows,
+    unity_line,
+)
+from plots.data import PASS_LABELS, PASSES, TOTAL_LAYER, GpuResults, PlotError, load_gpu_results
+from plots.points import (
     architecture_label,
     architecture_labels,
     area_proxy,
-    filter_rows,
-    load_gpu_results,
-    load_rows,
-    load_run,
     point_key,
     point_totals,
     sparsity_of,
     workload_label,
 )
+from plots.run_figures import plot_layer_density, plot_training_curves
 
 __all__ = [
-    "FIGURE_KINDS", "figure_svg", "plot", "plot_layer_density", "plot_layer_speedups",
-    "plot_lookahead_heatmap", "plot_pareto", "plot_speedup_vs_sparsity",
-    "plot_training_curves", "plot_validation_scatter", "save_figure",
+    "FIGURE_KINDS", "pareto_front", "plot", "plot_layer_speedups", "plot_lookahead_heatmap",
+    "plot_pareto", "plot_speedup_vs_sparsity", "plot_validation_scatter",
 ]
-
-#: rc settings every figure is drawn and saved with: text stays text in SVG (searchable,
-#: small), stable ids, readable sizes.
-RC: dict[str, Any] = {"svg.fonttype": "none", "svg.hashsalt": "accelsim", "font.size": 9,
-                      "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
-                      "axes.grid": True, "grid.alpha": 0.3}
-SPEEDUP_LABEL = "speedup over dense (×)"
-FORMATS = {".png": "png", ".svg": "svg"}
-
-
-# ---- writing ----------------------------------------------------------------------------------
-def _new_figure(width: float, height: float) -> Figure:
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_figure(fig: Figure, out: str | os.PathLike[str], *, dpi: int = 120) -> Path:
-    """Write ``fig`` to ``out`` (``.png`` or ``.svg``) atomically: a temporary file in the
-    same directory, flushed and fsynced, then renamed over ``out``.  Creates missing parent
-    directories.  Returns the path."""
-    path = Path(out)
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise PlotError(f"cannot write a figure to {path.name}: use a .png or .svg file name")
-
-    def write(fh: Any) -> None:
-        with matplotlib.rc_context(RC):
-            fig.savefig(fh, format=fmt, dpi=dpi,
-                        metadata={"Date": None} if fmt == "svg" else None)
-
-    return atomic_write(path, write)
-
-
-def figure_svg(fig: Figure) -> str:
-    """The figure as SVG text (for embedding)."""
-    import io
-
-    buf = io.BytesIO()
-    with matplotlib.rc_context(RC):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    return buf.getvalue().decode("utf-8")
-
-
-def _finish(fig: Figure, out: str | os.PathLike[str] | None) -> Figure:
-    if out is not None:
-        save_figure(fig, out)
-    return fig
-
-
-def _rows(results: Any, where: Mapping[str, Any] | None, hardware: Any) -> list[dict[str, Any]]:
-    return filter_rows(load_rows(results, hardware=hardware), where)
-
-
-def _check_passes(passes: Sequence[str]) -> tuple[str, ...]:
-    out = tuple(passes)
-    bad = [p for p in out if p not in PASSES]
-    if bad or not out:
-        raise PlotError(f"unknown pass(es) {', '.join(bad) or '(none)'}; choose from "
-                        f"{', '.join(PASSES)}")
-    return out
-
-
-def _unity(ax: Any) -> None:
-    ax.axhline(1.0, color="0.4", linewidth=0.8, linestyle=":", zorder=0)
-
 
 # ---- 1. speedup vs sparsity -------------------------------------------------------------------
 def plot_speedup_vs_sparsity(results: Any, out: str | os.PathLike[str] | None = None, *,
@@ -126,8 +57,8 @@ def plot_speedup_vs_sparsity(results: Any, out: str | os.PathLike[str] | None = 
     Each (architecture, sparsity) point sums the cycles of every workload it holds at that
     sparsity.  Sparsity comes from :func:`plots.data.sparsity_of`; architectures from
     :func:`plots.data.architecture_label` (give ``{label: [Report, ...]}`` to name them)."""
-    passes = _check_passes(passes)
-    rows = _rows(results, where, hardware)
+    passes = check_passes(passes)
+    rows = result_rows(results, where, hardware)
     groups: dict[str, dict[float, list[dict[str, Any]]]] = {}
     labels = architecture_labels(rows)
     for r in rows:
@@ -138,7 +69,7 @@ def plot_speedup_vs_sparsity(results: Any, out: str | os.PathLike[str] | None = 
         raise PlotError("the results record no workload sparsity; add a 'sparsity' column "
                         "(fraction) to the rows, or simulate synthetic/trained traces whose "
                         "metadata carry it")
-    fig = _new_figure(3.6 * len(passes) + 0.6, 3.6)
+    fig = new_figure(3.6 * len(passes) + 0.6, 3.6)
     axes = fig.subplots(1, len(passes), sharey=True, squeeze=False)[0]
     markers = "osD^v<>ph*"
     for ax, pass_name in zip(axes, passes, strict=True):
@@ -149,7 +80,7 @@ def plot_speedup_vs_sparsity(results: Any, out: str | os.PathLike[str] | None = 
                 ax.plot([100 * x for x in xs], ys, color=f"C{i % 10}",
                         marker=markers[(i + i // 10) % len(markers)],
                         linestyle=("-", "--", ":", "-.")[i // 10 % 4], label=label)
-        _unity(ax)
+        unity_line(ax)
         ax.set_title(PASS_LABELS[pass_name])
         ax.set_xlabel("weight sparsity (%)")
     axes[0].set_ylabel(SPEEDUP_LABEL)
@@ -158,7 +89,7 @@ def plot_speedup_vs_sparsity(results: Any, out: str | os.PathLike[str] | None = 
     if handles:
         fig.legend(handles, labels, loc="outside right center", title="architecture")
     fig.suptitle(title or "Simulated speedup vs sparsity, per pass")
-    return _finish(fig, out)
+    return finish(fig, out)
 
 
 # ---- 2. lookahead x lookaside heatmap ---------------------------------------------------------
@@ -194,7 +125,7 @@ def plot_lookahead_heatmap(results: Any, out: str | os.PathLike[str] | None = No
     ``pass_name`` (a pass, ``backward`` or ``training_step``).  Rows need the
     ``frontend.lookahead`` and ``frontend.lookaside`` columns; dense front ends are left
     out.  When other parameters vary too, a cell shows the best point with its (h, d)."""
-    rows = _pick_workload(_rows(results, where, hardware), workload)
+    rows = _pick_workload(result_rows(results, where, hardware), workload)
     rows = [r for r in rows if r.get("frontend.kind", "tcl") != "dense"]
     if not rows or not all("frontend.lookahead" in r and "frontend.lookaside" in r
                            for r in rows):
@@ -212,7 +143,7 @@ def plot_lookahead_heatmap(results: Any, out: str | os.PathLike[str] | None = No
     grid = np.full((len(hs), len(ds)), np.nan)
     for (h, d), values in cells.items():
         grid[hs.index(h), ds.index(d)] = max(values)
-    fig = _new_figure(max(5.2, 0.75 * len(ds) + 2.6), max(3.4, 0.55 * len(hs) + 2.0))
+    fig = new_figure(max(5.2, 0.75 * len(ds) + 2.6), max(3.4, 0.55 * len(hs) + 2.0))
     ax = fig.subplots()
     image = ax.imshow(np.ma.masked_invalid(grid), origin="lower", aspect="auto", cmap="viridis")
     ax.set_xticks(range(len(ds)), [str(d) for d in ds])
@@ -232,7 +163,7 @@ def plot_lookahead_heatmap(results: Any, out: str | os.PathLike[str] | None = No
     fig.suptitle(title or f"Speedup over (lookahead, lookaside)\n{workload_label(rows[0])}, "
                           f"{PASS_LABELS.get(pass_name, pass_name)}"
                  + (" (best over other parameters)" if many else ""))
-    return _finish(fig, out)
+    return finish(fig, out)
 
 
 # ---- 3. per-layer bars ------------------------------------------------------------------------
@@ -253,8 +184,8 @@ def plot_layer_speedups(results: Any, out: str | os.PathLike[str] | None = None,
     """Per-layer bars of the simulated speedup, one panel per pass, for one design point;
     with ``gpu`` (a GPU results file, see :func:`plots.data.load_gpu_results`) the
     measured GPU speedup of each layer and pass stands beside the simulated one."""
-    passes = _check_passes(passes)
-    rows = _one_point([r for r in _rows(results, where, hardware) if r.get("layer") != TOTAL_LAYER])
+    passes = check_passes(passes)
+    rows = _one_point([r for r in result_rows(results, where, hardware) if r.get("layer") != TOTAL_LAYER])
     if not rows:
         raise PlotError("the results hold no per-layer rows (only totals)")
     gpu_results = load_gpu_results(gpu) if isinstance(gpu, str | os.PathLike) else gpu
@@ -267,7 +198,7 @@ def plot_layer_speedups(results: Any, out: str | os.PathLike[str] | None = None,
     shown = [p for p in passes if any(k[1] == p for k in sim)]
     if not shown:
         raise PlotError(f"the results hold none of the passes {', '.join(passes)}")
-    fig = _new_figure(max(6.0, 0.38 * len(layers) * (2 if gpu_results else 1) + 1.5),
+    fig = new_figure(max(6.0, 0.38 * len(layers) * (2 if gpu_results else 1) + 1.5),
                       2.3 * len(shown) + 1.2)
     axes = fig.subplots(len(shown), 1, sharex=True, squeeze=False)[:, 0]
     x = np.arange(len(layers))
@@ -281,7 +212,7 @@ def plot_layer_speedups(results: Any, out: str | os.PathLike[str] | None = None,
             device = f" ({gpu_results.device})" if gpu_results.device else ""
             ax.bar(x + width / 2, gs, width, label=f"measured GPU{device}", color="C1",
                    hatch="//", edgecolor="white")
-        _unity(ax)
+        unity_line(ax)
         ax.set_ylabel(SPEEDUP_LABEL)
         ax.set_title(PASS_LABELS[pass_name], loc="left")
     handles, labels = axes[0].get_legend_handles_labels()
@@ -290,7 +221,7 @@ def plot_layer_speedups(results: Any, out: str | os.PathLike[str] | None = None,
     axes[-1].set_xlabel("layer")
     fig.suptitle(title or f"Per-layer speedup, {workload_label(rows[0])} on "
                           f"{architecture_label(rows[0])}")
-    return _finish(fig, out)
+    return finish(fig, out)
 
 
 def plot_validation_scatter(rows: Sequence[Mapping[str, Any]],
@@ -320,7 +251,7 @@ def plot_validation_scatter(rows: Sequence[Mapping[str, Any]],
     if not points:
         raise PlotError("no (layer, pass) pair to plot: the simulated and measured results "
                         "share none")
-    fig = _new_figure(5.8, 6.0)
+    fig = new_figure(5.8, 6.0)
     ax = fig.subplots()
     values = [v for _, _, s, m in points for v in (s, m)] + [1.0]
     lo, hi = min(values) / 1.3, max(values) * 1.3
@@ -358,7 +289,7 @@ def plot_validation_scatter(rows: Sequence[Mapping[str, Any]],
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2)
     fig.suptitle(title or "Simulated vs measured speedup per layer and pass")
-    return _finish(fig, out)
+    return finish(fig, out)
 
 
 # ---- 4. Pareto front --------------------------------------------------------------------------
@@ -386,7 +317,7 @@ def plot_pareto(results: Any, out: str | os.PathLike[str] | None = None, *,
     carry it).  Each point's speedup sums the cycles of every workload it ran."""
     if cost not in ("area", "energy", "both"):
         raise PlotError(f"unknown cost {cost!r}; choose area, energy or both")
-    rows = _rows(results, where, hardware)
+    rows = result_rows(results, where, hardware)
     by_hw: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_hw.setdefault(point_key(r)[1], []).append(r)
@@ -410,7 +341,7 @@ def plot_pareto(results: Any, out: str | os.PathLike[str] | None = None, *,
         elif cost == "energy":
             raise PlotError("the results carry no energy (energy_pj is 0 everywhere); "
                             "use cost='area'")
-    fig = _new_figure(4.6 * len(panels) + 0.4, 3.8)
+    fig = new_figure(4.6 * len(panels) + 0.4, 3.8)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (xlabel, xs) in zip(axes, panels, strict=True):
         pts = list(zip(xs, speedup, strict=True))
@@ -425,140 +356,7 @@ def plot_pareto(results: Any, out: str | os.PathLike[str] | None = None, *,
         ax.set_ylabel(f"{PASS_LABELS.get(pass_name, pass_name)} {SPEEDUP_LABEL}")
         ax.legend(loc="lower right")
     fig.suptitle(title or f"Speedup vs cost across {len(speedup)} hardware point(s)")
-    return _finish(fig, out)
-
-
-# ---- 5. training run --------------------------------------------------------------------------
-def _run(run: str | os.PathLike[str] | RunData) -> RunData:
-    return run if isinstance(run, RunData) else load_run(run)
-
-
-def _get(rec: Mapping[str, Any], *keys: str) -> float:
-    cur: Any = rec
-    for k in keys:
-        if not isinstance(cur, Mapping) or cur.get(k) is None:
-            return math.nan
-        cur = cur[k]
-    return float(cur) if isinstance(cur, int | float) and not isinstance(cur, bool) else math.nan
-
-
-def _run_title(run: RunData) -> str:
-    c = run.config
-    if c:
-        return (f"{c.get('method', '?')} at sparsity {c.get('sparsity', '?')} on "
-                f"{c.get('model', '?')}/{c.get('data', '?')}")
-    return run.path.name
-
-
-def plot_training_curves(run: str | os.PathLike[str] | RunData,
-                         out: str | os.PathLike[str] | None = None, *,
-                         title: str | None = None) -> Figure:
-    """Training curves of a run directory, per epoch: train/test loss, train/test accuracy,
-    overall weight and activation density, dead-neuron rates (DNR, dynamic, static)."""
-    data = _run(run)
-    m = data.metrics
-    epochs = [int(r.get("epoch", i)) + 1 for i, r in enumerate(m)]
-    fig = _new_figure(9.5, 6.2)
-    (ax_loss, ax_acc), (ax_den, ax_dnr) = fig.subplots(2, 2, sharex=True)
-    style = {"marker": "o", "markersize": 3}
-    for split in ("train", "test"):
-        ax_loss.plot(epochs, [_get(r, split, "loss") for r in m], label=split, **style)
-        ax_acc.plot(epochs, [100 * _get(r, split, "accuracy") for r in m], label=split, **style)
-    ax_loss.set_ylabel("loss (cross-entropy, nats)")
-    ax_loss.set_title("loss", loc="left")
-    ax_acc.set_ylabel("top-1 accuracy (%)")
-    ax_acc.set_title("accuracy", loc="left")
-    ax_den.plot(epochs, [100 * _get(r, "weight_density", "overall") for r in m],
-                label="weights", **style)
-    for split in ("train", "test"):
-        ys = [100 * _get(r, "activation_density", split, "overall") for r in m]
-        if not all(math.isnan(y) for y in ys):
-            ax_den.plot(epochs, ys, label=f"activations ({split})", **style)
-    ax_den.set_ylabel("density (% non-zero)")
-    ax_den.set_ylim(0, 105)
-    ax_den.set_title("density", loc="left")
-    names = (("dnr", "DNR"), ("dynamic_dnr", "dynamic DNR"), ("static_dnr", "static DNR"))
-    any_dnr = False
-    for key, label in names:
-        ys = [100 * _get(r, "dead_neurons", key) for r in m]
-        if not all(math.isnan(y) for y in ys):
-            ax_dnr.plot(epochs, ys, label=label, **style)
-            any_dnr = True
-    if not any_dnr:
-        ax_dnr.text(0.5, 0.5, "no dead-neuron data", ha="center", va="center",
-                    transform=ax_dnr.transAxes)
-    ax_dnr.set_ylabel("dead neurons (% of ReLU outputs)")
-    ax_dnr.set_title("dead-neuron rate", loc="left")
-    for ax in (ax_loss, ax_acc, ax_den, ax_dnr):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend()
-    for ax in (ax_den, ax_dnr):
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.suptitle(title or f"Training curves: {_run_title(data)}")
-    return _finish(fig, out)
-
-
-def plot_layer_density(run: str | os.PathLike[str] | RunData,
-                       out: str | os.PathLike[str] | None = None, *, epoch: int | None = None,
-                       title: str | None = None) -> Figure:
-    """Per-layer densities of one epoch (default: the last) of a run directory -- weight
-    density, activation density (train when measured, else test), density of the
-    activation saved for backward-weight (SWAT's measured densities) -- and the per-ReLU
-    dead-neuron rate split into static and dynamic parts."""
-    data = _run(run)
-    if epoch is None:
-        rec = data.metrics[-1]
-    else:
-        found = [r for r in data.metrics if int(r.get("epoch", -1)) + 1 == epoch]
-        if not found:
-            raise PlotError(f"run {data.path} has no epoch {epoch}; it has epochs 1.."
-                            f"{len(data.metrics)}")
-        rec = found[0]
-    weights = (rec.get("weight_density") or {}).get("layers") or {}
-    acts_all = rec.get("activation_density") or {}
-    act_split = "train" if acts_all.get("train") else "test"
-    acts = (acts_all.get(act_split) or {}).get("layers") or {}
-    saved = {k: v.get("saved_activation") for k, v in (rec.get("measured_densities") or {}).items()
-             if isinstance(v, Mapping)}
-    layers = list(dict.fromkeys([*weights, *acts, *saved]))
-    if not layers:
-        raise PlotError(f"run {data.path}: the metrics of epoch {int(rec.get('epoch', 0)) + 1} "
-                        "hold no per-layer densities")
-    sites = ((rec.get("dead_neurons") or {}).get("sites") or {})
-    fig = _new_figure(max(7.0, 0.55 * len(layers) + 2.0), 6.4 if sites else 3.6)
-    axes = fig.subplots(2 if sites else 1, 1, squeeze=False)[:, 0]
-    ax = axes[0]
-    x = np.arange(len(layers))
-    series = [("weights", weights), (f"activations ({act_split})", acts)]
-    if any(v is not None for v in saved.values()):
-        series.append(("saved activations (backward-weight)", saved))
-    width = 0.8 / len(series)
-    for i, (label, values) in enumerate(series):
-        ys = [100 * v if isinstance(v := values.get(name), int | float) else np.nan
-              for name in layers]
-        ax.bar(x + (i - (len(series) - 1) / 2) * width, ys, width, label=label)
-    ax.set_xticks(x, layers, rotation=45, ha="right", fontsize=7)
-    ax.set_ylabel("density (% non-zero)")
-    ax.set_ylim(0, 105)
-    ax.set_xlabel("layer")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(f"per-layer density, epoch {int(rec.get('epoch', 0)) + 1}", loc="left")
-    if sites:
-        ax2 = axes[1]
-        names = list(sites)
-        xs = np.arange(len(names))
-        static = [100 * float(sites[n].get("static_dnr") or 0) for n in names]
-        dynamic = [100 * float(sites[n].get("dynamic_dnr") or 0) for n in names]
-        ax2.bar(xs, static, 0.6, label="static (dead for every sample)", color="C3")
-        ax2.bar(xs, dynamic, 0.6, bottom=static, label="dynamic", color="C1")
-        ax2.set_xticks(xs, names, rotation=45, ha="right", fontsize=7)
-        ax2.set_xlabel("ReLU site")
-        ax2.set_ylabel("dead neurons (% of outputs)")
-        ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        ax2.set_title("dead-neuron rate (DNR) per ReLU site", loc="left")
-    fig.suptitle(title or f"Per-layer density and DNR: {_run_title(data)}")
-    return _finish(fig, out)
+    return finish(fig, out)
 
 
 # ---- dispatch ---------------------------------------------------------------------------------

@@ -22,31 +22,26 @@ from typing import Any
 import matplotlib
 
 from accelsim.fileio import atomic_write
+from accelsim.rundir import CONFIG_NAME, is_run_dir
+from plots.canvas import figure_svg
 from plots.data import (
     COMPONENTS,
     PASS_LABELS,
     TOTAL_LAYER,
     GpuResults,
     PlotError,
-    RunData,
-    architecture_labels,
     load_gpu_results,
     load_rows,
-    load_run,
-    point_key,
-    point_totals,
-    sparsity_of,
-    workload_label,
 )
 from plots.figures import (
-    figure_svg,
-    plot_layer_density,
     plot_layer_speedups,
     plot_lookahead_heatmap,
     plot_pareto,
     plot_speedup_vs_sparsity,
-    plot_training_curves,
 )
+from plots.points import architecture_labels, point_key, point_totals, sparsity_of, workload_label
+from plots.run_figures import plot_layer_density, plot_training_curves
+from plots.runs import RunData, load_run
 
 __all__ = ["build_report", "inline_svg"]
 
@@ -141,7 +136,7 @@ def _run_section(page: _Page, run: RunData) -> None:
                  or v]
         page.add(_table(["setting", "value"], [(k, v) for k, v in items], left=2))
     else:
-        page.add(f'<p class="note">{_e(run.path)} has no config.json.</p>')
+        page.add(f'<p class="note">{_e(run.path)} has no {CONFIG_NAME}.</p>')
     if run.traces:
         page.add(f"<p>{len(run.traces)} trace(s) recorded; the latest, "
                  f"<code>{_e(run.traces[-1].name)}</code>, is simulated below.</p>")
@@ -281,11 +276,6 @@ def _simulation_section(page: _Page, rows: list[dict[str, Any]],
 
 
 # ---- entry point ------------------------------------------------------------------------------
-def _is_run_dir(path: Path) -> bool:
-    return path.is_dir() and any((path / n).exists()
-                                 for n in ("config.json", "metrics.jsonl", "traces"))
-
-
 def build_report(sources: Any, out: str | os.PathLike[str], *, hardware: Any = None,
                  gpu: str | os.PathLike[str] | GpuResults | None = None,
                  title: str | None = None) -> Path:
@@ -306,7 +296,7 @@ def build_report(sources: Any, out: str | os.PathLike[str], *, hardware: Any = N
     rows: list[dict[str, Any]] = []
     sim_error = ""
     for item in items:
-        if isinstance(item, str | os.PathLike) and _is_run_dir(Path(item)):
+        if isinstance(item, str | os.PathLike) and is_run_dir(item):
             if run is not None:
                 raise PlotError("a report covers one run directory; give one (plus results)")
             run = load_run(item, need_metrics=False)

@@ -31,7 +31,7 @@ PENDING = {"accelsim/cli.py", "accelsim/gpu/", "training/", "plots/"}
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
-    ("fileio", "numeric", "textfmt"),
+    ("fileio", "numeric", "rundir", "textfmt"),
     ("spec",),
     ("networks",),
     ("trace",),

@@ -1,7 +1,7 @@
 """Data for sparse training: sklearn digits, CIFAR-10/100 from local pickles, a synthetic set.
 
 :func:`load_dataset` turns a data spec into a :class:`DatasetBundle` (train and test
-datasets plus their shape), :func:`make_loader` turns a dataset into a ``DataLoader`` whose
+datasets plus their shape), :func:`training.loader.make_loader` turns a dataset into a ``DataLoader`` whose
 batches depend only on ``(seed, epoch)``::
 
     data = load_dataset("digits", input_size=32, in_channels=3, seed=0)
@@ -37,210 +37,28 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from accelsim.errors import ConfigError, WorkloadError
+from training.datasets import (
+    CIFAR_STATS,
+    STREAM_SYNTHETIC,
+    Augmentation,
+    DatasetBundle,
+    ImageDataset,
+    check_int,
+    generator,
+)
 
-__all__ = [
-    "CIFAR_STATS",
-    "DATA_SPECS",
-    "Augmentation",
-    "DatasetBundle",
-    "EpochView",
-    "ImageDataset",
-    "derive_seed",
-    "load_dataset",
-    "make_loader",
-]
+__all__ = ["DATA_SPECS", "load_dataset"]
 
 DATA_SPECS = ("digits", "cifar10:PATH", "cifar100:PATH", "synthetic[:train=N,test=M,classes=K]")
-
-#: The usual per-channel (mean, std) of the CIFAR train sets, pixels in [0, 1].
-CIFAR_STATS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-}
-
-# streams of derive_seed
-_ORDER, _AUGMENT, _SYNTHETIC = 0, 1, 2
-
-
-def derive_seed(seed: int, epoch: int, stream: int) -> int:
-    """A 32-bit seed for one random stream of one epoch, from numpy's SeedSequence
-    (well-mixed, so neighbouring seeds or epochs give unrelated streams)."""
-    return int(np.random.SeedSequence((seed, epoch, stream)).generate_state(1, np.uint32)[0])
-
-
-def _generator(seed: int, epoch: int, stream: int) -> torch.Generator:
-    g = torch.Generator()
-    g.manual_seed(derive_seed(seed, epoch, stream))
-    return g
-
-
-def _check_int(name: str, value: Any, minimum: int, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(f"{name} = {value!r} must be an integer >= {minimum}; {fix}")
-    return int(value)
-
-
-# ----------------------------------------------------------------------------- datasets
-
-
-@dataclass(frozen=True)
-class Augmentation:
-    """Random crop of the image zero-padded by ``padding`` pixels per side (back to the
-    original size) and, when ``flip``, a horizontal flip with probability 1/2."""
-
-    padding: int = 4
-    flip: bool = True
-
-
-class ImageDataset(Dataset):
-    """Labelled square images held in memory as one tensor, served per sample or per batch.
-
-    ``images`` is ``[N, C, H, W]``, uint8 or float; a sample is made by
-    ``x = images[i] * pixel_scale`` (pixels in [0, 1] for CIFAR), augmented (through
-    :meth:`with_epoch` only, which fixes the random draws), resized to ``input_size`` by
-    bilinear interpolation when that differs from ``H``, then normalised per channel,
-    ``(x - mean[c]) / std[c]``, when ``mean``/``std`` are given.  Indexing the dataset
-    directly gives the un-augmented sample.  ``__getitems__`` serves a whole batch with
-    tensor ops (what :func:`make_loader` uses).
-    """
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, pixel_scale: float = 1.0,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                 input_size: int | None = None, augment: Augmentation | None = None) -> None:
-        if images.ndim != 4 or images.shape[2] != images.shape[3]:
-            raise WorkloadError(f"images must be [N, C, H, W] with H == W, got "
-                                f"{list(images.shape)}")
-        if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-            raise WorkloadError(f"{images.shape[0]} images but labels of shape "
-                                f"{list(labels.shape)}")
-        self.images = images
-        self.labels = labels.to(torch.int64)
-        self.pixel_scale = float(pixel_scale)
-        channels = images.shape[1]
-        self.mean = None if mean is None else torch.tensor(mean, dtype=torch.float32).view(
-            1, channels, 1, 1)
-        self.std = None if std is None else torch.tensor(std, dtype=torch.float32).view(
-            1, channels, 1, 1)
-        self.input_size = int(images.shape[2] if input_size is None else input_size)
-        self.augment = augment
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    @property
-    def sample_shape(self) -> tuple[int, int, int]:
-        """``(channels, input_size, input_size)`` of one served sample."""
-        return (int(self.images.shape[1]), self.input_size, self.input_size)
-
-    def batch(self, indices: torch.Tensor, crop: torch.Tensor | None = None,
-              flip: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Samples ``indices`` as ``(x [B, C, S, S] float32, y [B] int64)``; ``crop`` ([B, 2]
-        top-left offsets into the padded image) and ``flip`` ([B] bool) apply the
-        augmentation."""
-        idx = torch.as_tensor(indices, dtype=torch.int64)
-        x = self.images[idx].to(torch.float32)
-        if self.pixel_scale != 1.0:
-            x = x * self.pixel_scale
-        if crop is not None and self.augment is not None:
-            x = _crop_flip(x, self.augment.padding, crop, flip)
-        if x.shape[-1] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
-                              align_corners=False, antialias=x.shape[-1] > self.input_size)
-        if self.mean is not None:
-            x = (x - self.mean) / self.std
-        return x, self.labels[idx]
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.batch(torch.tensor([int(index)]))
-        return x[0], y[0]
-
-    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.batch(torch.as_tensor(list(indices), dtype=torch.int64))
-
-    def with_epoch(self, seed: int, epoch: int) -> EpochView:
-        """This dataset as epoch ``epoch`` of a run seeded ``seed`` sees it (augmented)."""
-        return EpochView(self, seed, epoch)
-
-
-def _crop_flip(x: torch.Tensor, padding: int, crop: torch.Tensor,
-               flip: torch.Tensor | None) -> torch.Tensor:
-    """Batched random crop of the zero-padded images plus horizontal flip, by gathering:
-    ``out[b, c, i, j] = padded[b, c, dy_b + i, dx_b + (S-1-j if flip_b else j)]``."""
-    n, c, size, _ = x.shape
-    padded = F.pad(x, (padding, padding, padding, padding))
-    ar = torch.arange(size)
-    rows = crop[:, 0:1] + ar                                   # [B, S]
-    cols = crop[:, 1:2] + ar
-    if flip is not None:
-        cols = torch.where(flip[:, None], crop[:, 1:2] + (size - 1 - ar), cols)
-    b = torch.arange(n)[:, None, None, None]
-    ch = torch.arange(c)[None, :, None, None]
-    return padded[b, ch, rows[:, None, :, None], cols[:, None, None, :]]
-
-
-class EpochView(Dataset):
-    """An :class:`ImageDataset` with the augmentation of one epoch drawn up front.
-
-    Crop offsets (uniform in ``0..2*padding`` per axis) and flips (probability 1/2) are
-    drawn for all N samples from a generator seeded by ``derive_seed(seed, epoch, 1)`` and
-    indexed by sample, so sample ``i`` is augmented the same way whatever batch, order or
-    data-parallel rank it lands in.
-    """
-
-    def __init__(self, base: ImageDataset, seed: int, epoch: int) -> None:
-        self.base = base
-        self.seed, self.epoch = seed, epoch
-        self.crop = self.flip = None
-        if base.augment is not None:
-            g = _generator(seed, epoch, _AUGMENT)
-            n = len(base)
-            self.crop = torch.randint(0, 2 * base.augment.padding + 1, (n, 2), generator=g)
-            flips = torch.rand(n, generator=g) < 0.5
-            self.flip = flips if base.augment.flip else None
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.as_tensor(list(indices), dtype=torch.int64)
-        if self.crop is None:
-            return self.base.batch(idx)
-        return self.base.batch(idx, self.crop[idx], None if self.flip is None else self.flip[idx])
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.__getitems__([int(index)])
-        return x[0], y[0]
-
-
-# ----------------------------------------------------------------------------- bundle
-
-
-@dataclass(frozen=True)
-class DatasetBundle:
-    """Train and test sets of one data spec and the shape a model needs for them.
-
-    ``in_channels`` x ``input_size`` x ``input_size`` is the shape of every served sample;
-    ``num_classes`` the number of labels (labels are 0..num_classes-1).
-    """
-
-    name: str
-    train: Dataset
-    test: Dataset
-    num_classes: int
-    in_channels: int
-    input_size: int
-    description: str
 
 
 def load_dataset(spec: str, *, input_size: int | None = None, in_channels: int | None = None,
@@ -256,12 +74,12 @@ def load_dataset(spec: str, *, input_size: int | None = None, in_channels: int |
     """
     if not isinstance(spec, str) or not spec.strip():
         raise WorkloadError(f"data spec {spec!r} is empty; use one of {', '.join(DATA_SPECS)}")
-    seed = _check_int("seed", seed, 0, "pass a non-negative integer seed")
+    seed = check_int("seed", seed, 0, "pass a non-negative integer seed")
     if input_size is not None:
-        input_size = _check_int("input_size", input_size, 1, "pass the model's input side in "
+        input_size = check_int("input_size", input_size, 1, "pass the model's input side in "
                                 "pixels, e.g. 32")
     if in_channels is not None:
-        in_channels = _check_int("in_channels", in_channels, 1, "pass 1 (grey) or 3 (RGB)")
+        in_channels = check_int("in_channels", in_channels, 1, "pass 1 (grey) or 3 (RGB)")
     name, _, arg = spec.strip().partition(":")
     if name == "digits":
         if arg:
@@ -478,7 +296,7 @@ def _load_synthetic(spec: str, arg: str, input_size: int, in_channels: int,
     normal field on a ceil(S/4)-sided grid upsampled bilinearly to S), noise i.i.d.
     standard normal; labels balanced; normalised with the train set's per-channel stats."""
     opts = _synthetic_options(spec, arg)
-    g = _generator(seed, 0, _SYNTHETIC)
+    g = generator(seed, 0, STREAM_SYNTHETIC)
     k, n_train, n = opts["classes"], opts["train"], opts["train"] + opts["test"]
     coarse = max(2, math.ceil(input_size / 4))
     protos = torch.randn(k, in_channels, coarse, coarse, generator=g)
@@ -497,82 +315,3 @@ def _load_synthetic(spec: str, arg: str, input_size: int, in_channels: int,
         in_channels=in_channels, input_size=input_size,
         description=(f"synthetic (seed {seed}): {n_train} train / {n - n_train} test "
                      f"{in_channels}x{input_size}x{input_size} images, {k} classes"))
-
-
-# ----------------------------------------------------------------------------- loader
-
-
-class _Batches(Sampler[list[int]]):
-    """A fixed list of index batches (the whole epoch's order, decided up front)."""
-
-    def __init__(self, batches: list[list[int]]) -> None:
-        self.batches = batches
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-
-def _as_batch(data: Any) -> Any:
-    """Collate: our datasets already return ``(x, y)`` batches."""
-    return data
-
-
-def make_loader(dataset: Dataset, *, batch_size: int, shuffle: bool, seed: int, epoch: int,
-                distributed: bool = False, drop_last: bool = False,
-                num_replicas: int | None = None, rank: int | None = None,
-                start_batch: int = 0) -> DataLoader:
-    """A ``DataLoader`` over epoch ``epoch`` of ``dataset`` whose batches (order and
-    augmentation) depend only on ``(seed, epoch)`` (and the rank's shard).
-
-    * shuffle: order ``randperm(N)`` from a generator seeded ``derive_seed(seed, epoch, 0)``;
-      otherwise 0..N-1.
-    * distributed: a ``DistributedSampler`` (seeded ``derive_seed(seed, 0, 0)``, ``set_epoch
-      (epoch)``) gives this rank's shard; ``num_replicas``/``rank`` default to the process
-      group's (``torch.distributed`` must then be initialised, e.g. under ``torchrun``).
-    * :class:`ImageDataset`: served through :meth:`ImageDataset.with_epoch` (batched tensor
-      ops, augmentation of the epoch); any other map-style dataset is collated as usual.
-    * ``start_batch``: skip the epoch's first batches (resuming inside an epoch).
-    * no worker processes (``num_workers=0``).
-
-    ``loader.batch_sampler.batches`` lists each batch's sample indices into ``dataset``
-    (e.g. for trace metadata); ``len(loader)`` is the number of batches.
-    """
-    batch_size = _check_int("batch_size", batch_size, 1, "pass a positive batch size")
-    seed = _check_int("seed", seed, 0, "pass a non-negative integer seed")
-    epoch = _check_int("epoch", epoch, 0, "epochs count from 0")
-    start_batch = _check_int("start_batch", start_batch, 0, "pass the number of batches to skip")
-    n = len(dataset)
-    if n == 0:
-        raise ConfigError("the dataset is empty; nothing to load")
-    if distributed:
-        if num_replicas is None or rank is None:
-            import torch.distributed as dist
-            if not (dist.is_available() and dist.is_initialized()):
-                raise ConfigError("make_loader(distributed=True) needs torch.distributed "
-                                  "initialised (run under torchrun) or num_replicas and rank")
-        sampler = DistributedSampler(dataset, num_replicas=num_replicas, rank=rank,
-                                     shuffle=shuffle, seed=derive_seed(seed, 0, _ORDER),
-                                     drop_last=drop_last)
-        sampler.set_epoch(epoch)
-        order = list(sampler)
-    elif shuffle:
-        order = torch.randperm(n, generator=_generator(seed, epoch, _ORDER)).tolist()
-    else:
-        order = list(range(n))
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    if drop_last and batches and len(batches[-1]) < batch_size:
-        batches.pop()
-    if not batches:
-        raise ConfigError(f"{len(order)} samples give no full batch of {batch_size} with "
-                          "drop_last; lower the batch size")
-    if start_batch > len(batches):
-        raise ConfigError(f"start_batch = {start_batch} is past the epoch's {len(batches)} "
-                          "batches")
-    batches = batches[start_batch:]
-    if isinstance(dataset, ImageDataset):
-        return DataLoader(dataset.with_epoch(seed, epoch), batch_sampler=_Batches(batches),
-                          collate_fn=_as_batch, num_workers=0)
-    return DataLoader(dataset, batch_sampler=_Batches(batches), num_workers=0)

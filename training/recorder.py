@@ -38,15 +38,11 @@ import torch
 from torch import nn
 
 from accelsim.errors import ConfigError
-from accelsim.trace.schema import PASS_ROLES, PASSES, TRACE_SUFFIX, TraceMetadata
+from accelsim.rundir import trace_name
+from accelsim.trace.schema import PASS_ROLES, PASSES, TraceMetadata
 from accelsim.trace.writer import TraceWriter
 from training.layers import prunable_layers, unwrap
 from workloads.tables import geometry_of
-
-
-def trace_name(step: int) -> str:
-    """File name of the trace of global step ``step``."""
-    return f"step-{step:08d}{TRACE_SUFFIX}"
 
 
 class _Capture:

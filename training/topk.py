@@ -28,9 +28,7 @@ from __future__ import annotations
 import torch
 
 from accelsim.errors import ConfigError
-
-WEIGHT_VARIANTS = ("nchw", "chw", "hw", "kernel", "filter")
-ACTIVATION_VARIANTS = ("nchw", "chw", "hw")
+from training.catalog import ACTIVATION_VARIANTS, WEIGHT_VARIANTS
 
 
 def check_variant(variant: str, operand: str) -> str:

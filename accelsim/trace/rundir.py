@@ -10,17 +10,14 @@ and the latest healthy step to pass instead.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from accelsim.errors import TraceError
+from accelsim.rundir import TRACE_DIR, trace_step
 from accelsim.trace.container import path_kind
 from accelsim.trace.reader import TraceCheck, open_trace
 from accelsim.trace.schema import TRACE_SUFFIX
-
-TRACE_DIR = "traces"
-_STEP_NAME = re.compile(r"step-(\d+)")
 
 
 @dataclass(frozen=True)
@@ -44,8 +41,7 @@ class TraceListing:
         name (as training writes them), else ``None`` (unknown)."""
         if self.step is not None:
             return self.step
-        found = _STEP_NAME.search(self.path.name)
-        return int(found.group(1)) if found else None
+        return trace_step(self.path)
 
 
 def _entries(directory: Path) -> list[Path]:

@@ -45,11 +45,11 @@ from typing import Any
 import numpy as np
 
 from accelsim.errors import TraceError
+from accelsim.rundir import TRACE_SUFFIX as TRACE_SUFFIX  # re-exported: part of the contract
 from accelsim.spec.geometry import LAYER_KINDS, LayerGeometry
 
 FORMAT_NAME = "accelsim-trace"
 SCHEMA_VERSION = 1
-TRACE_SUFFIX = ".trace"
 MANIFEST_NAME = "manifest.json"
 
 PASSES: tuple[str, ...] = ("forward", "backward_input", "backward_weight")

@@ -20,19 +20,12 @@ import pytest
 
 from accelsim import api, load_hardware
 from accelsim.cli import main
-from plots.data import (
-    TOTAL_LAYER,
-    PlotError,
-    area_proxy,
-    load_gpu_results,
-    load_rows,
-    load_run,
-    point_totals,
-    rows_from_report,
-    sparsity_of,
-)
-from plots.figures import FIGURE_KINDS, pareto_front, plot, save_figure
+from plots.canvas import save_figure
+from plots.data import TOTAL_LAYER, PlotError, load_gpu_results, load_rows, rows_from_report
+from plots.figures import FIGURE_KINDS, pareto_front, plot
+from plots.points import area_proxy, point_totals, sparsity_of
 from plots.report import build_report, report_sections
+from plots.runs import load_run
 
 REPO = Path(__file__).resolve().parents[2]
 PASSES = ("forward", "backward_input", "backward_weight")

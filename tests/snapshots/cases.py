@@ -114,7 +114,8 @@ def case_sweep_export(workdir: Path) -> Any:
 
 def _train(workdir: Path, method: str, epochs: int) -> Any:
     from accelsim import api
-    from training.loop import TrainConfig, train
+    from training.config import TrainConfig
+    from training.loop import train
 
     config = TrainConfig(method=method, sparsity=0.8, model="digits-cnn", data="digits",
                          epochs=epochs, seed=0, trace_every=4, trace_samples=2,

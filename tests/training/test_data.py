@@ -13,12 +13,9 @@ import torch.nn.functional as F  # noqa: E402
 from torch.utils.data import TensorDataset  # noqa: E402
 
 from accelsim.errors import AccelsimError, ConfigError, WorkloadError  # noqa: E402
-from training.data import (  # noqa: E402
-    CIFAR_STATS,
-    ImageDataset,
-    load_dataset,
-    make_loader,
-)
+from training.data import load_dataset  # noqa: E402
+from training.datasets import CIFAR_STATS, ImageDataset  # noqa: E402
+from training.loader import make_loader  # noqa: E402
 
 
 def all_batches(loader):

@@ -11,8 +11,11 @@ import torch
 
 from accelsim.cli import main
 from accelsim.errors import ConfigError
+from accelsim.rundir import CHECKPOINT
 from accelsim.trace import open_trace
-from training.loop import CHECKPOINT, TrainConfig, lr_factor, open_run, train
+from training.checkpoint import open_run
+from training.config import TrainConfig, lr_factor
+from training.loop import train
 
 QUICK = {"epochs": 4, "batch_size": 32, "max_steps_per_epoch": 6, "trace_every": 5,
          "trace_samples": 2}
@@ -86,8 +89,10 @@ def test_run_directory_guards(tmp_path):
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"method": "lottery"}, "method"), ({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"),
-    ({"trace_passes": ("up",)}, "trace_passes"), ({"weight_topk": "x"}, "weight_topk"),
-    ({"method": "acdc", "epochs": 2}, "epoch")])
+    ({"trace_passes": ("up",)}, "trace_passes"),
+    ({"method": "swat-u", "method_params": {"weight_topk": "x"}}, "weight_topk"),
+    ({"method": "acdc", "epochs": 2}, "epoch"),
+    ({"method": "dense", "method_params": {"topk_period": 2}}, "no parameter")])
 def test_bad_train_configs(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         TrainConfig(**kwargs)

@@ -18,14 +18,13 @@ from accelsim.flops import spec_flops  # noqa: E402
 from accelsim.spec.geometry import LayerGeometry  # noqa: E402
 from training.metrics import (  # noqa: E402
     FLOPS_PER_MAC,
-    ActivationDensityMonitor,
-    DeadNeuronMonitor,
     epoch_metrics,
     evaluate,
     flops_summary,
     training_flops,
     weight_stats,
 )
+from training.monitors import ActivationDensityMonitor, DeadNeuronMonitor  # noqa: E402
 from training.sparsifier import Sparsifier  # noqa: E402
 from workloads.tables import derive_layer_table  # noqa: E402
 

@@ -6,11 +6,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from accelsim.errors import ConfigError
+from accelsim.rundir import trace_name
 from accelsim.trace import open_trace
-from training import swat
-from training.acdc import AcdcSchedule, AcdcSparsifier
-from training.recorder import TraceRecorder, trace_name
-from training.swat import SwatConfig
+from training.methods import swat
+from training.methods.acdc import AcdcSparsifier
+from training.methods.acdc_schedule import AcdcSchedule
+from training.methods.swat import SwatConfig
+from training.recorder import TraceRecorder
 
 
 def _pass_results(module: nn.Module, layer) -> dict[str, torch.Tensor]:

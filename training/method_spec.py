@@ -1,10 +1,9 @@
-"""The registry of sparse-training methods: one entry per method, one training loop for all.
+"""How the registry describes a sparse-training method, as data (no torch).
 
 A method is a :class:`MethodSpec`: a name, what it is, where it comes from, its parameters
-(as data: name, type, default, help) and a ``build`` function that returns a
-:class:`~training.sparsifier.Sparsifier` for a model.  ``accelsim train --method NAME
---param key=value`` and ``accelsim methods`` read this registry; new methods register
-themselves with :func:`register` from their own module (listed in :data:`_MODULES`).
+(:class:`ParamSpec`: name, type, default, help) and the dotted path (``"module:function"``)
+of the function that builds its :class:`~training.sparsifier.Sparsifier` from a
+:class:`MethodContext`; the implementing module is imported only when a method is built.
 """
 
 from __future__ import annotations
@@ -12,14 +11,10 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import torch
-from torch import nn
-
 from accelsim.errors import ConfigError
-from training.sparsifier import Sparsifier
 
 
 @dataclass(frozen=True)
@@ -65,33 +60,43 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class MethodContext:
-    """What a method's ``build`` may use.
+    """What a method's builder may use.
 
     model: the model (unwrapped, on its device); config: the TrainConfig (sparsity,
-    epochs, ...); params: the method's parsed parameters; steps_per_epoch: optimizer steps
-    per epoch; batches(n): ``n`` training batches ``(x, y)`` (seeded, for methods that
-    score at initialisation); criterion: the loss function.
+    epochs, seed, ...); params: the method's parsed parameters; steps_per_epoch: optimizer
+    steps per epoch; batches(n): ``n`` training batches ``(x, y)`` (seeded, for methods
+    that score at initialisation); criterion: the loss function.
     """
 
-    model: nn.Module
+    model: Any
     config: Any
     params: Mapping[str, Any]
     steps_per_epoch: int
-    batches: Callable[[int], list[tuple[torch.Tensor, torch.Tensor]]]
-    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    batches: Callable[[int], list[tuple[Any, Any]]]
+    criterion: Callable[[Any, Any], Any]
+
+
+def _resolve(path: str) -> Callable[..., Any]:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A sparse-training method as the registry knows it."""
+    """A sparse-training method as the registry knows it.
+
+    builder: ``"module:function"``, the function ``(MethodContext) -> Sparsifier``;
+    check: optional ``"module:function"`` (a torch-free module) ``(params, config) ->
+    None`` that validates the parameters against the run config (raises ConfigError).
+    """
 
     name: str
     summary: str
     source: str
-    build: Callable[[MethodContext], Sparsifier]
+    builder: str
     params: tuple[ParamSpec, ...] = ()
     uses_sparsity: bool = True
-    aliases: tuple[str, ...] = field(default=())
+    check: str = ""
 
     def parse_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults overridden by ``given`` (strings from the CLI are converted)."""
@@ -104,40 +109,18 @@ class MethodSpec:
         return {n: (p.parse(given[n], self.name) if n in given else p.default)
                 for n, p in known.items()}
 
+    def check_params(self, params: Mapping[str, Any], config: Any) -> None:
+        """Validate parsed ``params`` against the run ``config`` (no torch)."""
+        if self.check:
+            _resolve(self.check)(params, config)
 
-_REGISTRY: dict[str, MethodSpec] = {}
-#: modules that register methods when imported (kept explicit: no import-time magic)
-_MODULES = ("training.builtin_methods", "training.pruning", "training.dst",
-            "training.activation_sparsity")
+    def build(self, ctx: MethodContext) -> Any:
+        """The method's sparsifier (imports the implementing module)."""
+        return _resolve(self.builder)(ctx)
 
-
-def register(spec: MethodSpec) -> MethodSpec:
-    """Add ``spec`` to the registry (a name may be registered once)."""
-    if spec.name in _REGISTRY:
-        raise ConfigError(f"method {spec.name!r} is registered twice")
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-def _load() -> None:
-    for module in _MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-
-
-def methods() -> dict[str, MethodSpec]:
-    """Every registered method, by name."""
-    _load()
-    return dict(_REGISTRY)
-
-
-def get_method(name: str) -> MethodSpec:
-    """The method called ``name`` (a one-line error listing the choices otherwise)."""
-    registry = methods()
-    if name not in registry:
-        raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(registry)} "
-                          "(`accelsim methods` lists them with their parameters)")
-    return registry[name]
+    def to_dict(self) -> dict[str, Any]:
+        """Plain description (name, summary, source, parameters), for listings."""
+        return {"summary": self.summary, "source": self.source,
+                "uses_sparsity": self.uses_sparsity,
+                "params": [{"name": p.name, "type": p.kind.__name__, "default": p.default,
+                            "help": p.help, "choices": list(p.choices)} for p in self.params]}

@@ -8,9 +8,9 @@ import torch.nn.functional as F
 
 from accelsim.errors import ConfigError
 from accelsim.spec.sparsity import layer_densities
-from training import swat
 from training.layers import prunable_layers, weight_geometry
-from training.swat import SwatConfig
+from training.methods import swat
+from training.methods.swat import SwatConfig
 from training.topk import topk_mask
 
 

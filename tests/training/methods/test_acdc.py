@@ -9,16 +9,14 @@ import torch
 from torch import nn
 
 from accelsim.errors import ConfigError
-from training.acdc import (
-    AcdcPhase,
-    AcdcSchedule,
-    AcdcSparsifier,
-    apply,
-    global_magnitude_masks,
-    keep_count,
-    mask_churn,
-    reset_momentum,
-)
+from training.masks import keep_count, magnitude_scores, mask_churn, reset_momentum, top_k_masks
+from training.methods.acdc import AcdcSparsifier, apply
+from training.methods.acdc_schedule import AcdcPhase, AcdcSchedule
+
+
+def global_magnitude_masks(weights, keep):
+    """Global magnitude selection: the base's exact top-k of ``|w|``."""
+    return top_k_masks(magnitude_scores(weights), keep)
 
 
 def tiny_model(seed: int = 0) -> nn.Module:
@@ -184,9 +182,9 @@ def test_prune_reaches_exact_global_sparsity_on_a_user_model():
     total = 36 + 144 * 8 + 24
     assert sp.total_weights == total
     sp.on_epoch_start(0)
-    assert sp.phase == "dense" and pruned_weights(sp) == total
+    assert sp.phase() == "dense" and pruned_weights(sp) == total
     sp.on_epoch_start(1)
-    assert sp.phase == "compressed"
+    assert sp.phase() == "compressed"
     assert pruned_weights(sp) == round(0.1 * total)
     masks = sp.weight_masks()
     assert sum(int(masks[n].sum()) for n in sp.pruned) == round(0.1 * total)
@@ -212,7 +210,7 @@ def test_mask_is_reapplied_after_every_step_of_a_compressed_phase():
     sp.attach_optimizer(opt)
     train_epoch(model, opt, sp, data, 0)
     sp.on_epoch_start(1)
-    mask = {n: m.clone() for n, m in sp.mask.items()}
+    mask = {n: m.clone() for n, m in sp.masks.items()}
     x, y = data
     for i in range(4):
         opt.zero_grad()
@@ -223,7 +221,7 @@ def test_mask_is_reapplied_after_every_step_of_a_compressed_phase():
         sp.step()
         for n, m in sp.pruned.items():
             assert not bool(m.weight[~mask[n]].any())
-            assert torch.equal(sp.mask[n], mask[n])      # the support is fixed in a phase
+            assert torch.equal(sp.masks[n], mask[n])      # the support is fixed in a phase
 
 
 def test_dense_phase_restarts_pruned_weights_from_zero_and_trains_them():
@@ -233,9 +231,9 @@ def test_dense_phase_restarts_pruned_weights_from_zero_and_trains_them():
     sp.attach_optimizer(opt)
     for epoch in range(2):
         train_epoch(model, opt, sp, data, epoch)
-    mask = {n: m.clone() for n, m in sp.mask.items()}
+    mask = {n: m.clone() for n, m in sp.masks.items()}
     sp.on_epoch_start(2)
-    assert sp.phase == "dense" and sp.mask is None
+    assert sp.phase() == "dense" and sp.masks == {}
     assert torch.equal(sp.previous_mask["4"], mask["4"])
     for n, m in sp.pruned.items():
         assert not bool(m.weight[~mask[n]].any())
@@ -305,10 +303,10 @@ def test_churn_between_prune_points_and_no_event_inside_a_phase():
     for epoch in range(5):
         train_epoch(model, opt, sp, data, epoch)
         if epoch == 1:
-            first = {n: m.clone() for n, m in sp.mask.items()}
+            first = {n: m.clone() for n, m in sp.masks.items()}
         prunes += [e for e in sp.pop_events() if e["event"] == "prune"]
     assert [e["phase_id"] for e in prunes] == [1, 3]
-    expected, per_layer = mask_churn(first, sp.mask)
+    expected, per_layer = mask_churn(first, sp.masks)
     assert prunes[1]["churn"] == pytest.approx(expected) and prunes[1]["layer_churn"] == per_layer
     assert 0.0 < expected < 1.0
     assert prunes[1]["prune_point"] == 1
@@ -390,7 +388,7 @@ def test_resume_at_an_epoch_boundary_is_bit_identical(k):
 
     for a, b in zip(model.state_dict().values(), model2.state_dict().values(), strict=True):
         assert torch.equal(a, b)
-    assert all(torch.equal(sp.mask[n], sp2.mask[n]) for n in sp.pruned)
+    assert all(torch.equal(sp.masks[n], sp2.masks[n]) for n in sp.pruned)
     assert [(e["event"], e["phase_id"], e.get("churn")) for e in straight] == \
         [(e["event"], e["phase_id"], e.get("churn")) for e in first + rest]
     assert sp2.state_dict()["prune_points"] == sp.state_dict()["prune_points"] == 5

@@ -41,6 +41,7 @@ from torch import nn
 from accelsim.errors import ConfigError
 from accelsim.spec.sparsity import check_sparsity, layer_densities
 from training.layers import weight_geometry
+from training.methods.swat_function import SwatFunction, Tap
 from training.sparsifier import Sparsifier
 from training.topk import (
     check_variant,
@@ -53,10 +54,6 @@ from training.topk import (
 DISTRIBUTIONS = ("uniform", "erk", "momentum")
 METHOD_OF_DISTRIBUTION = {"uniform": "swat-u", "erk": "swat-erk", "momentum": "swat-m"}
 SWAT_METHODS = tuple(METHOD_OF_DISTRIBUTION.values())
-
-#: signature of a recording tap: tap(pass_name, operands) with operands role -> tensor
-Tap = Callable[[str, dict[str, torch.Tensor]], None]
-
 
 @dataclass(frozen=True)
 class SwatConfig:
@@ -133,53 +130,6 @@ class SwatConfig:
             raise ConfigError(f"bad SWAT config: {exc}") from None
 
 
-class _SwatFunction(torch.autograd.Function):
-    """One SWAT layer call: see the module docstring for the three passes."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                w_mask: torch.Tensor | None, a_mask: torch.Tensor | None,
-                conv: tuple | None, tap: Tap | None) -> torch.Tensor:
-        w = weight if w_mask is None else weight * w_mask
-        if conv is None:
-            out = F.linear(x, w, bias)
-        else:
-            stride, padding, dilation, groups = conv
-            out = F.conv2d(x, w, bias, stride, padding, dilation, groups)
-        x_saved = x if a_mask is None else x * a_mask
-        ctx.save_for_backward(x_saved, w)
-        ctx.conv = conv
-        ctx.has_bias = bias is not None
-        ctx.tap = tap
-        if tap is not None:
-            tap("forward", {"weight": w, "activation": x, "output": out})
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple:
-        x_saved, w = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        grad = grad.contiguous()
-        gx = gw = gb = None
-        if ctx.conv is None:
-            if need_x:
-                gx = grad @ w
-            if need_w:
-                gw = grad.reshape(-1, grad.shape[-1]).t() @ x_saved.reshape(-1, x_saved.shape[-1])
-            if need_b:
-                gb = grad.reshape(-1, grad.shape[-1]).sum(0)
-        else:
-            stride, padding, dilation, groups = ctx.conv
-            gx, gw, gb = torch.ops.aten.convolution_backward(
-                grad, x_saved, w, [w.shape[0]] if ctx.has_bias else None, stride, padding,
-                dilation, False, [0, 0], groups, [need_x, need_w, need_b and ctx.has_bias])
-        if ctx.tap is not None:
-            if need_x:
-                ctx.tap("backward_input", {"weight": w, "grad": grad, "result": gx})
-            ctx.tap("backward_weight", {"activation": x_saved, "grad": grad, "result": gw})
-        return gx, gw, gb, None, None, None, None
-
-
 class _LayerState:
     """Per-layer thresholds and measured-density counters (tensors, for state_dict)."""
 
@@ -197,7 +147,7 @@ class SwatSparsifier(Sparsifier):
     def __init__(self, model: nn.Module, config: SwatConfig) -> None:
         super().__init__(model)
         if not isinstance(config, SwatConfig):
-            raise ConfigError("swat.apply needs a SwatConfig (training.swat.SwatConfig)")
+            raise ConfigError("swat.apply needs a SwatConfig (training.methods.swat.SwatConfig)")
         self.config = config
         self.method = config.method
         names = list(self.layers)
@@ -289,7 +239,7 @@ class SwatSparsifier(Sparsifier):
             if tap is not None:
                 tap("forward", {"weight": w, "activation": x, "output": out})
             return out
-        return _SwatFunction.apply(x, module.weight, module.bias, w_mask, a_mask, conv,
+        return SwatFunction.apply(x, module.weight, module.bias, w_mask, a_mask, conv,
                                    self._taps.get(name))
 
     # -- recording ----------------------------------------------------------------------
@@ -439,3 +389,12 @@ class SwatSparsifier(Sparsifier):
 def apply(model: nn.Module, config: SwatConfig) -> SwatSparsifier:
     """Install SWAT on every Conv2d/Linear of ``model``; returns the sparsifier."""
     return SwatSparsifier(model, config)
+
+
+def build(ctx: Any) -> SwatSparsifier:
+    """Registry builder of ``swat-u``, ``swat-erk`` and ``swat-m``: the paper's preset of
+    the method, with the ``topk_period``, ``weight_topk`` and ``activation_topk`` params."""
+    p = ctx.params
+    return SwatSparsifier(ctx.model, SwatConfig.for_method(
+        ctx.config.method, ctx.config.sparsity, period=p["topk_period"],
+        weight_topk=p["weight_topk"], activation_topk=p["activation_topk"]))

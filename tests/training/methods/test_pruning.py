@@ -10,22 +10,27 @@ import torch
 from torch import nn
 
 from accelsim.errors import ConfigError
-from training.acdc import keep_count
-from training.loop import TrainConfig, train
-from training.methods import get_method, methods
-from training.pruning import (
-    ApConfig,
+from training.config import TrainConfig
+from training.loop import train
+from training.masks import keep_count, top_k_masks
+from training.methods.pruning import PruningSparsifier
+from training.methods.pruning_plans import (
     PrunePoint,
-    PruningSparsifier,
-    ap_prune,
     cubic_sparsity,
     cycle_plan,
     gradual_plan,
-    lamp_scores,
     oneshot_plan,
-    select_keep,
+)
+from training.methods.pruning_scores import (
+    ApConfig,
+    LampScorer,
+    TaylorConfig,
+    TaylorScorer,
+    ap_prune,
+    lamp_scores,
     taylor_scores,
 )
+from training.registry import get_method, methods
 
 METHODS = ("magnitude-oneshot", "magnitude-gradual", "imp", "taylor", "lamp", "ap-lite",
            "ap-pro")
@@ -94,8 +99,7 @@ def test_lamp_scores_by_hand_and_global_threshold():
                                                dtype=torch.float64))
     # b: 0, 0.01, 0.04; suffix sums 0.05, 0.05, 0.04
     assert torch.allclose(s["b"], torch.tensor([[0.01 / 0.05, 1.0, 0.0]], dtype=torch.float64))
-    every = {"a": torch.ones(2, 2, dtype=torch.bool), "b": torch.ones(1, 3, dtype=torch.bool)}
-    masks, threshold = select_keep(s, every, 3)          # 1, 1, then 4/13 (> 0.2 > 1/14)
+    masks, threshold = top_k_masks(s, 3)          # 1, 1, then 4/13 (> 0.2 > 1/14)
     assert masks["a"].tolist() == [[True, False], [True, False]]
     assert masks["b"].tolist() == [[False, True, False]]
     assert threshold == pytest.approx(4 / 13)
@@ -112,9 +116,7 @@ def test_taylor_scores_by_hand_and_accumulated_over_steps(tiny_mlp):
     assert all(torch.equal(got[n], by_hand[n]) for n in by_hand)
 
     # the sparsifier sums |w_b * g_b| over the steps before the prune point (window 2)
-    from training.pruning import TaylorConfig
-    sp = PruningSparsifier(model, [PrunePoint(3, 0.5)], score="taylor",
-                           taylor=TaylorConfig("steps", 2))
+    sp = PruningSparsifier(model, [PrunePoint(3, 0.5)], scorer=TaylorScorer(TaylorConfig("steps", 2)))
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     sp.attach_optimizer(opt)
     expected = {n: torch.zeros_like(w) for n, w in _layers(model).items()}
@@ -128,11 +130,10 @@ def test_taylor_scores_by_hand_and_accumulated_over_steps(tiny_mlp):
                 expected[n] += (pre[n] * w.grad).abs()
         opt.step()
         sp.step()
-    assert sp._taylor_count == 2
-    assert all(torch.equal(sp._taylor_sum[n], expected[n]) for n in expected)
+    assert sp.scorer._count == 2
+    assert all(torch.equal(sp.scorer._sum[n], expected[n]) for n in expected)
     sp.before_forward(3)
-    every = {n: torch.ones_like(e, dtype=torch.bool) for n, e in expected.items()}
-    want, _ = select_keep(expected, every, keep_count(0.5, 42))
+    want, _ = top_k_masks(expected, keep_count(0.5, 42))
     assert all(torch.equal(sp.weight_masks()[n], want[n]) for n in want)
     assert sum(int((w != 0).sum()) for w in _layers(model).values()) == 21
 
@@ -238,8 +239,7 @@ def test_ap_prunes_only_negative_weights_with_the_smallest_movement(tiny_mlp):
     masks = sp.weight_masks()
     total_prune = 42 - keep_count(0.5, 42)                          # 21
     assert event["ap_requested"] == event["ap_pruned"] == math.floor(0.5 * total_prune + 0.5)
-    every = {n: torch.ones_like(m) for n, m in masks.items()}
-    base, _ = select_keep({n: t.abs() for n, t in trained.items()}, every,
+    base, _ = top_k_masks({n: t.abs() for n, t in trained.items()},
                           keep_count(0.5, 42) + event["ap_pruned"])
     by_ap = {n: base[n] & ~masks[n] for n in masks}
     assert sum(int(m.sum()) for m in by_ap.values()) == event["ap_pruned"]
@@ -290,8 +290,8 @@ def test_bad_schedules_fail_at_start_with_one_line_errors(tmp_path, method, para
 
 def test_sparsifier_guards(tiny_mlp):
     model = tiny_mlp(4, 6, 3)
-    with pytest.raises(ConfigError, match="score"):
-        PruningSparsifier(model, [PrunePoint(1, 0.5)], score="random")
+    with pytest.raises(ConfigError, match="global"):
+        PruningSparsifier(model, [PrunePoint(1, 0.5)], scorer=LampScorer(), scope="layer")
     with pytest.raises(ConfigError, match="increase"):
         PruningSparsifier(model, [PrunePoint(2, 0.5), PrunePoint(1, 0.6)])
     with pytest.raises(ConfigError, match="rewind"):

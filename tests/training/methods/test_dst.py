@@ -7,17 +7,31 @@ import torch
 from torch import nn
 
 from accelsim.errors import ConfigError
-from training.dst import (
+from training.config import TrainConfig
+from training.loop import train
+from training.masks import top_k_masks
+from training.methods.dst import (
+    DstSchedule,
     DstSparsifier,
-    PaiSparsifier,
+    RiglSparsifier,
+    SetSparsifier,
     drop_fraction,
-    global_score_masks,
+)
+from training.methods.pai import (
+    GraspSparsifier,
+    SnipSparsifier,
     grasp_scores,
     snip_scores,
     synflow_masks,
     synflow_scores,
 )
-from training.loop import TrainConfig, train
+
+DST = {"set": SetSparsifier, "rigl": RiglSparsifier}
+
+
+def global_score_masks(scores, keep):
+    """The base's exact global top-k of signed scores."""
+    return top_k_masks(scores, keep)[0]
 
 QUICK = {"data": "synthetic:train=64,test=32", "input_size": 8, "epochs": 4, "batch_size": 16,
          "max_steps_per_epoch": 4}
@@ -80,7 +94,7 @@ def test_grasp_scores_match_the_full_hessian(tiny_mlp):
     for s, e, shape in zip(scores.values(), expected, shapes, strict=True):
         torch.testing.assert_close(s, e.view(shape), rtol=1e-4, atol=1e-7)
     # the kept weights are the smallest S (GraSP removes the largest)
-    sp = PaiSparsifier(model, 0.5, method="grasp", batches=batches, temperature=t)
+    sp = GraspSparsifier(model, 0.5, batches=batches, temperature=t)
     flat_s = torch.cat([s.flatten() for s in scores.values()])
     kept = torch.cat([m.flatten() for m in sp.masks.values()])
     assert int(kept.sum()) == sp.keep == 13          # rnd(0.5 * 25), half up
@@ -120,8 +134,8 @@ def make_dst(tiny_mlp):
 
     def make(method: str, seed: int = 0) -> tuple[nn.Module, DstSparsifier]:
         model = tiny_mlp(8, 6, 4)
-        return model, DstSparsifier(model, 0.5, method=method, total_steps=100, zeta=0.5,
-                                    delta_t=1, stop=1.0, distribution="uniform", seed=seed)
+        schedule = DstSchedule(total_steps=100, zeta=0.5, delta_t=1, stop=1.0)
+        return model, DST[method](model, 0.5, schedule, distribution="uniform", seed=seed)
 
     return make
 
@@ -200,7 +214,7 @@ def test_bad_parameters_are_one_line_config_errors(method, params, match):
 
 def test_direct_construction_errors(tiny_mlp):
     with pytest.raises(ConfigError, match="batch"):
-        PaiSparsifier(tiny_mlp(3, 5, 2, act=nn.Tanh), 0.5, method="snip", batches=[])
-    with pytest.raises(ConfigError, match="set or rigl"):
-        DstSparsifier(tiny_mlp(3, 5, 2, act=nn.Tanh), 0.5, method="deep-r", total_steps=10)
+        SnipSparsifier(tiny_mlp(3, 5, 2, act=nn.Tanh), 0.5, batches=[])
+    with pytest.raises(ConfigError, match="delta_t"):
+        DstSchedule(total_steps=10, delta_t=0)
     assert math.isfinite(drop_fraction(0.3, 5, 0))

@@ -5,15 +5,10 @@ import torch
 from torch import nn
 
 from accelsim.errors import ConfigError
-from training.activation_sparsity import (
-    FatReluSparsifier,
-    HoyerSparsifier,
-    StrBnSparsifier,
-    fatrelu,
-    gamma_eff,
-    hoyer_square,
-)
-from training.loop import TrainConfig, train
+from training.config import TrainConfig
+from training.loop import train
+from training.methods.activation import FatReluSparsifier, HoyerSparsifier, fatrelu, hoyer_square
+from training.methods.str_bn import StrBnSparsifier, gamma_eff
 
 QUICK = {"data": "synthetic:train=64,test=32", "input_size": 8, "epochs": 3, "batch_size": 16,
          "max_steps_per_epoch": 4}
