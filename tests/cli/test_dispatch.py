@@ -10,8 +10,7 @@ import sys
 import pytest
 
 import accelsim
-from accelsim.cli import COMMANDS, build_parser, main
-from accelsim.cli import dispatch
+from accelsim.cli import COMMANDS, build_parser, dispatch, main
 from accelsim.cli.dispatch import describe_os_error, load_command
 from accelsim.cli.options import Command
 from accelsim.errors import ConfigError
