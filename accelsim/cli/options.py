@@ -6,7 +6,6 @@ the positional ``TRACE_OR_RUN_DIR``; ``--hardware``, ``--passes``, ``--batch``,
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -225,12 +224,6 @@ def add_where(p: argparse.ArgumentParser, help: str) -> None:
 
 def add_title(p: argparse.ArgumentParser, what: str = "figure") -> None:
     p.add_argument("--title", default=None, help=f"{what} title")
-
-
-def info(args: argparse.Namespace, message: str) -> None:
-    """Print a progress/info line on stderr unless the global ``--quiet`` is given."""
-    if not args.quiet:
-        print(message, file=sys.stderr)
 
 
 def progress_log(args: argparse.Namespace) -> Callable[[str], None] | None:

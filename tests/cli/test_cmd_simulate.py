@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from accelsim.cli import main
+
 
 @pytest.fixture(scope="module")
 def trace(tmp_path_factory):
-    from accelsim.cli import main
-
     path = tmp_path_factory.mktemp("sim") / "d.trace"
     assert main(["synthetic", "--model", "digits-cnn", "--dataset", "digits", "--method",
                  "swat-u", "--out", str(path)]) == 0
