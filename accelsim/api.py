@@ -137,7 +137,8 @@ class DemoResult:
 def demo(out_dir: str | os.PathLike[str] = "runs/demo", *, model: str = "digits-cnn",
          dataset: str = "digits", method: str = "swat-u", sparsity: float = 0.9,
          epochs: int = 3, batch: int = 4, seed: int = 0, synthetic: bool = False,
-         progress: bool = True, log: Any = print, trainer: Trainer | None = None) -> DemoResult:
+         progress: bool = True, log: Any = print, trainer: Trainer | None = None,
+         derive: TableDeriver | None = None) -> DemoResult:
     """The main job on the embedded default, end to end: train ``model`` with ``method``
     on the real sklearn digits set shipped with scikit-learn (``epochs`` epochs, a trace
     every 20 steps of ``batch`` samples) with ``trainer`` (the CLI passes the one of
@@ -151,7 +152,7 @@ def demo(out_dir: str | os.PathLike[str] = "runs/demo", *, model: str = "digits-
         (run / "traces").mkdir(parents=True, exist_ok=True)
         path = synthetic_trace(run / "traces" / "step-00000000.trace", model=model,
                                dataset=dataset, method=method, sparsity=sparsity, batch=batch,
-                               seed=seed)
+                               seed=seed, derive=derive)
         trained = None
     else:
         if dataset != "digits":
@@ -167,5 +168,5 @@ def demo(out_dir: str | os.PathLike[str] = "runs/demo", *, model: str = "digits-
             raise ConfigError(f"the demo run {run} recorded no trace")
         path = trained.traces[-1]
     return DemoResult(path, inspect_trace(path), flops_of_trace(path),
-                      flops_of_spec(model, dataset, method, sparsity, batch=batch),
+                      flops_of_spec(model, dataset, method, sparsity, batch=batch, derive=derive),
                       simulate_trace(path), trained)

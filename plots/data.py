@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from accelsim.api import simulate_trace
 from accelsim.errors import ResultsError
 from accelsim.explore.records import TOTAL, flatten_hardware
 from accelsim.measured import GpuResults, load_gpu_results
@@ -218,8 +219,6 @@ def _rows_from_path(path: Path, hardware: Any) -> list[dict[str, Any]]:
         raise PlotError(f"{path} does not exist; give a results store (.sqlite/.csv), a "
                         "report JSON, a trace or a run directory")
     if path.is_dir() or path.suffix == ".trace":
-        from accelsim.api import simulate_trace
-
         return rows_from_report(simulate_trace(path, hardware))
     if path.suffix == ".csv":
         return _rows_from_csv(path)

@@ -21,6 +21,9 @@ from typing import Any
 
 import matplotlib
 
+from accelsim import __version__
+from accelsim.api import simulate_trace
+from accelsim.errors import AccelsimError
 from accelsim.fileio import atomic_write
 from accelsim.rundir import CONFIG_NAME, is_run_dir
 from plots.canvas import figure_svg
@@ -302,9 +305,6 @@ def build_report(sources: Any, out: str | os.PathLike[str], *, hardware: Any = N
             run = load_run(item, need_metrics=False)
             described.append(f"run directory {item}")
             if run.traces:
-                from accelsim.api import simulate_trace
-                from accelsim.errors import AccelsimError
-
                 try:
                     rows += load_rows(simulate_trace(run.path, hardware))
                 except AccelsimError as exc:
@@ -329,8 +329,6 @@ def build_report(sources: Any, out: str | os.PathLike[str], *, hardware: Any = N
                  "</p>")
     if rows:
         _simulation_section(page, rows, gpu_results)
-
-    from accelsim import __version__
 
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     heading = title or (f"accelsim report: {run.path.name}" if run is not None

@@ -6,7 +6,9 @@ An AST scan of every .py file in accelsim/, training/, plots/ and workloads/:
     training, plots, workloads, torch or matplotlib -- not even inside a function;
 (b) inside accelsim, imports go downward only, along :data:`LAYERS`;
 (c) plots and training never import each other;
-(d) imports inside functions only for the optional dependencies (:data:`OPTIONAL`).
+(d) imports inside functions only for the optional dependencies (:data:`OPTIONAL`); the CLI
+    may also import the torch rooms (:data:`TORCH_ROOMS`) inside a function, so that commands
+    that do not train or derive tables never load torch.
 
 Each rule is also fed a synthetic bad import to show that it really fails.
 """
@@ -27,7 +29,7 @@ SCANNED = ("accelsim", "training", "plots", "workloads")
 
 # Files owned by other work in progress, exempt from the rules until it is merged:
 # removed by the coordinator after merging.
-PENDING = {"accelsim/cli.py", "accelsim/gpu/", "training/", "plots/"}
+PENDING = {"accelsim/gpu/"}
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
@@ -54,6 +56,7 @@ itself).  ``accelsim/__init__.py`` loads its public names lazily and may name an
 
 FORBIDDEN_IN_CORE = {"training", "plots", "workloads", "torch", "matplotlib"}
 OPTIONAL = {"torch", "dask", "distributed", "triton", "pyarrow", "cupy"}
+TORCH_ROOMS = {"training", "workloads"}
 OUTSIDE_CORE = {"cli", "gpu", "__main__"}
 
 LAYER_OF = {room: i for i, rooms in enumerate(LAYERS) for room in rooms}
@@ -121,7 +124,8 @@ def violations(path: str, source: str) -> list[str]:
                                "lower layer (rule b)")
         if {top, first} == {"plots", "training"}:
             out.append(f"{where}: plots and training never import each other (rule c)")
-        if imp.in_function and first not in OPTIONAL:
+        lazy_ok = first in OPTIONAL or (room == "cli" and first in TORCH_ROOMS)
+        if imp.in_function and not lazy_ok:
             out.append(f"{where}: imports inside functions only for optional dependencies "
                        f"{sorted(OPTIONAL)} (rule d)")
     return out

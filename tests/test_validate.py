@@ -262,15 +262,15 @@ def test_write_figures(tmp_path, trace, simulated):
 def test_cli_png_table_and_json(tmp_path, trace, simulated, capsys):
     gpu = write_bench(tmp_path / "gpu.json", measured_from(simulated))
     out = tmp_path / "out"
-    code = main(["validate", "--trace", str(trace), "--gpu-results", str(gpu),
-                 "--out-dir", str(out)])
+    code = main(["validate", str(trace), "--gpu-results", str(gpu),
+                 "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0
     assert "measured/simulated" in text and "Spearman" in text and "Fake GPU" in text
     for name in ("validation-scatter.png", "validation-layers.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC
         assert f"wrote {out / name}" in text
-    code = main(["validate", "--trace", str(trace), "--gpu-results", str(gpu), "--out-dir",
+    code = main(["validate", str(trace), "--gpu-results", str(gpu), "--out",
                  str(out), "--format", "svg", "--json"])
     captured = capsys.readouterr()
     assert code == 0
@@ -284,8 +284,8 @@ def test_cli_png_table_and_json(tmp_path, trace, simulated, capsys):
 def test_cli_errors_are_one_line(tmp_path, trace, capsys):
     for gpu in (tmp_path / "missing.json",
                 write_minimal(tmp_path / "z.json", {("zz", "forward"): 2.0})):
-        code = main(["validate", "--trace", str(trace), "--gpu-results", str(gpu),
-                     "--out-dir", str(tmp_path / "o")])
+        code = main(["validate", str(trace), "--gpu-results", str(gpu),
+                     "--out", str(tmp_path / "o")])
         err = capsys.readouterr().err
         assert code == 2
         assert err.startswith("accelsim validate: error:") and err.count("\n") == 1

@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 
 from accelsim.errors import ConfigError, WorkloadError
 from training.datasets import (
@@ -100,9 +102,6 @@ def load_dataset(spec: str, *, input_size: int | None = None, in_channels: int |
 
 def _load_digits(input_size: int, in_channels: int, seed: int,
                  test_fraction: float) -> DatasetBundle:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
     if not isinstance(test_fraction, float | int) or not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"test_fraction = {test_fraction!r} must lie in (0, 1), e.g. 0.2")
     digits = load_digits()

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from tqdm import tqdm
 
 from accelsim import rundir
 from accelsim.errors import ConfigError
@@ -46,6 +47,8 @@ from training.monitors import ActivationDensityMonitor
 from training.recorder import TraceRecorder
 from training.registry import get_method
 from training.sparsifier import Sparsifier
+from workloads.models import build_model
+from workloads.tables import derive_layer_table
 
 Log = Callable[[str], None]
 OnStep = Callable[[int, int], None] | None
@@ -167,9 +170,6 @@ class _Run:
     def start(cls, config: TrainConfig, run_dir: Path, resume: bool, dev: torch.device,
               ddp: _Dist, log: Log) -> _Run:
         """Data, model, method and optimizer of ``config``, resumed from a checkpoint."""
-        from workloads.models import build_model
-        from workloads.tables import derive_layer_table
-
         state = load_checkpoint(run_dir, config, resume)
         torch.manual_seed(config.seed)
         data = load_dataset(config.data, input_size=config.input_size, seed=config.seed)
@@ -329,7 +329,6 @@ class _Run:
 def _bar(enabled: bool, total: int, desc: str) -> Any:
     if not enabled:
         return None
-    from tqdm import tqdm
     return tqdm(total=total, desc=desc, leave=False, unit="step", dynamic_ncols=True)
 
 

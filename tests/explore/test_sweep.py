@@ -236,7 +236,7 @@ def test_killed_sweep_resumes(tmp_path):
     total = 72
     store = tmp_path / "r.sqlite"
     cmd = [sys.executable, "-m", "accelsim", "sweep", str(path), "--out", str(store),
-           "--workers", "1", "--no-progress"]
+           "--workers", "1", "--quiet"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
@@ -297,14 +297,14 @@ def test_cli_sweep_and_export(tmp_path, capsys):
     path.write_text('[grid]\n"frontend.lookahead" = [1, 2]\n[[workloads.synthetic]]\n'
                     'model = "digits-cnn"\ndataset = "digits"\n')
     out = tmp_path / "r.sqlite"
-    code = main(["sweep", str(path), "--out", str(out), "--workers", "1", "--no-progress",
+    code = main(["sweep", str(path), "--out", str(out), "--workers", "1", "--quiet",
                  "--export", str(tmp_path / "r.csv"), "--where", "pass=forward",
                  "--where", "frontend.lookahead=2"])
     stdout = capsys.readouterr().out
     assert code == 0 and "2 computed" in stdout and "wrote" in stdout
     lines = (tmp_path / "r.csv").read_text().splitlines()
     assert len(lines) == 1 + 4 + 1  # header, 4 layers with a forward pass, the total
-    assert main(["sweep", str(path), "--out", str(out), "--no-progress", "--json"]) == 0
+    assert main(["sweep", str(path), "--out", str(out), "--quiet", "--json"]) == 0
     assert '"already_done": 2' in capsys.readouterr().out
     (tmp_path / "bad.toml").write_text('[grid]\n"frontend.lookahead" = [-1]\n'
                                        '[[workloads.synthetic]]\nmodel = "digits-cnn"\n')

@@ -415,7 +415,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_cli_plot_and_report(capsys, tmp_path, run_dir, store_files, gpu_file):
     trace = next((run_dir / "traces").glob("*.trace"))
-    code, out, err = run(capsys, "plot", "layers", trace, "--gpu", gpu_file, "--out",
+    code, out, err = run(capsys, "plot", "layers", trace, "--gpu-results", gpu_file, "--out",
                          tmp_path / "l.svg")
     assert code == 0 and "wrote" in out, err
     check_svg(tmp_path / "l.svg", "measured GPU", "conv2")
@@ -428,7 +428,7 @@ def test_cli_plot_and_report(capsys, tmp_path, run_dir, store_files, gpu_file):
     check_svg(tmp_path / "d.svg", "epoch 2")
     code, _, err = run(capsys, "plot", "heatmap", store_files["sqlite"], "--where",
                        "trace=runs/a/step-00000040.trace", "--where", "backend.kind=tcle",
-                       "--pass", "forward", "--out", tmp_path / "h.svg")
+                       "--passes", "forward", "--out", tmp_path / "h.svg")
     assert code == 0, err
     check_svg(tmp_path / "h.svg", "forward speedup over dense (×)")
     code, _, err = run(capsys, "plot", "sparsity", store_files["csv"], "--passes",
@@ -438,7 +438,7 @@ def test_cli_plot_and_report(capsys, tmp_path, run_dir, store_files, gpu_file):
     code, _, err = run(capsys, "plot", "pareto", store_files["csv"], "--cost", "area",
                        "--title", "My sweep", "--out", tmp_path / "p.png")
     assert code == 0, err
-    code, out, err = run(capsys, "report", run_dir, "--gpu", gpu_file, "--out",
+    code, out, err = run(capsys, "report", run_dir, "--gpu-results", gpu_file, "--out",
                          tmp_path / "r.html")
     assert code == 0 and "GPU comparison" in (tmp_path / "r.html").read_text(), err
 
@@ -447,7 +447,7 @@ def test_cli_plot_and_report(capsys, tmp_path, run_dir, store_files, gpu_file):
     (["plot", "bogus", "{run}", "--out", "{tmp}/x.png"], "unknown figure kind"),
     (["plot", "training", "{tmp}/missing", "--out", "{tmp}/x.png"], "does not exist"),
     (["plot", "training", "{run}", "--out", "{tmp}/x.gif"], ".png or .svg"),
-    (["plot", "training", "{run}", "--gpu", "g.json", "--out", "{tmp}/x.png"],
+    (["plot", "training", "{run}", "--gpu-results", "g.json", "--out", "{tmp}/x.png"],
      "does not apply"),
     (["plot", "pareto", "{run}/config.json", "--out", "{tmp}/x.png"],
      "not a simulation report"),

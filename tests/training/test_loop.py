@@ -128,7 +128,7 @@ def test_cli_train_and_show_run(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--method", "acdc", "--sparsity", "0.9", "--epochs", "4",
                  "--max-steps-per-epoch", "3", "--trace-every", "100", "--out", str(out),
-                 "--no-progress", "--json"]) == 0
+                 "--quiet", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["epochs"] == 4 and summary["traces"]
     assert main(["show-run", str(out)]) == 0
@@ -145,7 +145,7 @@ def test_ddp_under_torchrun_with_gloo(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "accelsim", "train", "--method", "swat-u", "--epochs", "2",
            "--max-steps-per-epoch", "3", "--trace-every", "2", "--out", str(tmp_path / "ddp"),
-           "--no-progress"]
+           "--quiet"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300,
                           cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0, proc.stderr[-2000:]
