@@ -86,14 +86,14 @@ def condense_rows_kernel(w_ptr, row_base_ptr, col_base_ptr, cols_ptr, vals_ptr, 
 
 @triton.jit
 def condense_tiles_kernel(w_ptr, row_base_ptr, col_first_ptr, ucols_ptr, uvals_ptr,
-                          ucount_ptr, O, CKK, GKK, ucap, BLOCK_O: tl.constexpr,
+                          ucount_ptr, OUT, CKK, GKK, ucap, BLOCK_O: tl.constexpr,
                           BLOCK_K: tl.constexpr):
     """Block ``ob`` of ``BLOCK_O`` output channels: union of their non-zero columns and the
     weight slab over it.  Output channel ``o`` covers global columns
     ``[col_first[o], col_first[o] + GKK)`` (its group) at ``row_base[o] + local``."""
     ob = tl.program_id(0)
     o = ob * BLOCK_O + tl.arange(0, BLOCK_O)
-    o_in = o < O
+    o_in = o < OUT
     row_base = tl.load(row_base_ptr + o, mask=o_in, other=0)
     first = tl.load(col_first_ptr + o, mask=o_in, other=0)
     base = 0
@@ -157,7 +157,7 @@ def forward_sparse_kernel(x_ptr, bits_ptr, cols_ptr, vals_ptr, count_ptr, y_ptr,
 
 @triton.jit
 def forward_tiles_kernel(x_ptr, bits_ptr, ucols_ptr, uvals_ptr, ucount_ptr, y_ptr,
-                         tap_c, tap_dy, tap_dx, q_y, q_x, Q, O, H, W, C, WPP, ucap,
+                         tap_c, tap_dy, tap_dx, q_y, q_x, Q, OUT, H, W, C, WPP, ucap,
                          s_xn, s_xc, s_xh, s_xw, s_yn, s_yo, s_yq,
                          PRECISION: tl.constexpr, EMULATE_BF16: tl.constexpr,
                          USE_BITS: tl.constexpr, BLOCK_Q: tl.constexpr,
@@ -194,7 +194,7 @@ def forward_tiles_kernel(x_ptr, bits_ptr, ucols_ptr, uvals_ptr, ucount_ptr, y_pt
             acc += tl.dot(a.to(tl.bfloat16), w.to(tl.bfloat16))
     o = ob * BLOCK_O + j
     out = y_ptr + n * s_yn + o[None, :] * s_yo + q[:, None] * s_yq
-    tl.store(out, acc, mask=q_in[:, None] & (o < O)[None, :])
+    tl.store(out, acc, mask=q_in[:, None] & (o < OUT)[None, :])
 
 
 @triton.jit
