@@ -548,9 +548,9 @@ def cmd_gpu_bench(args: argparse.Namespace) -> int:
                                 f"{', '.join(allowed)}")
     if (args.trace is None) == (not args.synthetic):
         raise AccelsimError("gpu-bench needs a TRACE_OR_RUN_DIR or --synthetic (not both)")
-    from accelsim.gpu.ops import require_cuda
+    from accelsim.gpu.ops import default_device
 
-    require_cuda()
+    device = default_device()
     progress = None if args.quiet else (lambda msg: print(f"gpu-bench: {msg}", file=sys.stderr))
     if args.synthetic:
         shape = bench.SyntheticShape(kind=args.kind, in_channels=args.in_channels,
@@ -560,12 +560,12 @@ def cmd_gpu_bench(args: argparse.Namespace) -> int:
         result = bench.bench_synthetic(
             shape, _fractions(args.weight_sparsity), _fractions(args.activation_sparsity),
             passes=passes, reps=args.reps, warmup=args.warmup, baselines=baselines,
-            seed=args.seed, progress=progress)
+            seed=args.seed, device=device, progress=progress)
     else:
         layers = [x for x in (args.layers or "").split(",") if x] or None
         result = bench.bench_trace(args.trace, step=args.step, layers=layers, passes=passes,
                                    batch=args.batch, reps=args.reps, warmup=args.warmup,
-                                   baselines=baselines, progress=progress)
+                                   baselines=baselines, device=device, progress=progress)
     path = bench.write_json(result, args.out)
     print(f"wrote {path} ({len(result['rows'])} layer-pass rows on {result['environment']['gpu']})")
     return 0
@@ -880,10 +880,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="png", choices=("png", "svg"), help="figure format")
     p.add_argument("--json", action="store_true",
                    help="print the joined rows and statistics as JSON ('wrote' lines on stderr)")
-    p = add("gpu-bench", "Time the sparse CUDA kernels against cuDNN/cuBLAS (fp32, TF32, bf16), "
-                         "cuSPARSE CSR and 2:4 on every layer and pass of a trace with its real "
-                         "masks, or on a synthetic sparsity sweep (needs an NVIDIA GPU, a CUDA "
-                         "build of torch and nvcc).", cmd_gpu_bench)
+    p = add("gpu-bench", "Time the sparse Triton kernels against cuDNN/cuBLAS (fp32, TF32, "
+                         "bf16), cuSPARSE CSR and 2:4 on every layer and pass of a trace with "
+                         "its real masks, or on a synthetic sparsity sweep (needs an NVIDIA GPU, "
+                         "a CUDA build of torch and triton; TRITON_INTERPRET=1 runs it on CPU "
+                         "as a plumbing check).", cmd_gpu_bench)
     p.add_argument("trace", nargs="?", default=None, metavar="TRACE_OR_RUN_DIR")
     p.add_argument("--out", required=True, metavar="RESULTS.json")
     p.add_argument("--step", type=_nonneg_int, default=None, help="trace step in a run directory")
@@ -893,8 +894,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_pos_int, default=None,
                    help="trace: repeat the recorded samples to this batch; synthetic: batch "
                         "(default 32)")
-    p.add_argument("--reps", type=_pos_int, default=50, help="timed repetitions (>= 50)")
-    p.add_argument("--warmup", type=_nonneg_int, default=10)
+    p.add_argument("--reps", type=_pos_int, default=50,
+                   help="timed repetitions (>= 50 on a GPU)")
+    p.add_argument("--warmup", type=_nonneg_int, default=3)
     p.add_argument("--synthetic", action="store_true", help="sweep a synthetic layer instead")
     p.add_argument("--kind", default="conv", choices=("conv", "linear"))
     p.add_argument("--in-channels", type=_pos_int, default=256)

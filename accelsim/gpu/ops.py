@@ -261,13 +261,13 @@ class SparseConv:
         return dx
 
     def splits(self, weight_density: float = 1.0) -> tuple[int, int]:
-        """``(sample_splits, pixel_splits)`` of backward-weight: about 4 programs per SM
-        (132 SMs assumed under the interpreter)."""
+        """``(sample_splits, pixel_splits)`` of backward-weight: about 4 programs per SM on a
+        GPU; ``(1, 1)`` under the interpreter (programs run one after another there)."""
         d, b = self.d, self.blocks
-        sms = 132
-        if not interpreting():
-            torch = require_cuda()
-            sms = torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
+        if interpreting():
+            return 1, 1
+        torch = require_cuda()
+        sms = torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
         active = d["O"] * max(1, math.ceil(weight_density * d["Cg"] * d["KK"] / b.e))
         want = max(1, math.ceil(4 * sms / active))
         ns = min(d["N"], want)
