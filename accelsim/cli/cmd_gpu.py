@@ -1,4 +1,4 @@
-"""The gpu-bench subcommand: time the sparse CUDA kernels against the dense and sparse GPU
+"""The gpu-bench subcommand: time the sparse Triton kernels against the dense and sparse GPU
 baselines (torch is loaded only when it runs, not for ``--help``)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 from accelsim.cli import options as o
 from accelsim.errors import AccelsimError
 from accelsim.gpu import bench
-from accelsim.gpu.ops import require_cuda
+from accelsim.gpu.ops import default_device
 
 
 def add_gpu_bench(p: argparse.ArgumentParser) -> None:
@@ -21,8 +21,8 @@ def add_gpu_bench(p: argparse.ArgumentParser) -> None:
                    help=f"comma-separated GPU baselines: {', '.join(bench.BASELINES)}")
     o.add_batch(p, "trace: repeat the recorded samples to this batch; synthetic: batch "
                    "(default 32)", default=None)
-    p.add_argument("--reps", type=o.pos_int, default=50, help="timed repetitions (>= 50)")
-    p.add_argument("--warmup", type=o.nonneg_int, default=10, help="untimed warm-up runs")
+    p.add_argument("--reps", type=o.pos_int, default=50, help="timed repetitions (>= 50 on a GPU)")
+    p.add_argument("--warmup", type=o.nonneg_int, default=3, help="untimed warm-up runs")
     p.add_argument("--synthetic", action="store_true", help="sweep a synthetic layer instead")
     p.add_argument("--kind", default="conv", choices=("conv", "linear"),
                    help="synthetic: layer kind")
@@ -50,7 +50,7 @@ def run_gpu_bench(args: argparse.Namespace) -> int:
                             f"{', '.join(bench.BASELINES)}")
     if (args.trace is None) == (not args.synthetic):
         raise AccelsimError("gpu-bench needs a TRACE_OR_RUN_DIR or --synthetic (not both)")
-    require_cuda()
+    device = default_device()
     progress = None if args.quiet else (lambda msg: print(f"gpu-bench: {msg}", file=sys.stderr))
     if args.synthetic:
         shape = bench.SyntheticShape(kind=args.kind, in_channels=args.in_channels,
@@ -60,19 +60,21 @@ def run_gpu_bench(args: argparse.Namespace) -> int:
         result = bench.bench_synthetic(
             shape, o.fractions(args.weight_sparsity), o.fractions(args.activation_sparsity),
             passes=passes, reps=args.reps, warmup=args.warmup, baselines=baselines,
-            seed=args.seed, progress=progress)
+            seed=args.seed, progress=progress, device=device)
     else:
         result = bench.bench_trace(args.trace, step=args.step, layers=list(o.names(args.layers))
                                    or None, passes=passes, batch=args.batch, reps=args.reps,
-                                   warmup=args.warmup, baselines=baselines, progress=progress)
+                                   warmup=args.warmup, baselines=baselines, progress=progress,
+                                   device=device)
     path = bench.write_json(result, args.out)
     print(f"wrote {path} ({len(result['rows'])} layer-pass rows on {result['environment']['gpu']})")
     return 0
 
 
 COMMANDS: dict[str, o.Command] = {
-    "gpu-bench": o.Command("Time the sparse CUDA kernels against cuDNN/cuBLAS (fp32, TF32, "
+    "gpu-bench": o.Command("Time the sparse Triton kernels against cuDNN/cuBLAS (fp32, TF32, "
                            "bf16), cuSPARSE CSR and 2:4 on every layer and pass of a trace with "
                            "its real masks, or on a synthetic sparsity sweep (needs an NVIDIA "
-                           "GPU, a CUDA build of torch and nvcc).", add_gpu_bench, run_gpu_bench),
+                           "GPU, a CUDA build of torch and triton; TRITON_INTERPRET=1 runs it on "
+                           "CPU as a plumbing check).", add_gpu_bench, run_gpu_bench),
 }

@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("cmd_figures", "draw one figure (PNG or SVG) of results or a run"),
     "report": ("cmd_figures", "write a self-contained HTML report of a run or results"),
     "validate": ("cmd_figures", "simulated vs GPU-measured speedups per layer and pass"),
-    "gpu-bench": ("cmd_gpu", "time the sparse CUDA kernels against cuDNN/cuBLAS baselines"),
+    "gpu-bench": ("cmd_gpu", "time the sparse Triton kernels against cuDNN/cuBLAS baselines"),
 }
 
 DESCRIPTION = ("Sparse training traces -> FLOPs and cycle-level speedups of a "

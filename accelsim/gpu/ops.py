@@ -1,29 +1,46 @@
-"""Torch wrappers of the sparse CUDA kernels (formats: :mod:`accelsim.gpu.reference`).
+"""Torch launchers of the Triton kernels (:mod:`accelsim.gpu.kernels`) for one layer.
 
-Every function takes contiguous float32 CUDA tensors, enqueues the launcher on
-``torch.cuda.current_stream()`` and returns without synchronising.  Value buffers are sized for
-the dense upper bound, so compression never waits for the device to learn ``nnz``
-(``GpuTiles.nnz()`` / ``GpuCsr.nnz()`` synchronise when asked).  Linear layers pass ``[N, C]``
-activations / ``[O, C]`` weights (a 1x1 convolution of a 1x1 image).
+:class:`SparseConv` holds a layer's host tables on the device and launches the kernels on
+contiguous float32 tensors: NCHW activations ``[N, C, H, W]`` / weights ``[O, C/groups, KH,
+KW]``, or a linear layer's ``[N, C]`` / ``[O, C]``.  Nothing synchronises.  On a CUDA device
+the kernels are compiled by triton; with ``TRITON_INTERPRET=1`` (set before triton is
+imported) they run on CPU tensors through triton's interpreter, which is how CI tests them.
+
+Per training step the formats are rebuilt by kernels: the producer writes the activation and
+its bitmap (:meth:`SparseConv.produce`), and weights are condensed after every optimizer step
+(:meth:`SparseConv.condense`, :meth:`SparseConv.condense_tiles`).
 """
 
 from __future__ import annotations
 
-import ctypes
+import importlib
+import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from accelsim.gpu import GpuError
-from accelsim.gpu.reference import TILE, UNIT, ConvParams, Csr, TileBitmaps
+from accelsim.gpu.reference import UNIT, ConvParams, layer_tables
 
-_LIB: ctypes.CDLL | None = None
+PRECISIONS = ("fp32", "tf32", "bf16")
+#: Weight density at or above which the forward pass takes the dense-tile ``tl.dot`` path
+#: instead of the CUDA-core sparse path, per precision.  Stated from peak-rate ratios of an
+#: H100/H200 (fp32 FFMA 67 TFLOP/s; tf32 ~7x, bf16 ~15x that on tensor cores) times a guessed
+#: 1/3 efficiency of the gathering sparse loop; not yet tuned on a GPU.
+DENSE_TILE_DENSITY = {"fp32": 0.5, "tf32": 0.15, "bf16": 0.07}
+PRODUCER_MODES = {"relu": 0, "topk": 1, "none": 2}
+
+
+def interpreting() -> bool:
+    """True when triton runs kernels through its CPU interpreter (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 def _torch():
     try:
         import torch
     except ImportError:
-        raise GpuError("the GPU kernels need torch with CUDA (pip install torch)") from None
+        raise GpuError("the GPU kernels need torch (pip install torch)") from None
     return torch
 
 
@@ -33,233 +50,261 @@ def require_cuda():
     if not torch.cuda.is_available():
         build = torch.version.cuda or "a CPU-only build"
         raise GpuError(f"no CUDA GPU available (torch {torch.__version__}, {build}); run on a "
-                       "machine with an NVIDIA GPU and a CUDA build of torch")
+                       "machine with an NVIDIA GPU, or set TRITON_INTERPRET=1 to run the "
+                       "kernels on CPU through triton's interpreter")
     return torch
 
 
-def library() -> ctypes.CDLL:
-    """The compiled kernels for the current GPU (built on first use, cached on disk)."""
-    global _LIB
-    if _LIB is None:
-        require_cuda()
-        from accelsim.gpu.build import load_library
-
-        _LIB = load_library()
-    return _LIB
+def default_device() -> str:
+    """``"cpu"`` under the interpreter, else ``"cuda"`` (checked)."""
+    if interpreting():
+        _torch()
+        return "cpu"
+    require_cuda()
+    return "cuda"
 
 
-def _stream() -> int:
-    return int(_torch().cuda.current_stream().cuda_stream)
+def _kernels():
+    """accelsim.gpu.kernels, loaded on first use: it needs triton, an optional dependency
+    (the module is imported by name so that importing ops never loads triton)."""
+    try:
+        kernels = importlib.import_module("accelsim.gpu.kernels")
+    except ImportError as exc:
+        raise GpuError(f"the GPU kernels need triton (pip install triton): {exc}") from None
+    return kernels
 
 
-def _check(t: Any, name: str, ndims: tuple[int, ...] = (2, 4)) -> None:
-    torch = _torch()
-    if not isinstance(t, torch.Tensor) or not t.is_cuda:
-        raise GpuError(f"{name} must be a CUDA tensor")
-    if t.dtype != torch.float32:
-        raise GpuError(f"{name} must be float32, not {t.dtype}")
-    if not t.is_contiguous():
-        raise GpuError(f"{name} must be contiguous (call .contiguous())")
-    if t.dim() not in ndims:
-        raise GpuError(f"{name} has {t.dim()} dimensions, expected {' or '.join(map(str, ndims))}")
-    if t.numel() >= 2**31:
-        raise GpuError(f"{name} has {t.numel()} elements; the int32 offsets need < 2**31")
-
-
-def _call(fn_name: str, *args: Any) -> None:
-    lib = library()
-    code = getattr(lib, fn_name)(*args)
-    if code:
-        msg = lib.accelsim_error_string(code).decode()
-        raise GpuError(f"{fn_name} failed: CUDA error {code} ({msg})")
-
-
-def _shape4(t: Any) -> tuple[int, int, int, int]:
-    s = tuple(t.shape)
-    return (s[0], s[1], 1, 1) if len(s) == 2 else s  # type: ignore[return-value]
+def pick_path(weight_density: float, precision: str = "fp32") -> str:
+    """``"tiles"`` (tensor-core / dense-tile path) or ``"sparse"`` (CUDA-core path)."""
+    if precision not in PRECISIONS:
+        raise GpuError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
+    return "tiles" if weight_density >= DENSE_TILE_DENSITY[precision] else "sparse"
 
 
 @dataclass(frozen=True)
-class GpuTiles:
-    """Tile bitmaps on the GPU: ``bitmaps`` (int32 tensor holding the uint32 words),
-    ``offsets`` (int32, T+1), ``values`` (float32, capacity >= nnz)."""
+class Condensed:
+    """Condensed rows (``cols``, ``vals``, ``count``; capacity ``cap``) or, with ``block_o``,
+    condensed tiles (``vals`` is ``[blocks, cap, block_o]``)."""
 
-    bitmaps: Any
-    offsets: Any
-    values: Any
-    outer: int
-    channels: int
-    inner: int
-
-    def nnz(self) -> int:
-        """Non-zeros (synchronises)."""
-        return int(self.offsets[-1].item())
-
-    def to_reference(self) -> TileBitmaps:
-        """Copy to a numpy :class:`TileBitmaps` (values trimmed to nnz)."""
-        nnz = self.nnz()
-        return TileBitmaps(self.bitmaps.cpu().numpy().view("uint32"),
-                           self.offsets.cpu().numpy(), self.values[:nnz].cpu().numpy(),
-                           self.outer, self.channels, self.inner)
+    cols: Any
+    vals: Any
+    count: Any
+    cap: int
+    transposed: bool = False
+    block_o: int = 0
 
 
 @dataclass(frozen=True)
-class GpuCsr:
-    """CSR rows on the GPU: ``row_ptr`` (int32, rows+1), ``col_idx`` (int32), ``values``
-    (float32); capacity >= nnz."""
+class Blocks:
+    """Block sizes (powers of two; ``tile_*`` for the ``tl.dot`` path, each >= 16)."""
 
-    row_ptr: Any
-    col_idx: Any
-    values: Any
-    rows: int
-    cols: int
-
-    def nnz(self) -> int:
-        """Non-zeros (synchronises)."""
-        return int(self.row_ptr[-1].item())
-
-    def to_reference(self) -> Csr:
-        nnz = self.nnz()
-        return Csr(self.row_ptr.cpu().numpy(), self.col_idx[:nnz].cpu().numpy(),
-                   self.values[:nnz].cpu().numpy(), self.rows, self.cols)
+    q: int = 128
+    e: int = 16
+    word_block: int = 4
+    condense_a: int = 32
+    tile_q: int = 64
+    tile_o: int = 32
+    tile_k: int = 32
 
 
-def _workspace(n: int) -> Any:
-    torch = _torch()
-    ints = int(library().accelsim_scan_workspace_ints(n))
-    return torch.empty(ints, dtype=torch.int32, device="cuda")
+def _p2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
 
 
-def compress_tiles(x: Any, outer: int, channels: int, inner: int,
-                   strides: tuple[int, int, int]) -> GpuTiles:
-    """Tile bitmaps of ``x`` viewed as ``[outer, channels, inner]`` with element strides
-    ``(so, sc, si)`` (count, scan, write: 4-5 launches)."""
-    torch = _torch()
-    cb = -(-channels // TILE)
-    tiles = outer * inner * cb
-    bitmaps = torch.empty(tiles, dtype=torch.int32, device=x.device)
-    offsets = torch.empty(tiles + 1, dtype=torch.int32, device=x.device)
-    values = torch.empty(max(x.numel(), 1), dtype=torch.float32, device=x.device)
-    ws = _workspace(tiles + 1)
-    _call("accelsim_compress_tiles", x.data_ptr(), outer, channels, inner, *strides,
-          bitmaps.data_ptr(), offsets.data_ptr(), values.data_ptr(), ws.data_ptr(), _stream())
-    return GpuTiles(bitmaps, offsets, values, outer, channels, inner)
+class SparseConv:
+    """One layer (weight shape, input shape, stride/padding/dilation/groups) on a device."""
+
+    def __init__(self, weight_shape: tuple[int, ...], input_shape: tuple[int, ...],
+                 params: ConvParams = UNIT, device: str | None = None,
+                 blocks: Blocks = Blocks()) -> None:
+        torch = _torch()
+        self.k = _kernels()
+        self.weight_shape, self.input_shape = tuple(weight_shape), tuple(input_shape)
+        self.params, self.blocks = params, blocks
+        self.device = device or default_device()
+        tables = layer_tables(self.weight_shape, self.input_shape, params)
+        self.d = tables.dims
+        self.tab = {k: torch.from_numpy(v).to(self.device) for k, v in tables.arrays.items()}
+        self.linear = bool(self.d["linear"])
+        self._all_rows: Condensed | None = None
+
+    # ---- views --------------------------------------------------------------------------
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        d = self.d
+        return (self.input_shape[0], d["O"]) if self.linear else (d["N"], d["O"], d["OH"], d["OW"])
+
+    def _x_strides(self) -> tuple[int, int, int, int]:
+        d = self.d
+        if self.linear:
+            return 0, 1, 0, d["C"]
+        return d["C"] * d["P"], d["P"], d["W"], 1
+
+    def _g_strides(self) -> tuple[int, int, int, int]:
+        d = self.d
+        if self.linear:
+            return 0, 1, 0, d["O"]
+        return d["O"] * d["Q"], d["Q"], d["OW"], 1
+
+    def _check(self, t: Any, shape: tuple[int, ...], name: str) -> None:
+        torch = _torch()
+        if not isinstance(t, torch.Tensor) or t.dtype != torch.float32 or not t.is_contiguous():
+            raise GpuError(f"{name} must be a contiguous float32 tensor")
+        if tuple(t.shape) != tuple(shape):
+            raise GpuError(f"{name} has shape {tuple(t.shape)}, the layer needs {tuple(shape)}")
+        if str(t.device).split(":")[0] != self.device.split(":")[0]:
+            raise GpuError(f"{name} is on {t.device}, the layer on {self.device}")
+
+    # ---- formats (every training step) -------------------------------------------------
+    def produce(self, x: Any, mode: str = "relu", threshold: float = 0.0) -> tuple[Any, Any]:
+        """The producer step fused with the bitmap: ``(activation, bits)`` (``mode`` relu,
+        topk with ``threshold``, or none: bitmap of ``x`` as it is, returned unchanged)."""
+        torch = _torch()
+        self._check(x, self.input_shape, "activation")
+        if mode not in PRODUCER_MODES:
+            raise GpuError(f"unknown producer mode {mode!r}; use relu, topk or none")
+        d, bw = self.d, self.blocks.word_block
+        y = x if mode == "none" else torch.empty_like(x)
+        bits = torch.empty((d["N"], d["C"], d["WPP"]), dtype=torch.int32, device=x.device)
+        s_n, s_c, _, s_p = self._x_strides()
+        self.k.producer_bitmap_kernel[(triton_cdiv(d["WPP"], bw), d["C"], d["N"])](
+            x, y, bits, float(threshold), d["C"], d["P"], d["WPP"], s_n, s_c, s_p,
+            MODE=PRODUCER_MODES[mode], BLOCK_W=bw)
+        return y, bits
+
+    def condense(self, w: Any, transpose: bool = False) -> Condensed:
+        """Condensed rows of the weight (per output channel, or per input channel)."""
+        torch = _torch()
+        self._check(w, self.weight_shape, "weight")
+        d = self.d
+        rows, a, s_a = (d["C"], d["Og"], d["Cg"] * d["KK"]) if transpose \
+            else (d["O"], d["Cg"], d["KK"])
+        pre = "t_" if transpose else ""
+        cap = a * d["KK"]
+        cols = torch.empty((rows, cap), dtype=torch.int32, device=w.device)
+        vals = torch.empty((rows, cap), dtype=torch.float32, device=w.device)
+        count = torch.empty(rows, dtype=torch.int32, device=w.device)
+        ba = max(1, self.blocks.condense_a // _p2(d["KK"]))
+        self.k.condense_rows_kernel[(rows,)](
+            w, self.tab[pre + "row_base"], self.tab[pre + "col_base"], cols, vals, count, a,
+            d["KK"], s_a, cap, BLOCK_A=_p2(ba), KKP=_p2(d["KK"]))
+        return Condensed(cols, vals, count, cap, transpose)
+
+    def condense_tiles(self, w: Any) -> Condensed:
+        """Condensed tiles of ``blocks.tile_o`` output channels (the ``tl.dot`` operand)."""
+        torch = _torch()
+        self._check(w, self.weight_shape, "weight")
+        d, bo = self.d, self.blocks.tile_o
+        nb, ckk = triton_cdiv(d["O"], bo), d["C"] * d["KK"]
+        ucols = torch.empty((nb, ckk), dtype=torch.int32, device=w.device)
+        uvals = torch.empty((nb, ckk, bo), dtype=torch.float32, device=w.device)
+        ucount = torch.empty(nb, dtype=torch.int32, device=w.device)
+        self.k.condense_tiles_kernel[(nb,)](
+            w, self.tab["row_base"], self.tab["col_first"], ucols, uvals, ucount, d["O"], ckk,
+            d["Cg"] * d["KK"], ckk, BLOCK_O=bo, BLOCK_K=self.blocks.tile_k)
+        return Condensed(ucols, uvals, ucount, ckk, False, bo)
+
+    def all_rows(self) -> Condensed:
+        """Condensed rows of every weight position (for a dense ``dW``; built once)."""
+        if self._all_rows is None:
+            torch = _torch()
+            self._all_rows = self.condense(torch.ones(self.weight_shape, device=self.device))
+        return self._all_rows
+
+    # ---- the three passes --------------------------------------------------------------
+    def forward(self, x: Any, bits: Any | None, weight: Condensed,
+                precision: str = "fp32") -> Any:
+        """``Y`` from the activation (its bitmap masks the loads when given) and condensed
+        rows (CUDA-core path, fp32) or condensed tiles (``tl.dot`` path in ``precision``)."""
+        torch = _torch()
+        self._check(x, self.input_shape, "activation")
+        if precision not in PRECISIONS:
+            raise GpuError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
+        if weight.transposed:
+            raise GpuError("forward needs the weight condensed per output channel, not transposed")
+        d, b, t = self.d, self.blocks, self.tab
+        y = torch.empty(self.output_shape, dtype=torch.float32, device=x.device)
+        use_bits = bits is not None
+        bits = bits if use_bits else self.tab["q_y"]
+        common = (t["tap_c"], t["tap_dy"], t["tap_dx"], t["q_y"], t["q_x"])
+        s_yn, s_yo, _, s_yq = self._g_strides()
+        if weight.block_o:
+            grid = (triton_cdiv(d["Q"], b.tile_q), d["N"], triton_cdiv(d["O"], weight.block_o))
+            self.k.forward_tiles_kernel[grid](
+                x, bits, weight.cols, weight.vals, weight.count, y, *common, d["Q"], d["O"],
+                d["H"], d["W"], d["C"], d["WPP"], weight.cap, *self._x_strides(), s_yn, s_yo,
+                s_yq, PRECISION=PRECISIONS.index(precision), EMULATE_BF16=interpreting(),
+                USE_BITS=use_bits, BLOCK_Q=b.tile_q, BLOCK_O=weight.block_o, BLOCK_K=b.tile_k)
+            return y
+        grid = (triton_cdiv(d["Q"], b.q), d["N"], d["O"])
+        self.k.forward_sparse_kernel[grid](
+            x, bits, weight.cols, weight.vals, weight.count, y, *common, d["Q"], d["H"], d["W"],
+            d["C"], d["WPP"], weight.cap, *self._x_strides(), s_yn, s_yo, s_yq,
+            USE_BITS=use_bits, BLOCK_Q=b.q, BLOCK_E=b.e)
+        return y
+
+    def backward_input(self, grad: Any, weight_t: Condensed, mask_bits: Any | None = None) -> Any:
+        """``dX`` from the output gradient and the transposed condensed weight; with
+        ``mask_bits`` (the saved activation's bitmap) ``dX * (X != 0)``, only those computed."""
+        torch = _torch()
+        self._check(grad, self.output_shape, "grad")
+        if not weight_t.transposed:
+            raise GpuError("backward-input needs the transposed condensed weight "
+                           "(condense(w, transpose=True))")
+        d, b, t = self.d, self.blocks, self.tab
+        dx = torch.empty(self.input_shape, dtype=torch.float32, device=grad.device)
+        use_mask = mask_bits is not None
+        s_gn, s_go, s_gh, s_gw = self._g_strides()
+        self.k.backward_input_kernel[(triton_cdiv(d["P"], b.q), d["N"], d["C"])](
+            grad, weight_t.cols, weight_t.vals, weight_t.count,
+            mask_bits if use_mask else t["p_y"], dx, t["tap_o"], t["tap_kh"], t["tap_kw"],
+            t["y_of"], t["x_of"], t["p_y"], t["p_x"], d["P"], d["H"], d["W"], d["C"], d["WPP"],
+            weight_t.cap, s_gn, s_go, s_gh, s_gw, *self._x_strides(), USE_MASK=use_mask,
+            BLOCK_P=b.q, BLOCK_E=b.e)
+        return dx
+
+    def splits(self, weight_density: float = 1.0) -> tuple[int, int]:
+        """``(sample_splits, pixel_splits)`` of backward-weight: about 4 programs per SM on a
+        GPU; ``(1, 1)`` under the interpreter (programs run one after another there)."""
+        d, b = self.d, self.blocks
+        if interpreting():
+            return 1, 1
+        torch = require_cuda()
+        sms = torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
+        active = d["O"] * max(1, math.ceil(weight_density * d["Cg"] * d["KK"] / b.e))
+        want = max(1, math.ceil(4 * sms / active))
+        ns = min(d["N"], want)
+        qs = min(triton_cdiv(d["Q"], b.q), max(1, math.ceil(want / ns)))
+        return ns, qs
+
+    def backward_weight(self, x: Any, bits: Any | None, grad: Any,
+                        rows: Condensed | None = None,
+                        splits: tuple[int, int] | None = None) -> Any:
+        """``dW`` (weight shape) at the entries of ``rows`` (SDDMM: the mask's gradients; zero
+        elsewhere) or everywhere (``rows=None``), from the saved activation (its bitmap masks
+        the loads when given) and the output gradient."""
+        torch = _torch()
+        self._check(x, self.input_shape, "activation")
+        self._check(grad, self.output_shape, "grad")
+        rows = rows if rows is not None else self.all_rows()
+        if rows.transposed or rows.block_o:
+            raise GpuError("backward-weight needs condensed rows per output channel")
+        d, b, t = self.d, self.blocks, self.tab
+        ns, qs = splits or self.splits()
+        spl_n, spl_q = triton_cdiv(d["N"], ns), triton_cdiv(triton_cdiv(d["Q"], qs), b.q) * b.q
+        ns, qs = triton_cdiv(d["N"], spl_n), triton_cdiv(d["Q"], spl_q)
+        atomic = ns * qs > 1
+        dw = torch.zeros(self.weight_shape, dtype=torch.float32, device=x.device)
+        s_gn, s_go, _, s_gq = self._g_strides()
+        use_bits = bits is not None
+        self.k.backward_weight_kernel[(d["O"], triton_cdiv(rows.cap, b.e), ns * qs)](
+            x, bits if use_bits else t["q_y"], grad, rows.cols, rows.count, dw, t["dw_base"],
+            t["tap_c"], t["tap_dy"], t["tap_dx"], t["q_y"], t["q_x"], d["N"], d["Q"], d["H"],
+            d["W"], d["C"], d["WPP"], rows.cap, spl_n, spl_q, qs, *self._x_strides(), s_gn,
+            s_go, s_gq, USE_BITS=use_bits, ATOMIC=atomic, BLOCK_E=b.e, BLOCK_Q=b.q)
+        return dw
 
 
-def compress_activation(x: Any, layout: str = "nchw") -> GpuTiles:
-    """Tile bitmaps of an activation ``[N, C, H, W]`` (``layout="nhwc"``: ``[N, H, W, C]``) or
-    ``[N, C]``: tiles ``(n, pixel, cb)``, identical for both layouts."""
-    _check(x, "activation")
-    if layout not in ("nchw", "nhwc"):
-        raise GpuError(f"unknown activation layout {layout!r}; use nchw or nhwc")
-    if x.dim() == 4 and layout == "nhwc":
-        n, h, w, c = x.shape
-        return compress_tiles(x, n, c, h * w, (h * w * c, 1, c))
-    n, c, h, w = _shape4(x)
-    return compress_tiles(x, n, c, h * w, (c * h * w, h * w, 1))
-
-
-def compress_weight_tiles(w: Any) -> GpuTiles:
-    """Tile bitmaps of a weight ``[O, C, KH, KW]`` / ``[O, C]`` (tiles ``(o, k, cb)``)."""
-    _check(w, "weight")
-    o, c, kh, kw = _shape4(w)
-    return compress_tiles(w, o, c, kh * kw, (c * kh * kw, kh * kw, 1))
-
-
-def compress_weight_csr(w: Any, transpose: bool = False) -> GpuCsr:
-    """CSR of a weight per output channel (``j = c*K + k``) or, with ``transpose``, per input
-    channel (``j = o*K + k``), one warp per row."""
-    torch = _torch()
-    _check(w, "weight")
-    o, c, kh, kw = _shape4(w)
-    k = kh * kw
-    if transpose:
-        rows, a_count, strides = c, o, (k, c * k, 1)
-    else:
-        rows, a_count, strides = o, c, (c * k, k, 1)
-    row_ptr = torch.empty(rows + 1, dtype=torch.int32, device=w.device)
-    col_idx = torch.empty(max(w.numel(), 1), dtype=torch.int32, device=w.device)
-    values = torch.empty(max(w.numel(), 1), dtype=torch.float32, device=w.device)
-    ws = _workspace(rows + 1)
-    _call("accelsim_compress_csr", w.data_ptr(), rows, a_count, k, *strides, row_ptr.data_ptr(),
-          col_idx.data_ptr(), values.data_ptr(), ws.data_ptr(), _stream())
-    return GpuCsr(row_ptr, col_idx, values, rows, a_count * k)
-
-
-def _geometry(weight_shape: tuple[int, ...], n: int, input_hw: tuple[int, int],
-              params: ConvParams) -> list[int]:
-    o, c, kh, kw = (tuple(weight_shape) + (1, 1))[:4]
-    h, w = input_hw
-    oh, ow = params.output_size(h, w, kh, kw)
-    return [n, c, h, w, o, kh, kw, oh, ow, *params.stride, *params.padding, *params.dilation]
-
-
-def conv_forward(wt: GpuTiles, at: GpuTiles, weight_shape: tuple[int, ...],
-                 input_hw: tuple[int, int], params: ConvParams = UNIT) -> Any:
-    """``Y[N, O, OH, OW]`` (``[N, O]`` for a 2-d weight) = sparse W x sparse X."""
-    torch = _torch()
-    geo = _geometry(weight_shape, at.outer, input_hw, params)
-    n, c, h, w, o, kh, kw, oh, ow = geo[:9]
-    if wt.channels != c or at.channels != c or wt.outer != o or wt.inner != kh * kw \
-            or at.inner != h * w:
-        raise GpuError(f"forward: weight tiles ({wt.outer}x{wt.channels}x{wt.inner}) and "
-                       f"activation tiles ({at.outer}x{at.channels}x{at.inner}) do not fit "
-                       f"weight {tuple(weight_shape)} and input {h}x{w}")
-    y = torch.empty((n, o, oh, ow), dtype=torch.float32, device=at.values.device)
-    _call("accelsim_conv_forward", *geo, wt.bitmaps.data_ptr(), wt.offsets.data_ptr(),
-          wt.values.data_ptr(), at.bitmaps.data_ptr(), at.offsets.data_ptr(),
-          at.values.data_ptr(), y.data_ptr(), _stream())
-    return y.view(n, o) if len(weight_shape) == 2 else y
-
-
-def conv_backward_input(wt_csr: GpuCsr, grad: Any, weight_shape: tuple[int, ...],
-                        input_hw: tuple[int, int], params: ConvParams = UNIT) -> Any:
-    """``dX[N, C, H, W]`` (``[N, C]`` for a 2-d weight) = sparse W^T x dense dY, from the
-    transposed CSR (``compress_weight_csr(w, transpose=True)``)."""
-    torch = _torch()
-    _check(grad, "grad")
-    geo = _geometry(weight_shape, grad.shape[0], input_hw, params)
-    n, c, h, w, o, kh, kw, oh, ow = geo[:9]
-    if _shape4(grad) != (n, o, oh, ow) or wt_csr.rows != c or wt_csr.cols != o * kh * kw:
-        raise GpuError(f"backward-input: gradient {tuple(grad.shape)} or transposed CSR "
-                       f"({wt_csr.rows}x{wt_csr.cols}) does not fit weight "
-                       f"{tuple(weight_shape)} and input {h}x{w}")
-    dx = torch.empty((n, c, h, w), dtype=torch.float32, device=grad.device)
-    _call("accelsim_conv_backward_input", *geo, wt_csr.row_ptr.data_ptr(),
-          wt_csr.col_idx.data_ptr(), wt_csr.values.data_ptr(), grad.data_ptr(), dx.data_ptr(),
-          _stream())
-    return dx.view(n, c) if len(weight_shape) == 2 else dx
-
-
-def default_splits(weight_shape: tuple[int, ...], positions: int) -> int:
-    """Position splits of backward-weight: enough blocks for ~4 waves on the GPU, each split
-    at least 256 positions long."""
-    torch = _torch()
-    o, c, kh, kw = (tuple(weight_shape) + (1, 1))[:4]
-    threads = o * kh * kw * -(-c // TILE) * TILE
-    blocks = -(-threads // 256)
-    sms = torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
-    want = max(1, -(-4 * sms // blocks))
-    return int(max(1, min(want, positions // 256, 65535)))
-
-
-def conv_backward_weight(grad: Any, at: GpuTiles, weight_shape: tuple[int, ...],
-                         input_hw: tuple[int, int], params: ConvParams = UNIT,
-                         splits: int | None = None) -> Any:
-    """``dW`` of shape ``weight_shape`` = dense dY x sparse saved X, reduced over batch and
-    pixels (``splits`` position ranges, atomics when > 1; default :func:`default_splits`)."""
-    torch = _torch()
-    _check(grad, "grad")
-    geo = _geometry(weight_shape, grad.shape[0], input_hw, params)
-    n, c, h, w, o, kh, kw, oh, ow = geo[:9]
-    if _shape4(grad) != (n, o, oh, ow) or at.channels != c or at.outer != n \
-            or at.inner != h * w:
-        raise GpuError(f"backward-weight: gradient {tuple(grad.shape)} or activation tiles "
-                       f"({at.outer}x{at.channels}x{at.inner}) do not fit weight "
-                       f"{tuple(weight_shape)} and input {h}x{w}")
-    if splits is None:
-        splits = default_splits(weight_shape, n * oh * ow)
-    dw = torch.empty(tuple(weight_shape), dtype=torch.float32, device=grad.device)
-    _call("accelsim_conv_backward_weight", *geo, at.bitmaps.data_ptr(), at.offsets.data_ptr(),
-          at.values.data_ptr(), grad.data_ptr(), dw.data_ptr(), int(splits), _stream())
-    return dw
+def triton_cdiv(a: int, b: int) -> int:
+    """``ceil(a / b)`` for grid sizes."""
+    return -(-a // b)

@@ -1,31 +1,23 @@
-"""Plain numpy references of the GPU kernels: the same compressed formats, bit for bit, and
-the same algorithms in the same summation order (no torch).
+"""numpy twins of the Triton kernels' formats and per-layer tables, and float64 dense
+references of the three passes (no torch, no triton).
 
-Formats (identical to ``csrc/compress.cu``):
+Formats (see :mod:`accelsim.gpu.kernels` for the kernels that write and read them):
 
-* **Tile bitmaps** of a float32 tensor viewed as ``X[outer, C, inner]`` (activations NCHW:
-  ``outer = N, inner = H*W``; forward weights ``[O, C, KH, KW]``: ``outer = O, inner = KH*KW``).
-  Channels are cut into ``CB = ceil(C/32)`` tiles; tile ``t = (o*inner + i)*CB + cb`` has
-  ``bitmaps[t]`` (uint32, bit ``b`` set iff ``X[o, 32*cb + b, i] != 0``), ``offsets[t]``
-  (int32 exclusive prefix sum of the popcounts, ``offsets[T] = nnz``) and its values packed in
-  ``values[offsets[t]:offsets[t+1]]`` by increasing channel.  The value of channel
-  ``32*cb + b`` is ``values[offsets[t] + popcount(bitmaps[t] & (2**b - 1))]``.
-* **CSR rows** of a weight ``[O, C, KH, KW]``: per output channel (rows ``O``, column
-  ``j = c*K + k``) or transposed (rows ``C``, column ``j = o*K + k``), ``K = KH*KW``;
-  ``row_ptr[R+1]``, ``col_idx[nnz]`` increasing within a row, ``values[nnz]``.
+* **activation bitmap** ``bits[n, c, w]`` (int32 words holding uint32 bit patterns): bit
+  ``b`` of word ``w`` set iff pixel ``32*w + b`` (row-major ``iy*W + ix``) of channel ``c``,
+  sample ``n`` is non-zero; ``WPP = ceil(H*W / 32)`` words per plane.  A linear layer's
+  ``[N, C]`` is one sample of ``C`` planes of ``1 x N`` pixels.
+* **condensed rows** ``cols[R, cap]``, ``vals[R, cap]``, ``count[R]``: row ``r``'s first
+  ``count[r]`` entries are its non-zeros in increasing column order (the rest unspecified;
+  zero here).  Forward rows ``r = o``, column ``k = c*KK + kh*KW + kw`` (global ``c``);
+  transposed rows ``r = c``, column ``j = o*KK + kh*KW + kw``.
+* **condensed tiles** ``ucols[B, CKK]``, ``uvals[B, CKK, BLOCK_O]``, ``ucount[B]``: for block
+  ``b`` of ``BLOCK_O`` output channels, the union of their non-zero columns (increasing) and
+  the weights of the block's channels over it (zeros kept; 0 outside a channel's group).
 
-Passes (``P = H*W``, ``Q = OH*OW``, input pixel of output pixel ``(oy, ox)`` and tap
-``(kh, kw)``: ``iy = oy*sh - ph + kh*dh``, ``ix = ox*sw - pw + kw*dw``):
-
-* forward ``Y[n,o,oy,ox] = sum_{c,kh,kw} W[o,c,kh,kw] X[n,c,iy,ix]`` over the products whose
-  weight and activation bits are both set (order kh, kw, cb, channel);
-* backward-input ``dX[n,c,iy,ix] = sum_{o,kh,kw} W[o,c,kh,kw] dY[n,o,oy,ox]`` over the
-  transposed CSR row ``c`` (CSR order), ``oy = (iy + ph - kh*dh)/sh`` when integral and inside;
-* backward-weight ``dW[o,c,kh,kw] = sum_{n,oy,ox} dY[n,o,oy,ox] X[n,c,iy,ix]`` over the set bits
-  of the saved activation (order n, oy, ox).
-
-Accumulation is float32 as on the GPU (which may contract ``acc += w*a`` into an FMA, so
-results agree to rounding, not bit for bit).  Groups must be 1.
+Passes (``iy = oy*sh - ph + kh*dh``, ``ix = ox*sw - pw + kw*dw``; ``g(o)`` the group):
+forward ``Y[n,o,oy,ox] = sum W[o,c',kh,kw] X[n,g(o)*Cg + c',iy,ix]``, backward-input its
+transpose, backward-weight ``dW[o,c',kh,kw] = sum_{n,oy,ox} dY[n,o,oy,ox] X[n,...,iy,ix]``.
 """
 
 from __future__ import annotations
@@ -36,62 +28,23 @@ import numpy as np
 
 from accelsim.errors import ConfigError
 
-TILE = 32
-_BIT_WEIGHTS = (np.uint32(1) << np.arange(TILE, dtype=np.uint32)).astype(np.uint32)
-
-
-@dataclass(frozen=True)
-class TileBitmaps:
-    """Tile-bitmap compression of ``X[outer, channels, inner]`` (see the module docstring)."""
-
-    bitmaps: np.ndarray  # uint32 [outer*inner*CB]
-    offsets: np.ndarray  # int32 [outer*inner*CB + 1]
-    values: np.ndarray   # float32 [nnz]
-    outer: int
-    channels: int
-    inner: int
-
-    @property
-    def tiles_per_position(self) -> int:
-        """``CB = ceil(channels / 32)``."""
-        return -(-self.channels // TILE)
-
-    @property
-    def nnz(self) -> int:
-        return int(self.offsets[-1])
-
-
-@dataclass(frozen=True)
-class Csr:
-    """CSR rows: ``row_ptr[rows+1]``, ``col_idx[nnz]`` (int32), ``values[nnz]`` (float32)."""
-
-    row_ptr: np.ndarray
-    col_idx: np.ndarray
-    values: np.ndarray
-    rows: int
-    cols: int
-
-    @property
-    def nnz(self) -> int:
-        return int(self.row_ptr[-1])
+WORD = 32
 
 
 @dataclass(frozen=True)
 class ConvParams:
-    """Stride, padding and dilation ``(h, w)`` of a groups-1 convolution."""
+    """Stride, padding and dilation ``(h, w)`` and groups of a convolution."""
 
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
 
     @classmethod
     def from_geometry(cls, g) -> ConvParams:
-        """From an :class:`accelsim.spec.geometry.LayerGeometry` (groups must be 1)."""
-        if g.groups != 1:
-            raise ConfigError(f"layer {g.name!r}: the sparse GPU kernels need groups = 1, "
-                              f"not {g.groups}")
+        """From an :class:`accelsim.spec.geometry.LayerGeometry`."""
         return cls((g.stride_h, g.stride_w), (g.padding_h, g.padding_w),
-                   (g.dilation_h, g.dilation_w))
+                   (g.dilation_h, g.dilation_w), g.groups)
 
     def output_size(self, h: int, w: int, kh: int, kw: int) -> tuple[int, int]:
         """``floor((size + 2*pad - dil*(k-1) - 1)/stride) + 1`` per axis."""
@@ -103,13 +56,8 @@ class ConvParams:
         return oh, ow
 
 
-#: Stride 1, no padding, dilation 1.
+#: Stride 1, no padding, dilation 1, one group.
 UNIT = ConvParams()
-
-
-def popcount(a: np.ndarray) -> np.ndarray:
-    """Bits set per uint32 element, as int64."""
-    return np.bitwise_count(a.astype(np.uint32)).astype(np.int64)
 
 
 def as_nchw(x: np.ndarray) -> np.ndarray:
@@ -122,237 +70,164 @@ def as_nchw(x: np.ndarray) -> np.ndarray:
     return x
 
 
-# ---- compression ----------------------------------------------------------------------
-
-
-def compress_tiles(x3: np.ndarray) -> TileBitmaps:
-    """Tile bitmaps of ``x3[outer, C, inner]`` (float32)."""
-    x3 = np.asarray(x3, dtype=np.float32)
-    outer, channels, inner = x3.shape
-    cb = -(-channels // TILE)
-    padded = np.zeros((outer, cb * TILE, inner), dtype=np.float32)
-    padded[:, :channels] = x3
-    tiles = padded.reshape(outer, cb, TILE, inner).transpose(0, 3, 1, 2)  # [outer, inner, CB, 32]
-    nz = tiles != 0
-    bitmaps = (nz.astype(np.uint32) * _BIT_WEIGHTS).sum(axis=-1, dtype=np.uint32).reshape(-1)
-    offsets = np.zeros(bitmaps.size + 1, dtype=np.int64)
-    np.cumsum(popcount(bitmaps), out=offsets[1:])
-    if offsets[-1] >= 2**31:
-        raise ConfigError(f"{offsets[-1]} non-zeros do not fit the int32 offsets")
-    values = tiles[nz].astype(np.float32)
-    return TileBitmaps(bitmaps.astype(np.uint32), offsets.astype(np.int32), values, outer,
-                       channels, inner)
-
-
-def compress_activation(x: np.ndarray, layout: str = "nchw") -> TileBitmaps:
-    """Tile bitmaps of an activation ``[N, C, H, W]`` (``layout="nhwc"``: ``[N, H, W, C]``)
-    or ``[N, C]``; the result is the same for both layouts (tiles index ``(n, pixel, cb)``)."""
+def planes(x: np.ndarray) -> np.ndarray:
+    """The ``[samples, channels, pixels]`` view the kernels use (linear: ``[1, C, N]``)."""
     x = np.asarray(x, dtype=np.float32)
-    if layout == "nhwc" and x.ndim == 4:
-        x = x.transpose(0, 3, 1, 2)
-    elif layout not in ("nchw", "nhwc"):
-        raise ConfigError(f"unknown activation layout {layout!r}; use nchw or nhwc")
-    x = as_nchw(x)
-    n, c, h, w = x.shape
-    return compress_tiles(x.reshape(n, c, h * w))
+    if x.ndim == 2:
+        return x.T[None]
+    n, c, h, w = as_nchw(x).shape
+    return x.reshape(n, c, h * w)
 
 
-def compress_weight_tiles(w: np.ndarray) -> TileBitmaps:
-    """Tile bitmaps of a weight ``[O, C, KH, KW]`` or ``[O, C]`` (outer = O, inner = KH*KW)."""
-    w = as_nchw(w)
-    o, c, kh, kw = w.shape
-    return compress_tiles(w.reshape(o, c, kh * kw))
+# ---- per-layer tables ------------------------------------------------------------------
 
 
-def compress_weight_csr(w: np.ndarray, transpose: bool = False) -> Csr:
-    """CSR of a weight per output channel (``j = c*K + k``) or, with ``transpose``, per input
-    channel (``j = o*K + k``)."""
-    w = as_nchw(w)
-    o, c, kh, kw = w.shape
-    k = kh * kw
-    rows = w.reshape(o, c, k).transpose(1, 0, 2).reshape(c, o * k) if transpose \
-        else w.reshape(o, c * k)
+@dataclass(frozen=True)
+class LayerTables:
+    """Host tables of one layer and input shape (int32 arrays; see the module docstring)."""
+
+    dims: dict[str, int]
+    arrays: dict[str, np.ndarray]
+
+
+def layer_tables(weight_shape: tuple[int, ...], input_shape: tuple[int, ...],
+                 params: ConvParams = UNIT) -> LayerTables:
+    """Tables for a weight ``[O, Cg, KH, KW]`` (or ``[O, C]``) on an input ``[N, C, H, W]``
+    (or ``[N, C]``: ``1 x N`` pixels of one sample)."""
+    linear = len(weight_shape) == 2
+    if linear and params != UNIT:
+        raise ConfigError("a linear layer has no stride, padding, dilation or groups")
+    o, cg, kh, kw = (tuple(weight_shape) + (1, 1))[:4]
+    if linear:
+        nb, c, h, w = 1, input_shape[1], 1, input_shape[0]
+    else:
+        nb, c, h, w = input_shape
+    g = params.groups
+    if o % g or c != cg * g:
+        raise ConfigError(f"weight {tuple(weight_shape)} with {g} groups does not fit an input "
+                          f"of {c} channels; the weight needs [O, C/groups, KH, KW], O % groups 0")
+    oh, ow = params.output_size(h, w, kh, kw)
+    (sh, sw), (ph, pw), (dh, dw) = params.stride, params.padding, params.dilation
+    kk, og = kh * kw, o // g
+    tap_kh, tap_kw = np.divmod(np.arange(kk), kw)
+    cols = np.arange(c * kk)
+    oy, ox = np.divmod(np.arange(oh * ow), ow)
+    py, px = np.divmod(np.arange(h * w), w)
+
+    def back(size, k_count, s, p, d, out):  # [k, size]: output index or -1
+        t = np.arange(size)[None, :] + p - np.arange(k_count)[:, None] * d
+        ok = (t >= 0) & (t % s == 0) & (t // s < out)
+        return np.where(ok, t // s, -1)
+
+    ro = np.arange(o)
+    rc = np.arange(c)
+    arrays = {
+        "tap_c": cols // kk, "tap_dy": tap_kh[cols % kk] * dh - ph,
+        "tap_dx": tap_kw[cols % kk] * dw - pw,
+        "q_y": oy * sh, "q_x": ox * sw, "p_y": py, "p_x": px,
+        "tap_o": np.arange(o * kk) // kk, "tap_kh": tap_kh[np.arange(o * kk) % kk],
+        "tap_kw": tap_kw[np.arange(o * kk) % kk],
+        "y_of": back(h, kh, sh, ph, dh, oh).reshape(-1),
+        "x_of": back(w, kw, sw, pw, dw, ow).reshape(-1),
+        "row_base": ro * cg * kk, "col_base": ro // og * cg,
+        "col_first": ro // og * cg * kk, "dw_base": ro * cg * kk - ro // og * cg * kk,
+        "t_row_base": rc // cg * og * cg * kk + rc % cg * kk, "t_col_base": rc // cg * og,
+    }
+    dims = {"N": nb, "C": c, "H": h, "W": w, "O": o, "Cg": cg, "Og": og, "KH": kh, "KW": kw,
+            "KK": kk, "OH": oh, "OW": ow, "P": h * w, "Q": oh * ow,
+            "WPP": -(-(h * w) // WORD), "linear": int(linear)}
+    return LayerTables(dims, {k: np.ascontiguousarray(v, dtype=np.int32)
+                              for k, v in arrays.items()})
+
+
+# ---- formats ---------------------------------------------------------------------------
+
+
+def producer(x: np.ndarray, mode: str = "relu", threshold: float = 0.0) -> np.ndarray:
+    """What the producer kernel writes: ``relu(x)``, ``x * (|x| >= threshold)`` (topk) or
+    ``x`` (none), float32."""
+    x = np.asarray(x, dtype=np.float32)
+    if mode == "relu":
+        return np.maximum(x, np.float32(0))
+    if mode == "topk":
+        return np.where(np.abs(x) >= np.float32(threshold), x, np.float32(0))
+    if mode == "none":
+        return x.copy()
+    raise ConfigError(f"unknown producer mode {mode!r}; use relu, topk or none")
+
+
+def activation_bitmap(x: np.ndarray) -> np.ndarray:
+    """int32 words ``[samples, C, WPP]`` of an activation (see the module docstring)."""
+    pl = planes(x) != 0
+    n, c, p = pl.shape
+    wpp = -(-p // WORD)
+    padded = np.zeros((n, c, wpp * WORD), dtype=np.uint64)
+    padded[:, :, :p] = pl
+    weights = np.uint64(1) << np.arange(WORD, dtype=np.uint64)
+    words = (padded.reshape(n, c, wpp, WORD) * weights).sum(axis=-1, dtype=np.uint64)
+    return words.astype(np.uint32).view(np.int32)
+
+
+def _weight_rows(w: np.ndarray, t: LayerTables, transpose: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Dense rows ``[R, A*KK]`` of the weight and their global column ids."""
+    d = t.dims
+    w4 = as_nchw(w).reshape(d["O"], d["Cg"], d["KK"])
+    if not transpose:
+        ids = (t.arrays["col_base"][:, None] + np.arange(d["Cg"])[None, :])[:, :, None] \
+            * d["KK"] + np.arange(d["KK"])
+        return w4.reshape(d["O"], -1), ids.reshape(d["O"], -1)
+    g = d["O"] // d["Og"]
+    grouped = w4.reshape(g, d["Og"], d["Cg"], d["KK"]).transpose(0, 2, 1, 3)
+    rows = grouped.reshape(d["C"], d["Og"] * d["KK"])
+    ids = (t.arrays["t_col_base"][:, None] + np.arange(d["Og"])[None, :])[:, :, None] \
+        * d["KK"] + np.arange(d["KK"])
+    return rows, ids.reshape(d["C"], -1)
+
+
+def condense_rows(w: np.ndarray, t: LayerTables, transpose: bool = False):
+    """``(cols, vals, count)`` of the forward (rows O) or transposed (rows C) weight."""
+    rows, ids = _weight_rows(w, t, transpose)
     nz = rows != 0
-    row_ptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
-    np.cumsum(nz.sum(axis=1), out=row_ptr[1:])
-    col_idx = np.nonzero(nz)[1].astype(np.int32)
-    return Csr(row_ptr.astype(np.int32), col_idx, rows[nz].astype(np.float32), rows.shape[0],
-               rows.shape[1])
+    count = nz.sum(axis=1).astype(np.int32)
+    cols = np.zeros(rows.shape, dtype=np.int32)
+    vals = np.zeros(rows.shape, dtype=np.float32)
+    for r in range(rows.shape[0]):
+        cols[r, :count[r]] = ids[r][nz[r]]
+        vals[r, :count[r]] = rows[r][nz[r]]
+    return cols, vals, count
 
 
-def decompress_tiles(t: TileBitmaps) -> np.ndarray:
-    """Dense ``[outer, C, inner]`` back from tile bitmaps (for round-trip checks)."""
-    cb = t.tiles_per_position
-    bits = ((t.bitmaps[:, None] >> np.arange(TILE, dtype=np.uint32)) & 1).astype(bool)
-    dense = np.zeros((t.bitmaps.size, TILE), dtype=np.float32)
-    dense[bits] = t.values[:t.nnz]
-    dense = dense.reshape(t.outer, t.inner, cb * TILE)[:, :, :t.channels]
-    return np.ascontiguousarray(dense.transpose(0, 2, 1))
+def condense_tiles(w: np.ndarray, t: LayerTables, block_o: int):
+    """``(ucols, uvals, ucount)`` of the weight in blocks of ``block_o`` output channels."""
+    d = t.dims
+    dense = np.zeros((-(-d["O"] // block_o) * block_o, d["C"] * d["KK"]), dtype=np.float32)
+    rows, ids = _weight_rows(w, t, False)
+    np.put_along_axis(dense[:d["O"]], ids.astype(np.int64), rows, axis=1)
+    blocks = dense.reshape(-1, block_o, dense.shape[1]).transpose(0, 2, 1)  # [B, CKK, bo]
+    used = (blocks != 0).any(axis=2)
+    ucount = used.sum(axis=1).astype(np.int32)
+    ucols = np.zeros(used.shape, dtype=np.int32)
+    uvals = np.zeros(blocks.shape, dtype=np.float32)
+    for b in range(blocks.shape[0]):
+        ucols[b, :ucount[b]] = np.nonzero(used[b])[0]
+        uvals[b, :ucount[b]] = blocks[b][used[b]]
+    return ucols, uvals, ucount
 
 
-def decompress_csr(m: Csr) -> np.ndarray:
-    """Dense ``[rows, cols]`` back from CSR."""
-    dense = np.zeros((m.rows, m.cols), dtype=np.float32)
-    rows = np.repeat(np.arange(m.rows), np.diff(m.row_ptr))
-    dense[rows, m.col_idx[:m.nnz]] = m.values[:m.nnz]
-    return dense
-
-
-# ---- the three passes, as the kernels compute them --------------------------------------
-
-
-def _input_index(out_size: int, k: int, stride: int, pad: int, dil: int, size: int):
-    pos = np.arange(out_size) * stride - pad + k * dil
-    valid = (pos >= 0) & (pos < size)
-    return pos, valid
-
-
-def conv_forward(wt: TileBitmaps, at: TileBitmaps, weight_shape: tuple[int, ...],
-                 input_hw: tuple[int, int], params: ConvParams = UNIT) -> np.ndarray:
-    """``Y[N, O, OH, OW]`` (``[N, O]`` for a 2-d weight) from weight tile bitmaps (inner = KH*KW) and activation tile bitmaps
-    (inner = H*W), intersecting the bitmaps exactly as ``forward_kernel``."""
-    o_count, c, kh_count, kw_count = (tuple(weight_shape) + (1, 1))[:4]
-    h, w = input_hw
-    if wt.channels != c or at.channels != c or wt.inner != kh_count * kw_count \
-            or at.inner != h * w or wt.outer != o_count:
-        raise ConfigError("forward: weight and activation tiles do not match the shapes")
-    n = at.outer
-    oh, ow = params.output_size(h, w, kh_count, kw_count)
-    cb_count = wt.tiles_per_position
-    wbits = wt.bitmaps.reshape(o_count, kh_count * kw_count, cb_count)
-    woffs = wt.offsets[:-1].reshape(wbits.shape).astype(np.int64)
-    abits = at.bitmaps.reshape(n, h * w, cb_count)
-    aoffs = at.offsets[:-1].reshape(abits.shape).astype(np.int64)
-    acc = np.zeros((n, o_count, oh, ow), dtype=np.float32)
-    (sh, sw), (ph, pw), (dh, dw) = params.stride, params.padding, params.dilation
-    for kh in range(kh_count):
-        iy, vy = _input_index(oh, kh, sh, ph, dh, h)
-        for kw in range(kw_count):
-            ix, vx = _input_index(ow, kw, sw, pw, dw, w)
-            if not vy.any() or not vx.any():
-                continue
-            pix = (iy[vy][:, None] * w + ix[vx][None, :]).reshape(-1)  # valid output pixels
-            k = kh * kw_count + kw
-            region = acc[:, :, vy][:, :, :, vx]  # copy [N, O, oh', ow']
-            flat = region.reshape(n, o_count, -1)
-            for cb in range(cb_count):
-                wb = wbits[:, k, cb][None, :, None]
-                wo = woffs[:, k, cb][None, :, None]
-                ab = abits[:, pix, cb][:, None, :]
-                ao = aoffs[:, pix, cb][:, None, :]
-                both = wb & ab
-                if not both.any():
-                    continue
-                wb_b, ab_b = np.broadcast_arrays(wb, ab)
-                wo_b, ao_b = np.broadcast_arrays(wo, ao)
-                for b in range(TILE):
-                    sel = ((both >> np.uint32(b)) & 1).astype(bool)
-                    if not sel.any():
-                        continue
-                    below = np.uint32((1 << b) - 1)
-                    wv = wt.values[wo_b[sel] + popcount(wb_b[sel] & below)]
-                    av = at.values[ao_b[sel] + popcount(ab_b[sel] & below)]
-                    flat[sel] += wv * av
-            region = flat.reshape(region.shape)
-            sub = acc[:, :, vy]
-            sub[:, :, :, vx] = region
-            acc[:, :, vy] = sub
-    return acc.reshape(n, o_count) if len(weight_shape) == 2 else acc
-
-
-def conv_backward_input(wt_csr: Csr, grad: np.ndarray, weight_shape: tuple[int, ...],
-                        input_hw: tuple[int, int],
-                        params: ConvParams = UNIT) -> np.ndarray:
-    """``dX[N, C, H, W]`` (``[N, C]`` for a 2-d weight) from the transposed weight CSR (rows C, ``j = o*K + k``) and the
-    dense output gradient ``[N, O, OH, OW]``, gathering in CSR order as
-    ``backward_input_kernel``."""
-    o_count, c, kh_count, kw_count = (tuple(weight_shape) + (1, 1))[:4]
-    grad = as_nchw(grad)
-    n, og, oh, ow = grad.shape
-    h, w = input_hw
-    k_count = kh_count * kw_count
-    if og != o_count or wt_csr.rows != c or wt_csr.cols != o_count * k_count \
-            or (oh, ow) != params.output_size(h, w, kh_count, kw_count):
-        raise ConfigError("backward-input: weight CSR, gradient and input shape do not match")
-    (sh, sw), (ph, pw), (dh, dw) = params.stride, params.padding, params.dilation
-    dx = np.zeros((n, c, h, w), dtype=np.float32)
-    ys, xs = np.arange(h), np.arange(w)
-    for ch in range(c):
-        for e in range(int(wt_csr.row_ptr[ch]), int(wt_csr.row_ptr[ch + 1])):
-            j = int(wt_csr.col_idx[e])
-            o, k = divmod(j, k_count)
-            kh, kw = divmod(k, kw_count)
-            ty, tx = ys + ph - kh * dh, xs + pw - kw * dw
-            vy = (ty >= 0) & (ty % sh == 0) & (ty // sh < oh)
-            vx = (tx >= 0) & (tx % sw == 0) & (tx // sw < ow)
-            if not vy.any() or not vx.any():
-                continue
-            g = grad[:, o][:, ty[vy] // sh][:, :, tx[vx] // sw]
-            region = dx[:, ch][:, vy][:, :, vx] + np.float32(wt_csr.values[e]) * g
-            sub = dx[:, ch][:, vy]
-            sub[:, :, vx] = region
-            dx[:, ch, vy] = sub
-    return dx.reshape(n, c) if len(weight_shape) == 2 else dx
-
-
-def conv_backward_weight(grad: np.ndarray, at: TileBitmaps, weight_shape: tuple[int, ...],
-                         input_hw: tuple[int, int],
-                         params: ConvParams = UNIT) -> np.ndarray:
-    """``dW`` of shape ``weight_shape`` from the dense output gradient and the saved activation's tile
-    bitmaps, reducing over positions ``(n, oy, ox)`` in order as ``backward_weight_kernel``
-    with ``splits = 1``."""
-    o_count, c, kh_count, kw_count = (tuple(weight_shape) + (1, 1))[:4]
-    grad = as_nchw(grad)
-    n, og, oh, ow = grad.shape
-    h, w = input_hw
-    if og != o_count or at.channels != c or at.outer != n or at.inner != h * w \
-            or (oh, ow) != params.output_size(h, w, kh_count, kw_count):
-        raise ConfigError("backward-weight: gradient, activation tiles and shapes do not match")
-    (sh, sw), (ph, pw), (dh, dw) = params.stride, params.padding, params.dilation
-    cb_count = at.tiles_per_position
-    abits = at.bitmaps.reshape(n, h * w, cb_count)
-    aoffs = at.offsets[:-1].reshape(abits.shape).astype(np.int64)
-    lanes = np.arange(cb_count * TILE)
-    lane_cb, lane_b = lanes // TILE, (lanes % TILE).astype(np.uint32)
-    below = ((np.uint32(1) << lane_b) - np.uint32(1)).astype(np.uint32)
-    dwt = np.zeros((o_count, cb_count * TILE, kh_count * kw_count), dtype=np.float32)
-    for b in range(n):
-        for oy in range(oh):
-            for ox in range(ow):
-                g = grad[b, :, oy, ox][:, None]
-                for kh in range(kh_count):
-                    iy = oy * sh - ph + kh * dh
-                    if not 0 <= iy < h:
-                        continue
-                    for kw in range(kw_count):
-                        ix = ox * sw - pw + kw * dw
-                        if not 0 <= ix < w:
-                            continue
-                        p = iy * w + ix
-                        ab = abits[b, p][lane_cb]
-                        sel = ((ab >> lane_b) & 1).astype(bool)
-                        if not sel.any():
-                            continue
-                        a = np.zeros(lanes.size, dtype=np.float32)
-                        a[sel] = at.values[aoffs[b, p][lane_cb[sel]]
-                                           + popcount(ab[sel] & below[sel])]
-                        k = kh * kw_count + kw
-                        dwt[:, :, k] += np.where(sel[None, :], a[None, :] * g, np.float32(0))
-    return dwt[:, :c].reshape(tuple(weight_shape))
-
-
-# ---- dense references (float64, direct convolution) -----------------------------------
+# ---- float64 dense references ---------------------------------------------------------
 
 
 def _taps(h: int, w: int, kh_count: int, kw_count: int, params: ConvParams):
     oh, ow = params.output_size(h, w, kh_count, kw_count)
-    (sh, sw), (ph, pw), (dh, dw) = params.stride, params.padding, params.dilation
+    (sh, sw), (dh, dw) = params.stride, params.dilation
     for kh in range(kh_count):
         for kw in range(kw_count):
-            ys = slice(kh * dh, kh * dh + sh * (oh - 1) + 1, sh)
-            xs = slice(kw * dw, kw * dw + sw * (ow - 1) + 1, sw)
-            yield kh, kw, ys, xs
-    del ph, pw
+            yield (kh, kw, slice(kh * dh, kh * dh + sh * (oh - 1) + 1, sh),
+                   slice(kw * dw, kw * dw + sw * (ow - 1) + 1, sw))
+
+
+def _split(a: np.ndarray, axis: int, groups: int) -> list[np.ndarray]:
+    return np.split(a, groups, axis=axis)
 
 
 def dense_conv2d(x: np.ndarray, w: np.ndarray, params: ConvParams = UNIT) -> np.ndarray:
@@ -361,10 +236,13 @@ def dense_conv2d(x: np.ndarray, w: np.ndarray, params: ConvParams = UNIT) -> np.
     (ph, pw) = params.padding
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     oh, ow = params.output_size(x.shape[2], x.shape[3], w.shape[2], w.shape[3])
-    y = np.zeros((x.shape[0], w.shape[0], oh, ow))
-    for kh, kw, ys, xs in _taps(x.shape[2], x.shape[3], w.shape[2], w.shape[3], params):
-        y += np.einsum("nchw,oc->nohw", xp[:, :, ys, xs], w[:, :, kh, kw], optimize=True)
-    return y
+    outs = []
+    for xg, wg in zip(_split(xp, 1, params.groups), _split(w, 0, params.groups), strict=True):
+        y = np.zeros((x.shape[0], wg.shape[0], oh, ow))
+        for kh, kw, ys, xs in _taps(x.shape[2], x.shape[3], w.shape[2], w.shape[3], params):
+            y += np.einsum("nchw,oc->nohw", xg[:, :, ys, xs], wg[:, :, kh, kw], optimize=True)
+        outs.append(y)
+    return np.concatenate(outs, axis=1)
 
 
 def dense_conv2d_backward_input(grad: np.ndarray, w: np.ndarray, input_hw: tuple[int, int],
@@ -373,10 +251,13 @@ def dense_conv2d_backward_input(grad: np.ndarray, w: np.ndarray, input_hw: tuple
     grad, w = as_nchw(grad).astype(np.float64), as_nchw(w).astype(np.float64)
     h, wd = input_hw
     (ph, pw) = params.padding
-    dxp = np.zeros((grad.shape[0], w.shape[1], h + 2 * ph, wd + 2 * pw))
-    for kh, kw, ys, xs in _taps(h, wd, w.shape[2], w.shape[3], params):
-        dxp[:, :, ys, xs] += np.einsum("nohw,oc->nchw", grad, w[:, :, kh, kw], optimize=True)
-    return dxp[:, :, ph:ph + h, pw:pw + wd]
+    outs = []
+    for gg, wg in zip(_split(grad, 1, params.groups), _split(w, 0, params.groups), strict=True):
+        dxp = np.zeros((grad.shape[0], w.shape[1], h + 2 * ph, wd + 2 * pw))
+        for kh, kw, ys, xs in _taps(h, wd, w.shape[2], w.shape[3], params):
+            dxp[:, :, ys, xs] += np.einsum("nohw,oc->nchw", gg, wg[:, :, kh, kw], optimize=True)
+        outs.append(dxp[:, :, ph:ph + h, pw:pw + wd])
+    return np.concatenate(outs, axis=1)
 
 
 def dense_conv2d_backward_weight(x: np.ndarray, grad: np.ndarray, kernel_hw: tuple[int, int],
@@ -385,7 +266,10 @@ def dense_conv2d_backward_weight(x: np.ndarray, grad: np.ndarray, kernel_hw: tup
     x, grad = as_nchw(x).astype(np.float64), as_nchw(grad).astype(np.float64)
     (ph, pw) = params.padding
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    dw = np.zeros((grad.shape[1], x.shape[1], *kernel_hw))
-    for kh, kw, ys, xs in _taps(x.shape[2], x.shape[3], kernel_hw[0], kernel_hw[1], params):
-        dw[:, :, kh, kw] = np.einsum("nohw,nchw->oc", grad, xp[:, :, ys, xs], optimize=True)
-    return dw
+    outs = []
+    for xg, gg in zip(_split(xp, 1, params.groups), _split(grad, 1, params.groups), strict=True):
+        dw = np.zeros((gg.shape[1], xg.shape[1], *kernel_hw))
+        for kh, kw, ys, xs in _taps(x.shape[2], x.shape[3], kernel_hw[0], kernel_hw[1], params):
+            dw[:, :, kh, kw] = np.einsum("nohw,nchw->oc", gg, xg[:, :, ys, xs], optimize=True)
+        outs.append(dw)
+    return np.concatenate(outs, axis=0)
