@@ -29,7 +29,7 @@ from plots.canvas import (
     result_rows,
     unity_line,
 )
-from plots.data import PASS_LABELS, PASSES, TOTAL_LAYER, GpuResults, PlotError, load_gpu_results
+from plots.data import PASS_LABELS, PASSES, TOTAL, GpuResults, PlotError, load_gpu_results
 from plots.points import (
     architecture_label,
     architecture_labels,
@@ -185,7 +185,7 @@ def plot_layer_speedups(results: Any, out: str | os.PathLike[str] | None = None,
     with ``gpu`` (a GPU results file, see :func:`plots.data.load_gpu_results`) the
     measured GPU speedup of each layer and pass stands beside the simulated one."""
     passes = check_passes(passes)
-    rows = _one_point([r for r in result_rows(results, where, hardware) if r.get("layer") != TOTAL_LAYER])
+    rows = _one_point([r for r in result_rows(results, where, hardware) if r.get("layer") != TOTAL])
     if not rows:
         raise PlotError("the results hold no per-layer rows (only totals)")
     gpu_results = load_gpu_results(gpu) if isinstance(gpu, str | os.PathLike) else gpu

@@ -30,7 +30,7 @@ from plots.canvas import figure_svg
 from plots.data import (
     COMPONENTS,
     PASS_LABELS,
-    TOTAL_LAYER,
+    TOTAL,
     GpuResults,
     PlotError,
     load_gpu_results,
@@ -224,7 +224,7 @@ def _simulation_section(page: _Page, rows: list[dict[str, Any]],
                      "stall cycles", "energy (µJ)"], total_rows, left=2))
 
     best = max(ranked, key=lambda x: x[0])[1]
-    layer_rows = [r for r in best if r.get("layer") != TOTAL_LAYER]
+    layer_rows = [r for r in best if r.get("layer") != TOTAL]
     title = ("Per-layer results" if len(points) == 1 else
              "Per-layer results of the fastest design point")
     page.section(title)

@@ -21,7 +21,7 @@ import pytest
 from accelsim import api, load_hardware
 from accelsim.cli import main
 from plots.canvas import save_figure
-from plots.data import TOTAL_LAYER, PlotError, load_gpu_results, load_rows, rows_from_report
+from plots.data import TOTAL, PlotError, load_gpu_results, load_rows, rows_from_report
 from plots.figures import FIGURE_KINDS, pareto_front, plot
 from plots.points import area_proxy, point_totals, sparsity_of
 from plots.report import build_report, report_sections
@@ -72,7 +72,7 @@ def _store_rows() -> list[dict]:
                             rows.append(r)
                             for k in tot:
                                 tot[k] += r[k]
-                        rows.append({**rows[-1], **tot, "layer": TOTAL_LAYER,
+                        rows.append({**rows[-1], **tot, "layer": TOTAL,
                                      "speedup": tot["base_cycles"] / tot["compute_cycles"]})
     return rows
 
