@@ -11,12 +11,12 @@ import pytest
 
 from accelsim.errors import TraceError
 from accelsim.spec.geometry import LayerGeometry
-from accelsim.trace import dnnsim
 from accelsim.trace.dnnsim import (
     NAMES_FILE,
     PARAMS_FILE,
     dnnsim_layer_type,
     export_dnnsim,
+    exporter,
     import_dnnsim,
 )
 from accelsim.trace.reader import open_trace
@@ -446,7 +446,7 @@ def test_empty_existing_directory_is_used(toy_trace, tmp_path):
 def test_failed_export_leaves_nothing_and_keeps_old_directory(toy_trace, tmp_path, monkeypatch):
     src, _ = toy_trace
     out = tmp_path / "out"
-    real = dnnsim._write_npy
+    real = exporter._write_npy
     calls = []
 
     def failing(path: Path, array: np.ndarray) -> None:
@@ -455,7 +455,7 @@ def test_failed_export_leaves_nothing_and_keeps_old_directory(toy_trace, tmp_pat
             raise OSError(28, "No space left on device")
         real(path, array)
 
-    monkeypatch.setattr(dnnsim, "_write_npy", failing)
+    monkeypatch.setattr(exporter, "_write_npy", failing)
     with pytest.raises(TraceError, match="cannot write.*No space left"):
         export_dnnsim(src, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy.trace"]
