@@ -31,6 +31,7 @@ from torch import nn
 
 from accelsim.errors import ConfigError
 from accelsim.flops import FlopReport, LayerFlops, PassFlops
+from accelsim.numeric import require_int
 from accelsim.spec.geometry import LayerGeometry
 from training.layers import unwrap
 from training.monitors import RELU_TYPES, ActivationDensityMonitor, DeadNeuronMonitor
@@ -191,8 +192,7 @@ def training_flops(geometries: Sequence[LayerGeometry], weight_density: Mapping[
     if not geometries:
         raise ConfigError("no layer geometries given; derive them with "
                           "workloads.tables.derive_layer_table(model, (C, H, W))")
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ConfigError(f"samples = {samples!r} must be a positive integer")
+    require_int(samples, "samples", 1)
     out = []
     for i, g in enumerate(geometries):
         base = g.name.split("#", 1)[0]

@@ -51,6 +51,7 @@ import torch
 from torch import nn
 
 from accelsim.errors import ConfigError
+from accelsim.numeric import round_half_up
 from training.catalog import SCOPES
 from training.masks import (
     keep_count,
@@ -59,7 +60,6 @@ from training.masks import (
     nonzero_densities,
     reset_momentum,
 )
-from training.masks import round_half_up as _rnd
 from training.methods.pruning_plans import (
     PrunePoint,
     check_plan,
@@ -227,9 +227,9 @@ class PruningSparsifier(Sparsifier):
             prune_total = {"all": sum(before.values()) - keep}
         else:
             prune_total = {n: before[n] - keep[n] for n in keep}
-        requested = sum(_rnd(self.ap.q_ratio * v) for v in prune_total.values())
+        requested = sum(round_half_up(self.ap.q_ratio * v) for v in prune_total.values())
         base_keep: Keep = (keep + requested if isinstance(keep, int) else
-                           {n: keep[n] + _rnd(self.ap.q_ratio * prune_total[n]) for n in keep})
+                           {n: keep[n] + round_half_up(self.ap.q_ratio * prune_total[n]) for n in keep})
         mask = self.select(base_keep, scores, current)[0]
         mask, done = ap_prune(self._weights(), self.reference, mask, requested)
         if done < requested:        # too few negative weights: the base prunes the rest

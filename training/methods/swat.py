@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from accelsim.errors import ConfigError
+from accelsim.numeric import require_int
 from accelsim.spec.sparsity import check_sparsity, layer_densities
 from training.layers import weight_geometry
 from training.methods.swat_function import SwatFunction, Tap
@@ -88,9 +89,8 @@ class SwatConfig:
                               f"{', '.join(DISTRIBUTIONS)}")
         check_variant(self.weight_topk, "weight")
         check_variant(self.activation_topk, "activation")
-        if isinstance(self.period, bool) or not isinstance(self.period, int) or self.period < 1:
-            raise ConfigError(f"SWAT Top-K period = {self.period!r} must be an integer >= 1 "
-                              "(iterations between threshold recomputes)")
+        require_int(self.period, "SWAT Top-K period", 1,
+                    "a number of iterations between threshold recomputes")
         if not isinstance(self.overrides, tuple) or not all(
                 isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str)
                 for o in self.overrides):
