@@ -52,7 +52,7 @@ from torch import nn
 
 from accelsim.errors import ConfigError
 from accelsim.numeric import round_half_up
-from training.catalog import SCOPES
+from training.catalog import SCOPES, SCORES
 from training.masks import (
     keep_count,
     load_layer_tensors,
@@ -301,14 +301,23 @@ def _rewind_iteration(ctx: Any) -> int:
     return int(p["rewind_epoch"]) * ctx.steps_per_epoch
 
 
+def _taylor_scorer(ctx: Any) -> Scorer:
+    return TaylorScorer(TaylorConfig(ctx.params["accumulate"],
+                                     min(ctx.params["taylor_window"],
+                                         max(1, ctx.steps_per_epoch))))
+
+
+#: score name (:data:`training.catalog.SCORES`) -> its scorer, built from the registry context
+_SCORERS: dict[str, Callable[[Any], Scorer]] = {
+    "magnitude": lambda ctx: MagnitudeScorer(),
+    "taylor": _taylor_scorer,
+    "lamp": lambda ctx: LampScorer(),
+}
+assert tuple(_SCORERS) == SCORES, "one scorer per score name of the catalog"
+
+
 def _scorer(ctx: Any, score: str) -> Scorer:
-    if score == "lamp":
-        return LampScorer()
-    if score == "taylor":
-        return TaylorScorer(TaylorConfig(ctx.params["accumulate"],
-                                         min(ctx.params["taylor_window"],
-                                             max(1, ctx.steps_per_epoch))))
-    return MagnitudeScorer()
+    return _SCORERS[score](ctx)
 
 
 def _cycles(ctx: Any, rewind: bool, ap: str | None = None) -> tuple[list[PrunePoint], int]:
