@@ -69,7 +69,8 @@ def spearman(simulated: Sequence[float], measured: Sequence[float]) -> float:
     """Spearman's rank correlation (:func:`scipy.stats.spearmanr`); NaN with fewer than two
     points or when either side is constant (no ranking to compare)."""
     if len(simulated) != len(measured):
-        raise ValueError("spearman() needs two sequences of the same length")
+        raise ValidationError(f"spearman() needs two sequences of the same length, got "
+                              f"{len(simulated)} simulated and {len(measured)} measured values")
     if len(simulated) < 2 or len(set(simulated)) < 2 or len(set(measured)) < 2:
         return math.nan
     with warnings.catch_warnings():
