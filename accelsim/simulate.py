@@ -24,6 +24,10 @@ from accelsim.trace.reader import LayerData, Trace, open_trace
 from accelsim.trace.rundir import find_trace
 from accelsim.trace.schema import PASS_ROLES, PASSES
 
+#: ``layer`` value of a totals row (the sum over layers of one pass) wherever results are
+#: rows: ``Report.to_csv()``, the sweep store and its export, the plots' rows.
+TOTAL = "*total*"
+
 
 @dataclass(frozen=True)
 class LayerReport:
@@ -61,7 +65,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "metadata": self.metadata,
                 "hardware": self.hardware.to_dict(), "hardware_digest": self.hardware.digest(),
-                "layers": [{"name": lr.geometry.name, "kind": lr.geometry.kind,
+                "layers": [{"layer": lr.geometry.name, "kind": lr.geometry.kind,
                             "passes": lr.to_dict()} for lr in self.layers],
                 "totals": {k: v.to_dict() for k, v in self.totals().items()}}
 
@@ -78,7 +82,7 @@ class Report:
                 writer.writerow([lr.geometry.name, p, *(d[k] for k in keys)])
         for name, b in self.totals().items():
             d = b.to_dict()
-            writer.writerow(["TOTAL", name, *(d[k] for k in keys)])
+            writer.writerow([TOTAL, name, *(d[k] for k in keys)])
         return buf.getvalue()
 
 

@@ -75,7 +75,7 @@ def test_cli_simulate_synthetic_and_trace(capsys, make_trace, tmp_path):
     path, _ = make_trace()
     assert main(["simulate", str(path), "--hardware", "dadiannao", "--csv"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[-1].startswith("TOTAL,training_step")
+    assert out.splitlines()[-1].startswith("*total*,training_step")
     assert main(["simulate", str(path), "--passes", "forward"]) == 0
     assert "speedup" in capsys.readouterr().out
 

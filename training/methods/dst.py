@@ -38,10 +38,10 @@ import torch
 from torch import nn
 
 from accelsim.errors import ConfigError
+from accelsim.numeric import round_half_up
 from accelsim.spec.sparsity import check_sparsity, layer_densities
 from training.layers import weight_geometry
 from training.masks import mask_churn, mask_densities, reset_optimizer_slots
-from training.masks import round_half_up as _rnd
 from training.sparsifier import Sparsifier
 
 __all__ = ["DstSchedule", "DstSparsifier", "MaskedSparsifier", "RiglSparsifier",
@@ -118,7 +118,7 @@ class DstSchedule:
 
     @property
     def end_step(self) -> int:
-        return _rnd(self.stop * self.total_steps)
+        return round_half_up(self.stop * self.total_steps)
 
     def due(self, t: int) -> bool:
         """True when the masks are updated after step ``t`` (1-based)."""
@@ -152,7 +152,7 @@ class DstSparsifier(MaskedSparsifier):
         geoms = [weight_geometry(n, m) for n, m in self.layers.items()]
         dens = layer_densities(geoms, self.sparsity, distribution=distribution,
                                first_layer_dense=False)
-        self.keep = {n: _rnd(d * m.weight.numel())
+        self.keep = {n: round_half_up(d * m.weight.numel())
                      for (n, m), d in zip(self.layers.items(), dens, strict=True)}
         masks = {}
         for name, module in self.layers.items():
@@ -188,7 +188,7 @@ class DstSparsifier(MaskedSparsifier):
             for name, module in self.layers.items():
                 w, old = module.weight, self.masks[name]
                 k, total = self.keep[name], w.numel()
-                n = min(_rnd(frac * k), k)
+                n = min(round_half_up(frac * k), k)
                 dropped[name] = 0 if (n == 0 or k == total) else n
                 if dropped[name] == 0:
                     continue

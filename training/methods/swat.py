@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from accelsim.errors import ConfigError
+from accelsim.numeric import require_int
 from accelsim.spec.sparsity import check_sparsity, layer_densities
 from training.layers import weight_geometry
 from training.methods.swat_function import SwatFunction, Tap
@@ -51,9 +52,29 @@ from training.topk import (
     threshold,
 )
 
-DISTRIBUTIONS = ("uniform", "erk", "momentum")
-METHOD_OF_DISTRIBUTION = {"uniform": "swat-u", "erk": "swat-erk", "momentum": "swat-m"}
-SWAT_METHODS = tuple(METHOD_OF_DISTRIBUTION.values())
+
+@dataclass(frozen=True)
+class Distribution:
+    """How one SWAT variant spreads the weight budget over the layers: the method name, the
+    :func:`accelsim.spec.sparsity.layer_densities` distribution it starts from, the paper's
+    first-layer choice, and whether it re-spreads the budget by mean momentum at every epoch
+    start (SWAT-M)."""
+
+    method: str
+    initial: str
+    first_layer_dense: bool
+    by_momentum: bool = False
+
+
+#: ``SwatConfig.distribution`` -> its rule, looked up once when the sparsifier is built.
+DISTRIBUTION_RULES: dict[str, Distribution] = {
+    "uniform": Distribution("swat-u", "uniform", first_layer_dense=True),
+    "erk": Distribution("swat-erk", "erk", first_layer_dense=False),
+    "momentum": Distribution("swat-m", "uniform", first_layer_dense=True, by_momentum=True),
+}
+DISTRIBUTIONS = tuple(DISTRIBUTION_RULES)
+SWAT_METHODS = tuple(rule.method for rule in DISTRIBUTION_RULES.values())
+
 
 @dataclass(frozen=True)
 class SwatConfig:
@@ -88,9 +109,8 @@ class SwatConfig:
                               f"{', '.join(DISTRIBUTIONS)}")
         check_variant(self.weight_topk, "weight")
         check_variant(self.activation_topk, "activation")
-        if isinstance(self.period, bool) or not isinstance(self.period, int) or self.period < 1:
-            raise ConfigError(f"SWAT Top-K period = {self.period!r} must be an integer >= 1 "
-                              "(iterations between threshold recomputes)")
+        require_int(self.period, "SWAT Top-K period", 1,
+                    "a number of iterations between threshold recomputes")
         if not isinstance(self.overrides, tuple) or not all(
                 isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str)
                 for o in self.overrides):
@@ -102,14 +122,14 @@ class SwatConfig:
 
     @property
     def method(self) -> str:
-        return METHOD_OF_DISTRIBUTION[self.distribution]
+        return DISTRIBUTION_RULES[self.distribution].method
 
     @classmethod
     def for_method(cls, method: str, sparsity: float, **changes: Any) -> SwatConfig:
         """The paper's configuration of ``swat-u``, ``swat-erk`` or ``swat-m``."""
-        presets = {"swat-u": {"distribution": "uniform", "first_layer_dense": True},
-                   "swat-erk": {"distribution": "erk", "first_layer_dense": False},
-                   "swat-m": {"distribution": "momentum", "first_layer_dense": True}}
+        presets = {rule.method: {"distribution": name,
+                                 "first_layer_dense": rule.first_layer_dense}
+                   for name, rule in DISTRIBUTION_RULES.items()}
         if method not in presets:
             raise ConfigError(f"unknown SWAT method {method!r}; choose one of "
                               f"{', '.join(presets)}")
@@ -163,8 +183,9 @@ class SwatSparsifier(Sparsifier):
             raise ConfigError(f"SWAT overrides {unused} match no Conv2d/Linear layer; layer "
                               f"names look like {names[0]!r}")
         geoms = [weight_geometry(n, m) for n, m in self.layers.items()]
-        dist = "uniform" if config.distribution == "momentum" else config.distribution
-        densities = layer_densities(geoms, config.sparsity, distribution=dist,
+        rule = DISTRIBUTION_RULES[config.distribution]
+        self._by_momentum = rule.by_momentum
+        densities = layer_densities(geoms, config.sparsity, distribution=rule.initial,
                                     first_layer_dense=config.first_layer_dense,
                                     overrides=overrides)
         self._fixed = {n for i, n in enumerate(names)
@@ -266,7 +287,7 @@ class SwatSparsifier(Sparsifier):
 
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
-        if self.config.distribution == "momentum" and epoch > 0:
+        if self._by_momentum and epoch > 0:
             self._redistribute_by_momentum()
 
     def _mean_momentum(self) -> dict[str, float] | None:
