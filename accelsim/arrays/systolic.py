@@ -185,7 +185,7 @@ class SystolicModel(GemmModel):
         if not hw.systolic.scalesim_output_size:
             return work
         return [SystolicWork(w.problem, w.source, w.key,
-                             _scalesim_windows(geometry, w.problem.tag)) for w in work]
+                             windows=_scalesim_windows(geometry, w.problem.tag)) for w in work]
 
     def problem_timing(self, work: Work, hw: Hardware) -> ProblemTiming:
         windows = work.windows if isinstance(work, SystolicWork) else None

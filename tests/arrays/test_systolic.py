@@ -88,7 +88,7 @@ def test_systolic_formula_random_conv_layers(dataflow):
                                hardware=systolic(h, w, dataflow, output_size=rule)
                                ).passes["forward"]
             want = scalesim_formula(dataflow, osz * osz, out, k * k * inp, h, w)
-            assert f.compute_cycles == f.base_cycles == want
+            assert f.compute_cycles == f.base_cycles == want, (rule, size, k, stride, h, w)
             assert f.speedup == 1.0 and f.stall_cycles == 0
             assert f.ideal_cycles == math.ceil(f.effectual_macs / (h * w))
 
