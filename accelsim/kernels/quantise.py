@@ -73,7 +73,7 @@ def integer_magnitudes(values: np.ndarray, value_bits: int, where: str) -> np.nd
     if not fits_integer(a, value_bits):
         f = np.asarray(a, dtype=np.float64)
         bad = ~np.isfinite(f) | (f != np.rint(np.nan_to_num(f)))
-        why = (f"value {f[bad].flat[0]!r} is not an integer" if bad.any() else
+        why = (f"value {float(f[bad].flat[0])!r} is not an integer" if bad.any() else
                f"magnitude {np.abs(f).max():g} does not fit value_bits = {value_bits}")
         raise ConfigError(f"{where}: {why}; [backend] quantisation = \"integer\" needs "
                           "fixed-point integer values (use \"per-tensor\" or raise value_bits)")
