@@ -19,12 +19,15 @@ from accelsim.spec.checks import (
 ARRAY_KINDS = ("bit-tactical", "systolic", "scnn", "ideal")
 DATAFLOWS = ("os", "ws", "is")
 SYSTOLIC_COMPAT = ("scalesim", "pipelined")
+OUTPUT_SIZES = ("auto", "scalesim", "exact")
 FRONTEND_KINDS = ("dense", "tcl")
 SHAPES = ("T", "L")
 PRIORITIES = ("least-flexible", "most-flexible", "non-overlapping")
 SCHEDULES = ("sparser", "weights", "activations")
+TRAVERSALS = ("dnnsim", "row-major")
 BACKEND_KINDS = ("bit-parallel", "tclp", "tcle")
 SERIAL_BACKENDS = ("tclp", "tcle")
+QUANTISATIONS = ("auto", "integer", "per-tensor", "per-layer-profile")
 MEMORY_KINDS = ("ideal", "dram")
 SECTIONS = ("array", "frontend", "backend", "memory", "energy", "systolic", "scnn", "ideal")
 KIND_SECTIONS = {
@@ -119,6 +122,9 @@ class FrontendSpec:
     (>= 0, < lanes) in the connection pattern ``shape`` ("T" or "L").  ``priority`` says
     which zero slot is filled first when candidates compete, ``schedule`` which operand
     is scheduled ("sparser" picks the sparser of weights and activations per layer).
+    ``traversal`` orders the windows and a filter's taps (:data:`TRAVERSALS`, see
+    :mod:`accelsim.lowering.lower`): ``"dnnsim"`` (default, DNNsim's order on PyTorch-layout
+    tensors: windows row index fastest, taps kw outer) or ``"row-major"`` (x fastest, ky outer).
     """
 
     kind: str = "tcl"
@@ -127,6 +133,7 @@ class FrontendSpec:
     lookaside: int = 5
     priority: str = "least-flexible"
     schedule: str = "sparser"
+    traversal: str = "dnnsim"
 
     def __post_init__(self) -> None:
         check_choice("frontend", "kind", self.kind, FRONTEND_KINDS)
@@ -135,6 +142,7 @@ class FrontendSpec:
         check_int("frontend", "lookaside", self.lookaside, 0, "lanes aside", "d")
         check_choice("frontend", "priority", self.priority, PRIORITIES)
         check_choice("frontend", "schedule", self.schedule, SCHEDULES)
+        check_choice("frontend", "traversal", self.traversal, TRAVERSALS)
 
     @property
     def label(self) -> str:
@@ -206,12 +214,24 @@ class BackendSpec:
     it) still occupies its lane and its activation is processed (``false``, DNNsim's choice);
     ``true`` masks such lanes.  ``bits_first_stage`` and ``column_registers`` are used by
     ``"tcle"`` only, ``skip_zero_weights`` by both serial back ends; all are validated.
+
+    ``quantisation`` turns the serial operand's values into magnitudes of at most
+    ``value_bits`` bits (sign-magnitude; :mod:`accelsim.kernels.quantise`): ``"integer"``
+    (the values are fixed-point integers already, used as they are), ``"per-tensor"`` (one
+    scale per tensor), ``"per-layer-profile"`` (a profiled precision per layer: from
+    ``precision_file``, DNNsim's precision.txt format, or derived from the tensor with
+    ``fraction_bits`` fraction bits) or ``"auto"`` (``"integer"`` when every value is an
+    integer that fits, else ``"per-tensor"``).
     """
 
     kind: str = "bit-parallel"
     bits_first_stage: int = 2
     column_registers: int = 1
     skip_zero_weights: bool = False
+    quantisation: str = "auto"
+    value_bits: int = 16
+    precision_file: str = ""
+    fraction_bits: int = 8
 
     def __post_init__(self) -> None:
         check_choice("backend", "kind", self.kind, BACKEND_KINDS)
@@ -226,6 +246,15 @@ class BackendSpec:
                    "steps a column may run ahead of the slowest column")
         check_bool("backend", "skip_zero_weights", self.skip_zero_weights,
                     "mask lanes whose weight is zero")
+        check_choice("backend", "quantisation", self.quantisation, QUANTISATIONS)
+        check_int("backend", "value_bits", self.value_bits, 2, "bits of a serial value")
+        if self.value_bits > 16:
+            raise HardwareError(f"[backend] value_bits = {self.value_bits} must be <= 16; use "
+                                "value_bits in 2..16")
+        if not isinstance(self.precision_file, str):
+            raise HardwareError("[backend] precision_file must be a path string (\"\" for none)")
+        check_int("backend", "fraction_bits", self.fraction_bits, 0,
+                  "fraction bits of the derived per-layer profile")
 
     @property
     def serial(self) -> bool:
@@ -318,19 +347,33 @@ class SystolicSpec:
     stationary (rows = reduction, columns = output pixels).  ``compat``: ``"scalesim"``
     (default) gives SCALE-Sim v3's compute cycles exactly (every fold pays its own pipeline
     fill and drain, no overlap between folds); ``"pipelined"`` overlaps the folds (fill and
-    drain once per problem).  Formulas: :func:`accelsim.arrays.others.systolic_problem_cycles`.
+    drain once per problem).  Formulas: :func:`accelsim.arrays.systolic.systolic_problem_cycles`.
+    ``output_size``: how many output windows a strided forward convolution has --
+    ``"scalesim"`` SCALE-Sim's ``ceil((H - R) / stride) + 1`` per axis (it keeps the partial
+    window at the edge; H the padded input, R the dilated kernel), ``"exact"`` the layer's own
+    ``floor((H - R) / stride) + 1``; ``"auto"`` (default) is ``"scalesim"`` with ``compat =
+    "scalesim"``, else ``"exact"``.
     """
 
     height: int = 32
     width: int = 32
     dataflow: str = "os"
     compat: str = "scalesim"
+    output_size: str = "auto"
 
     def __post_init__(self) -> None:
         check_int("systolic", "height", self.height, 1, "rows of MACs")
         check_int("systolic", "width", self.width, 1, "columns of MACs")
         check_choice("systolic", "dataflow", self.dataflow, DATAFLOWS)
         check_choice("systolic", "compat", self.compat, SYSTOLIC_COMPAT)
+        check_choice("systolic", "output_size", self.output_size, OUTPUT_SIZES)
+
+    @property
+    def scalesim_output_size(self) -> bool:
+        """Whether strided forward layers get SCALE-Sim's output size (see ``output_size``)."""
+        if self.output_size == "auto":
+            return self.compat == "scalesim"
+        return self.output_size == "scalesim"
 
     @property
     def multipliers(self) -> int:
