@@ -68,7 +68,7 @@ from accelsim.explore.sql import (
     switch_to_wal,
     write_parquet,
 )
-from accelsim.fileio import atomic_path
+from accelsim.fileio import atomic_path, ensure_dir
 
 
 class ResultsStore:
@@ -291,7 +291,6 @@ class ResultsStore:
                              ".csv or .parquet file name")
         rows = self.rows(filters, **kw)
         keys = list(rows[0]) if rows else ["trace", "trace_digest", "hardware_digest"]
-        p.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(p) as tmp:
             if suffix == ".csv":
                 with open(tmp, "w", newline="", encoding="utf-8") as fh:
@@ -337,7 +336,7 @@ def open_store(path: str | os.PathLike[str], *, create: bool = True) -> ResultsS
     if p.is_dir():
         raise StoreError(f"results store {p} is a directory; give a file such as results.sqlite")
     if create:
-        p.parent.mkdir(parents=True, exist_ok=True)
+        ensure_dir(p.parent)
     try:
         conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     except sqlite3.Error as exc:
