@@ -207,8 +207,9 @@ def test_a_full_store_is_a_one_line_error(tmp_path, monkeypatch):
 
 
 def _fail(code):
-    def fail(*a, **k):
-        raise OSError(code, os.strerror(code))
+    def fail(*args, **kwargs):     # as the system call fails: naming its paths
+        names = [os.fspath(a) for a in args[:2] if isinstance(a, str | os.PathLike)]
+        raise OSError(code, os.strerror(code), *names[:1], None, *names[1:2])
     return fail
 
 
