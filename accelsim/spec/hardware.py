@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from accelsim.errors import HardwareError
-from accelsim.spec.checks import show, suggest, toml_string, toml_type, toml_value
+from accelsim.spec.checks import check_sizes, show, suggest, toml_string, toml_type, toml_value
 from accelsim.spec.sections import (
     DENSE_KINDS,
     KIND_ARRAY_KEYS,
@@ -64,16 +64,6 @@ BUILTIN_HARDWARE = ("bit-tactical", "dadiannao", "bit-tactical-tclp", "bit-tacti
 DEFAULT_NAME = "bit-tactical T<2,5>"
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
-#: upper bounds on sizes, checked before anything is allocated (far above any real chip; a
-#: larger value is a typo such as tiles = 1e12): processing elements (or MACs of a systolic
-#: array, PEs of SCNN), products per PE per cycle, MACs per cycle, fixed-point bits, and
-#: bytes of one on-chip buffer
-MAX_PES = 1 << 20
-MAX_LANES = 1 << 10
-MAX_MACS_PER_CYCLE = 1 << 24
-MAX_PE_BITS = 64
-MAX_BUFFER_BYTES = 1 << 40
-MAX_SCNN_PER_CYCLE = 1 << 10
 
 
 @dataclass(frozen=True)
@@ -104,7 +94,7 @@ class Hardware:
             raise HardwareError(f"name = {show(self.name)} must be a string (free text), not a "
                                 f"{toml_type(self.name)}")
         self._check_kind()
-        self._check_sizes()
+        check_sizes(self)
         lanes, d = self.array.lanes, self.frontend.lookaside
         if self.frontend.kind != "dense" and d >= lanes:
             raise HardwareError(f"[frontend] lookaside = {d} must be < [array] lanes = {lanes} "
@@ -115,33 +105,6 @@ class Hardware:
             raise HardwareError(f'[array] pe_bits = {bits} does not fit [backend] kind = '
                                 f'"{self.backend.kind}": bit-serial back ends take 2..16-bit '
                                 "sign-magnitude values; use pe_bits in 2..16")
-
-    def _check_sizes(self) -> None:
-        """Refuse absurd sizes (:data:`MAX_PES` and friends) with a one-line error, before
-        the simulator allocates anything by them."""
-        a, s, n = self.array, self.systolic, self.scnn
-        limits = (
-            ("[array] tiles x rows x columns", a.pes, MAX_PES, "processing elements"),
-            ("[array] lanes", a.lanes, MAX_LANES, "products per PE per cycle"),
-            ("[array] tiles x rows x columns x lanes", a.macs_per_cycle, MAX_MACS_PER_CYCLE,
-             "MACs per cycle"),
-            ("[array] pe_bits", a.pe_bits, MAX_PE_BITS, "bits"),
-            ("[systolic] height x width", s.height * s.width, MAX_PES, "MACs"),
-            ("[scnn] pe_rows x pe_columns", n.pe_rows * n.pe_columns, MAX_PES, "PEs"),
-            ("[scnn] weights_per_cycle x activations_per_cycle",
-             n.weights_per_cycle * n.activations_per_cycle, MAX_SCNN_PER_CYCLE,
-             "products per PE per cycle"),
-            ("[scnn] accumulator_banks", n.accumulator_banks, MAX_LANES, "banks"),
-            ("[scnn] output_channel_group", n.output_channel_group, MAX_PES, "channels"),
-            ("[memory] weight_buffer_bytes", self.memory.weight_buffer_bytes, MAX_BUFFER_BYTES,
-             "bytes (1 TiB)"),
-            ("[memory] activation_buffer_bytes", self.memory.activation_buffer_bytes,
-             MAX_BUFFER_BYTES, "bytes (1 TiB)"),
-        )
-        for what, value, limit, unit in limits:
-            if value > limit:
-                raise HardwareError(f"{what} = {value} is absurdly large: accelsim simulates at "
-                                    f"most {limit} {unit}; use a smaller value")
 
     def _check_kind(self) -> None:
         """Sections and ``[array]`` keys that do not belong to ``array.kind`` keep their
