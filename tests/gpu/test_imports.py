@@ -32,8 +32,8 @@ def test_gpu_modules_import_without_numba_and_simpy():
 
 def test_gpu_modules_import_no_simulator_module():
     """Read the sources: accelsim.gpu imports only accelsim.errors, accelsim.fileio (stdlib
-    only), accelsim.trace and itself from the package (so only the package __init__ can pull
-    the simulator in)."""
+    only), accelsim.trace, accelsim.spec.geometry and itself from the package (so only the
+    package __init__ can pull the simulator in)."""
     import ast
     from pathlib import Path
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from accelsim.errors import TraceError
+from accelsim.fileio import WriteError
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace.dnnsim import (
     NAMES_FILE,
@@ -250,14 +251,14 @@ def test_failed_export_leaves_nothing_and_keeps_old_directory(toy_trace, tmp_pat
         real(path, array)
 
     monkeypatch.setattr(exporter, "_write_npy", failing)
-    with pytest.raises(TraceError, match="cannot write.*No space left"):
+    with pytest.raises(WriteError, match=f"cannot write {out}: no space left"):
         export_dnnsim(src, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy.trace"]
 
     out.mkdir()
     (out / "keep.txt").write_text("old")
     calls.clear()
-    with pytest.raises(TraceError):
+    with pytest.raises(WriteError):
         export_dnnsim(src, out, overwrite=True)
     assert _snapshot(out) == {"keep.txt": b"old"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "toy.trace"]

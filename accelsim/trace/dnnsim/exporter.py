@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.errors import TraceError
-from accelsim.fileio import atomic_write, fsync_dir
+from accelsim.fileio import WriteError, atomic_write, fsync_dir, write_error
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace.dnnsim.layout import (
     DEFUSE_FC,
@@ -180,10 +180,12 @@ def export_dnnsim(trace: str | os.PathLike[str], out_dir: str | os.PathLike[str]
             _write_layers(tr, names, renamed, tmp, batch_file)
             _move_into_place(tmp, out)
             fsync_dir(out.parent)
-        except OSError as exc:
+        except (OSError, WriteError) as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise TraceError(f"dnnsim export to {out}: cannot write ({exc}); check the free "
-                             "space and permissions of the directory") from None
+            cause = exc if isinstance(exc, OSError) else exc.__context__
+            if isinstance(cause, OSError):      # name the export, not the file being built
+                raise write_error(OSError(cause.errno, cause.strerror), out) from None
+            raise WriteError(f"cannot write {out}: {exc}") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
