@@ -51,7 +51,7 @@ from accelsim.numeric import ceil_div
 from accelsim.pipeline.energy import AccessCounts
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
-from accelsim.spec.sections import SystolicSpec
+from accelsim.spec.kind_sections import SystolicSpec
 
 __all__ = ["SystolicModel", "SystolicWork", "scalesim_output_size", "systolic_problem_cycles"]
 

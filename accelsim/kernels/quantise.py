@@ -45,7 +45,7 @@ import numpy as np
 
 from accelsim.errors import ConfigError
 from accelsim.kernels.recoding import fixed_point_magnitudes
-from accelsim.spec.sections import BackendSpec
+from accelsim.spec.array_sections import BackendSpec
 
 __all__ = ["derived_precision", "fits_integer", "integer_magnitudes", "profiled_magnitudes",
            "quantise_window", "read_precision_file"]

@@ -77,8 +77,8 @@ import numpy as np
 
 from accelsim.errors import LoweringError
 from accelsim.numeric import ceil_div
+from accelsim.spec.array_sections import TRAVERSALS
 from accelsim.spec.geometry import LayerGeometry
-from accelsim.spec.sections import TRAVERSALS
 from accelsim.trace.schema import PASSES
 
 __all__ = ["LoweredProblem", "check_traversal", "iter_problems", "lower_pass", "lower_with_sources", "phases",

@@ -11,6 +11,7 @@ from accelsim import simulate_layer
 from accelsim.arrays.scnn import scnn_problems
 from accelsim.errors import HardwareError
 from accelsim.kernels.scnn import _scnn_cycles, _scnn_cycles_ref
+from accelsim.spec.array_sections import ArraySpec
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import (
     Hardware,
@@ -19,7 +20,7 @@ from accelsim.spec.hardware import (
     ideal_bound,
     load_hardware,
 )
-from accelsim.spec.sections import ArraySpec, ScnnSpec, SystolicSpec
+from accelsim.spec.kind_sections import ScnnSpec, SystolicSpec
 
 SYSTOLIC = builtin_hardware("systolic-os-32x32")
 SCNN = builtin_hardware("scnn")

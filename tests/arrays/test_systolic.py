@@ -15,7 +15,7 @@ from accelsim import simulate_layer
 from accelsim.arrays.systolic import _fold_cycles, scalesim_output_size, systolic_problem_cycles
 from accelsim.errors import HardwareError
 from accelsim.spec.hardware import builtin_hardware
-from accelsim.spec.sections import SystolicSpec
+from accelsim.spec.kind_sections import SystolicSpec
 
 SYSTOLIC = builtin_hardware("systolic-os-32x32")
 PASSES = ("forward", "backward_input", "backward_weight")

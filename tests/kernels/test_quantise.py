@@ -13,8 +13,8 @@ from accelsim.kernels.quantise import (
     quantise_window,
     read_precision_file,
 )
+from accelsim.spec.array_sections import BackendSpec
 from accelsim.spec.hardware import builtin_hardware
-from accelsim.spec.sections import BackendSpec
 
 
 def be(rule, **more):

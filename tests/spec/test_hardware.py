@@ -5,6 +5,15 @@ import dataclasses
 import pytest
 
 from accelsim.errors import HardwareError
+from accelsim.spec.array_sections import (
+    FRONTEND_KINDS,
+    PRIORITIES,
+    SCHEDULES,
+    SHAPES,
+    ArraySpec,
+    BackendSpec,
+    FrontendSpec,
+)
 from accelsim.spec.hardware import (
     BUILTIN_HARDWARE,
     DATA_DIR,
@@ -14,17 +23,7 @@ from accelsim.spec.hardware import (
     dense_baseline,
     load_hardware,
 )
-from accelsim.spec.sections import (
-    FRONTEND_KINDS,
-    PRIORITIES,
-    SCHEDULES,
-    SHAPES,
-    ArraySpec,
-    BackendSpec,
-    EnergySpec,
-    FrontendSpec,
-    MemorySpec,
-)
+from accelsim.spec.sections import EnergySpec, MemorySpec
 
 
 # ---- defaults and shipped files -------------------------------------------------------

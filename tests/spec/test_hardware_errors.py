@@ -6,13 +6,13 @@ import math
 import pytest
 
 from accelsim.errors import AccelsimError, HardwareError
+from accelsim.spec.array_sections import (
+    ArraySpec,
+    FrontendSpec,
+)
 from accelsim.spec.hardware import (
     Hardware,
     load_hardware,
-)
-from accelsim.spec.sections import (
-    ArraySpec,
-    FrontendSpec,
 )
 
 
