@@ -55,7 +55,7 @@ from training.catalog import BASES
 from training.masks import keep_count, mask_churn, nonzero_densities, reset_momentum
 from training.methods.pai import scoring_mode
 from training.monitors import RELU_TYPES
-from training.sparsifier import Sparsifier
+from training.sparsifier import ParamsCheckpoint, Sparsifier
 
 __all__ = ["FatReluSparsifier", "HoyerSparsifier", "build_fatrelu", "build_hoyer", "fatrelu",
            "hoyer_square"]
@@ -85,7 +85,7 @@ _WEIGHT_PRUNING: dict[str, str | None] = {"magnitude": "global magnitude one-sho
 assert tuple(_WEIGHT_PRUNING) == BASES, "one weight pruning per base of the catalog"
 
 
-class _OneShotBase(Sparsifier):
+class _OneShotBase(ParamsCheckpoint, Sparsifier):
     """Weight sparsity of Hoyer/FATReLU: global magnitude one-shot at ``prune_epoch``
     (``base = magnitude``), or none (``base = dense``)."""
 
@@ -123,14 +123,6 @@ class _OneShotBase(Sparsifier):
         return {"method": self.method, "sparsity": self.sparsity, **self._params(),
                 "weight_pruning": self.weight_pruning or "none"}
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "sparsity": self.sparsity, "params": self._params()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if float(state["sparsity"]) != self.sparsity or state["params"] != self._params():
-            raise ConfigError(f"checkpoint's {self.method} sparsity/parameters differ from this "
-                              "run's; resume with the same --sparsity and --param values")
-        super().load_state_dict(state)
 
 
 class HoyerSparsifier(_OneShotBase):

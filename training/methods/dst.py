@@ -42,7 +42,7 @@ from accelsim.numeric import round_half_up
 from accelsim.spec.sparsity import check_sparsity, layer_densities
 from training.layers import weight_geometry
 from training.masks import mask_churn, mask_densities, reset_optimizer_slots
-from training.sparsifier import Sparsifier
+from training.sparsifier import ParamsCheckpoint, Sparsifier
 
 __all__ = ["DstSchedule", "DstSparsifier", "MaskedSparsifier", "RiglSparsifier",
            "SetSparsifier", "build_rigl", "build_set", "drop_fraction"]
@@ -55,7 +55,7 @@ def drop_fraction(zeta: float, t: int, end: int) -> float:
     return 0.5 * zeta * (1.0 + math.cos(math.pi * t / end))
 
 
-class MaskedSparsifier(Sparsifier):
+class MaskedSparsifier(ParamsCheckpoint, Sparsifier):
     """A method whose masks are set when it is built (every layer masked): announces the
     initial masks at epoch 0, checks its parameters on resume."""
 
@@ -84,13 +84,7 @@ class MaskedSparsifier(Sparsifier):
         return {"method": self.method, "sparsity": self.sparsity, **self._params(),
                 "density": self._overall_density(), "layers": list(self.layers)}
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "sparsity": self.sparsity, "params": self._params()}
-
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if float(state["sparsity"]) != self.sparsity or state["params"] != self._params():
-            raise ConfigError(f"checkpoint's {self.method} sparsity/parameters differ from this "
-                              "run's; resume with the same --sparsity and --param values")
         super().load_state_dict(state)
         self._announced = True
 
