@@ -61,6 +61,8 @@ figcaption{font-size:.85em;color:#555}.note{color:#555;font-size:.9em}
 footer{margin-top:2.5em;font-size:.8em;color:#666;border-top:1px solid #ccc;padding-top:.5em}
 """
 MAX_LAYER_ROWS = 400
+#: file name endings a report may be written to (it is HTML)
+REPORT_SUFFIXES = (".html", ".htm")
 
 
 # ---- html helpers -----------------------------------------------------------------------------
@@ -350,6 +352,9 @@ def build_report(sources: Any, out: str | os.PathLike[str], *, hardware: Any = N
     results store (SQLite/CSV), report JSON, Reports or rows (see
     :func:`plots.data.load_rows`) -- or a list of these.  ``gpu``: a GPU results file
     compared with the simulated per-layer speedups."""
+    if Path(out).suffix.lower() not in REPORT_SUFFIXES:
+        raise PlotError(f"report --out {Path(out).name}: the report is an HTML page; give a "
+                        ".html or .htm file name")
     items = list(sources) if isinstance(sources, list | tuple) else [sources]
     if not items:
         raise PlotError("nothing to report: give a run directory or results")

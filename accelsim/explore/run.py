@@ -14,6 +14,8 @@ Spec format (paths are relative to the spec file)::
     name = "lookahead-lookaside"          # optional, default: the file name
     passes = ["forward", "backward_input", "backward_weight"]   # optional, default all
     invalid = "skip"                      # or "error" (see below)
+    reference = "dadiannao"               # optional: the machine every speedup is against
+                                          # (built-in name or hardware TOML path)
 
     [base]
     hardware = "bit-tactical"             # built-in name or a hardware TOML path

@@ -14,7 +14,8 @@ from accelsim.trace.schema import PASSES
 
 __all__ = ["HardwarePoint", "SkippedPoint", "SweepError", "SweepSpec", "Workload"]
 
-TOP_KEYS = ("name", "passes", "invalid", "base", "grid", "points", "zip", "workloads")
+TOP_KEYS = ("name", "passes", "invalid", "reference", "base", "grid", "points", "zip",
+            "workloads")
 WORKLOAD_TABLE_KEYS = ("traces", "run_steps", "synthetic")
 SYNTHETIC_KEYS = ("model", "dataset", "method", "sparsity", "batch", "seed")
 SYNTHETIC_EXTRA = ("activation_sparsity", "activation_clustering", "weight_structure",
@@ -32,11 +33,14 @@ class SweepError(ConfigError):
 
 @dataclass(frozen=True)
 class HardwarePoint:
-    """One hardware point: the parameters set on the base (dotted keys) and the result."""
+    """One hardware point: the parameters set on the base (dotted keys), the result, and its
+    name (:func:`accelsim.explore.labels.point_label`: what the sweep set, ``T<4,6> tcle
+    x1``)."""
 
     params: dict[str, Any]
     hardware: Hardware
     digest: str
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class SweepSpec:
     grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     source: str = ""
     derive: TableDeriver | None = None  # derives layer tables that do not ship (torch)
+    reference: Hardware | None = None   # the machine speedups are against (None: dadiannao)
 
     @property
     def size(self) -> int:

@@ -290,6 +290,11 @@ class ResultsStore:
             raise StoreError(f"export to {p}: unknown format {p.suffix or '(no suffix)'}; use a "
                              ".csv or .parquet file name")
         rows = self.rows(filters, **kw)
+        wanted = merge_filters(filters, kw)
+        if not rows and wanted:
+            shown = ", ".join(f"{k}={v}" for k, v in wanted.items())
+            raise StoreError(f"export to {p}: no row of {self.path} matches {shown}; check the "
+                             "--where values (e.g. pass=forward, layer=*total*)")
         keys = list(rows[0]) if rows else ["trace", "trace_digest", "hardware_digest"]
         with atomic_path(p) as tmp:
             if suffix == ".csv":
