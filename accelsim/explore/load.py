@@ -20,6 +20,8 @@ from accelsim.explore.grid import (
 from accelsim.explore.spec import (
     TOP_KEYS,
     WORKLOAD_TABLE_KEYS,
+    REFERENCE,
+    HardwarePoint,
     SweepError,
     SweepSpec,
     Workload,
@@ -75,17 +77,18 @@ def _from_dict(data: dict[str, Any], root: Path, default_name: str, src: str,
     reference = _reference(data, root)
     base, grid, points = _hardware_tables(data, root)
     hardware, skipped = expand_hardware(base, points, grid, invalid)
+    if all(hp.digest != reference.digest() for hp in hardware):
+        hardware += (HardwarePoint({}, reference, reference.digest(),
+                                   f"{reference.name or 'reference'} (reference)"),)
     workloads = _workloads(data, root, derive)
     return SweepSpec(name, base, hardware, workloads, tuple(passes), invalid, skipped,
                      tuple(grid), src, derive, reference)
 
 
-def _reference(data: dict[str, Any], root: Path) -> Hardware | None:
+def _reference(data: dict[str, Any], root: Path) -> Hardware:
     """The ``reference = "..."`` machine (a built-in name or a hardware TOML path, relative
-    to the spec) every point's speedup is measured against; None when not given."""
-    if "reference" not in data:
-        return None
-    value = data["reference"]
+    to the spec) every point's speedup is measured against; default :data:`REFERENCE`."""
+    value = data.get("reference", REFERENCE)
     if not isinstance(value, str) or not value:
         raise SweepError(f"reference = {show(value)} must be a built-in hardware name "
                          "(dadiannao, bit-tactical, ...) or a hardware TOML path")

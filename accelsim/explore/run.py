@@ -99,7 +99,7 @@ from accelsim.explore.executors import (
 from accelsim.explore.load import load_sweep
 from accelsim.explore.records import PointRecord
 from accelsim.explore.spec import SweepError, SweepSpec
-from accelsim.explore.store import open_store
+from accelsim.explore.store import ResultsStore, open_store
 
 __all__ = ["SweepResult", "plan", "run_sweep"]
 
@@ -134,6 +134,8 @@ class SweepResult:
 def plan(spec: SweepSpec, done: Mapping[tuple[str, str], frozenset[str]]) -> list[PointTask]:
     """The points of ``spec`` not (completely) in the store, workload by workload, each with
     its missing passes."""
+    ref = spec.reference_point
+    ref_name, ref_digest = (ref.hardware.name or ref.label, ref.digest) if ref else ("", "")
     tasks = []
     for wl in spec.workloads:
         for hp in spec.hardware:
@@ -141,8 +143,19 @@ def plan(spec: SweepSpec, done: Mapping[tuple[str, str], frozenset[str]]) -> lis
             missing = tuple(p for p in spec.passes if p not in have)
             if missing:
                 tasks.append(PointTask(wl, hp.hardware, missing, hp.params, spec.name,
-                                            spec.derive))
+                                       spec.derive, hp.label, ref_name, ref_digest))
     return tasks
+
+
+def _name_done_points(store: ResultsStore, spec: SweepSpec,
+                      done: Mapping[tuple[str, str], frozenset[str]]) -> None:
+    """Points of ``spec`` already stored take this sweep's labels and reference."""
+    ref = spec.reference_point
+    ref_name, ref_digest = (ref.hardware.name or ref.label, ref.digest) if ref else ("", "")
+    named = [(wl.digest, hp.digest, hp.label, hp.params, ref_name, ref_digest)
+             for wl in spec.workloads for hp in spec.hardware if (wl.digest, hp.digest) in done]
+    if named:
+        store.name_points(named, spec.name)
 
 
 def run_sweep(spec: SweepSpec | str | os.PathLike[str] | Mapping[str, Any],
@@ -170,7 +183,9 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str] | Mapping[str, Any],
     with open_store(out) as store:
         if spec.skipped:
             store.record_skipped(spec.name, ((s.params, s.reason) for s in spec.skipped))
-        tasks = plan(spec, store.done())
+        done = store.done()
+        _name_done_points(store, spec, done)
+        tasks = plan(spec, done)
         already = spec.size - len(tasks)
         remaining = 0
         if max_points is not None and len(tasks) > max_points:

@@ -12,7 +12,7 @@ from accelsim.spec.checks import show
 from accelsim.spec.hardware import Hardware
 from accelsim.trace.schema import PASSES
 
-__all__ = ["HardwarePoint", "SkippedPoint", "SweepError", "SweepSpec", "Workload"]
+__all__ = ["REFERENCE", "HardwarePoint", "SkippedPoint", "SweepError", "SweepSpec", "Workload"]
 
 TOP_KEYS = ("name", "passes", "invalid", "reference", "base", "grid", "points", "zip",
             "workloads")
@@ -23,6 +23,8 @@ SYNTHETIC_EXTRA = ("activation_sparsity", "activation_clustering", "weight_struc
                    "saved_activation", "layer_sparsity")
 SYNTHETIC_DEFAULTS = {"dataset": "cifar10", "method": "swat-u", "sparsity": 0.9, "batch": 1,
                       "seed": 0}
+#: the machine speedups are measured against when a spec names none (built-in hardware)
+REFERENCE = "dadiannao"
 MAX_AXIS = 10_000
 MAX_HARDWARE_POINTS = 1_000_000
 
@@ -69,8 +71,9 @@ class Workload:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep: the hardware points (after skipping invalid combinations), the
-    workloads and the passes.  Build it with :func:`load_sweep`."""
+    """A validated sweep: the hardware points (after skipping invalid combinations; the
+    reference machine is one of them, added when no design point is it), the workloads and
+    the passes.  Build it with :func:`load_sweep`."""
 
     name: str
     base: Hardware
@@ -82,7 +85,15 @@ class SweepSpec:
     grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     source: str = ""
     derive: TableDeriver | None = None  # derives layer tables that do not ship (torch)
-    reference: Hardware | None = None   # the machine speedups are against (None: dadiannao)
+    reference: Hardware | None = None   # the machine speedups are against (one of hardware)
+
+    @property
+    def reference_point(self) -> HardwarePoint | None:
+        """The hardware point of the reference machine (a design point, or the one added)."""
+        if self.reference is None:
+            return None
+        digest = self.reference.digest()
+        return next((hp for hp in self.hardware if hp.digest == digest), None)
 
     @property
     def size(self) -> int:

@@ -19,7 +19,7 @@ class StoreError(AccelsimError):
     """A results store that cannot be opened, is not a store, or has another schema."""
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 BUSY_TIMEOUT_S = 120.0
 
@@ -29,13 +29,14 @@ CREATE TABLE IF NOT EXISTS results (
     trace_digest TEXT NOT NULL, hardware_digest TEXT NOT NULL, layer TEXT NOT NULL,
     layer_index INTEGER NOT NULL, pass TEXT NOT NULL,
     {", ".join(f"{k} INTEGER NOT NULL" for k in COUNTS)},
-    speedup REAL, exploited_sparsity REAL, pe_utilisation REAL, energy_pj REAL,
-    base_energy_pj REAL, energy_efficiency REAL, scheduled TEXT, finished_at REAL NOT NULL,
+    speedup_vs_own_dense REAL, exploited_sparsity REAL, pe_utilisation REAL, time_s REAL,
+    energy_pj REAL, base_energy_pj REAL, scheduled TEXT, finished_at REAL NOT NULL,
     PRIMARY KEY (trace_digest, hardware_digest, layer, pass)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS points (
     trace_digest TEXT NOT NULL, hardware_digest TEXT NOT NULL, passes TEXT NOT NULL,
     params TEXT NOT NULL, sweep TEXT NOT NULL, seconds REAL NOT NULL, worker TEXT NOT NULL,
-    finished_at REAL NOT NULL, PRIMARY KEY (trace_digest, hardware_digest));
+    finished_at REAL NOT NULL, label TEXT NOT NULL, reference TEXT NOT NULL,
+    reference_digest TEXT NOT NULL, PRIMARY KEY (trace_digest, hardware_digest));
 CREATE TABLE IF NOT EXISTS hardware (
     hardware_digest TEXT PRIMARY KEY, name TEXT NOT NULL, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS workloads (
@@ -89,13 +90,27 @@ def match(value: Any, wanted: Any) -> bool:
 
 
 def flat_view_sql(keys: Sequence[str]) -> str:
+    """The ``flat`` view: every result row with its workload, its point's label, swept
+    parameters and reference, the hardware parameters as columns, and the figures against the
+    reference (its row of the same trace, layer and pass), as ``ResultsStore.rows`` gives
+    them."""
     hw = ", ".join(f"json_extract(h.json, '$.{k}') AS \"{k}\"" for k in keys)
     return ("CREATE VIEW flat AS SELECT r.trace_digest, r.hardware_digest, w.trace, w.kind AS "
             "workload_kind, w.model, w.dataset, w.method, w.sparsity, w.batch, w.step, "
-            f"h.name AS hardware_name, {hw}, r.layer, r.layer_index, r.pass, "
-            + ", ".join(f"r.{k}" for k in FIGURES) +
-            ", r.finished_at FROM results r JOIN workloads w USING (trace_digest) "
-            "JOIN hardware h USING (hardware_digest)")
+            f"h.name AS hardware_name, p.label, p.params, {hw}, r.layer, r.layer_index, "
+            "r.pass, " + ", ".join(f"r.{k}" for k in FIGURES) +
+            ", p.reference, p.reference_digest, x.time_s AS reference_time_s, "
+            "x.energy_pj AS reference_energy_pj, "
+            "CASE WHEN r.time_s > 0 THEN x.time_s / r.time_s "
+            "WHEN x.time_s = 0 THEN 1.0 END AS speedup, "
+            "CASE WHEN r.energy_pj > 0 THEN x.energy_pj / r.energy_pj END AS energy_efficiency, "
+            "r.finished_at FROM results r JOIN workloads w USING (trace_digest) "
+            "JOIN hardware h USING (hardware_digest) "
+            "LEFT JOIN points p ON p.trace_digest = r.trace_digest "
+            "AND p.hardware_digest = r.hardware_digest "
+            "LEFT JOIN results x ON x.trace_digest = r.trace_digest "
+            "AND x.hardware_digest = p.reference_digest AND x.layer = r.layer "
+            "AND x.pass = r.pass")
 
 
 def switch_to_wal(conn: sqlite3.Connection) -> str:

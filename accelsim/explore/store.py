@@ -49,6 +49,7 @@ from accelsim.explore.records import (
     DERIVED,
     FIGURES,
     TOTAL,
+    against_reference,
     WORKLOAD_KEYS,
     PointRecord,
     breakdown_of,
@@ -116,8 +117,9 @@ class ResultsStore:
         sql = (f"INSERT OR IGNORE INTO results ({', '.join(cols)}) VALUES "
                f"({', '.join('?' * len(cols))})")
         values = []
+        clock = (record.hardware.get("array") or {}).get("clock_ghz", 1.0)
         for layer, index, pass_name, b in record.rows:
-            f = figures_of(b)
+            f = figures_of(b, clock)
             values.append((record.trace_digest, record.hardware_digest, layer, index, pass_name,
                            *(sql_value(f[k]) for k in FIGURES), now))
         with self.transaction() as conn:
@@ -134,13 +136,28 @@ class ResultsStore:
                                "hardware_digest = ?",
                                (record.trace_digest, record.hardware_digest)).fetchone()
             passes = set(record.passes) | (set(old["passes"].split(",")) if old else set())
-            conn.execute("INSERT OR REPLACE INTO points VALUES (?,?,?,?,?,?,?,?)",
+            conn.execute("INSERT OR REPLACE INTO points VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                          (record.trace_digest, record.hardware_digest,
                           ",".join(sorted(passes - {""})),
                           json.dumps(record.params, sort_keys=True), record.sweep,
-                          record.seconds, record.worker or _worker_name(), now))
+                          record.seconds, record.worker or _worker_name(), now,
+                          record.label, record.reference, record.reference_digest))
             conn.execute("DELETE FROM failures WHERE trace_digest = ? AND hardware_digest = ?",
                          (record.trace_digest, record.hardware_digest))
+
+    def name_points(self, named: Iterable[tuple[str, str, str, Mapping[str, Any], str, str]],
+                    sweep: str) -> None:
+        """Give stored points the label, swept parameters and reference of the sweep now
+        running (``(trace_digest, hardware_digest, label, params, reference name,
+        reference digest)``): a point a later sweep runs again is named as that sweep names
+        it, and measured against its reference.  Points not stored are left alone."""
+        with self.transaction() as conn:
+            conn.executemany("UPDATE points SET label = ?, params = ?, sweep = ?, reference = ?, "
+                             "reference_digest = ? WHERE trace_digest = ? AND "
+                             "hardware_digest = ?",
+                             [(label, json.dumps(dict(params), sort_keys=True), sweep, ref,
+                               ref_digest, trace, hw)
+                              for trace, hw, label, params, ref, ref_digest in named])
 
     def record_failure(self, trace_digest: str, hardware_digest: str, error: str) -> None:
         """Remember that a point's simulation raised ``error`` (it stays not done)."""
@@ -187,20 +204,36 @@ class ResultsStore:
     def _joined(self, include_totals: bool) -> Iterator[dict[str, Any]]:
         hardware = {r["hardware_digest"]: flatten_hardware(json.loads(r["json"]))
                     for r in self._conn.execute("SELECT hardware_digest, json FROM hardware")}
+        points = {(r["trace_digest"], r["hardware_digest"]): dict(r) for r in self._conn.execute(
+            "SELECT trace_digest, hardware_digest, label, params, reference, reference_digest "
+            "FROM points")}
         sql = ("SELECT r.trace_digest, r.hardware_digest, w.trace, w.kind AS workload_kind, "
                "w.model, w.dataset, w.method, w.sparsity, w.batch, w.step, r.layer, "
                "r.layer_index, r.pass, " + ", ".join(f"r.{k}" for k in FIGURES) +
                ", r.finished_at FROM results r JOIN workloads w USING (trace_digest)"
                + ("" if include_totals else f" WHERE r.layer != '{TOTAL}'") +
                " ORDER BY w.trace, r.trace_digest, r.hardware_digest, r.pass, r.layer_index")
+        rows = []
         for r in self._conn.execute(sql):
             d = dict(r)
-            hw = hardware.get(d["hardware_digest"], {})
+            point = points.get((d["trace_digest"], d["hardware_digest"]), {})
             row = {k: d[k] for k in ("trace", "trace_digest", "hardware_digest")}
-            row.update(hw)
+            row["label"] = point.get("label") or None
+            row.update(hardware.get(d["hardware_digest"], {}))
             row.update({k: d[k] for k in WORKLOAD_KEYS[1:]})
-            row.update({k: d[k] for k in ("layer", "layer_index", "pass", *FIGURES,
-                                          "finished_at")})
+            row.update({k: d[k] for k in ("layer", "layer_index", "pass", *FIGURES)})
+            row["params"] = point.get("params")
+            row["finished_at"] = d["finished_at"]
+            rows.append((row, point))
+        index = {(r["trace_digest"], r["hardware_digest"], r["layer"], r["pass"]): r
+                 for r, _ in rows}
+        for row, point in rows:
+            digest = point.get("reference_digest") or ""
+            ref = index.get((row["trace_digest"], digest, row["layer"], row["pass"]))
+            figures = against_reference(row, ref, point.get("reference") or "", digest)
+            finished = row.pop("finished_at")
+            row.update(figures)
+            row["finished_at"] = finished
             yield row
 
     def rows(self, filters: Mapping[str, Any] | None = None, /, *, totals: bool = True,
@@ -260,11 +293,7 @@ class ResultsStore:
             template = rows[0]
             for name, parts in DERIVED.items():
                 if all(p in passes for p in parts):
-                    total = ZERO
-                    for p in parts:
-                        total = total + breakdown_of(passes[p])
-                    derived = dict(template)
-                    derived.update(figures_of(total))
+                    derived = _derived_total(template, [passes[p] for p in parts])
                     derived["pass"] = name
                     derived["finished_at"] = max(passes[p]["finished_at"] for p in parts)
                     rows.append(derived)
@@ -295,7 +324,8 @@ class ResultsStore:
             shown = ", ".join(f"{k}={v}" for k, v in wanted.items())
             raise StoreError(f"export to {p}: no row of {self.path} matches {shown}; check the "
                              "--where values (e.g. pass=forward, layer=*total*)")
-        keys = list(rows[0]) if rows else ["trace", "trace_digest", "hardware_digest"]
+        keys = (list(dict.fromkeys(k for r in rows for k in r)) if rows
+                else ["trace", "trace_digest", "hardware_digest"])
         with atomic_path(p) as tmp:
             if suffix == ".csv":
                 with open(tmp, "w", newline="", encoding="utf-8") as fh:
@@ -315,6 +345,27 @@ class ResultsStore:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _derived_total(template: Mapping[str, Any], parts: list[Mapping[str, Any]]
+                   ) -> dict[str, Any]:
+    """The total row of several passes of one point: counts, time and energy summed, the
+    ratios recomputed from the sums (own dense, and against the reference when every part
+    has its reference row)."""
+    total = ZERO
+    for part in parts:
+        total = total + breakdown_of(part)
+    row = dict(template)
+    row.update(figures_of(total, 1.0))
+    row["time_s"] = sum(part["time_s"] for part in parts)
+    ref_parts = [p for p in parts if p.get("reference_time_s") is not None]
+    ref = None
+    if len(ref_parts) == len(parts):
+        ref = {"time_s": sum(p["reference_time_s"] for p in parts),
+               "energy_pj": sum(p["reference_energy_pj"] or 0.0 for p in parts)}
+    row.update(against_reference(row, ref, template.get("reference") or "",
+                                 template.get("reference_digest") or ""))
+    return row
 
 
 def _write_failed(path: Path, exc: sqlite3.Error) -> StoreError:
