@@ -58,7 +58,11 @@ PASS_LABELS = {"forward": "forward", "backward_input": "backward-input",
                "backward_weight": "backward-weight", "backward": "backward",
                "training_step": "training step"}
 NUMERIC_KEYS = ("base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles", "speedup",
-                "energy_pj", "base_energy_pj")
+                "energy_pj", "base_energy_pj", "time_s", "speedup_vs_own_dense",
+                "reference_time_s", "reference_energy_pj", "energy_efficiency", "layer_index")
+#: figures of a report's pass summed into its totals rows (the ratios are recomputed)
+SUMMED_KEYS = ("base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles", "energy_pj",
+               "base_energy_pj", "time_s", "reference_time_s", "reference_energy_pj")
 # hardware keys that say which design point a row belongs to (besides the digest)
 HW_PREFIXES = ("array.", "frontend.", "backend.", "memory.", "energy.")
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -109,21 +113,55 @@ def rows_from_report(report: Any, *, label: str | None = None) -> list[dict[str,
                 common[key] = md[key]
     if label:
         common["label"] = label
+    clock = float((data["hardware"].get("array") or {}).get("clock_ghz") or 0) or None
     rows: list[dict[str, Any]] = []
-    sums: dict[str, dict[str, float]] = {}
-    for layer in data["layers"]:
+    sums: dict[str, dict[str, Any]] = {}
+    for index, layer in enumerate(data["layers"]):
         for pass_name, b in layer["passes"].items():
-            rows.append({**common, "layer": layer["layer"], "pass": pass_name,
-                         **{k: b.get(k, 0) for k in NUMERIC_KEYS}})
-            acc = sums.setdefault(pass_name, dict.fromkeys(NUMERIC_KEYS, 0.0))
-            for k in NUMERIC_KEYS:
-                if k != "speedup":
-                    acc[k] += b.get(k, 0) or 0
+            row = _pass_row(b, clock)
+            rows.append({**common, "layer": layer["layer"], "layer_index": index,
+                         "pass": pass_name, **row})
+            acc = sums.setdefault(pass_name, {})
+            for k in SUMMED_KEYS:
+                v = row.get(k)
+                acc[k] = None if v is None or (k in acc and acc[k] is None) else acc.get(k, 0) + v
     for pass_name, acc in sums.items():
-        total = acc["compute_cycles"] + acc["stall_cycles"]
-        acc["speedup"] = acc["base_cycles"] / total if total else 1.0
-        rows.append({**common, "layer": TOTAL, "pass": pass_name, **acc})
+        rows.append({**common, "layer": TOTAL, "layer_index": -1, "pass": pass_name,
+                     **_ratios(acc, rows[-1].get("reference"))})
     return rows
+
+
+def _pass_row(b: Mapping[str, Any], clock: float | None) -> dict[str, Any]:
+    """The figures of one pass of a report: its numbers, ``time_s`` (from the clock when the
+    report has none), ``speedup_vs_own_dense`` (a report without a reference machine calls
+    it ``speedup``), and the reference figures when the report has them."""
+    row = {k: b.get(k) for k in NUMERIC_KEYS if k != "layer_index"}
+    for k in ("base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles", "energy_pj",
+              "base_energy_pj"):
+        row[k] = row[k] or 0
+    if row["time_s"] is None and clock:
+        row["time_s"] = (row["compute_cycles"] + row["stall_cycles"]) / (clock * 1e9)
+    if "reference_time_s" not in b:      # speedup over the machine's own dense twin
+        row["speedup_vs_own_dense"] = b.get("speedup")
+        row["speedup"] = None
+        row["energy_efficiency"] = None
+    if isinstance(b.get("reference"), str):
+        row["reference"] = b["reference"]
+    return row
+
+
+def _ratios(acc: dict[str, Any], reference: Any) -> dict[str, Any]:
+    """Totals of a pass: the sums, with the speedups and energy efficiency recomputed."""
+    out = dict(acc)
+    cycles = acc["compute_cycles"] + acc["stall_cycles"]
+    out["speedup_vs_own_dense"] = acc["base_cycles"] / cycles if cycles else 1.0
+    t, rt = acc.get("time_s"), acc.get("reference_time_s")
+    out["speedup"] = rt / t if rt is not None and t else None
+    re_, e = acc.get("reference_energy_pj"), acc.get("energy_pj")
+    out["energy_efficiency"] = re_ / e if re_ is not None and e else None
+    if reference is not None:
+        out["reference"] = reference
+    return out
 
 
 def _number(text: str) -> Any:

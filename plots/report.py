@@ -26,10 +26,11 @@ from accelsim.api import simulate_trace
 from accelsim.errors import AccelsimError
 from accelsim.fileio import atomic_write
 from accelsim.rundir import CONFIG_NAME, is_run_dir
-from plots.canvas import figure_svg
+from plots.canvas import DPI, check_dpi, check_figsize, figure_svg, resize
 from plots.data import (
     COMPONENTS,
     PASS_LABELS,
+    PASSES,
     TOTAL,
     GpuResults,
     PlotError,
@@ -37,12 +38,24 @@ from plots.data import (
     load_rows,
 )
 from plots.figures import (
+    network_order,
     plot_layer_speedups,
     plot_lookahead_heatmap,
     plot_pareto,
     plot_speedup_vs_sparsity,
 )
-from plots.points import architecture_labels, point_key, point_totals, sparsity_of, workload_label
+from plots.points import (
+    architecture_labels,
+    point_key,
+    point_totals,
+    row_speedup,
+    row_time_s,
+    sparsity_of,
+    speedup_label,
+    speedup_of,
+    uses_reference,
+    workload_label,
+)
 from plots.run_figures import plot_layer_density, plot_training_curves
 from plots.runs import RunData, load_run
 
@@ -107,10 +120,12 @@ def _pct(v: Any) -> str:
 
 
 class _Page:
-    def __init__(self) -> None:
+    def __init__(self, dpi: int = DPI, figsize: Any = None) -> None:
         self.parts: list[str] = []
         self.sections: list[str] = []
         self.figures = 0
+        self.dpi = dpi
+        self.figsize = figsize
 
     def section(self, title: str) -> None:
         anchor = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
@@ -122,7 +137,8 @@ class _Page:
 
     def figure(self, fig: Any, caption: str) -> None:
         self.figures += 1
-        svg = inline_svg(figure_svg(fig), f"f{self.figures}-")
+        svg = inline_svg(figure_svg(resize(fig, self.figsize), dpi=self.dpi),
+                         f"f{self.figures}-")
         self.parts.append(f"<figure>{svg}<figcaption>Figure {self.figures}. {_e(caption)}"
                           "</figcaption></figure>")
 
@@ -177,7 +193,7 @@ def _hardware_table(rows: list[dict[str, Any]]) -> str:
                    and not k.startswith(("energy.", "hardware.", "workload.", "method_params."))})
     varying = [k for k in keys if len({str(r.get(k)) for r in points.values()}) > 1]
     labels = architecture_labels(rows)
-    shown = list(points.values())[:50]
+    shown = sorted(points.values(), key=lambda r: labels[point_key(r)[1]])[:50]
     if len(points) == 1:
         r = shown[0]
         return _table(["hardware parameter", "value"],
@@ -185,7 +201,7 @@ def _hardware_table(rows: list[dict[str, Any]]) -> str:
                        ("digest", str(r.get("hardware_digest", ""))[:16]),
                        *((k, r.get(k)) for k in keys)], left=2)
     cols = varying or keys[:8]
-    return (f"<p>{len(points)} hardware points; the parameters that vary:</p>"
+    return (f"<p>{len(points)} hardware points (by name); the parameters that vary:</p>"
             + _table(["architecture", "digest", *cols],
                      [[labels[point_key(r)[1]], str(r.get("hardware_digest", ""))[:12],
                        *(r.get(k) for k in cols)] for r in shown], left=2)
@@ -193,53 +209,78 @@ def _hardware_table(rows: list[dict[str, Any]]) -> str:
                if len(points) > 50 else ""))
 
 
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{1e3 * seconds:.4g}"
+
+
+def _fastest(points: dict[tuple[str, str], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The rows of the fastest point (least training-step time, :attr:`Totals.rank`) on the
+    workload most points ran (times of different workloads are not compared)."""
+    by_workload: dict[str, list[list[dict[str, Any]]]] = {}
+    for (workload, _), rs in points.items():
+        by_workload.setdefault(workload, []).append(rs)
+    most = max(by_workload.values(), key=len)
+    return min(most, key=lambda rs: point_totals(rs, "training_step").rank)
+
+
 def _totals_section(page: _Page, points: dict[tuple[str, str], list[dict[str, Any]]],
-                    labels: dict[str, str]) -> list[dict[str, Any]]:
+                    labels: dict[str, str], against: bool) -> list[dict[str, Any]]:
     """The per-point totals table; returns the rows of the fastest point (training step)."""
     page.section("Totals")
     total_rows = []
-    ranked = []
     for rs in points.values():
         t = {p: point_totals(rs, p) for p in COMPONENTS}
-        ranked.append((t["training_step"].speedup, rs))
+        step = t["training_step"]
         s = sparsity_of(rs[0])
+        efficiency = step.energy_efficiency
         total_rows.append([workload_label(rs[0]), labels[point_key(rs[0])[1]],
                            "-" if s is None else f"{100 * s:.0f}%",
-                           *(_x(t[p].speedup) for p in COMPONENTS),
-                           _n(t["training_step"].base_cycles),
-                           _n(t["training_step"].compute_cycles + t["training_step"].stall_cycles),
-                           _n(t["training_step"].stall_cycles),
-                           f"{t['training_step'].energy_pj / 1e6:.3f}"])
+                           _ms(step.time_s),
+                           *(_x(speedup_of(t[p], against)) for p in COMPONENTS),
+                           _n(step.compute_cycles + step.stall_cycles),
+                           _n(step.stall_cycles), f"{step.energy_pj / 1e6:.3f}",
+                           "-" if efficiency is None or not against else _x(efficiency)])
     total_rows.sort(key=lambda r: (r[0], r[1], r[2]))
-    page.add("<p>Speedup = dense baseline cycles / (compute + stall cycles), per pass and "
-             "summed over the passes.</p>")
-    page.add(_table(["workload", "architecture", "sparsity",
-                     *(PASS_LABELS[p] for p in COMPONENTS), "dense cycles", "cycles",
-                     "stall cycles", "energy (µJ)"], total_rows, left=2))
-    return max(ranked, key=lambda x: x[0])[1]
+    base = speedup_label(r for rs in points.values() for r in rs)
+    page.add(f"<p>Time = (compute + stall cycles) / clock; the fastest design point takes "
+             f"the least time. Speedups: {_e(base.replace(' (×)', ''))}, per pass and summed "
+             "over the passes (reference time / time"
+             + ("" if against else "; the rows name no reference machine, so each design "
+                "is measured against its own dense twin and speedups of different designs "
+                "do not compare") + ").</p>")
+    page.add(_table(["workload", "architecture", "sparsity", "time per step (ms)",
+                     *(PASS_LABELS[p] for p in COMPONENTS), "cycles", "stall cycles",
+                     "energy (µJ)", "energy efficiency"], total_rows, left=2))
+    return _fastest(points)
 
 
 def _layers_section(page: _Page, best: list[dict[str, Any]], n_points: int,
                     labels: dict[str, str], gpu: GpuResults | None) -> list[dict[str, Any]]:
-    """The per-layer table and figure of ``best``; returns its layer rows."""
+    """The per-layer table and figure of ``best`` (network order); returns its layer rows."""
     layer_rows = [r for r in best if r.get("layer") != TOTAL]
+    order = {name: i for i, name in enumerate(network_order(layer_rows))}
+    layer_rows.sort(key=lambda r: (order[r["layer"]], PASSES.index(r["pass"])
+                                   if r["pass"] in PASSES else len(PASSES)))
+    against = uses_reference(best)
     page.section("Per-layer results" if n_points == 1 else
                  "Per-layer results of the fastest design point")
     if n_points > 1:
         page.add(f"<p>{_e(workload_label(best[0]))} on {_e(labels[point_key(best[0])[1]])} "
-                 f"(hardware {_e(str(best[0].get('hardware_digest', ''))[:12])}).</p>")
+                 f"(hardware {_e(str(best[0].get('hardware_digest', ''))[:12])}), the "
+                 "design point of least time.</p>")
     if not layer_rows:
         page.add('<p class="note">the results hold totals only.</p>')
         return layer_rows
     table = [[r["layer"], PASS_LABELS.get(r["pass"], r["pass"]), _n(r.get("base_cycles")),
               _n(r.get("compute_cycles")), _n(r.get("ideal_cycles")),
-              _n(r.get("stall_cycles")), _x(float(r.get("speedup") or 0)),
+              _n(r.get("stall_cycles")), _ms(row_time_s(r)), _x(row_speedup(r, against)),
               f"{float(r.get('energy_pj') or 0) / 1e6:.4f}"]
              for r in layer_rows[:MAX_LAYER_ROWS]]
     page.add(_table(["layer", "pass", "dense cycles", "compute cycles", "ideal cycles",
-                     "stall cycles", "speedup", "energy (µJ)"], table, left=2))
+                     "stall cycles", "time (ms)", speedup_label(best).replace(" (×)", ""),
+                     "energy (µJ)"], table, left=2))
     page.try_figure(lambda: plot_layer_speedups(best, gpu=gpu),
-                    "Simulated speedup per layer and pass"
+                    "Simulated speedup per layer and pass, in network order"
                     + (", with the measured GPU speedup beside it." if gpu else "."))
     return layer_rows
 
@@ -274,10 +315,11 @@ def _sweep_section(page: _Page, rows: list[dict[str, Any]]) -> None:
             counts[point_key(r)[0]] = counts.get(point_key(r)[0], 0) + 1
         top = max(counts, key=lambda k: counts[k])
         page.try_figure(lambda: plot_lookahead_heatmap(rows, workload=top),
-                        "Training-step speedup over (lookahead, lookaside).")
+                        "Training-step speedup over (lookahead, lookaside); where other "
+                        "parameters vary, each cell shows its fastest point.")
     if len(hw_points) > 1:
         page.try_figure(lambda: plot_pareto(rows),
-                        "Speedup vs area proxy and energy; the Pareto front in red.")
+                        "Performance vs area and energy; the Pareto front in red.")
 
 
 def _simulation_section(page: _Page, rows: list[dict[str, Any]],
@@ -290,7 +332,7 @@ def _simulation_section(page: _Page, rows: list[dict[str, Any]],
     page.add(_hardware_table(rows))
     workloads = sorted({workload_label(rs[0]) for rs in points.values()})
     page.add(f"<p>Workload(s): {_e(', '.join(workloads))}.</p>")
-    best = _totals_section(page, points, labels)
+    best = _totals_section(page, points, labels, uses_reference(rows))
     layer_rows = _layers_section(page, best, len(points), labels, gpu)
     if gpu is not None:
         _gpu_section(page, gpu, layer_rows)
@@ -344,23 +386,27 @@ def _page_html(page: _Page, heading: str, described: list[str]) -> str:
 
 def build_report(sources: Any, out: str | os.PathLike[str], *, hardware: Any = None,
                  gpu: str | os.PathLike[str] | GpuResults | None = None,
-                 title: str | None = None) -> Path:
+                 title: str | None = None, dpi: int = DPI, figsize: Any = None) -> Path:
     """Write one self-contained HTML report to ``out`` (atomically) and return its path.
 
     ``sources``: a training run directory (its metrics, and its latest trace simulated on
     ``hardware`` with :func:`accelsim.api.simulate_trace`), or results -- a trace file, a
     results store (SQLite/CSV), report JSON, Reports or rows (see
     :func:`plots.data.load_rows`) -- or a list of these.  ``gpu``: a GPU results file
-    compared with the simulated per-layer speedups."""
+    compared with the simulated per-layer speedups.  ``out`` must end in .html or .htm.
+    ``figsize`` (inches) and ``dpi`` (of raster parts) apply to every figure."""
     if Path(out).suffix.lower() not in REPORT_SUFFIXES:
         raise PlotError(f"report --out {Path(out).name}: the report is an HTML page; give a "
                         ".html or .htm file name")
     items = list(sources) if isinstance(sources, list | tuple) else [sources]
     if not items:
         raise PlotError("nothing to report: give a run directory or results")
+    check_dpi(dpi)
+    if figsize is not None:
+        check_figsize(figsize)
     gpu_results = load_gpu_results(gpu) if isinstance(gpu, str | os.PathLike) else gpu
     run, rows, described, sim_error = _gather(items, hardware)
-    page = _Page()
+    page = _Page(dpi, figsize)
     if run is not None and not run.metrics and not rows:
         raise PlotError(f"run directory {run.path} has neither epoch metrics nor a trace "
                         "to simulate; nothing to report")

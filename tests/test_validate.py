@@ -20,8 +20,7 @@ from accelsim.errors import AccelsimError
 from accelsim.measured import GpuResults, load_gpu_results
 from accelsim.validate import ValidationResult, spearman, validate
 from plots.data import PlotError
-from plots.figures import plot_validation_scatter
-from plots.validation import write_figures
+from plots.validation import plot_validation_scatter, write_figures
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PASS_ORDER = ("forward", "backward_input", "backward_weight")

@@ -18,9 +18,9 @@ from accelsim.explore.grid import (
     values,
 )
 from accelsim.explore.spec import (
+    REFERENCE,
     TOP_KEYS,
     WORKLOAD_TABLE_KEYS,
-    REFERENCE,
     HardwarePoint,
     SweepError,
     SweepSpec,
