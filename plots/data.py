@@ -3,11 +3,13 @@
 Simulation results come in many shapes; every figure reads one: a list of **row dicts**, one
 per (workload, hardware point, layer, pass), with the keys of the sweep results store::
 
-    trace, trace_digest, hardware_digest, hardware.name, array.tiles, array.rows, ...,
-    frontend.kind, frontend.lookahead, frontend.lookaside, backend.kind, ... (every key of
-    Hardware.to_dict(), flattened "section.key"), sparsity (when known), layer, pass,
-    base_cycles, compute_cycles, ideal_cycles, stall_cycles, speedup, energy_pj,
-    base_energy_pj
+    trace, trace_digest, hardware_digest, label (a sweep point's name), hardware.name,
+    array.tiles, array.rows, ..., frontend.kind, frontend.lookahead, frontend.lookaside,
+    backend.kind, ... (every key of Hardware.to_dict(), flattened "section.key"), sparsity
+    (when known), layer, layer_index, pass, base_cycles, compute_cycles, ideal_cycles,
+    stall_cycles, time_s, speedup_vs_own_dense, energy_pj, base_energy_pj, and against the
+    reference machine (when the results have one): reference, reference_time_s,
+    reference_energy_pj, speedup, energy_efficiency
 
 plus per-point totals rows with ``layer == "*total*"`` (:data:`accelsim.simulate.TOTAL`).  Sources:
 

@@ -18,14 +18,17 @@ Tables (for people who open the file with ``sqlite3``):
 * ``results``: trace_digest, hardware_digest, layer, layer_index (-1 for totals), pass, the
   figures of :data:`FIGURES`, finished_at (unix seconds);
 * ``points``: trace_digest, hardware_digest, passes done, params (JSON of the swept
-  parameters), sweep (spec name), seconds (simulation time), worker, finished_at;
+  parameters), sweep (spec name), seconds (simulation time), worker, finished_at, label (the
+  point's name), reference and reference_digest (the machine its speedups are against: the
+  reference is a point of the sweep, its rows are ordinary rows);
 * ``hardware``: hardware_digest, name, json (:meth:`accelsim.spec.hardware.Hardware.to_dict`);
 * ``workloads``: trace_digest, trace, kind, model, dataset, method, sparsity, batch, step,
   json;
 * ``failures``: points whose simulation raised (retried by the next run);
 * ``skipped``: hardware combinations a sweep skipped as invalid, with the reason;
-* view ``flat``: ``results`` joined with ``workloads`` and the hardware parameters as
-  columns named ``"array.tiles"`` etc. (regenerated when the hardware keys change).
+* view ``flat``: ``results`` joined with ``workloads``, the point's label, params and
+  reference, the hardware parameters as columns named ``"array.tiles"`` etc., and the
+  figures against the reference (regenerated when the hardware keys change).
 
 Python: ``open_store(path).rows(...)`` / ``.totals(...)`` (see :meth:`ResultsStore.rows`),
 ``export(path, out)`` to CSV or Parquet.
@@ -48,6 +51,7 @@ from accelsim.arrays.breakdown import ZERO
 from accelsim.explore.records import (
     DERIVED,
     FIGURES,
+    REFERENCE_FIGURES,
     TOTAL,
     WORKLOAD_KEYS,
     PointRecord,
@@ -244,20 +248,25 @@ class ResultsStore:
         Keys of a row: ``trace`` (the trace file's path, or ``synthetic:MODEL/DATASET/
         METHOD@SPARSITY/bB/sSEED``), ``trace_digest`` (blake2b of the file's bytes, or of the
         synthetic spec's canonical JSON, prefixed ``synthetic-``), ``hardware_digest``
-        (:meth:`Hardware.digest`), ``hardware_name``, every hardware parameter flattened
-        (``"array.kind"``, ``"array.tiles"``, ``"array.rows"``, ..., ``"frontend.lookahead"``,
-        ``"memory.bandwidth_gb_per_s"``, ``"energy.mac_pj_per_bit"`` ...: the sections and keys
+        (:meth:`Hardware.digest`), ``label`` (the point's name: what its sweep set, e.g.
+        ``T<4,6> tcle x1``), ``hardware_name`` (the base machine's name), every hardware
+        parameter flattened (``"array.kind"``, ``"array.tiles"``, ``"array.rows"``, ...,
+        ``"frontend.lookahead"``, ``"memory.bandwidth_gb_per_s"`` ...: the sections and keys
         of :meth:`Hardware.to_dict`), ``workload_kind`` ("trace" or "synthetic"), ``model``,
         ``dataset``, ``method``, ``sparsity`` (target weight sparsity, None if unknown),
         ``batch`` (samples), ``step`` (training step of a trace, None for synthetic),
         ``layer`` (the layer name, or ``"*total*"`` for the sum over layers of one pass),
         ``layer_index`` (position in the network, -1 for totals), ``pass`` ("forward",
-        "backward_input", "backward_weight"), ``base_cycles``, ``compute_cycles``,
-        ``ideal_cycles``, ``stall_cycles``, ``effectual_macs``, ``pe_lane_cycles``,
-        ``speedup``, ``exploited_sparsity``, ``pe_utilisation``, ``energy_pj``,
-        ``base_energy_pj``, ``energy_efficiency``, ``scheduled`` (the figures of
-        :class:`accelsim.arrays.bittactical.CycleBreakdown`) and ``finished_at`` (unix seconds when the
-        row was committed).
+        "backward_input", "backward_weight"), the stored figures :data:`FIGURES`
+        (``base_cycles``, ``compute_cycles``, ``ideal_cycles``, ``stall_cycles``,
+        ``effectual_macs``, ``pe_lane_cycles``, ``speedup_vs_own_dense`` (over the design's
+        own dense twin), ``exploited_sparsity``, ``pe_utilisation``, ``time_s`` (seconds:
+        cycles / clock), ``energy_pj``, ``base_energy_pj``, ``scheduled``), ``params``
+        (JSON of the swept parameters), the figures against the point's reference machine
+        :data:`REFERENCE_FIGURES` (``reference`` (its name), ``reference_digest``,
+        ``reference_time_s``, ``reference_energy_pj``, ``speedup`` = reference time / time,
+        ``energy_efficiency`` = reference energy / energy; None when the reference's row is
+        not stored) and ``finished_at`` (unix seconds when the row was committed).
 
         Filters: ``rows({"array.tiles": 16, "pass": "forward"})`` or keywords
         (``rows(model="resnet20", pass_="forward", layer=TOTAL)``; ``pass_`` stands for
