@@ -51,7 +51,6 @@ from accelsim.arrays.breakdown import ZERO
 from accelsim.explore.records import (
     DERIVED,
     FIGURES,
-    REFERENCE_FIGURES,
     TOTAL,
     WORKLOAD_KEYS,
     PointRecord,
@@ -263,7 +262,7 @@ class ResultsStore:
         own dense twin), ``exploited_sparsity``, ``pe_utilisation``, ``time_s`` (seconds:
         cycles / clock), ``energy_pj``, ``base_energy_pj``, ``scheduled``), ``params``
         (JSON of the swept parameters), the figures against the point's reference machine
-        :data:`REFERENCE_FIGURES` (``reference`` (its name), ``reference_digest``,
+        :data:`~accelsim.explore.records.REFERENCE_FIGURES` (``reference`` (its name), ``reference_digest``,
         ``reference_time_s``, ``reference_energy_pj``, ``speedup`` = reference time / time,
         ``energy_efficiency`` = reference energy / energy; None when the reference's row is
         not stored) and ``finished_at`` (unix seconds when the row was committed).
