@@ -47,17 +47,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from accelsim.arrays.breakdown import ZERO
+from accelsim.explore.reading import derived_total, joined_rows
 from accelsim.explore.records import (
     DERIVED,
     FIGURES,
     TOTAL,
-    WORKLOAD_KEYS,
     PointRecord,
-    against_reference,
-    breakdown_of,
     figures_of,
-    flatten_hardware,
 )
 from accelsim.explore.sql import (
     BUSY_TIMEOUT_S,
@@ -205,39 +201,7 @@ class ResultsStore:
                 for r in self._conn.execute("SELECT * FROM skipped ORDER BY sweep, params")]
 
     def _joined(self, include_totals: bool) -> Iterator[dict[str, Any]]:
-        hardware = {r["hardware_digest"]: flatten_hardware(json.loads(r["json"]))
-                    for r in self._conn.execute("SELECT hardware_digest, json FROM hardware")}
-        points = {(r["trace_digest"], r["hardware_digest"]): dict(r) for r in self._conn.execute(
-            "SELECT trace_digest, hardware_digest, label, params, reference, reference_digest "
-            "FROM points")}
-        sql = ("SELECT r.trace_digest, r.hardware_digest, w.trace, w.kind AS workload_kind, "
-               "w.model, w.dataset, w.method, w.sparsity, w.batch, w.step, r.layer, "
-               "r.layer_index, r.pass, " + ", ".join(f"r.{k}" for k in FIGURES) +
-               ", r.finished_at FROM results r JOIN workloads w USING (trace_digest)"
-               + ("" if include_totals else f" WHERE r.layer != '{TOTAL}'") +
-               " ORDER BY w.trace, r.trace_digest, r.hardware_digest, r.pass, r.layer_index")
-        rows = []
-        for r in self._conn.execute(sql):
-            d = dict(r)
-            point = points.get((d["trace_digest"], d["hardware_digest"]), {})
-            row = {k: d[k] for k in ("trace", "trace_digest", "hardware_digest")}
-            row["label"] = point.get("label") or None
-            row.update(hardware.get(d["hardware_digest"], {}))
-            row.update({k: d[k] for k in WORKLOAD_KEYS[1:]})
-            row.update({k: d[k] for k in ("layer", "layer_index", "pass", *FIGURES)})
-            row["params"] = point.get("params")
-            row["finished_at"] = d["finished_at"]
-            rows.append((row, point))
-        index = {(r["trace_digest"], r["hardware_digest"], r["layer"], r["pass"]): r
-                 for r, _ in rows}
-        for row, point in rows:
-            digest = point.get("reference_digest") or ""
-            ref = index.get((row["trace_digest"], digest, row["layer"], row["pass"]))
-            figures = against_reference(row, ref, point.get("reference") or "", digest)
-            finished = row.pop("finished_at")
-            row.update(figures)
-            row["finished_at"] = finished
-            yield row
+        return joined_rows(self._conn, include_totals)
 
     def rows(self, filters: Mapping[str, Any] | None = None, /, *, totals: bool = True,
              **kw: Any) -> list[dict[str, Any]]:
@@ -301,7 +265,7 @@ class ResultsStore:
             template = rows[0]
             for name, parts in DERIVED.items():
                 if all(p in passes for p in parts):
-                    derived = _derived_total(template, [passes[p] for p in parts])
+                    derived = derived_total(template, [passes[p] for p in parts])
                     derived["pass"] = name
                     derived["finished_at"] = max(passes[p]["finished_at"] for p in parts)
                     rows.append(derived)
@@ -353,27 +317,6 @@ class ResultsStore:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _derived_total(template: Mapping[str, Any], parts: list[Mapping[str, Any]]
-                   ) -> dict[str, Any]:
-    """The total row of several passes of one point: counts, time and energy summed, the
-    ratios recomputed from the sums (own dense, and against the reference when every part
-    has its reference row)."""
-    total = ZERO
-    for part in parts:
-        total = total + breakdown_of(part)
-    row = dict(template)
-    row.update(figures_of(total, 1.0))
-    row["time_s"] = sum(part["time_s"] for part in parts)
-    ref_parts = [p for p in parts if p.get("reference_time_s") is not None]
-    ref = None
-    if len(ref_parts) == len(parts):
-        ref = {"time_s": sum(p["reference_time_s"] for p in parts),
-               "energy_pj": sum(p["reference_energy_pj"] or 0.0 for p in parts)}
-    row.update(against_reference(row, ref, template.get("reference") or "",
-                                 template.get("reference_digest") or ""))
-    return row
 
 
 def _write_failed(path: Path, exc: sqlite3.Error) -> StoreError:
