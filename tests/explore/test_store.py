@@ -119,7 +119,6 @@ WRITER = textwrap.dedent("""
     import sys
     from accelsim.arrays.breakdown import CycleBreakdown
     from accelsim.spec.hardware import load_hardware
-from tests.explore.store_checks import stored
     from accelsim.explore.store import open_store
     from accelsim.explore.records import TOTAL, PointRecord
     path, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
