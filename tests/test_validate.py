@@ -189,7 +189,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, trace, simulated):
         '{"layers": [{"layer": "conv1"}]}': "numeric speedup",
         '{"layers": [{"layer": "conv1", "pass": "forward", "speedup": NaN}]}': "positive",
         '{"layers": [{"layer": "conv1", "pass": "forward", "speedup": -2}]}': "positive",
-        '{"layers": [{"layer": "conv1", "pass": "fwd", "speedup": 2}]}': "no known pass",
+        '{"layers": [{"layer": "conv1", "pass": "fwd", "speedup": 2}]}': "'fwd' is not a pass",
         '{"rows": [{"layer": "a"}], "layers": [{"layer": "a", "pass": "forward", '
         '"speedup": 1}]}': "no \"speedup\" object",
     }
