@@ -16,6 +16,7 @@ No pyplot: figures are made with the object API on the Agg canvas, so nothing gl
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,14 @@ __all__ = [
 
 #: inches of figure width per character of the longest legend entry (outside legends)
 LEGEND_INCH_PER_CHAR = 0.075
+#: characters per line of a legend entry (longer names wrap)
+LEGEND_CHARS = 28
+
+
+def legend_label(text: str) -> str:
+    """A legend entry wrapped at :data:`LEGEND_CHARS` characters per line, so that a long
+    architecture name never pushes the legend off the figure."""
+    return "\n".join(textwrap.wrap(text, LEGEND_CHARS, break_long_words=True)) or text
 
 
 # ---- 1. speedup vs sparsity -------------------------------------------------------------------
@@ -86,7 +95,7 @@ def plot_speedup_vs_sparsity(results: Any, out: str | os.PathLike[str] | None = 
                         "(fraction) to the rows, or simulate synthetic/trained traces whose "
                         "metadata carry it")
     against = uses_reference(rows)
-    legend_w = LEGEND_INCH_PER_CHAR * max(len(k) for k in groups) + 0.6
+    legend_w = LEGEND_INCH_PER_CHAR * min(max(len(k) for k in groups), LEGEND_CHARS) + 0.6
     fig = new_figure(3.6 * len(passes) + 0.6 + legend_w, 3.9)
     axes = fig.subplots(1, len(passes), sharey=True, squeeze=False)[0]
     markers = "osD^v<>ph*"
@@ -97,7 +106,8 @@ def plot_speedup_vs_sparsity(results: Any, out: str | os.PathLike[str] | None = 
             if xs:
                 ax.plot([100 * x for x in xs], ys, color=f"C{i % 10}",
                         marker=markers[(i + i // 10) % len(markers)],
-                        linestyle=("-", "--", ":", "-.")[i // 10 % 4], label=label)
+                        linestyle=("-", "--", ":", "-.")[i // 10 % 4],
+                        label=legend_label(label))
         unity_line(ax)
         ax.set_title(PASS_LABELS[pass_name])
         ax.set_xlabel("weight sparsity (%)")
@@ -107,7 +117,7 @@ def plot_speedup_vs_sparsity(results: Any, out: str | os.PathLike[str] | None = 
     if handles:
         fig.legend(handles, names, loc="outside right center", title="architecture")
     fig.suptitle(title or wrap_title("Simulated speedup vs sparsity, per pass",
-                                     context_line(everything, rows, where)))
+                                     context_line(everything, rows, where)), wrap=True)
     return finish(fig, out)
 
 
@@ -196,7 +206,7 @@ def plot_lookahead_heatmap(results: Any, out: str | os.PathLike[str] | None = No
     fig.suptitle(title or wrap_title(
         "Speedup over (lookahead, lookaside)",
         f"{workload_label(rows[0])}, {PASS_LABELS.get(pass_name, pass_name)}",
-        context_line(everything, rows, where, axes=HD, fastest_of=many)))
+        context_line(everything, rows, where, axes=HD, fastest_of=many)), wrap=True)
     return finish(fig, out)
 
 
@@ -271,7 +281,7 @@ def plot_layer_speedups(results: Any, out: str | os.PathLike[str] | None = None,
     axes[-1].set_xlabel("layer (network order)")
     name = architecture_labels(rows)[point_key(rows[0])[1]] or architecture_label(rows[0])
     fig.suptitle(title or wrap_title(f"Per-layer speedup, {workload_label(rows[0])} on {name}",
-                                     context_line(everything, rows, where)))
+                                     context_line(everything, rows, where)), wrap=True)
     return finish(fig, out)
 
 

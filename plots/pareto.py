@@ -127,5 +127,5 @@ def plot_pareto(results: Any, out: str | os.PathLike[str] | None = None, *,
     fig.legend(handles, legend, loc="outside lower center", ncols=2)
     fig.suptitle(title or wrap_title(
         f"Performance vs cost across {len(perf)} hardware point(s)",
-        context_line(everything, rows, where), *notes))
+        context_line(everything, rows, where), *notes), wrap=True)
     return finish(fig, out)

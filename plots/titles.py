@@ -5,7 +5,6 @@ slice of a sweep reads as if it showed the whole sweep or another machine."""
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -14,10 +13,6 @@ from plots.data import HW_PREFIXES
 from plots.points import point_key
 
 __all__ = ["context_line", "design_keys", "wrap_title"]
-
-#: characters per title line before it wraps
-TITLE_WIDTH = 88
-
 
 def _params(row: Mapping[str, Any]) -> dict[str, Any]:
     value = row.get("params")
@@ -83,10 +78,6 @@ def context_line(everything: Iterable[Mapping[str, Any]], shown: Iterable[Mappin
 
 
 def wrap_title(*lines: str) -> str:
-    """Title lines joined, each wrapped at :data:`TITLE_WIDTH` characters, empty ones
-    dropped."""
-    out = []
-    for line in lines:
-        if line:
-            out += textwrap.wrap(line, TITLE_WIDTH, break_long_words=False) or [line]
-    return "\n".join(out)
+    """Title lines joined, empty ones dropped (the figure wraps each line to its width:
+    ``suptitle(..., wrap=True)``)."""
+    return "\n".join(line for line in lines if line)

@@ -99,7 +99,7 @@ def plot_validation_scatter(rows: Sequence[Mapping[str, Any]],
                       "edgecolor": "0.7"})
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2)
-    fig.suptitle(title or "Simulated vs measured speedup per layer and pass")
+    fig.suptitle(title or "Simulated vs measured speedup per layer and pass", wrap=True)
     return finish(fig, out)
 
 

@@ -78,6 +78,8 @@ def _assert_legends_clear(fig):
     title = fig._suptitle.get_window_extent(renderer) if fig._suptitle else None
     legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
     assert legends
+    if title is not None:   # the title wraps to the figure's width
+        assert page.x0 - 1 <= title.x0 and title.x1 <= page.x1 + 1, "title clipped"
     for legend in legends:
         box = legend.get_window_extent(renderer)
         assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1, "legend clipped left/right"
@@ -86,12 +88,13 @@ def _assert_legends_clear(fig):
 
 
 @pytest.mark.parametrize("kind", ["sparsity", "layers", "pareto"])
-def test_legends_never_clipped_nor_over_the_title(kind, store, reports):
+def test_legends_and_titles_never_clipped_nor_overlapping(kind, store, reports):
     long = "an architecture with a rather long descriptive name " * 2
     source = {"sparsity": {long: reports["T<2,5>"], "short": reports["DaDianNao"]},
               "layers": reports["T<2,5>"][0], "pareto": store}[kind]
     _assert_legends_clear(plot(kind, source, title="A title " * 12))
     _assert_legends_clear(plot(kind, source))
+    _assert_legends_clear(plot(kind, source, figsize=(4, 3)))
 
 
 def test_dpi_and_figsize(store, tmp_path, capsys):
