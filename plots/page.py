@@ -11,7 +11,7 @@ from typing import Any
 from plots.canvas import DPI, figure_svg, resize
 from plots.data import PlotError
 
-__all__ = ["CSS", "Page", "count", "esc", "html_table", "inline_svg", "millis", "percent",
+__all__ = ["CSS", "Page", "count", "esc", "html_table", "inline_svg", "micros", "millis", "percent",
            "times"]
 
 CSS = """
@@ -109,3 +109,8 @@ class Page:
 def millis(seconds: float | None) -> str:
     """Seconds shown in milliseconds ("-" when unknown)."""
     return "-" if seconds is None else f"{1e3 * seconds:.4g}"
+
+
+def micros(seconds: float | None) -> str:
+    """Seconds shown in microseconds ("-" when unknown)."""
+    return "-" if seconds is None else f"{1e6 * seconds:.4g}"

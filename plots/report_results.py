@@ -15,7 +15,7 @@ from plots.figures import (
     plot_pareto,
     plot_speedup_vs_sparsity,
 )
-from plots.page import Page, count, esc, html_table, millis, times
+from plots.page import Page, count, esc, html_table, micros, millis, times
 from plots.points import (
     architecture_labels,
     point_key,
@@ -118,11 +118,11 @@ def _layers_section(page: Page, best: list[dict[str, Any]], n_points: int,
         return layer_rows
     table = [[r["layer"], PASS_LABELS.get(r["pass"], r["pass"]), count(r.get("base_cycles")),
               count(r.get("compute_cycles")), count(r.get("ideal_cycles")),
-              count(r.get("stall_cycles")), millis(row_time_s(r)), times(row_speedup(r, against)),
+              count(r.get("stall_cycles")), micros(row_time_s(r)), times(row_speedup(r, against)),
               f"{float(r.get('energy_pj') or 0) / 1e6:.4f}"]
              for r in layer_rows[:MAX_LAYER_ROWS]]
     page.add(html_table(["layer", "pass", "dense cycles", "compute cycles", "ideal cycles",
-                     "stall cycles", "time (ms)", speedup_label(best).replace(" (×)", ""),
+                     "stall cycles", "time (µs)", speedup_label(best).replace(" (×)", ""),
                      "energy (µJ)"], table, left=2))
     page.try_figure(lambda: plot_layer_speedups(best, gpu=gpu),
                     "Simulated speedup per layer and pass, in network order"
