@@ -44,10 +44,12 @@ def design_keys(rows: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def _values(points: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
+    """The distinct values of ``key`` among ``points``, numbers by value, text sorted."""
     seen: dict[str, Any] = {}
     for r in points:
         seen.setdefault(str(r.get(key)), r.get(key))
-    return list(seen.values())
+    return sorted(seen.values(), key=lambda v: (not isinstance(v, int | float), v
+                                                if isinstance(v, int | float) else str(v)))
 
 
 def context_line(everything: Iterable[Mapping[str, Any]], shown: Iterable[Mapping[str, Any]],
