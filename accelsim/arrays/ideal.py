@@ -6,7 +6,9 @@ nothing else, perfectly balanced.  No design with the same peak can be faster
 (:func:`accelsim.spec.hardware.ideal_bound`).
 
 Memory and energy as for the systolic array (:mod:`accelsim.arrays.systolic`): one block per
-problem with its dense operands; energy counts the effectual MACs and each non-zero lowered
+problem with its dense operands; energy counts each effectual product once at the price of one
+bit-serial lane cycle (``serial_ops``: the least any modelled PE pays for a product, so the
+ideal array's compute energy bounds every machine's from below) and each non-zero lowered
 operand read once.  The base energy is that of the dense machine with the same multipliers.
 """
 
@@ -39,9 +41,9 @@ def _ideal_timing(p: LoweredProblem, hw: Hardware, source: int | None,
     round_bytes, set_bytes, out_bytes = dense_bytes(np.array([n_f]), n_f * k, n_f,
                                                      np.array([n_w]), src, n_w, bits)
     nnz = int(np.count_nonzero(f)) + int(np.count_nonzero(x))
-    counts = AccessCounts(mac_bit_ops=effectual * bits, buffer_read_bits=nnz * bits,
+    counts = AccessCounts(serial_ops=effectual, buffer_read_bits=nnz * bits,
                           buffer_write_bits=n_f * n_w * bits)
-    base = AccessCounts(mac_bit_ops=dense * bits, buffer_read_bits=(f.size + x.size) * bits,
+    base = AccessCounts(mac_ops=dense, buffer_read_bits=(f.size + x.size) * bits,
                         buffer_write_bits=n_f * n_w * bits)
     return ProblemTiming(breakdown, np.array([[compute]], np.int64), round_bytes, set_bytes,
                          out_bytes, counts, base, id(p.filters), key)
