@@ -84,7 +84,9 @@ class CycleBreakdown:
                                                           other.energy_parts_pj, strict=True)))
 
     def to_dict(self) -> dict:
-        """The figures as a dict; ``"quantisation"`` only for a bit-serial pass."""
+        """The machine's own figures as a dict (``speedup`` and ``energy_efficiency`` against
+        its own dense twin, as a sweep store keeps them); ``"quantisation"`` only for a
+        bit-serial pass.  Reports show :func:`accelsim.yardstick.pass_figures` instead."""
         extra = {"quantisation": self.quantisation} if self.quantisation else {}
         return {**extra, "base_cycles": self.base_cycles, "compute_cycles": self.compute_cycles,
                 "ideal_cycles": self.ideal_cycles, "stall_cycles": self.stall_cycles,
@@ -92,9 +94,7 @@ class CycleBreakdown:
                 "pe_utilisation": self.pe_utilisation, "effectual_macs": self.effectual_macs,
                 "scheduled": self.scheduled, "energy_pj": self.energy_pj,
                 "base_energy_pj": self.base_energy_pj,
-                "energy_efficiency": self.energy_efficiency,
-                "speedup_vs_own_dense": self.speedup,
-                "energy_breakdown_pj": self.energy_breakdown_pj}
+                "energy_efficiency": self.energy_efficiency}
 
 
 ZERO = CycleBreakdown(0, 0, 0, 0, 0)

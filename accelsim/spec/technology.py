@@ -66,7 +66,7 @@ class Technology:
     """One technology node's component figures (units in the field names; sources in the
     table file).  ``multiplier`` / ``adder``: per operation and per instance at a width;
     ``serial_lane_*``: the AND gates of a bit-serial lane, per weight bit; ``mux_*``: per
-    bit of a 2:1 multiplexer cell; ``sram_*``: on-chip buffers; ``dram_pj_per_bit``: off-chip."""
+    bit of a 2:1 multiplexer cell; ``sram_*``: on-chip buffers; ``dram_energy_pj_per_bit``: off-chip."""
 
     name: str
     node_nm: int
