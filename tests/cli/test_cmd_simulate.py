@@ -50,7 +50,12 @@ def test_simulate_layer(cli, tmp_path):
     np.save(tmp_path / "A.npy", rng.standard_normal((1, 4, 6, 6)))
     code, out, _ = cli("simulate-layer", "--weights", tmp_path / "W.npy", "--activations",
                        tmp_path / "A.npy", "--padding", "1", "--json")
-    assert code == 0 and json.loads(out)["forward"]["speedup"] > 1
+    forward = json.loads(out)["forward"]
+    assert code == 0 and forward["speedup"] > 1 and forward["reference"] == "dadiannao"
+    code, out, _ = cli("simulate-layer", "--weights", tmp_path / "W.npy", "--activations",
+                       tmp_path / "A.npy", "--padding", "1", "--hardware", "scnn",
+                       "--reference", "scnn", "--json")
+    assert json.loads(out)["forward"]["energy_efficiency"] == 1.0
     code, out, _ = cli("simulate-layer", "--weights", tmp_path / "W.npy", "--activations",
                        tmp_path / "A.npy", "--padding", "1")
     assert code == 0 and out.startswith("forward") and "speedup" in out
