@@ -56,6 +56,7 @@ from accelsim.kernels import scheduler, serial
 from accelsim.kernels.quantise import quantise_window
 from accelsim.kernels.recoding import fixed_point_magnitudes, serial_codes
 from accelsim.numeric import ceil_div
+from accelsim.pipeline.area import mux_width
 from accelsim.pipeline.energy import AccessCounts
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
@@ -170,11 +171,22 @@ def _parallel_blocks(f: np.ndarray, x: np.ndarray, hw: Hardware, scheduled: str,
     return np.repeat(steps[None, :], filter_rounds, axis=0).astype(np.int64), steps
 
 
+def _compute_counts(ops: int, hw: Hardware) -> AccessCounts:
+    """Compute events of ``ops`` lane operations: bit-parallel products, or bit-serial lane
+    cycles (TCLe's each also shifted through ``bits_first_stage`` 2:1 stages)."""
+    if not hw.backend.serial:
+        return AccessCounts(mac_ops=ops)
+    shift = ops * hw.array.pe_bits * hw.backend.bits_first_stage if hw.backend.kind == "tcle" \
+        else 0
+    return AccessCounts(serial_ops=ops, shift_bits=shift)
+
+
 def _bytes_and_counts(f: np.ndarray, n_w: int, steps: np.ndarray, hw: Hardware, scheduled: str,
-                      mac_bit_ops: int, window_source: int | None
+                      compute: AccessCounts, window_source: int | None
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, AccessCounts, AccessCounts]:
     """(round bytes, window-set bytes, out bytes per block, access counts of this machine
-    and of the dense baseline) of one problem; ``steps``: those of each scheduled set."""
+    and of its own dense twin) of one problem; ``steps``: those of each scheduled set;
+    ``compute``: the machine's compute events."""
     arr, bits, sel = hw.array, hw.array.pe_bits, select_bits(hw)
     n_f, lines, lanes = f.shape
     filter_rounds, window_sets = ceil_div(n_f, arr.tiles * arr.rows), ceil_div(n_w, arr.columns)
@@ -188,24 +200,39 @@ def _bytes_and_counts(f: np.ndarray, n_w: int, steps: np.ndarray, hw: Hardware, 
     if scheduled == "filters":
         reads = window_sets * scheduled_slots * bits + filter_rounds * dense_x_bits
         meta = window_sets * scheduled_slots * sel
+        selections = window_sets * scheduled_slots * arr.columns
         set_bytes = steps * arr.rows * lanes * (bits + sel)
         set_bytes = np.pad(set_bytes, (0, filter_rounds * arr.tiles - steps.size))
         round_bytes = -(-set_bytes.reshape(filter_rounds, arr.tiles).sum(axis=1) // 8)
     else:
         reads = window_sets * dense_f_bits + filter_rounds * scheduled_slots * bits
         meta = filter_rounds * scheduled_slots * sel
+        selections = filter_rounds * scheduled_slots * arr.tiles * arr.rows
         round_bytes = -(-f_per_round * lines * lanes * bits // 8)
     source = n_w * lines * lanes if window_source is None else min(window_source, n_w * lines * lanes)
     per_set = np.minimum(arr.columns, n_w - np.arange(window_sets) * arr.columns)
     window_set_bytes = -(-per_set * source * bits // (8 * n_w))
     out_bytes = -(-np.outer(f_per_round, per_set) * bits // 8)
-    counts = AccessCounts(mac_bit_ops=int(mac_bit_ops), buffer_read_bits=int(reads),
-                          buffer_write_bits=out_bits, metadata_bits=int(meta))
-    base_counts = AccessCounts(mac_bit_ops=n_f * n_w * lines * lanes * bits,
-                               buffer_read_bits=window_sets * dense_f_bits
-                               + filter_rounds * dense_x_bits, buffer_write_bits=out_bits)
+    counts = compute + AccessCounts(mux_bits=int(selections) * sel * mux_width(hw),
+                                    buffer_read_bits=int(reads), buffer_write_bits=out_bits,
+                                    metadata_bits=int(meta))
+    dense_ops = n_f * n_w * lines * lanes * (bits if hw.backend.serial else 1)
+    base_counts = _compute_counts(dense_ops, hw) + AccessCounts(
+        buffer_read_bits=window_sets * dense_f_bits + filter_rounds * dense_x_bits,
+        buffer_write_bits=out_bits)
     return (round_bytes.astype(np.int64), window_set_bytes.astype(np.int64),
             out_bytes.astype(np.int64), counts, base_counts)
+
+
+def _performed_products(f: np.ndarray, x: np.ndarray, hw: Hardware, scheduled: str) -> int:
+    """Products a bit-parallel array performs on one problem: every lane slot of every dense
+    step with the dense front end; with TCL, each non-zero of the scheduled operand (zeros
+    are skipped or their slot gated) against every member of the streamed operand."""
+    if hw.frontend.kind == "dense":
+        return int(f.size) * int(x.shape[0])
+    if scheduled == "filters":
+        return int(np.count_nonzero(f)) * int(x.shape[0])
+    return int(np.count_nonzero(x)) * int(f.shape[0])
 
 
 def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, scheduled: str, *,
@@ -246,15 +273,15 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     base = filter_rounds * window_sets * lines * (bits if is_serial else 1)
     ideal = _ideal_cycles(f, x, hw, scheduled, filter_rounds, window_sets)
     if is_serial:
-        block, steps, mac_bit_ops = _serial_blocks(f, x_vals, hw, scheduled)
+        block, steps, ops = _serial_blocks(f, x_vals, hw, scheduled)
     else:
         block, steps = _parallel_blocks(f, x, hw, scheduled, filter_rounds, window_sets)
-        mac_bit_ops = effectual * bits
+        ops = _performed_products(f, x, hw, scheduled)
     compute = int(block.sum())
     pe_lanes = arr.tiles * arr.rows * arr.columns * lanes
     breakdown = CycleBreakdown(base, compute, ideal, effectual, compute * pe_lanes, 0, scheduled)
     round_bytes, set_bytes, out_bytes, counts, base_counts = _bytes_and_counts(
-        f, n_w, steps, hw, scheduled, mac_bit_ops, window_source)
+        f, n_w, steps, hw, scheduled, _compute_counts(ops, hw), window_source)
     return ProblemTiming(breakdown, block, round_bytes, set_bytes, out_bytes, counts,
                          base_counts, id(filters), window_key, base_filter_bytes)
 

@@ -264,6 +264,11 @@ def _from_dict(data: Any) -> Hardware:
                                     f"must be empty for now; remove {key}")
             if section == "array" and isinstance(kind, str) and kind in KIND_ARRAY_KEYS:
                 known = list(KIND_ARRAY_KEYS[kind])
+            if section == "energy":
+                raise HardwareError(
+                    f"[energy] {key} is not a known key; energies and areas come from the "
+                    "technology table: copy accelsim/spec/data/technology/45nm.toml, edit it and "
+                    "set [energy] technology = \"path/to/it.toml\" (known keys: technology)")
             home = _section_of(str(key))
             where = f"; it belongs under the [{home}] header" if home and home != section else ""
             raise HardwareError(f"[{section}] {key} is not a known key{suggest(key, known)}"
