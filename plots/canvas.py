@@ -102,10 +102,12 @@ def finish(fig: Figure, out: str | os.PathLike[str] | None) -> Figure:
     return fig
 
 
-def result_rows(results: Any, where: Mapping[str, Any] | None, hardware: Any
-                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(every row of ``results``, the rows ``where`` keeps): a title compares the two."""
-    everything = load_rows(results, hardware=hardware)
+def result_rows(results: Any, where: Mapping[str, Any] | None, hardware: Any,
+                reference: Any = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(every row of ``results``, the rows ``where`` keeps): a title compares the two.
+    Traces and run directories are simulated on ``hardware`` against ``reference``
+    (:func:`plots.data.load_rows`)."""
+    everything = load_rows(results, hardware=hardware, reference=reference)
     return everything, filter_rows(everything, where)
 
 

@@ -74,7 +74,7 @@ def legend_label(text: str) -> str:
 # ---- 1. speedup vs sparsity -------------------------------------------------------------------
 def plot_speedup_vs_sparsity(results: Any, out: str | os.PathLike[str] | None = None, *,
                              passes: Sequence[str] = PASSES,
-                             where: Mapping[str, Any] | None = None, hardware: Any = None,
+                             where: Mapping[str, Any] | None = None, hardware: Any = None, reference: Any = None,
                              title: str | None = None) -> Figure:
     """Speedup vs weight sparsity, one panel per pass (forward, backward-input,
     backward-weight), one line per architecture: the SWAT Table 6 view.
@@ -83,7 +83,7 @@ def plot_speedup_vs_sparsity(results: Any, out: str | os.PathLike[str] | None = 
     sparsity.  Sparsity comes from :func:`plots.points.sparsity_of`; architectures from
     :func:`plots.points.architecture_labels` (give ``{label: [Report, ...]}`` to name them)."""
     passes = check_passes(passes)
-    everything, rows = result_rows(results, where, hardware)
+    everything, rows = result_rows(results, where, hardware, reference)
     groups: dict[str, dict[float, list[dict[str, Any]]]] = {}
     labels = architecture_labels(rows)
     for r in rows:
@@ -166,14 +166,14 @@ def _heatmap_cells(rows: list[dict[str, Any]], pass_name: str, against: bool
 
 def plot_lookahead_heatmap(results: Any, out: str | os.PathLike[str] | None = None, *,
                            pass_name: str = "training_step", workload: str | None = None,
-                           where: Mapping[str, Any] | None = None, hardware: Any = None,
+                           where: Mapping[str, Any] | None = None, hardware: Any = None, reference: Any = None,
                            title: str | None = None) -> Figure:
     """Heatmap of speedup over (lookahead h, lookaside d) for one workload and
     ``pass_name`` (a pass, ``backward`` or ``training_step``).  Rows need the
     ``frontend.lookahead`` and ``frontend.lookaside`` columns; dense front ends are left
     out.  When other parameters vary too, a cell shows its fastest point (least time) and
     the title names what it was chosen among."""
-    everything, rows = result_rows(results, where, hardware)
+    everything, rows = result_rows(results, where, hardware, reference)
     rows = _pick_workload(rows, workload)
     rows = [r for r in rows if r.get("frontend.kind", "tcl") != "dense"]
     if not rows or not all(HD[0] in r and HD[1] in r for r in rows):
@@ -237,13 +237,13 @@ def network_order(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def plot_layer_speedups(results: Any, out: str | os.PathLike[str] | None = None, *,
                         gpu: str | os.PathLike[str] | GpuResults | None = None,
                         passes: Sequence[str] = PASSES, where: Mapping[str, Any] | None = None,
-                        hardware: Any = None, title: str | None = None) -> Figure:
+                        hardware: Any = None, reference: Any = None, title: str | None = None) -> Figure:
     """Per-layer bars of the simulated speedup, one panel per pass, for one design point,
     layers in network order; with ``gpu`` (a GPU results file, see
     :func:`plots.data.load_gpu_results`) the measured GPU speedup of each layer and pass
     stands beside the simulated one."""
     passes = check_passes(passes)
-    everything, rows = result_rows(results, where, hardware)
+    everything, rows = result_rows(results, where, hardware, reference)
     rows = _one_point([r for r in rows if r.get("layer") != TOTAL])
     if not rows:
         raise PlotError("the results hold no per-layer rows (only totals)")

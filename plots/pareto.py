@@ -76,7 +76,7 @@ def _area(by_hw: Mapping[str, list[dict[str, Any]]]) -> tuple[list[float], str] 
 
 def plot_pareto(results: Any, out: str | os.PathLike[str] | None = None, *,
                 cost: str = "both", pass_name: str = "training_step",
-                where: Mapping[str, Any] | None = None, hardware: Any = None,
+                where: Mapping[str, Any] | None = None, hardware: Any = None, reference: Any = None,
                 title: str | None = None) -> Figure:
     """Performance vs cost across a sweep's hardware points, with the Pareto front.
 
@@ -85,7 +85,7 @@ def plot_pareto(results: Any, out: str | os.PathLike[str] | None = None, *,
     results carry it).  Each point's time sums every workload it ran."""
     if cost not in ("area", "energy", "both"):
         raise PlotError(f"unknown cost {cost!r}; choose area, energy or both")
-    everything, rows = result_rows(results, where, hardware)
+    everything, rows = result_rows(results, where, hardware, reference)
     by_hw: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_hw.setdefault(point_key(r)[1], []).append(r)

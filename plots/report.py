@@ -25,6 +25,7 @@ from accelsim.api import simulate_trace
 from accelsim.errors import AccelsimError
 from accelsim.fileio import atomic_write
 from accelsim.rundir import CONFIG_NAME, is_run_dir
+from accelsim.yardstick import DEFAULT_REFERENCE
 from plots.canvas import DPI, check_dpi, check_figsize
 from plots.data import GpuResults, PlotError, load_gpu_results, load_rows
 from plots.page import CSS, Page, esc, html_table, inline_svg, percent
@@ -75,7 +76,7 @@ def _training_section(page: Page, run: RunData) -> None:
 
 
 # ---- entry point ------------------------------------------------------------------------------
-def _gather(items: list[Any], hardware: Any
+def _gather(items: list[Any], hardware: Any, reference: Any
             ) -> tuple[RunData | None, list[dict[str, Any]], list[str], str]:
     """The run directory among ``items`` (at most one), the result rows of all of them (its
     latest trace simulated on ``hardware``), what each item was, and why the trace could not
@@ -92,14 +93,16 @@ def _gather(items: list[Any], hardware: Any
             described.append(f"run directory {item}")
             if run.traces:
                 try:
-                    rows += load_rows(simulate_trace(run.path, hardware))
+                    rows += load_rows(simulate_trace(
+                        run.path, hardware,
+                        reference=DEFAULT_REFERENCE if reference is None else reference))
                 except AccelsimError as exc:
                     sim_error = str(exc)
         else:
             if isinstance(item, str | os.PathLike) and not Path(item).exists():
                 raise PlotError(f"{item} does not exist; give a run directory, a trace or a "
                                 "results store")
-            rows += load_rows(item, hardware=hardware)
+            rows += load_rows(item, hardware=hardware, reference=reference)
             described.append(str(item) if isinstance(item, str | os.PathLike)
                              else type(item).__name__)
     return run, rows, described, sim_error
@@ -121,7 +124,8 @@ def _page_html(page: Page, heading: str, described: list[str]) -> str:
 
 def build_report(sources: Any, out: str | os.PathLike[str], *, hardware: Any = None,
                  gpu: str | os.PathLike[str] | GpuResults | None = None,
-                 title: str | None = None, dpi: int = DPI, figsize: Any = None) -> Path:
+                 title: str | None = None, dpi: int = DPI, figsize: Any = None,
+                 reference: Any = None) -> Path:
     """Write one self-contained HTML report to ``out`` (atomically) and return its path.
 
     ``sources``: a training run directory (its metrics, and its latest trace simulated on
@@ -129,7 +133,9 @@ def build_report(sources: Any, out: str | os.PathLike[str], *, hardware: Any = N
     results store (SQLite/CSV), report JSON, Reports or rows (see
     :func:`plots.data.load_rows`) -- or a list of these.  ``gpu``: a GPU results file
     compared with the simulated per-layer speedups.  ``out`` must end in .html or .htm.
-    ``figsize`` (inches) and ``dpi`` (of raster parts) apply to every figure."""
+    ``figsize`` (inches) and ``dpi`` (of raster parts) apply to every figure.  Traces are
+    simulated against ``reference`` (default ``dadiannao``; results measured against
+    another machine are refused, see :func:`plots.data.load_rows`)."""
     if Path(out).suffix.lower() not in REPORT_SUFFIXES:
         raise PlotError(f"report --out {Path(out).name}: the report is an HTML page; give a "
                         ".html or .htm file name")
@@ -140,7 +146,7 @@ def build_report(sources: Any, out: str | os.PathLike[str], *, hardware: Any = N
     if figsize is not None:
         check_figsize(figsize)
     gpu_results = load_gpu_results(gpu) if isinstance(gpu, str | os.PathLike) else gpu
-    run, rows, described, sim_error = _gather(items, hardware)
+    run, rows, described, sim_error = _gather(items, hardware, reference)
     page = Page(dpi, figsize)
     if run is not None and not run.metrics and not rows:
         raise PlotError(f"run directory {run.path} has neither epoch metrics nor a trace "

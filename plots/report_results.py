@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from accelsim.pipeline.energy import ENERGY_PARTS
 from plots.data import COMPONENTS, PASS_LABELS, PASSES, TOTAL, GpuResults
 from plots.figures import (
     network_order,
@@ -17,6 +18,7 @@ from plots.figures import (
 )
 from plots.page import Page, count, esc, html_table, micros, millis, times
 from plots.points import (
+    Totals,
     architecture_labels,
     point_key,
     point_totals,
@@ -68,24 +70,40 @@ def _fastest(points: dict[tuple[str, str], list[dict[str, Any]]]) -> list[dict[s
     return min(most, key=lambda rs: point_totals(rs, "training_step").rank)
 
 
+def _opt(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _energy_row(step: Totals, against: bool) -> list[str]:
+    """Energy per step and its parts (µJ), energy efficiency, area and GOPS figures."""
+    parts = step.energy_parts_pj
+    efficiency = step.energy_efficiency if against else None
+    return [f"{step.energy_pj / 1e6:.3f}",
+            *(("-",) * len(ENERGY_PARTS) if parts is None else
+              (f"{parts[k] / 1e6:.3f}" for k in ENERGY_PARTS)),
+            "-" if efficiency is None else times(efficiency), _opt(step.area_mm2, ".2f"),
+            _opt(step.effectual_gops, ".4g"), _opt(step.gops_per_w, ".4g"),
+            _opt(step.gops_per_mm2, ".4g")]
+
+
 def _totals_section(page: Page, points: dict[tuple[str, str], list[dict[str, Any]]],
                     labels: dict[str, str], against: bool) -> list[dict[str, Any]]:
-    """The per-point totals table; returns the rows of the fastest point (training step)."""
+    """The per-point totals: time and speedups, then energy (with its breakdown), area and
+    the GOPS figures; returns the rows of the fastest point (training step)."""
     page.section("Totals")
-    total_rows = []
+    speed, energy = [], []
     for rs in points.values():
         t = {p: point_totals(rs, p) for p in COMPONENTS}
         step = t["training_step"]
         s = sparsity_of(rs[0])
-        efficiency = step.energy_efficiency
-        total_rows.append([workload_label(rs[0]), labels[point_key(rs[0])[1]],
-                           "-" if s is None else f"{100 * s:.0f}%",
-                           millis(step.time_s),
-                           *(times(speedup_of(t[p], against)) for p in COMPONENTS),
-                           count(step.compute_cycles + step.stall_cycles),
-                           count(step.stall_cycles), f"{step.energy_pj / 1e6:.3f}",
-                           "-" if efficiency is None or not against else times(efficiency)])
-    total_rows.sort(key=lambda r: (r[0], r[1], r[2]))
+        who = [workload_label(rs[0]), labels[point_key(rs[0])[1]],
+               "-" if s is None else f"{100 * s:.0f}%"]
+        speed.append([*who, millis(step.time_s),
+                      *(times(speedup_of(t[p], against)) for p in COMPONENTS),
+                      count(step.compute_cycles + step.stall_cycles), count(step.stall_cycles)])
+        energy.append([*who, *_energy_row(step, against)])
+    speed.sort(key=lambda r: (r[0], r[1], r[2]))
+    energy.sort(key=lambda r: (r[0], r[1], r[2]))
     base = speedup_label(r for rs in points.values() for r in rs)
     page.add(f"<p>Time = (compute + stall cycles) / clock; the fastest design point takes "
              f"the least time. Speedups: {esc(base.replace(' (×)', ''))}, per pass and summed "
@@ -93,9 +111,14 @@ def _totals_section(page: Page, points: dict[tuple[str, str], list[dict[str, Any
              + ("" if against else "; the rows name no reference machine, so each design "
                 "is measured against its own dense twin and speedups of different designs "
                 "do not compare") + ").</p>")
-    page.add(html_table(["workload", "architecture", "sparsity", "time per step (ms)",
-                     *(PASS_LABELS[p] for p in COMPONENTS), "cycles", "stall cycles",
-                     "energy (µJ)", "energy efficiency"], total_rows, left=2))
+    who = ["workload", "architecture", "sparsity"]
+    page.add(html_table([*who, "time per step (ms)", *(PASS_LABELS[p] for p in COMPONENTS),
+                         "cycles", "stall cycles"], speed, left=2))
+    page.add("<p>Energy per training step and its parts (µJ), energy efficiency (reference "
+             "energy / energy), area (mm²) and effectual GOPS (2 operations per effectual "
+             "MAC) per second, per watt and per mm².</p>")
+    page.add(html_table([*who, "energy (µJ)", *ENERGY_PARTS, "energy efficiency", "area (mm²)",
+                         "GOPS", "GOPS/W", "GOPS/mm²"], energy, left=2))
     return _fastest(points)
 
 

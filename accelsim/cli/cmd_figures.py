@@ -45,6 +45,14 @@ def add_size(p: argparse.ArgumentParser) -> None:
                    help="figure size in inches, e.g. 8x4.5 (default: sized to the content)")
 
 
+def add_reference(p: argparse.ArgumentParser) -> None:
+    """``--reference`` for traces and run directories simulated here (default dadiannao);
+    results read from a store or a report keep the reference they were measured against,
+    and naming another one is an error."""
+    o.add_reference(p)
+    p.set_defaults(reference=None)
+
+
 def add_plot(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", metavar="KIND", help=" | ".join(FIGURE_KINDS))
     p.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -64,6 +72,7 @@ def add_plot(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epoch", type=o.pos_int, default=None,
                    help="density: epoch to show (1-based; default the last)")
     add_size(p)
+    add_reference(p)
     o.add_title(p)
 
 
@@ -80,7 +89,8 @@ def summed_pass(passes: tuple[str, ...]) -> str:
 #: plot flag -> the figure kinds it applies to
 APPLIES: dict[str, tuple[str, ...]] = {
     "--passes": ("sparsity", "layers", "heatmap", "pareto"), "--workload": ("heatmap",),
-    "--gpu-results": ("layers",), "--epoch": ("density",)}
+    "--gpu-results": ("layers",), "--epoch": ("density",),
+    "--reference": ("sparsity", "layers", "heatmap", "pareto")}
 
 
 def plot_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -88,13 +98,15 @@ def plot_options(args: argparse.Namespace) -> dict[str, Any]:
     flag that does not apply to that figure."""
     kind = args.kind
     given = {"--passes": args.passes, "--workload": args.workload,
-             "--gpu-results": args.gpu_results, "--epoch": args.epoch}
+             "--gpu-results": args.gpu_results, "--epoch": args.epoch,
+             "--reference": args.reference}
     o.unused({flag: v for flag, v in given.items() if kind not in APPLIES[flag]},
              f"the {kind} figure")
     options: dict[str, Any] = {"title": args.title} if args.title else {}
     if FIGURE_KINDS[kind][1] == "results":
         options["where"] = o.parse_key_values(args.where, "--where", "backend.kind=tcle")
         options["hardware"] = args.hardware
+        options["reference"] = args.reference
     passes = o.parse_passes(args.passes)
     if kind in ("sparsity", "layers") and passes:
         options["passes"] = passes
@@ -128,12 +140,14 @@ def add_report(p: argparse.ArgumentParser) -> None:
     o.add_hardware(p, "hardware to simulate traces on")
     o.add_gpu_results(p)
     add_size(p)
+    add_reference(p)
     o.add_title(p, "page")
 
 
 def run_report(args: argparse.Namespace) -> int:
     path = build_report(args.inputs, args.out, hardware=args.hardware, gpu=args.gpu_results,
-                        title=args.title, dpi=args.dpi, figsize=args.figsize)
+                        title=args.title, dpi=args.dpi, figsize=args.figsize,
+                        reference=args.reference)
     print(f"wrote {path}")
     return 0
 

@@ -47,12 +47,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from accelsim.explore.reading import derived_total, joined_rows
+from accelsim.explore.reading import joined_rows, total_rows
 from accelsim.explore.records import (
-    DERIVED,
+    AREA_COLUMNS,
     FIGURES,
     TOTAL,
     PointRecord,
+    area_columns,
     figures_of,
 )
 from accelsim.explore.sql import (
@@ -69,6 +70,7 @@ from accelsim.explore.sql import (
     write_parquet,
 )
 from accelsim.fileio import atomic_path, ensure_dir
+from accelsim.spec.hardware import load_hardware
 
 
 class ResultsStore:
@@ -116,15 +118,18 @@ class ResultsStore:
         sql = (f"INSERT OR IGNORE INTO results ({', '.join(cols)}) VALUES "
                f"({', '.join('?' * len(cols))})")
         values = []
-        clock = (record.hardware.get("array") or {}).get("clock_ghz", 1.0)
+        hw = load_hardware(record.hardware)
+        area = area_columns(hw)
         for layer, index, pass_name, b in record.rows:
-            f = figures_of(b, clock)
+            f = figures_of(b, hw)
             values.append((record.trace_digest, record.hardware_digest, layer, index, pass_name,
                            *(sql_value(f[k]) for k in FIGURES), now))
         with self.transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO hardware VALUES (?, ?, ?)",
+            conn.execute(f"INSERT OR IGNORE INTO hardware VALUES (?, ?, ?, "
+                         f"{', '.join('?' * len(AREA_COLUMNS))})",
                          (record.hardware_digest, record.hardware.get("name", ""),
-                          json.dumps(record.hardware, sort_keys=True)))
+                          json.dumps(record.hardware, sort_keys=True),
+                          *(area[k] for k in AREA_COLUMNS)))
             conn.execute("INSERT OR IGNORE INTO workloads VALUES (?,?,?,?,?,?,?,?,?,?)",
                          (record.trace_digest, wl["trace"], wl["workload_kind"], wl.get("model"),
                           wl.get("dataset"), wl.get("method"), wl.get("sparsity"),
@@ -254,26 +259,12 @@ class ResultsStore:
         summed like :meth:`accelsim.simulate.Report.totals` (ratios recomputed from the sums).
         Same keys and filters as :meth:`rows` (``layer`` is ``"*total*"``)."""
         wanted = merge_filters(filters, kw)
-        by_point: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        for row in self._joined(True):
-            if row["layer"] == TOTAL:
-                by_point.setdefault((row["trace_digest"], row["hardware_digest"]),
-                                    {})[row["pass"]] = row
         out = []
-        for passes in by_point.values():
-            rows = list(passes.values())
-            template = rows[0]
-            for name, parts in DERIVED.items():
-                if all(p in passes for p in parts):
-                    derived = derived_total(template, [passes[p] for p in parts])
-                    derived["pass"] = name
-                    derived["finished_at"] = max(passes[p]["finished_at"] for p in parts)
-                    rows.append(derived)
-            for row in rows:
-                if _unknown := [k for k in wanted if k not in row]:
-                    raise StoreError(f"totals(): unknown key(s) {', '.join(_unknown)}")
-                if all(match(row[k], v) for k, v in wanted.items()):
-                    out.append(row)
+        for row in total_rows(self._conn):
+            if _unknown := [k for k in wanted if k not in row]:
+                raise StoreError(f"totals(): unknown key(s) {', '.join(_unknown)}")
+            if all(match(row[k], v) for k, v in wanted.items()):
+                out.append(row)
         return out
 
     def count(self) -> int:

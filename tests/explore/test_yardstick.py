@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from accelsim import api
 from accelsim.cli import main
 from accelsim.explore.labels import point_label
 from accelsim.explore.load import load_sweep
@@ -13,6 +14,8 @@ from accelsim.explore.records import TOTAL
 from accelsim.explore.run import run_sweep
 from accelsim.explore.spec import SweepError
 from accelsim.explore.store import StoreError, export, open_store
+from accelsim.pipeline.area import AREA_PARTS
+from accelsim.pipeline.energy import ENERGY_PARTS
 
 DIGITS = {"synthetic": [{"model": "digits-cnn", "dataset": "digits", "sparsity": 0.9}]}
 BACKENDS = {"grid": {"backend.kind": ["bit-parallel", "tcle"]}, "workloads": DIGITS}
@@ -90,8 +93,9 @@ def test_flat_view_has_the_same_figures(backends_store):
     assert len(flat) == len(rows)
     for r in rows:
         f = flat[(r["label"], r["layer"], r["pass"])]
-        for key in ("speedup", "reference", "reference_time_s", "energy_efficiency", "time_s"):
-            assert f[key] == pytest.approx(r[key]), key
+        for key in ("speedup", "reference", "reference_time_s", "energy_efficiency", "time_s",
+                    "area_mm2", "energy_dram_pj", "gops_per_w"):
+            assert f[key] == r[key], key   # the SQL view makes them as pass_figures does
 
 
 def test_reference_in_the_spec(tmp_path):
@@ -133,3 +137,37 @@ def test_export_where_matching_nothing_is_an_error(backends_store, tmp_path, cap
                  "--where", "frontend.lookahead=99"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "frontend.lookahead=99" in err
+
+
+def _flat(figures):
+    """A report's figures of one pass with the energy breakdown as store columns."""
+    out = {k: v for k, v in figures.items() if k not in ("energy_breakdown_pj", "quantisation")}
+    out.update({f"energy_{k}_pj": v for k, v in figures["energy_breakdown_pj"].items()})
+    return out
+
+
+def test_the_store_holds_every_figure_of_the_report(backends_store):
+    """Per layer and pass, and in the totals of every pass and sum of passes, a stored row
+    has exactly the figures `accelsim simulate` reports against the same reference: time,
+    speedup, energy and its breakdown, energy efficiency, GOPS, GOPS/W, GOPS/mm2; and the
+    machine's area."""
+    spec = load_sweep(BACKENDS)
+    with open_store(backends_store) as store:
+        for hp in spec.hardware:
+            report = api.simulate_synthetic("digits-cnn", hp.hardware, dataset="digits",
+                                            sparsity=0.9, reference="dadiannao")
+            machine = report.to_dict()
+            rows = {(r["layer"], r["pass"]): r
+                    for r in store.rows(hardware_digest=hp.digest, totals=False)}
+            for lr in report.layers:
+                for p in lr.passes:
+                    row = rows[(lr.geometry.name, p)]
+                    assert {k: row[k] for k in _flat(lr.figures(p))} == _flat(lr.figures(p))
+                    assert row["area_mm2"] == machine["area_mm2"]
+                    assert sum(row[f"energy_{k}_pj"] for k in ENERGY_PARTS) == pytest.approx(
+                        row["energy_pj"], rel=1e-12)
+            totals = {r["pass"]: r for r in store.totals(hardware_digest=hp.digest)}
+            for name, figures in report.total_figures().items():
+                assert {k: totals[name][k] for k in _flat(figures)} == _flat(figures), name
+            assert {k: rows[next(iter(rows))][f"area_{k}_mm2"] for k in AREA_PARTS} == \
+                machine["area_breakdown_mm2"]

@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from accelsim import api
 from accelsim.cli import main
 from accelsim.explore.load import load_sweep
 from accelsim.explore.run import run_sweep
@@ -139,3 +140,55 @@ def test_report_refuses_a_file_that_is_not_html(store, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ".html" in err
     assert build_report(store, tmp_path / "R.HTM").exists()
+
+
+def test_pareto_costs_real_area_and_energy(store):
+    """Area is the area model's mm2 (a bit-serial column is not a full PE), energy the
+    model's µJ; performance is the speedup over the reference."""
+    rows = load_rows(store)
+    fig = plot("pareto", store)
+    area_ax, energy_ax = fig.axes[:2]
+    assert area_ax.get_xlabel() == "area (mm²)" and "area not drawn" not in fig.get_suptitle()
+    assert area_ax.get_ylabel() == "training step speedup over dadiannao (×)"
+    area = {point_key(r)[1]: r["area_mm2"] for r in rows}
+    xs = sorted(area_ax.collections[0].get_offsets()[:, 0])
+    assert xs == pytest.approx(sorted(area.values()))
+    steps = _steps(rows)
+    energies = sorted(t.energy_pj / 1e6 for t in steps.values())
+    assert sorted(energy_ax.collections[0].get_offsets()[:, 0]) == pytest.approx(energies)
+
+
+def test_report_shows_the_energy_breakdown(store, tmp_path):
+    text = build_report(store, tmp_path / "r.html").read_text()
+    head = ("<th>energy (µJ)</th><th>compute</th><th>frontend</th><th>buffers</th><th>dram</th>"
+            "<th>energy efficiency</th><th>area (mm²)</th>")
+    assert head in text
+    table = text.split(head)[1].split("</table>")[0]
+    for cells in re.findall(r"<tr>(.*?)</tr>", table):
+        values = re.findall(r"<td>([^<]*)</td>", cells)[1:]   # after the sparsity
+        energy, parts = float(values[0]), [float(v) for v in values[1:5]]
+        assert sum(parts) == pytest.approx(energy, abs=0.003)
+
+
+def test_reference_for_simulated_inputs(store, tmp_path, capsys):
+    trace = api.synthetic_trace(tmp_path / "d.trace", model="digits-cnn", dataset="digits",
+                                method="swat-u", sparsity=0.9, batch=1, seed=0)
+    default = load_rows(trace)
+    assert {r["reference"] for r in default} == {"dadiannao"}
+    mine = load_rows(trace, reference="bit-tactical")
+    assert {r["reference"] for r in mine} == {"bit-tactical T<2,5>"}
+    assert all(r["speedup"] == 1.0 for r in mine)     # the default machine against itself
+    fig = plot("layers", trace, reference="bit-tactical")
+    assert fig.axes[0].get_ylabel() == "speedup over bit-tactical T<2,5> (×)"
+    # a store keeps its sweep's reference: another one is refused, the same one accepted
+    assert load_rows(store, reference="dadiannao")
+    with pytest.raises(PlotError, match="measured against dadiannao, not the --reference") as e:
+        load_rows(store, reference="bit-tactical")
+    assert_one_line(e.value)
+    code = main(["report", str(trace), "--reference", "scnn", "--out", str(tmp_path / "r.html")])
+    assert code == 0 and "speedup over scnn" in (tmp_path / "r.html").read_text()
+    assert main(["plot", "pareto", str(store), "--reference", "scnn", "--out",
+                 str(tmp_path / "p.png")]) == 2
+    assert main(["plot", "training", str(tmp_path), "--reference", "scnn", "--out",
+                 str(tmp_path / "t.png")]) == 2
+    capsys.readouterr()
