@@ -7,9 +7,11 @@ per (workload, hardware point, layer, pass), with the keys of the sweep results 
     array.tiles, array.rows, ..., frontend.kind, frontend.lookahead, frontend.lookaside,
     backend.kind, ... (every key of Hardware.to_dict(), flattened "section.key"), sparsity
     (when known), layer, layer_index, pass, base_cycles, compute_cycles, ideal_cycles,
-    stall_cycles, time_s, speedup_vs_own_dense, energy_pj, base_energy_pj, and against the
-    reference machine (when the results have one): reference, reference_time_s,
-    reference_energy_pj, speedup, energy_efficiency
+    stall_cycles, effectual_macs, time_s, speedup_vs_own_dense, energy_pj and its parts
+    energy_<compute|frontend|buffers|dram>_pj, base_energy_pj, effectual_gops, gops_per_w,
+    gops_per_mm2, area_mm2 and area_<part>_mm2, and against the reference machine (when the
+    results have one): reference, reference_time_s, reference_energy_pj, speedup,
+    energy_efficiency
 
 plus per-point totals rows with ``layer == "*total*"`` (:data:`accelsim.simulate.TOTAL`).  Sources:
 

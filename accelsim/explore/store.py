@@ -229,12 +229,17 @@ class ResultsStore:
         (``base_cycles``, ``compute_cycles``, ``ideal_cycles``, ``stall_cycles``,
         ``effectual_macs``, ``pe_lane_cycles``, ``speedup_vs_own_dense`` (over the design's
         own dense twin), ``exploited_sparsity``, ``pe_utilisation``, ``time_s`` (seconds:
-        cycles / clock), ``energy_pj``, ``base_energy_pj``, ``scheduled``), ``params``
-        (JSON of the swept parameters), the figures against the point's reference machine
-        :data:`~accelsim.explore.records.REFERENCE_FIGURES` (``reference`` (its name), ``reference_digest``,
-        ``reference_time_s``, ``reference_energy_pj``, ``speedup`` = reference time / time,
-        ``energy_efficiency`` = reference energy / energy; None when the reference's row is
-        not stored) and ``finished_at`` (unix seconds when the row was committed).
+        cycles / clock), ``energy_pj`` and its parts ``energy_compute_pj``,
+        ``energy_frontend_pj``, ``energy_buffers_pj``, ``energy_dram_pj``, ``base_energy_pj``,
+        ``effectual_gops``, ``gops_per_w``, ``gops_per_mm2``, ``scheduled``: the figures of
+        :func:`accelsim.yardstick.pass_figures`), the machine's ``area_mm2`` and
+        ``area_compute_mm2``, ``area_frontend_mm2``, ``area_buffers_mm2``, ``params`` (JSON of
+        the swept parameters), the figures against the point's reference machine
+        (:data:`~accelsim.explore.records.REFERENCE_FIGURES`: ``reference`` (its name),
+        ``reference_digest``, ``reference_time_s``, ``reference_energy_pj``, ``speedup`` =
+        reference time / time, ``energy_efficiency`` = reference energy / energy, as
+        ``pass_figures`` makes them; None when the reference's row is not stored) and
+        ``finished_at`` (unix seconds when the row was committed).
 
         Filters: ``rows({"array.tiles": 16, "pass": "forward"})`` or keywords
         (``rows(model="resnet20", pass_="forward", layer=TOTAL)``; ``pass_`` stands for
