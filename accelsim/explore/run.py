@@ -199,25 +199,9 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str] | Mapping[str, Any],
             n = min(workers or default_workers(), max(len(tasks), 1))
             executor = f"{n} local process{'es' if n > 1 else ''}"
             outcomes = run_inline(feed) if n == 1 else run_pool(feed, n)
-        failed: list[tuple[str, dict[str, Any], str]] = []
-        computed = 0
         bar = _progress(spec, already, progress)
         try:
-            for task, record, error in outcomes:
-                if record is not None:
-                    store.write_point(record)
-                    claims.release(task)
-                    computed += 1
-                    if on_point is not None:
-                        on_point(record)
-                else:
-                    message = (str(error) if isinstance(error, AccelsimError)
-                               else f"{type(error).__name__}: {error}")
-                    store.record_failure(task.workload.digest, task.hardware.digest(), message)
-                    claims.release(task)
-                    failed.append((task.workload.label, task.params, message))
-                    bar.set_postfix(failed=len(failed))
-                bar.update(1)
+            computed, failed = _commit(outcomes, store, claims, bar, on_point)
         finally:
             with contextlib.suppress(Exception):
                 outcomes.close()
@@ -228,6 +212,30 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str] | Mapping[str, Any],
     return SweepResult(spec.name, Path(out), spec.size, already, computed, tuple(failed),
                        remaining, len(spec.skipped), time.perf_counter() - t0, executor,
                        feed.by_others)
+
+
+def _commit(outcomes: Any, store: ResultsStore, claims: Claims, bar: Any,
+            on_point: Callable[[PointRecord], None] | None
+            ) -> tuple[int, list[tuple[str, dict[str, Any], str]]]:
+    """Commit every finished point (or record its failure) as it comes; (computed, failed)."""
+    failed: list[tuple[str, dict[str, Any], str]] = []
+    computed = 0
+    for task, record, error in outcomes:
+        if record is not None:
+            store.write_point(record)
+            claims.release(task)
+            computed += 1
+            if on_point is not None:
+                on_point(record)
+        else:
+            message = (str(error) if isinstance(error, AccelsimError)
+                       else f"{type(error).__name__}: {error}")
+            store.record_failure(task.workload.digest, task.hardware.digest(), message)
+            claims.release(task)
+            failed.append((task.workload.label, task.params, message))
+            bar.set_postfix(failed=len(failed))
+        bar.update(1)
+    return computed, failed
 
 
 def _progress(spec: SweepSpec, already: int, enabled: bool) -> Any:
