@@ -10,7 +10,7 @@ protobuf-compiler libprotobuf-dev``).  What the script does:
    encoding, integer values: activations non-negative or signed, weights signed, several
    weight and activation sparsities; layers 3x3 stride 1, 3x3 stride 2 on an odd input,
    1x1, 5x5 stride 2 with a channel count that is not a multiple of the lanes, a linear
-   layer, and a first layer with 3 input channels at stride 2);
+   layer, and first layers with 3 input channels at stride 2, which DNNsim folds);
 2. exports each with ``accelsim export-dnnsim`` (PyTorch layout, no transposition) and lays
    it out as DNNsim reads a network: ``models/NET/model.csv`` (``name,conv|fc,stride,
    padding``, from the exported ``trace_params.csv``) and ``net_traces/NET/`` (the exported
@@ -22,8 +22,10 @@ protobuf-compiler libprotobuf-dev``).  What the script does:
    accelsim's ideal memory does not model);
 4. simulates the same trace with accelsim: the built-in hardware of the configuration with
    default options except ``[frontend] schedule = "weights"`` (DNNsim's inference scheduler),
-   ``priority = "most-flexible"`` (what DNNsim's ``BitTactical::original_schedule`` does) and
-   the configuration's shape and lookahead/lookaside;
+   ``priority = "most-flexible"`` (what DNNsim's ``BitTactical::original_schedule`` does),
+   ``fold_first_layer = true`` and, for TCLp/TCLe, ``[backend] idle_padding_rows = true``
+   (DNNsim's conventions; off by default so that earlier results stay as they were) and the
+   configuration's shape and lookahead/lookaside;
 5. writes per (trace, configuration, layer) both cycle counts and their ratio, the machine,
    and DNNsim's commit to ``--out``.  ``tests/arrays/test_dnnsim_peer.py`` re-runs step 4 on
    the committed traces and checks accelsim's cycles against the DNNsim cycles stored here.
@@ -138,8 +140,9 @@ def layers(first: bool) -> list[LayerGeometry]:
     body = [_conv("conv_a", 16, 32, 8, 3, 1, 1), _conv("conv_b", 32, 48, 9, 3, 2, 1),
             _conv("conv_c", 48, 32, 5, 1, 1, 0), _conv("conv_d", 20, 24, 11, 5, 2, 0),
             LayerGeometry(name="fc1", kind="linear", in_channels=96, out_channels=10)]
-    if first:
-        return [_conv("conv_first", 3, 16, 12, 3, 2, 1), *body[:2]]
+    if first:  # the second one's folded output is one window larger than its own
+        return [_conv("conv_first", 3, 16, 12, 3, 2, 1), _conv("conv_first_odd", 3, 8, 11, 4, 2, 1),
+                *body[:2]]
     return body
 
 
@@ -163,7 +166,8 @@ def accelsim_hardware(config: str) -> dict[str, Any]:
     """The accelsim options of a configuration: ``(builtin name, dotted changes)``."""
     builtin, _, shape, h, d = CONFIGS[config]
     changes: dict[str, Any] = {"frontend.schedule": "weights",
-                               "frontend.priority": "most-flexible"}
+                               "frontend.priority": "most-flexible",
+                               "frontend.fold_first_layer": True}
     if shape is not None:
         changes.update({"frontend.shape": shape, "frontend.lookahead": h,
                         "frontend.lookaside": d})

@@ -59,6 +59,7 @@ from accelsim.kernels.recoding import (
     serial_codes,
     twos_complement_precisions,
 )
+from accelsim.lowering.fold import fold_first_layer, folds
 from accelsim.numeric import ceil_div
 from accelsim.pipeline.energy import AccessCounts
 from accelsim.spec.geometry import LayerGeometry
@@ -314,6 +315,8 @@ class BitTacticalModel(ArrayModel):
             if twos_complement(hw.backend, rule, operands[i]):  # TCLp reads the signs too
                 lowered[i] = np.where(np.asarray(operands[i]) < 0, -lowered[i].astype(np.int32),
                                       lowered[i].astype(np.int32))
+        if hw.frontend.fold_first_layer and folds(geometry, pass_name):
+            geometry, lowered[0], lowered[1] = fold_first_layer(geometry, lowered[0], lowered[1])
         work = lowered_work(geometry, pass_name, lowered[0], lowered[1], lanes=hw.array.lanes,
                             traversal=hw.frontend.traversal)
         return [dataclasses.replace(w, quantisation=rule) for w in work] if rule else work

@@ -20,10 +20,11 @@ BACKEND_KINDS = ("bit-parallel", "tclp", "tcle")
 SERIAL_BACKENDS = ("tclp", "tcle")
 QUANTISATIONS = ("auto", "integer", "per-tensor", "per-layer-profile")
 SIGNED_PRECISIONS = ("auto", "twos-complement", "sign-magnitude")
-#: [backend] keys that :meth:`accelsim.spec.hardware.Hardware.to_dict` writes only when set
-#: away from this default, so that a machine's dict and digest are those it had before the
-#: key existed (key -> default)
-LATE_BACKEND_KEYS = {"signed_precision": "auto", "idle_padding_rows": False}
+#: keys that :meth:`accelsim.spec.hardware.Hardware.to_dict` writes only when set away from
+#: their default, so that a machine's dict and digest are those it had before the keys
+#: existed (section -> key -> default)
+LATE_KEYS = {"frontend": {"fold_first_layer": False},
+             "backend": {"signed_precision": "auto", "idle_padding_rows": False}}
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,9 @@ class FrontendSpec:
     ``traversal`` orders the windows and a filter's taps (:data:`TRAVERSALS`, see
     :mod:`accelsim.lowering.lower`): ``"dnnsim"`` (default, DNNsim's order on PyTorch-layout
     tensors: windows row index fastest, taps kw outer) or ``"row-major"`` (x fastest, ky outer).
+    ``fold_first_layer``: ``true`` folds the forward pass of a strided convolution over 3
+    input channels to a stride-1 one over ``3 s s`` channels, as DNNsim does
+    (:mod:`accelsim.lowering.fold`); ``false`` (default) simulates it as it is.
     """
 
     kind: str = "tcl"
@@ -104,6 +108,7 @@ class FrontendSpec:
     priority: str = "least-flexible"
     schedule: str = "sparser"
     traversal: str = "dnnsim"
+    fold_first_layer: bool = False
 
     def __post_init__(self) -> None:
         check_choice("frontend", "kind", self.kind, FRONTEND_KINDS)
@@ -113,6 +118,8 @@ class FrontendSpec:
         check_choice("frontend", "priority", self.priority, PRIORITIES)
         check_choice("frontend", "schedule", self.schedule, SCHEDULES)
         check_choice("frontend", "traversal", self.traversal, TRAVERSALS)
+        check_bool("frontend", "fold_first_layer", self.fold_first_layer,
+                   "fold a strided 3-channel layer to stride 1 (DNNsim)")
 
     @property
     def label(self) -> str:

@@ -65,7 +65,8 @@ def test_idle_padding_rows_by_hand():
     """Two filters (14 rows pad the set), 1x1 over 48 channels = 3 lines of 16 lanes.  Line 1
     lane 0 is zero in both filters and takes line 2's only weight, so line 2 is skipped.
     The activation at (line 1, lane 0) is 2**14 and every other is 1: a padding row that
-    occupies its lanes reads it (15 cycles), an idle one does not (1 cycle)."""
+    occupies its lanes reads it (15 cycles), an idle one does not (1 cycle; DNNsim: 2 in
+    all)."""
     w = np.ones((2, 48, 1, 1), np.float32)
     w[:, 16] = 0          # line 1, lane 0
     w[:, 33:] = 0         # line 2: lane 0 only
