@@ -61,13 +61,17 @@ from accelsim.trace.writer import TraceWriter  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 TRACE_DIR = ROOT / "tests" / "data" / "dnnsim"
 
-#: name -> (seed, weight sparsity, activation sparsity, activation range, first layer)
-TRACES: dict[str, tuple[int, float, float, tuple[int, int], bool]] = {
-    "w00-a50-u8": (1, 0.0, 0.5, (0, 255), False),
-    "w50-a30-u8": (2, 0.5, 0.3, (0, 255), False),
-    "w80-a60-u12": (3, 0.8, 0.6, (0, 4095), False),
-    "w90-a20-s8": (4, 0.9, 0.2, (-128, 127), False),
-    "w65-a40-u8-first": (5, 0.65, 0.4, (0, 255), True),
+#: name -> (seed, weight sparsity, activation sparsity, activation range, layers, batch);
+#: layers: "all" (four convolutions and a linear layer), "first" (two first layers and two
+#: convolutions) or "conv" (the four convolutions: DNNsim's TCLe carries state from a linear
+#: layer into the next sample's first layer, see the README)
+TRACES: dict[str, tuple[int, float, float, tuple[int, int], str, int]] = {
+    "w00-a50-u8": (1, 0.0, 0.5, (0, 255), "all", 1),
+    "w50-a30-u8": (2, 0.5, 0.3, (0, 255), "all", 1),
+    "w80-a60-u12": (3, 0.8, 0.6, (0, 4095), "all", 1),
+    "w90-a20-s8": (4, 0.9, 0.2, (-128, 127), "all", 1),
+    "w65-a40-u8-first": (5, 0.65, 0.4, (0, 255), "first", 1),
+    "w70-a50-s8-batch2": (6, 0.7, 0.5, (-128, 127), "conv", 2),
 }
 
 #: name -> (builtin hardware, DNNsim architecture, search shape, lookahead, lookaside)
@@ -135,28 +139,28 @@ def _conv(name: str, cin: int, cout: int, size: int, k: int, stride: int,
                          output_h=out, output_w=out)
 
 
-def layers(first: bool) -> list[LayerGeometry]:
-    """The layers of a trace (square inputs: DNNsim crashes on others)."""
+def layers(kind: str) -> list[LayerGeometry]:
+    """The layers of a trace (square inputs: DNNsim crashes on others), see :data:`TRACES`."""
     body = [_conv("conv_a", 16, 32, 8, 3, 1, 1), _conv("conv_b", 32, 48, 9, 3, 2, 1),
             _conv("conv_c", 48, 32, 5, 1, 1, 0), _conv("conv_d", 20, 24, 11, 5, 2, 0),
             LayerGeometry(name="fc1", kind="linear", in_channels=96, out_channels=10)]
-    if first:  # the second one's folded output is one window larger than its own
+    if kind == "first":  # the second one's folded output is one window larger than its own
         return [_conv("conv_first", 3, 16, 12, 3, 2, 1), _conv("conv_first_odd", 3, 8, 11, 4, 2, 1),
                 *body[:2]]
-    return body
+    return body if kind == "all" else body[:4]
 
 
 def make_trace(path: Path, seed: int, w_sparsity: float, a_sparsity: float,
-               a_range: tuple[int, int], first: bool) -> None:
-    """One seeded float32 trace of integer values, forward pass only, batch 1."""
+               a_range: tuple[int, int], kind: str, batch: int) -> None:
+    """One seeded float32 trace of integer values, forward pass only."""
     rng = np.random.default_rng(seed)
     meta = TraceMetadata(model="dnnsim-peer", dataset="synthetic", method="dense",
-                         mode="inference", batch_indices=(0,))
+                         mode="inference", batch_indices=tuple(range(batch)))
     with TraceWriter(path, meta, encoding="float32") as writer:
-        for g in layers(first):
+        for g in layers(kind):
             w = rng.integers(-127, 128, g.weight_shape()).astype(np.float32)
             w[rng.random(w.shape) < w_sparsity] = 0.0
-            a = rng.integers(a_range[0], a_range[1] + 1, g.activation_shape(1))
+            a = rng.integers(a_range[0], a_range[1] + 1, g.activation_shape(batch))
             a = a.astype(np.float32)
             a[rng.random(a.shape) < a_sparsity] = 0.0
             writer.add_layer(g, {"forward": {"weight": w, "activation": a}})
@@ -207,19 +211,23 @@ def _layout(export: Path, work: Path, net: str) -> None:
     shutil.copytree(export, work / "net_traces" / net)
 
 
-def _parse(results: Path) -> list[dict[str, int]]:
-    """Per-sample rows of DNNsim's one ``*_cycles.csv`` in ``results``."""
+def _parse(results: Path) -> list[dict[str, Any]]:
+    """Per layer of DNNsim's one ``*_cycles.csv`` in ``results``: its per-sample rows summed
+    (DNNsim simulates every sample on its own)."""
     (path,) = list(results.glob("*_cycles.csv"))
     lines = path.read_text().splitlines()
     start = lines.index("Per sample scalar results:") + 1
-    rows = []
+    rows: dict[str, dict[str, Any]] = {}
     for row in csv.DictReader(lines[start:lines.index("", start)]):
-        rows.append({"layer": row["Layer"], "sample": int(row["Sample"]),
-                     "cycles": int(row["cycles"]), "compute_cycles": int(row["compute_cycles"])})
-    return rows
+        out = rows.setdefault(row["Layer"], {"layer": row["Layer"], "samples": 0, "cycles": 0,
+                                             "compute_cycles": 0})
+        out["samples"] += 1
+        out["cycles"] += int(row["cycles"])
+        out["compute_cycles"] += int(row["compute_cycles"])
+    return list(rows.values())
 
 
-def dnnsim_cycles(dnnsim: Path, export: Path, config: str) -> list[dict[str, int]]:
+def dnnsim_cycles(dnnsim: Path, export: Path, config: str) -> list[dict[str, Any]]:
     """DNNsim's per-layer rows for one exported trace on one configuration."""
     with tempfile.TemporaryDirectory(prefix="dnnsim-") as tmp:
         work, net = Path(tmp), "peer"
@@ -263,6 +271,7 @@ def main() -> None:
                 ours = accelsim_cycles(trace, config)
                 for row, cycles in zip(peer, ours, strict=True):
                     runs.append({"trace": trace.name, "config": config, "layer": row["layer"],
+                                 "samples": row["samples"],
                                  "dnnsim_compute_cycles": row["compute_cycles"],
                                  "dnnsim_cycles_with_memory": row["cycles"],
                                  "accelsim_cycles": cycles,
