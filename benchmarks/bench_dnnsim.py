@@ -88,6 +88,15 @@ CONFIGS: dict[str, tuple[str, str, str | None, int, int]] = {
     "tcle-L<2,3>": ("bit-tactical-tcle", "BitPragmatic", "L", 2, 3),
 }
 
+#: recorded traces, committed as they are (not regenerated): name -> how it was made.  Their
+#: values are floats, which DNNsim quantises itself (``quantised: false``, its linear rule);
+#: compared on the configurations that read no values (dense and T/L bit-parallel)
+REAL_TRACES = {
+    "digits-swat-u90-step20": "accelsim train --method swat-u --sparsity 0.9 --model "
+                              "digits-cnn --data digits --epochs 1 --batch 64 --trace-every 10 "
+                              "(the step-20 trace: fixed16, 4 samples)",
+}
+
 # DNNsim's example memory system (examples/*/*_example); it only affects DNNsim's ``cycles``,
 # not the ``compute_cycles`` compared here.
 MEMORY = """\
@@ -188,12 +197,12 @@ def accelsim_cycles(trace: Path, config: str) -> list[int]:
     return [lr.passes["forward"].compute_cycles for lr in report.layers]
 
 
-def _batch_file(net: str, config: str) -> str:
+def _batch_file(net: str, config: str, quantised: bool) -> str:
     _, arch, shape, h, d = CONFIGS[config]
     tactical = "" if shape is None else (f'tactical: true lookahead_h: {h} lookaside_d: {d} '
                                          f'search_shape: "{shape}"')
     return (f'simulate {{\n  network: "{net}"\n  model: "CSV"\n  data_type: "Fixed"\n'
-            f'  quantised: true\n  experiment {{\n    architecture: "{arch}"\n'
+            f'  quantised: {str(quantised).lower()}\n  experiment {{\n    architecture: "{arch}"\n'
             f'    task: "Cycles"\n    dataflow: "WindowFirstOutS"\n    {ARCH[arch]} {tactical}\n'
             f'{MEMORY}  }}\n}}\n')
 
@@ -227,13 +236,15 @@ def _parse(results: Path) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-def dnnsim_cycles(dnnsim: Path, export: Path, config: str) -> list[dict[str, Any]]:
-    """DNNsim's per-layer rows for one exported trace on one configuration."""
+def dnnsim_cycles(dnnsim: Path, export: Path, config: str,
+                  quantised: bool = True) -> list[dict[str, Any]]:
+    """DNNsim's per-layer rows for one exported trace on one configuration (``quantised``:
+    the values are integers used as they are, else DNNsim quantises them linearly)."""
     with tempfile.TemporaryDirectory(prefix="dnnsim-") as tmp:
         work, net = Path(tmp), "peer"
         (work / "DRAMSim2").symlink_to(dnnsim / "DRAMSim2")
         _layout(export, work, net)
-        (work / "batch.prototxt").write_text(_batch_file(net, config))
+        (work / "batch.prototxt").write_text(_batch_file(net, config, quantised))
         proc = subprocess.run([str(dnnsim / "DNNsim"), "batch.prototxt", "--quiet"], cwd=work,
                               capture_output=True, text=True, timeout=600)
         results = work / "results" / net
@@ -241,6 +252,31 @@ def dnnsim_cycles(dnnsim: Path, export: Path, config: str) -> list[dict[str, Any
             raise RuntimeError(f"DNNsim failed on {export.name} {config} "
                                f"(status {proc.returncode}): {proc.stderr[-2000:]}")
         return _parse(results)
+
+
+def compare(dnnsim: Path, trace: Path, tmp: Path, quantised: bool) -> list[dict[str, Any]]:
+    """Export ``trace`` under ``tmp`` and compare DNNsim and accelsim on every configuration
+    (on a float trace, ``quantised = False``, only those that do not read values: DNNsim's
+    own linear quantisation overflows and its TCLe hangs, see the README); -> one run per
+    (configuration, layer)."""
+    exported = tmp / trace.stem
+    export(trace, exported)
+    runs = []
+    for config in CONFIGS:
+        if not quantised and CONFIGS[config][0].startswith("bit-tactical-tcl"):
+            continue
+        peer = dnnsim_cycles(dnnsim, exported, config, quantised)
+        ours = accelsim_cycles(trace, config)
+        for row, cycles in zip(peer, ours, strict=True):
+            runs.append({"trace": trace.name, "config": config, "layer": row["layer"],
+                         "samples": row["samples"], "dnnsim_quantised": quantised,
+                         "dnnsim_compute_cycles": row["compute_cycles"],
+                         "dnnsim_cycles_with_memory": row["cycles"],
+                         "accelsim_cycles": cycles,
+                         "ratio": round(cycles / row["compute_cycles"], 6)})
+        equal = sum(r["accelsim_cycles"] == r["dnnsim_compute_cycles"] for r in runs[-len(ours):])
+        print(f"{trace.stem:22s} {config:12s} {equal}/{len(ours)} layers equal", flush=True)
+    return runs
 
 
 def export(trace: Path, out: Path) -> None:
@@ -258,34 +294,24 @@ def main() -> None:
     commit = subprocess.run(["git", "-C", str(dnnsim), "rev-parse", "HEAD"], check=True,
                             capture_output=True, text=True).stdout.strip()
     TRACE_DIR.mkdir(parents=True, exist_ok=True)
-    runs = []
+    runs: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dnnsim-export-") as tmp:
         for name, params in TRACES.items():
-            trace = TRACE_DIR / f"{name}.trace"
-            make_trace(trace, *params)
-            exported = Path(tmp) / name
-            export(trace, exported)
-            for config in CONFIGS:
-                peer = dnnsim_cycles(dnnsim, exported, config)
-                ours = accelsim_cycles(trace, config)
-                for row, cycles in zip(peer, ours, strict=True):
-                    runs.append({"trace": trace.name, "config": config, "layer": row["layer"],
-                                 "samples": row["samples"],
-                                 "dnnsim_compute_cycles": row["compute_cycles"],
-                                 "dnnsim_cycles_with_memory": row["cycles"],
-                                 "accelsim_cycles": cycles,
-                                 "ratio": round(cycles / row["compute_cycles"], 6)})
-                equal = sum(r["accelsim_cycles"] == r["dnnsim_compute_cycles"]
-                            for r in runs[-len(ours):])
-                print(f"{name:18s} {config:12s} {equal}/{len(ours)} layers equal", flush=True)
+            make_trace(TRACE_DIR / f"{name}.trace", *params)
+            runs += compare(dnnsim, TRACE_DIR / f"{name}.trace", Path(tmp), quantised=True)
+        for name in REAL_TRACES:
+            if (TRACE_DIR / f"{name}.trace").is_file():
+                runs += compare(dnnsim, TRACE_DIR / f"{name}.trace", Path(tmp), quantised=False)
     equal = sum(r["accelsim_cycles"] == r["dnnsim_compute_cycles"] for r in runs)
     write_json_atomic(args.out, {
         "machine": machine(dnnsim_commit=commit, seconds=round(time.perf_counter() - t0, 1)),
         "dnnsim": {"repository": "github.com/isakedo/DNNsim", "commit": commit,
-                   "settings": {"model": "CSV", "data_type": "Fixed", "quantised": True,
+                   "settings": {"model": "CSV", "data_type": "Fixed",
+                                "quantised": "per run (dnnsim_quantised)",
                                 "dataflow": "WindowFirstOutS", "architectures": ARCH,
                                 "compared": "compute_cycles"}},
+        "real_traces": REAL_TRACES,
         "configs": {c: accelsim_hardware(c) for c in CONFIGS},
         "summary": {"runs": len(runs), "equal": equal},
         "runs": runs})
