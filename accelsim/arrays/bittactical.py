@@ -53,8 +53,13 @@ from accelsim.arrays.base import ArrayModel, Work, as_masks, lowered_work
 from accelsim.arrays.breakdown import ZERO, CycleBreakdown, ProblemTiming
 from accelsim.errors import ConfigError, LoweringError
 from accelsim.kernels import scheduler, serial
-from accelsim.kernels.quantise import quantise_window
-from accelsim.kernels.recoding import fixed_point_magnitudes, serial_codes
+from accelsim.kernels.quantise import quantise_window, twos_complement
+from accelsim.kernels.recoding import (
+    fixed_point_magnitudes,
+    serial_codes,
+    twos_complement_precisions,
+)
+from accelsim.lowering.fold import fold_first_layer, folds
 from accelsim.numeric import ceil_div
 from accelsim.pipeline.area import mux_width
 from accelsim.pipeline.energy import AccessCounts
@@ -108,14 +113,19 @@ def select_bits(hw: Hardware) -> int:
     return math.ceil(math.log2(k + 1)) if k else 0
 
 
-def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: str
-                   ) -> tuple[np.ndarray, np.ndarray, int]:
+def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: str,
+                   signed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Bit-serial blocks of one problem: -> (block cycles, steps of each scheduled set,
-    lane operations).  ``f``: filter mask; ``x_vals``: window magnitudes (uint16)."""
+    lane operations).  ``f``: filter mask; ``x_vals``: window magnitudes (uint16);
+    ``signed``: the window values as signed integers when TCLp counts their precision in
+    two's complement (``[backend] signed_precision``), else None."""
     arr, be = hw.array, hw.backend
     n_f, lines, lanes = f.shape
     mode = serial.TCLP if be.kind == "tclp" else serial.TCLE
-    codes = serial_codes(x_vals, be.kind)
+    if signed is not None:
+        codes = twos_complement_precisions(signed.reshape(signed.shape[0], -1))
+    else:
+        codes = serial_codes(x_vals, be.kind)
     window = 1 << be.bits_first_stage
     offsets, lookahead, priority, lookaside = _schedule_args(hw)
     if hw.frontend.kind == "dense":
@@ -127,6 +137,8 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
             nonzero = np.ones_like(nonzero)  # the dense front end feeds every slot
         steps, src = serial._schedule_sources(nonzero, offsets, lookahead, priority, lookaside,
                                                 not be.skip_zero_weights)
+        if be.idle_padding_rows:  # rows padding the last filter set hold no filter
+            src[-1, :, n_f - (nonzero.shape[0] - 1) * arr.rows:, :] = -1
         block, ops = serial._serial_filters(src, steps, codes, x_vals.shape[0], arr.tiles,
                                               arr.columns, mode, window, be.column_registers)
         return block, steps, int(ops)
@@ -243,8 +255,10 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     ``filters``: ``[n, lines, lanes]`` (values or mask; only non-zeros matter).  ``windows``:
     the same for the bit-parallel back end; for TCLp/TCLe its values -- uint16 magnitudes are
     used as they are (:func:`accelsim.kernels.recoding.fixed_point_magnitudes` of the whole
-    tensor, as :meth:`BitTacticalModel.problems` does before lowering), anything else is
-    quantised here with this problem's own scale.  ``window_source``: distinct source
+    tensor, as :meth:`BitTacticalModel.problems` does before lowering), int32 values are
+    signed integers whose TCLp precision counts in two's complement
+    (:func:`accelsim.kernels.quantise.twos_complement`), anything else is quantised here with
+    this problem's own scale.  ``window_source``: distinct source
     elements behind the windows (default: the lowered elements) and ``window_key`` the
     identity of that source (problems with equal keys read the same data), for the memory
     model.
@@ -253,7 +267,11 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     arr, is_serial, bits = hw.array, hw.backend.serial, hw.array.pe_bits
     if is_serial:
         w_raw = np.asarray(windows)
-        x_vals = w_raw if w_raw.dtype == np.uint16 else fixed_point_magnitudes(w_raw, bits)
+        signed = w_raw if w_raw.dtype == np.int32 else None
+        if signed is not None:
+            x_vals = np.abs(signed).astype(np.uint16)
+        else:
+            x_vals = w_raw if w_raw.dtype == np.uint16 else fixed_point_magnitudes(w_raw, bits)
         x = x_vals != 0
     else:
         x = _as_mask(windows)
@@ -273,7 +291,7 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     base = filter_rounds * window_sets * lines * (bits if is_serial else 1)
     ideal = _ideal_cycles(f, x, hw, scheduled, filter_rounds, window_sets)
     if is_serial:
-        block, steps, ops = _serial_blocks(f, x_vals, hw, scheduled)
+        block, steps, ops = _serial_blocks(f, x_vals, hw, scheduled, signed)
     else:
         block, steps = _parallel_blocks(f, x, hw, scheduled, filter_rounds, window_sets)
         ops = _performed_products(f, x, hw, scheduled)
@@ -321,6 +339,11 @@ class BitTacticalModel(ArrayModel):
         if hw.backend.serial:
             i = WINDOW_OPERAND[pass_name]
             lowered[i], rule = quantise_window(operands[i], hw.backend, geometry.name, pass_name)
+            if twos_complement(hw.backend, rule, operands[i]):  # TCLp reads the signs too
+                lowered[i] = np.where(np.asarray(operands[i]) < 0, -lowered[i].astype(np.int32),
+                                      lowered[i].astype(np.int32))
+        if hw.frontend.fold_first_layer and folds(geometry, pass_name):
+            geometry, lowered[0], lowered[1] = fold_first_layer(geometry, lowered[0], lowered[1])
         work = lowered_work(geometry, pass_name, lowered[0], lowered[1], lanes=hw.array.lanes,
                             traversal=hw.frontend.traversal)
         return [dataclasses.replace(w, quantisation=rule) for w in work] if rule else work

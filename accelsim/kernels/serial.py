@@ -25,7 +25,8 @@ growth of ``max_c finish`` over that block's steps, so the blocks sum to the com
 TCLp step cost (all columns alike, registers = 0): ``max(1, max code)`` over every active
 slot of every filter and tile, for every window of the set.
 TCLe step cost of column c: ``max(1, PE cost)`` over the round's filters (all tiles), the PE
-cost of one filter x window being :func:`_tcle_pe`.
+cost of one filter x window being :func:`_tcle_pe`; 0 for a column without a window (the last
+window set of a problem may not fill the columns), which then only waits (DNNsim).
 
 Lane operations (for the energy model): TCLp -- every active lane whose activation is non-zero
 runs the step's cost in cycles; TCLe -- every term of an active lane is one operation.
@@ -304,7 +305,8 @@ def _serial_filters(src, steps, codes, n_windows, tiles, columns, mode, window, 
                     w = ws * columns + c
                     cost[c] = 1
                     active[c] = 0
-                    if w >= n_windows:
+                    if w >= n_windows:  # no window: the column has no work
+                        cost[c] = 0
                         continue
                     if mode == TCLP:
                         for i in range(size[s]):
@@ -364,7 +366,8 @@ def _serial_windows(src, steps, codes, filt, n_filters, filters_per_round, mode,
                     w = ws * columns + c
                     cost[c] = 1
                     active[c] = 0
-                    if w >= n_windows:
+                    if w >= n_windows:  # no window: the column has no work
+                        cost[c] = 0
                         continue
                     best = 1
                     for f in range(f0, f1 if skip_zero_weights else f0 + 1):
