@@ -1,0 +1,199 @@
+"""Operands drawn from a value profile (:mod:`accelsim.trace.profile`), numpy only.
+
+* **Weight masks**: the ``round(density * size)`` positions of largest ``log d_out + log
+  d_in + log d_tap + Gumbel noise`` (weighted sampling without replacement), the per-output
+  and per-input channel densities drawn from the profile's quantiles, the tap densities the
+  profile's when the kernel has its shape.
+* **Other masks**: per-channel non-zero counts follow the profile's per-channel density quantiles,
+  scaled so that the tensor has exactly ``round(density * size)`` non-zeros (a channel never
+  exceeds its size); inside a channel the non-zeros are the top of Gaussian noise smoothed
+  over the two spatial axes with the profile's ``clustering`` (pixels), as in the
+  uncalibrated generator.
+* **Values**: the magnitudes are drawn from the profile's ``log2(|x| / max|x|)`` histogram
+  and placed by rank on a latent score ``channel offset + position offset + residual``
+  (each drawn from its histogram; a position is an (n, h, w) pixel of an activation or
+  gradient), so the tensor has the profile's magnitude distribution exactly and its spread
+  between channels and pixels approximately.  Signs are positive with the profile's share;
+  the scale is ``2**log2_max``.
+* **SWAT's saved activation**: the saved (Top-K) mask is drawn first with the ``saved``
+  role's statistics, the forward activation's mask contains it, and the saved positions take
+  the largest magnitudes, so the saved tensor is the Top-K of the forward one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from accelsim.trace.profile import QUANTILES, RoleStats
+
+__all__ = ["channel_counts", "clustered_mask", "neighbour_agreement", "profiled_pair",
+           "profiled_tensor", "profiled_values", "profiled_weight", "sample_channel_densities"]
+
+
+def sample_channel_densities(stats: RoleStats, channels: int, rng: np.random.Generator,
+                             quantiles: tuple[float, ...] | None = None) -> np.ndarray:
+    """``channels`` densities drawn from the profile's per-channel density quantiles (or
+    ``quantiles``)."""
+    grid = np.linspace(0.0, 1.0, QUANTILES)
+    q = stats.channel_density if quantiles is None else quantiles
+    return np.interp(rng.random(channels), grid, np.asarray(q))
+
+
+def profiled_weight(shape: tuple[int, ...], density: float, stats: RoleStats,
+                    rng: np.random.Generator) -> np.ndarray:
+    """A weight of ``shape`` with exactly ``round(density * size)`` non-zeros (module
+    docstring), values from ``stats``."""
+    size = int(np.prod(shape))
+    k = int(round(density * size))
+    expand = (-1,) + (1,) * (len(shape) - 1)
+    logp = np.log(np.maximum(sample_channel_densities(stats, shape[0], rng), 1e-6)).reshape(expand)
+    if stats.in_channel_density is not None and len(shape) >= 2:
+        d_in = sample_channel_densities(stats, shape[1], rng, stats.in_channel_density)
+        logp = logp + np.log(np.maximum(d_in, 1e-6)).reshape((1, -1) + (1,) * (len(shape) - 2))
+    if stats.taps is not None and len(shape) == 4 and tuple(shape[2:]) == stats.taps[0]:
+        logp = logp + np.log(np.maximum(np.asarray(stats.taps[1]), 1e-6)).reshape(shape[2:])
+    gumbel = -np.log(-np.log(rng.random(shape) * (1 - 1e-12) + 1e-12))
+    score = (logp + gumbel).reshape(-1)
+    mask = np.zeros(size, dtype=bool)
+    if k >= size:
+        mask[:] = True
+    elif k > 0:
+        mask[np.argpartition(score, size - k)[size - k:]] = True
+    return profiled_values(mask.reshape(shape), stats, 0, rng)
+
+
+def channel_counts(total: int, densities: np.ndarray, capacity: int) -> np.ndarray:
+    """Non-zeros per channel: proportional to ``densities``, at most ``capacity`` each,
+    summing to ``total`` exactly (``total <= channels * capacity``)."""
+    target = np.clip(np.asarray(densities, dtype=np.float64), 0.0, 1.0) * capacity
+    if target.sum() <= 0:
+        target = np.full(target.size, float(capacity))
+    for _ in range(50):
+        target = np.minimum(target * (total / target.sum()), capacity)
+        if abs(target.sum() - total) < 0.5:
+            break
+    counts = np.minimum(np.floor(target).astype(np.int64), capacity)
+    while counts.sum() != total:
+        rest = total - int(counts.sum())
+        if rest > 0:
+            room = np.flatnonzero(counts < capacity)
+            pick = room[np.argsort(counts[room] - target[room], kind="stable")][:rest]
+            counts[pick] += 1
+        else:
+            full = np.flatnonzero(counts > 0)
+            pick = full[np.argsort(target[full] - counts[full], kind="stable")][:-rest]
+            counts[pick] -= 1
+    return counts
+
+
+def _ranks(noise: np.ndarray, channel_axis: int) -> np.ndarray:
+    """Per channel, the descending rank of every element's score (channel axis first,
+    the rest flattened)."""
+    scores = np.moveaxis(noise, channel_axis, 0).reshape(noise.shape[channel_axis], -1)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(order.shape[1]), order.shape),
+                      axis=1)
+    return ranks
+
+
+def _unflatten(flat: np.ndarray, shape: tuple[int, ...], channel_axis: int) -> np.ndarray:
+    moved = (shape[channel_axis],) + tuple(s for i, s in enumerate(shape) if i != channel_axis)
+    return np.moveaxis(flat.reshape(moved), 0, channel_axis)
+
+
+def _noise(shape: tuple[int, ...], channel_axis: int, sigma: float,
+           rng: np.random.Generator) -> np.ndarray:
+    noise = rng.standard_normal(shape).astype(np.float32)
+    if sigma > 0 and len(shape) == 4 and channel_axis == 1:
+        noise = gaussian_filter(noise, sigma=(0, 0, sigma, sigma), mode="wrap")
+    return noise
+
+
+def clustered_mask(shape: tuple[int, ...], counts: np.ndarray, channel_axis: int, sigma: float,
+                   rng: np.random.Generator, *, inside: np.ndarray | None = None) -> np.ndarray:
+    """A mask with ``counts[c]`` non-zeros in channel ``c``: the top of smoothed noise
+    (``sigma`` pixels over the spatial axes of an N x C x H x W tensor); positions of
+    ``inside`` (a mask) come first."""
+    noise = _noise(shape, channel_axis, sigma, rng)
+    if inside is not None:
+        noise = np.where(inside, np.float32(np.inf), noise)
+    ranks = _ranks(noise, channel_axis)
+    return _unflatten(ranks < counts[:, None], shape, channel_axis)
+
+
+def neighbour_agreement(mask: np.ndarray) -> float:
+    """Share of horizontally and vertically adjacent pixel pairs (same sample and channel)
+    whose zero state agrees, of an N x C x H x W mask (nan without such pairs)."""
+    same, pairs = 0, 0
+    if mask.ndim == 4:
+        for axis in (2, 3):
+            if mask.shape[axis] > 1:
+                a = np.diff(mask.astype(np.int8), axis=axis) == 0
+                same, pairs = same + int(a.sum()), pairs + a.size
+    return same / pairs if pairs else float("nan")
+
+
+def profiled_values(mask: np.ndarray, stats: RoleStats, channel_axis: int,
+                    rng: np.random.Generator, *, top: np.ndarray | None = None) -> np.ndarray:
+    """float32 values at ``mask``'s non-zeros (module docstring); the positions of ``top``
+    (a sub-mask) take the largest magnitudes."""
+    out = np.zeros(mask.shape, dtype=np.float32)
+    idx = np.nonzero(mask)
+    n = idx[0].size
+    if n == 0:
+        return out
+    rel = np.sort(np.clip(stats.magnitude.sample(rng, n), -100.0, 0.0))
+    latent = stats.channel_offset.sample(rng, mask.shape[channel_axis])[idx[channel_axis]]
+    latent = latent + stats.residual.sample(rng, n)
+    if stats.position_offset is not None and channel_axis == 1:
+        pos = np.ravel_multi_index((idx[0],) + idx[2:], (mask.shape[0],) + mask.shape[2:])
+        latent = latent + stats.position_offset.sample(rng, pos.max() + 1)[pos]
+    if top is not None:
+        latent = latent + np.where(top[idx], 1e6, 0.0)
+    mags = np.empty(n)
+    mags[np.argsort(latent, kind="stable")] = rel
+    sign = np.where(rng.random(n) < stats.positive, 1.0, -1.0)
+    out[idx] = (sign * np.exp2(stats.log2_max + mags)).astype(np.float32)
+    return out
+
+
+def profiled_tensor(shape: tuple[int, ...], density: float, stats: RoleStats, channel_axis: int,
+                    clustering: float, rng: np.random.Generator) -> np.ndarray:
+    """A tensor of ``shape`` with exactly ``round(density * size)`` non-zeros drawn from
+    ``stats`` (channel axis 1 for activations and gradients, 0 for weights)."""
+    size = int(np.prod(shape))
+    channels = shape[channel_axis]
+    total = int(round(density * size))
+    counts = channel_counts(total, sample_channel_densities(stats, channels, rng),
+                            size // channels)
+    mask = clustered_mask(shape, counts, channel_axis, clustering, rng)
+    return profiled_values(mask, stats, channel_axis, rng)
+
+
+def profiled_pair(shape: tuple[int, ...], density: float, saved_density: float,
+                  activation: RoleStats, saved: RoleStats, clustering: tuple[float, float],
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """SWAT's forward activation and its saved Top-K (module docstring): ``density`` and
+    ``saved_density`` are fractions of the size, ``clustering`` the (activation, saved)
+    correlation lengths.  -> (activation, saved)."""
+    size = int(np.prod(shape))
+    channels = shape[1]
+    capacity = size // channels
+    n_saved = int(round(min(saved_density, density) * size))
+    saved_counts = channel_counts(n_saved, sample_channel_densities(saved, channels, rng),
+                                  capacity)
+    top = clustered_mask(shape, saved_counts, 1, clustering[1], rng)
+    counts = channel_counts(int(round(density * size)),
+                            sample_channel_densities(activation, channels, rng), capacity)
+    extra = counts - saved_counts
+    if (extra < 0).any():  # a channel must hold its saved non-zeros: take them from others
+        short = int(-extra[extra < 0].sum())
+        counts = np.maximum(counts, saved_counts)
+        spare = np.flatnonzero(counts > saved_counts)
+        take = spare[np.argsort(saved_counts[spare] - counts[spare], kind="stable")][:short]
+        counts[take] -= 1
+    mask = clustered_mask(shape, counts, 1, clustering[0], rng, inside=top)
+    a = profiled_values(mask, activation, 1, rng, top=top)
+    return a, np.where(top, a, np.float32(0))
