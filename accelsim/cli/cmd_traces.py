@@ -152,6 +152,9 @@ def add_profile(p: argparse.ArgumentParser) -> None:
                    help="a training run directory (all its traces) or one .trace file; the "
                         "traces must hold the three passes")
     o.add_step(p)
+    p.add_argument("--min-step", type=o.nonneg_int, default=0,
+                   help="fit on the run's traces from this training step on (e.g. skip the "
+                        "step-0 trace of the freshly initialised network)")
     o.add_out(p, "profile file to write (JSON; read by `accelsim synthetic --profile`)",
               "FILE")
     o.add_seed(p)
@@ -159,7 +162,7 @@ def add_profile(p: argparse.ArgumentParser) -> None:
 
 def run_profile(args: argparse.Namespace) -> int:
     out = check_file_target(args.out)
-    profile = fit_profile(args.source, args.step, seed=args.seed)
+    profile = fit_profile(args.source, args.step, min_step=args.min_step, seed=args.seed)
     path = write_profile(profile, out)
     print(f"wrote {path} ({len(profile.layers)} layers of {profile.model}/{profile.dataset}, "
           f"{profile.method}, from {len(profile.source['steps'])} trace(s))")

@@ -16,20 +16,28 @@ passes) -- a :class:`RoleStats` holds what the simulator is sensitive to:
 * ``magnitude``: histogram of ``log2(|x| / max|x|)`` of the non-zeros, in bins of
   :data:`BIN` octaves (the bit-serial back ends read magnitudes quantised per tensor, so the
   relative magnitudes decide the precisions and Booth terms);
-* ``channel_offset``, ``position_offset`` and ``residual``: ``log2|x|`` of the non-zeros
-  split additively (by medians) into a per-channel part (channels of activations and
-  gradients are axis 1, of weights axis 0, the output filters), a per-position part (an
-  (n, h, w) pixel of an activation or gradient; none for weights) and the rest, a histogram
-  each: how the spread groups by channel and pixel decides how precisions group along the
+* ``sample_offset``, ``channel_offset``, ``position_offset`` and ``residual``: ``log2|x|``
+  of the non-zeros split additively into a per-sample part of activations and gradients (a
+  sample's 99th percentile over the tensor's: samples differ in their upper tail, e.g. a
+  well-classified sample has small gradients; ``sample_relative`` is ``log2|x|`` relative to
+  its sample's percentile), then (by medians) a per-channel part (per (sample, channel) plane of an
+  activation or gradient, per output filter of a weight), a per-position part (an (n, h, w)
+  pixel of an activation or gradient; none for weights) and the rest, a histogram each: how the spread groups by channel and pixel decides how precisions group along the
   lanes and windows of the bit-serial back ends;
 * ``channel_density``: :data:`QUANTILES` evenly spaced quantiles of the per-channel
   density (dead channels, uneven filters: the work imbalance of the scheduler's tiles);
   for weights also ``in_channel_density`` (the same over input channels, the filters of
-  backward-input) and ``taps`` (the density of each kernel tap over the mean, with the
-  kernel's shape; none for linear layers);
+  backward-input);
+* ``spatial``: the density of each kernel tap of a conv weight, of each (h, w) pixel of an
+  activation or gradient, over the mean, with the map's shape (none for linear layers): the
+  data's layout, e.g. the blank border of a digit (a synthetic trace uses the pixel map
+  only on the profile's data set);
 * ``clustering``: the spatial correlation length of zeros in pixels (the ``sigma`` of the
   smoothed-noise mask that gives the same share of equal neighbours; 0 for weights and
   linear layers);
+* ``shared``: the share of that noise's variance common to all channels (fitted so that
+  the channels share their non-zero pixels as much as the trace's do: ReLU zeros of a blank
+  background, Top-K survivors on a digit's strokes);
 * ``log2_max``: the median ``log2 max|x|`` (the absolute scale, for realistic values).
 
 Layers of another network map onto the profile's by role and relative depth
@@ -62,7 +70,10 @@ ROLE_SOURCES = {"weight": ("forward", "weight"), "activation": ("forward", "acti
 BIN = 0.25
 """Width of a histogram bin, octaves (log2 units)."""
 QUANTILES = 11
-HISTOGRAMS = ("magnitude", "channel_offset", "position_offset", "residual")
+HISTOGRAMS = ("magnitude", "sample_offset", "sample_relative", "channel_offset",
+              "position_offset", "residual")
+OPTIONAL_HISTOGRAMS = ("sample_offset", "sample_relative", "position_offset")
+"""Histograms that weights do not have."""
 KINDS = ("conv", "linear")
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
 SHIPPED = {"digits-cnn": "digits-cnn-swat-u-90.json", "resnet20": "resnet20-swat-u-90.json"}
@@ -117,23 +128,27 @@ class RoleStats:
     positive: float
     log2_max: float
     magnitude: Histogram | None
+    sample_offset: Histogram | None
+    sample_relative: Histogram | None
     channel_offset: Histogram | None
     position_offset: Histogram | None
     residual: Histogram | None
     channel_density: tuple[float, ...]
     clustering: float
+    shared: float = 0.0
     in_channel_density: tuple[float, ...] | None = None
-    taps: tuple[tuple[int, int], tuple[float, ...]] | None = None
+    spatial: tuple[tuple[int, int], tuple[float, ...]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"density": self.density, "positive": self.positive,
                                "log2_max": self.log2_max,
                                "channel_density": list(self.channel_density),
-                               "clustering": self.clustering,
+                               "clustering": self.clustering, "shared": self.shared,
                                "in_channel_density": None if self.in_channel_density is None
                                else list(self.in_channel_density),
-                               "taps": None if self.taps is None else
-                               {"shape": list(self.taps[0]), "density": list(self.taps[1])}}
+                               "spatial": None if self.spatial is None else
+                               {"shape": list(self.spatial[0]),
+                                "density": list(self.spatial[1])}}
         for name in HISTOGRAMS:
             h = getattr(self, name)
             out[name] = None if h is None else h.to_dict()
@@ -277,17 +292,20 @@ def _parse_role(data: Any, where: str, path: str) -> RoleStats:
         raise _fail(path, where, "is not an object")
     density = _number(data.get("density"), f"{where}.density", path, 0, 1)
     hists = {n: _parse_hist(data.get(n), f"{where}.{n}", path,
-                            density > 0 and n != "position_offset")
+                            density > 0 and n not in OPTIONAL_HISTOGRAMS)
              for n in HISTOGRAMS}
     q = _quantiles(data.get("channel_density"), f"{where}.channel_density", path)
     q_in = None if data.get("in_channel_density") is None else \
         _quantiles(data["in_channel_density"], f"{where}.in_channel_density", path)
     return RoleStats(density, _number(data.get("positive"), f"{where}.positive", path, 0, 1),
                      _number(data.get("log2_max"), f"{where}.log2_max", path, -200, 200),
-                     hists["magnitude"], hists["channel_offset"], hists["position_offset"],
+                     hists["magnitude"], hists["sample_offset"], hists["sample_relative"],
+                     hists["channel_offset"],
+                     hists["position_offset"],
                      hists["residual"], q,
                      _number(data.get("clustering"), f"{where}.clustering", path, 0, 1000),
-                     q_in, _parse_taps(data.get("taps"), f"{where}.taps", path))
+                     _number(data.get("shared"), f"{where}.shared", path, 0, 1), q_in,
+                     _parse_spatial(data.get("spatial"), f"{where}.spatial", path))
 
 
 def _quantiles(q: Any, where: str, path: str) -> tuple[float, ...]:
@@ -299,14 +317,14 @@ def _quantiles(q: Any, where: str, path: str) -> tuple[float, ...]:
     return out
 
 
-def _parse_taps(data: Any, where: str, path: str
+def _parse_spatial(data: Any, where: str, path: str
                 ) -> tuple[tuple[int, int], tuple[float, ...]] | None:
     if data is None:
         return None
     shape = data.get("shape") if isinstance(data, dict) else None
     if not (isinstance(shape, list) and len(shape) == 2 and all(
-            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 64 for v in shape)):
-        raise _fail(path, f"{where}.shape", "must be [kh, kw] (integers 1..64)")
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096 for v in shape)):
+        raise _fail(path, f"{where}.shape", "must be [height, width] (integers 1..4096)")
     dens = data.get("density")
     if not isinstance(dens, list) or len(dens) != shape[0] * shape[1]:
         raise _fail(path, f"{where}.density", f"must be a list of {shape[0] * shape[1]} numbers")

@@ -1,12 +1,15 @@
 """Fit a value profile (:mod:`accelsim.trace.profile`) from the traces of a training run.
 
-:func:`fit_profile` reads every trace of a run directory (or one trace: a file, or
-``step=``), layer by layer, and pools per layer and role: densities and sign shares over
+:func:`fit_profile` reads every trace of a run directory (from ``min_step`` on: the
+statistics of a freshly initialised network differ from those of a training one, e.g. the
+gradients' upper tail is fatter) or one trace (a file, or ``step=``), layer by layer, and pools per layer and role: densities and sign shares over
 all traces; the ``log2`` histograms over all traces (at most :data:`MAX_VALUES` non-zeros
 per tensor, a seeded subsample); the per-channel densities into quantiles; the ``log2``
 maximum as a median; the zero clustering fitted on the last :data:`CLUSTER_TRACES` traces
 (for each, the ``sigma`` of :func:`accelsim.trace.profiled.clustered_mask` whose share of
-equal neighbours matches the trace's, interpolated on :data:`CLUSTER_GRID`) as a median.
+equal neighbours matches the trace's, interpolated on :data:`CLUSTER_GRID`, then the share
+of the noise common to all channels that matches how much the channels share their
+non-zero pixels, on :data:`SHARED_GRID`) as a median.
 Every trace must hold the three passes (the roles come from forward and backward-weight).
 """
 
@@ -29,15 +32,21 @@ from accelsim.trace.profile import (
     Profile,
     RoleStats,
 )
-from accelsim.trace.profiled import clustered_mask, neighbour_agreement
+from accelsim.trace.profiled import channel_agreement, clustered_mask, neighbour_agreement
 from accelsim.trace.reader import open_trace
 from accelsim.trace.rundir import find_trace, list_traces
 
 __all__ = ["fit_clustering", "fit_profile", "role_samples", "trace_paths"]
 
 MAX_VALUES = 200_000
+SAMPLE_QUANTILE = 0.99
+"""A sample's scale is this quantile of its ``log2`` magnitudes (gradients of samples differ
+in their upper tail, not in their bulk)."""
 CLUSTER_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 CLUSTER_TRACES = 4
+SHARED_GRID = (0.0, 0.2, 0.4, 0.6, 0.8, 0.95)
+CLUSTER_SAMPLES = 4
+"""The clustering is fitted on at most this many samples of a tensor (time)."""
 
 
 @dataclass
@@ -51,40 +60,60 @@ class _Pool:
     densities: dict[str, list[np.ndarray]] = field(default_factory=dict)
     log2_max: list[float] = field(default_factory=list)
     clustering: list[float] = field(default_factory=list)
+    shared: list[float] = field(default_factory=list)
 
 
-def _group_medians(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Median of ``values`` per group id in ``range(n)`` (nan for an empty group)."""
+def _group_quantiles(groups: np.ndarray, values: np.ndarray, n: int, q: float) -> np.ndarray:
+    """The ``q``-quantile (lower-upper midpoint) of ``values`` per group id in ``range(n)``
+    (nan for an empty group)."""
     order = np.lexsort((values, groups))
     v = values[order]
     counts = np.bincount(groups, minlength=n)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    med = np.full(n, np.nan)
+    out = np.full(n, np.nan)
     has = counts > 0
-    lo, hi = starts + (counts - 1) // 2, starts + counts // 2
-    med[has] = 0.5 * (v[lo[has]] + v[hi[has]])
-    return med
+    at = q * (counts - 1)
+    lo, hi = starts + np.floor(at).astype(np.int64), starts + np.ceil(at).astype(np.int64)
+    out[has] = 0.5 * (v[lo[has]] + v[hi[has]])
+    return out
+
+
+def _group_medians(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Median of ``values`` per group id in ``range(n)`` (nan for an empty group)."""
+    return _group_quantiles(groups, values, n, 0.5)
 
 
 def role_samples(x: np.ndarray, channel_axis: int) -> dict[str, np.ndarray]:
     """The ``log2`` parts of one tensor's non-zeros (``magnitude`` relative to the maximum,
-    ``channel_offset``, ``position_offset`` (activations and gradients), ``residual``) and its
+    ``sample_offset`` (activations and gradients: each sample's :data:`SAMPLE_QUANTILE`
+    quantile minus the tensor's, removed before the rest; ``sample_relative``: the values
+    relative to their sample's quantile), ``channel_offset`` (per output
+    filter of a weight, per (sample, channel) plane of an activation or gradient),
+    ``position_offset`` (activations and gradients), ``residual``) and its
     per-channel densities (``channel_density``; for weights also ``in_channel_density`` and
-    the per-tap ``taps`` of a conv kernel)."""
+    the per-tap ``spatial`` map of a conv kernel; for 4-d activations and gradients the
+    per-pixel ``spatial`` map)."""
     nz = x != 0
     idx = np.nonzero(nz)
     other = tuple(i for i in range(x.ndim) if i != channel_axis)
     out = {"channel_density": nz.mean(axis=other)}
     if channel_axis == 0:
         out["in_channel_density"] = nz.mean(axis=tuple(i for i in range(x.ndim) if i != 1))
-        if x.ndim == 4:
-            out["taps"] = nz.mean(axis=(0, 1))
+    if x.ndim == 4:
+        out["spatial"] = nz.mean(axis=(0, 1))
     if idx[0].size == 0:
         return out
     v = np.log2(np.abs(x[idx]).astype(np.float64))
-    chan = idx[channel_axis]
-    chan_med = _group_medians(chan, v, x.shape[channel_axis])
     out["magnitude"] = v - v.max()
+    if channel_axis == 1:  # a (sample, channel) plane of an activation or gradient
+        top = _group_quantiles(idx[0], v, x.shape[0], SAMPLE_QUANTILE)
+        out["sample_offset"] = top[~np.isnan(top)] - np.quantile(v, SAMPLE_QUANTILE)
+        v = v - top[idx[0]]
+        out["sample_relative"] = v
+        chan, planes = idx[0] * x.shape[1] + idx[1], x.shape[0] * x.shape[1]
+    else:
+        chan, planes = idx[channel_axis], x.shape[channel_axis]
+    chan_med = _group_medians(chan, v, planes)
     out["channel_offset"] = chan_med[~np.isnan(chan_med)] - np.median(v)
     rest = v - chan_med[chan]
     if channel_axis == 1:
@@ -96,40 +125,63 @@ def role_samples(x: np.ndarray, channel_axis: int) -> dict[str, np.ndarray]:
     return out
 
 
-def fit_clustering(mask: np.ndarray, seed: int = 0) -> float:
-    """The ``sigma`` (pixels) whose clustered masks, with this mask's per-channel counts,
-    have its share of equal neighbours (0 for masks without two spatial axes)."""
+def _interpolate(target: float, grid: tuple[float, ...], values: list[float]) -> float:
+    """The grid point (linearly interpolated) where ``values`` (rising) reach ``target``."""
+    if target <= values[0]:
+        return grid[0]
+    for i in range(1, len(values)):
+        if target <= values[i]:
+            lo, hi = values[i - 1], values[i]
+            t = (target - lo) / (hi - lo) if hi > lo else 0.0
+            return round(grid[i - 1] + t * (grid[i] - grid[i - 1]), 3)
+    return grid[-1]
+
+
+def fit_clustering(mask: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """``(sigma, shared)``: the correlation length (pixels) and the share common to all
+    channels of the noise whose masks, with this mask's per-channel counts and pixel map
+    (the pixel map explains part of the clustering), have its share of
+    equal neighbours and its :func:`channel_agreement` ((0, 0) for a mask without zeros,
+    non-zeros or two spatial axes)."""
+    mask = mask[:CLUSTER_SAMPLES]
     target = neighbour_agreement(mask)
     if mask.ndim != 4 or np.isnan(target) or mask.all() or not mask.any():
-        return 0.0
+        return 0.0, 0.0
     counts = mask.sum(axis=(0, 2, 3))
-    agree = [neighbour_agreement(clustered_mask(mask.shape, counts, 1, s,
-                                                np.random.default_rng(seed)))
-             for s in CLUSTER_GRID]
-    if target <= agree[0]:
-        return 0.0
-    for i in range(1, len(agree)):
-        if target <= agree[i]:
-            lo, hi = agree[i - 1], agree[i]
-            t = (target - lo) / (hi - lo) if hi > lo else 0.0
-            return round(CLUSTER_GRID[i - 1] + t * (CLUSTER_GRID[i] - CLUSTER_GRID[i - 1]), 3)
-    return CLUSTER_GRID[-1]
+    pixels = mask.mean(axis=(0, 1)) / mask.mean()
+
+    def made(sigma: float, shared: float) -> np.ndarray:
+        return clustered_mask(mask.shape, counts, 1, sigma, np.random.default_rng(seed),
+                              shared=shared, pixels=pixels)
+
+    sigma = _interpolate(target, CLUSTER_GRID,
+                         [neighbour_agreement(made(s, 0.0)) for s in CLUSTER_GRID])
+    target = channel_agreement(mask)
+    if np.isnan(target):
+        return sigma, 0.0
+    return sigma, _interpolate(target, SHARED_GRID,
+                               [channel_agreement(made(sigma, r)) for r in SHARED_GRID])
 
 
-def trace_paths(path: str | os.PathLike[str], step: int | None = None) -> list[Path]:
+def trace_paths(path: str | os.PathLike[str], step: int | None = None,
+                min_step: int = 0) -> list[Path]:
     """The traces a profile is fitted from: one file, a run directory's ``step``, or every
-    trace of the run directory."""
+    trace of the run directory at step ``min_step`` or later."""
     p = Path(path)
     if step is not None or not p.is_dir():
         return [find_trace(p, step)]
-    found = [f for _, f in list_traces(p)]
+    listed = list_traces(p)
+    found = [f for s, f in listed if s >= min_step]
+    if listed and not found:
+        raise ProfileError(f"profile: run directory {p} has no trace at step >= {min_step} "
+                           f"(its last is step {listed[-1][0]}); lower --min-step")
     return found or [find_trace(p)]
 
 
 def _add(pool: _Pool, x: np.ndarray, channel_axis: int, rng: np.random.Generator,
          cluster: bool) -> None:
     samples = role_samples(x, channel_axis)
-    for name in ("channel_density", "in_channel_density", "taps"):
+    for name in ("channel_density", "in_channel_density", "spatial"):
         if name in samples:
             pool.densities.setdefault(name, []).append(samples.pop(name))
     nz = np.count_nonzero(x)
@@ -143,7 +195,9 @@ def _add(pool: _Pool, x: np.ndarray, channel_axis: int, rng: np.random.Generator
             values = rng.choice(values, MAX_VALUES, replace=False)
         pool.parts.setdefault(name, []).append(values)
     if cluster and channel_axis == 1:
-        pool.clustering.append(fit_clustering(x != 0))
+        sigma, shared = fit_clustering(x != 0)
+        pool.clustering.append(sigma)
+        pool.shared.append(shared)
 
 
 def _quantiles(values: list[np.ndarray]) -> tuple[float, ...]:
@@ -151,7 +205,7 @@ def _quantiles(values: list[np.ndarray]) -> tuple[float, ...]:
     return tuple(round(float(v), 7) for v in np.maximum.accumulate(q))
 
 
-def _taps(values: list[np.ndarray]) -> tuple[tuple[int, int], tuple[float, ...]] | None:
+def _spatial(values: list[np.ndarray]) -> tuple[tuple[int, int], tuple[float, ...]] | None:
     if not values or len({v.shape for v in values}) != 1:
         return None
     mean = np.mean(values, axis=0)
@@ -166,13 +220,16 @@ def _stats(pool: _Pool) -> RoleStats:
         density=round(pool.nonzero / pool.size, 7),
         positive=round(pool.positive / pool.nonzero, 7) if pool.nonzero else 0.0,
         log2_max=round(float(np.median(pool.log2_max)), 4) if pool.log2_max else 0.0,
-        magnitude=hist.get("magnitude"), channel_offset=hist.get("channel_offset"),
+        magnitude=hist.get("magnitude"), sample_offset=hist.get("sample_offset"),
+        sample_relative=hist.get("sample_relative"),
+        channel_offset=hist.get("channel_offset"),
         position_offset=hist.get("position_offset"), residual=hist.get("residual"),
         channel_density=_quantiles(dens["channel_density"]),
         clustering=float(np.median(pool.clustering)) if pool.clustering else 0.0,
+        shared=float(np.median(pool.shared)) if pool.shared else 0.0,
         in_channel_density=_quantiles(dens["in_channel_density"])
         if "in_channel_density" in dens else None,
-        taps=_taps(dens.get("taps", [])))
+        spatial=_spatial(dens.get("spatial", [])))
 
 
 def _read_trace(path: Path, pools: dict[tuple[str, str], _Pool], layers: dict[str, Any],
@@ -196,10 +253,11 @@ def _read_trace(path: Path, pools: dict[tuple[str, str], _Pool], layers: dict[st
 
 
 def fit_profile(path: str | os.PathLike[str], step: int | None = None, *,
-                seed: int = 0) -> Profile:
-    """Fit a profile from a run directory's traces (all of them, or ``step``) or one trace
-    file (module docstring); ``seed`` drives the subsampling and the clustering fit."""
-    paths = trace_paths(path, step)
+                min_step: int = 0, seed: int = 0) -> Profile:
+    """Fit a profile from a run directory's traces (those at ``min_step`` or later, or the
+    one of ``step``) or one trace file (module docstring); ``seed`` drives the subsampling
+    and the clustering fit."""
+    paths = trace_paths(path, step, min_step)
     rng = np.random.default_rng(seed)
     pools: dict[tuple[str, str], _Pool] = {}
     layers: dict[str, Any] = {}

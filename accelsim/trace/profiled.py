@@ -8,12 +8,17 @@
   scaled so that the tensor has exactly ``round(density * size)`` non-zeros (a channel never
   exceeds its size); inside a channel the non-zeros are the top of Gaussian noise smoothed
   over the two spatial axes with the profile's ``clustering`` (pixels), as in the
-  uncalibrated generator.
-* **Values**: the magnitudes are drawn from the profile's ``log2(|x| / max|x|)`` histogram
-  and placed by rank on a latent score ``channel offset + position offset + residual``
-  (each drawn from its histogram; a position is an (n, h, w) pixel of an activation or
-  gradient), so the tensor has the profile's magnitude distribution exactly and its spread
-  between channels and pixels approximately.  Signs are positive with the profile's share;
+  uncalibrated generator, a share ``shared`` of whose variance is common to all channels
+  (the channels' non-zeros sit at the same pixels, as ReLU and Top-K zeros do), biased per
+  pixel by the profile's pixel map when the trace is of the profile's data set (the data's
+  layout: a digit's blank border).
+* **Values**: the magnitudes of a weight are drawn from the profile's ``log2(|x| /
+  max|x|)`` histogram, those of an activation or gradient per sample (a sample offset plus
+  draws relative to it), and placed (inside a sample) by rank on a latent score ``channel
+  offset + position offset + residual`` (each drawn from its histogram; the channel offset
+  is per output filter of a weight and per (sample, channel) plane of an activation or
+  gradient, a position is an (n, h, w) pixel): the tensor follows the profile's magnitude
+  distributions and their spread between samples, channels and pixels approximately.  Signs are positive with the profile's share;
   the scale is ``2**log2_max``.
 * **SWAT's saved activation**: the saved (Top-K) mask is drawn first with the ``saved``
   role's statistics, the forward activation's mask contains it, and the saved positions take
@@ -23,11 +28,13 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, zoom
+from scipy.special import ndtri
 
 from accelsim.trace.profile import QUANTILES, RoleStats
 
-__all__ = ["channel_counts", "clustered_mask", "neighbour_agreement", "profiled_pair",
+__all__ = ["channel_agreement", "channel_counts", "clustered_mask", "neighbour_agreement",
+           "pixel_map", "profiled_pair",
            "profiled_tensor", "profiled_values", "profiled_weight", "sample_channel_densities"]
 
 
@@ -51,8 +58,8 @@ def profiled_weight(shape: tuple[int, ...], density: float, stats: RoleStats,
     if stats.in_channel_density is not None and len(shape) >= 2:
         d_in = sample_channel_densities(stats, shape[1], rng, stats.in_channel_density)
         logp = logp + np.log(np.maximum(d_in, 1e-6)).reshape((1, -1) + (1,) * (len(shape) - 2))
-    if stats.taps is not None and len(shape) == 4 and tuple(shape[2:]) == stats.taps[0]:
-        logp = logp + np.log(np.maximum(np.asarray(stats.taps[1]), 1e-6)).reshape(shape[2:])
+    if stats.spatial is not None and len(shape) == 4 and tuple(shape[2:]) == stats.spatial[0]:
+        logp = logp + np.log(np.maximum(np.asarray(stats.spatial[1]), 1e-6)).reshape(shape[2:])
     gumbel = -np.log(-np.log(rng.random(shape) * (1 - 1e-12) + 1e-12))
     score = (logp + gumbel).reshape(-1)
     mask = np.zeros(size, dtype=bool)
@@ -103,24 +110,64 @@ def _unflatten(flat: np.ndarray, shape: tuple[int, ...], channel_axis: int) -> n
     return np.moveaxis(flat.reshape(moved), 0, channel_axis)
 
 
-def _noise(shape: tuple[int, ...], channel_axis: int, sigma: float,
+def _noise(shape: tuple[int, ...], channel_axis: int, sigma: float, shared: float,
            rng: np.random.Generator) -> np.ndarray:
     noise = rng.standard_normal(shape).astype(np.float32)
+    if shared > 0 and len(shape) >= 2 and channel_axis == 1:
+        common = rng.standard_normal((shape[0], 1) + tuple(shape[2:])).astype(np.float32)
+        noise = np.float32(np.sqrt(1 - shared)) * noise + np.float32(np.sqrt(shared)) * common
     if sigma > 0 and len(shape) == 4 and channel_axis == 1:
         noise = gaussian_filter(noise, sigma=(0, 0, sigma, sigma), mode="wrap")
     return noise
 
 
+def pixel_map(stats: RoleStats, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The profile's per-pixel relative density resampled (bilinear) to the H x W of
+    ``shape`` (mean 1), or None (no map, or not an N x C x H x W tensor)."""
+    if stats.spatial is None or len(shape) != 4:
+        return None
+    (h, w), values = stats.spatial
+    m = np.asarray(values, dtype=np.float64).reshape(h, w)
+    if (h, w) != tuple(shape[2:]):
+        m = np.maximum(zoom(m, (shape[2] / h, shape[3] / w), order=1, mode="nearest",
+                            grid_mode=True), 0.0)
+    mean = m.mean()
+    return m / mean if mean > 0 else None
+
+
 def clustered_mask(shape: tuple[int, ...], counts: np.ndarray, channel_axis: int, sigma: float,
-                   rng: np.random.Generator, *, inside: np.ndarray | None = None) -> np.ndarray:
+                   rng: np.random.Generator, *, shared: float = 0.0,
+                   pixels: np.ndarray | None = None,
+                   inside: np.ndarray | None = None) -> np.ndarray:
     """A mask with ``counts[c]`` non-zeros in channel ``c``: the top of smoothed noise
-    (``sigma`` pixels over the spatial axes of an N x C x H x W tensor); positions of
-    ``inside`` (a mask) come first."""
-    noise = _noise(shape, channel_axis, sigma, rng)
+    (``sigma`` pixels over the spatial axes of an N x C x H x W tensor) whose share
+    ``shared`` of the variance is one field common to all channels (so that channels have
+    their non-zeros at the same pixels), biased per pixel so that pixel (h, w) is non-zero
+    about ``pixels[h, w]`` times as often as the mean; positions of ``inside`` (a mask) come
+    first."""
+    noise = _noise(shape, channel_axis, sigma, shared, rng)
+    if pixels is not None and channel_axis == 1:
+        d = min(max(float(counts.sum()) / noise.size, 1e-4), 1 - 1e-4)
+        p = np.clip(d * pixels, 1e-4, 1 - 1e-4)
+        noise = noise / np.float32(max(float(noise.std()), 1e-12))
+        noise = noise + (ndtri(1 - d) - ndtri(1 - p)).astype(np.float32)
     if inside is not None:
         noise = np.where(inside, np.float32(np.inf), noise)
     ranks = _ranks(noise, channel_axis)
     return _unflatten(ranks < counts[:, None], shape, channel_axis)
+
+
+def channel_agreement(mask: np.ndarray) -> float:
+    """How much channels share their non-zero pixels: the variance over (n, h, ...) of the
+    share of non-zero channels, over its value were the channels' masks one and the same
+    (``d (1 - d)``); 1/C-ish for independent channels, 1 for identical ones (nan without
+    zeros, non-zeros or two channels)."""
+    if mask.ndim < 2 or mask.shape[1] < 2:
+        return float("nan")
+    d = float(mask.mean())
+    if d in (0.0, 1.0):
+        return float("nan")
+    return float(mask.mean(axis=1).var() / (d * (1 - d)))
 
 
 def neighbour_agreement(mask: np.ndarray) -> float:
@@ -135,56 +182,82 @@ def neighbour_agreement(mask: np.ndarray) -> float:
     return same / pairs if pairs else float("nan")
 
 
+def _latent(mask: np.ndarray, idx: tuple[np.ndarray, ...], stats: RoleStats,
+            channel_axis: int, rng: np.random.Generator) -> np.ndarray:
+    """The rank score of each non-zero: channel (plane) offset + position offset + residual."""
+    n = idx[0].size
+    if channel_axis == 1:  # per (sample, channel) plane
+        plane = idx[0] * mask.shape[1] + idx[1]
+        latent = stats.channel_offset.sample(rng, mask.shape[0] * mask.shape[1])[plane]
+    else:
+        latent = stats.channel_offset.sample(rng, mask.shape[channel_axis])[idx[channel_axis]]
+    latent = latent + stats.residual.sample(rng, n)
+    if stats.position_offset is not None and channel_axis == 1:
+        pos = np.ravel_multi_index((idx[0],) + idx[2:], (mask.shape[0],) + mask.shape[2:])
+        latent = latent + stats.position_offset.sample(rng, int(pos.max()) + 1)[pos]
+    return latent
+
+
 def profiled_values(mask: np.ndarray, stats: RoleStats, channel_axis: int,
                     rng: np.random.Generator, *, top: np.ndarray | None = None) -> np.ndarray:
     """float32 values at ``mask``'s non-zeros (module docstring); the positions of ``top``
-    (a sub-mask) take the largest magnitudes."""
+    (a sub-mask) take the largest magnitudes of their sample."""
     out = np.zeros(mask.shape, dtype=np.float32)
     idx = np.nonzero(mask)
     n = idx[0].size
     if n == 0:
         return out
-    rel = np.sort(np.clip(stats.magnitude.sample(rng, n), -100.0, 0.0))
-    latent = stats.channel_offset.sample(rng, mask.shape[channel_axis])[idx[channel_axis]]
-    latent = latent + stats.residual.sample(rng, n)
-    if stats.position_offset is not None and channel_axis == 1:
-        pos = np.ravel_multi_index((idx[0],) + idx[2:], (mask.shape[0],) + mask.shape[2:])
-        latent = latent + stats.position_offset.sample(rng, pos.max() + 1)[pos]
+    latent = _latent(mask, idx, stats, channel_axis, rng)
     if top is not None:
         latent = latent + np.where(top[idx], 1e6, 0.0)
+    if channel_axis == 1 and stats.sample_relative is not None:
+        # per sample: its offset plus draws relative to it, placed by rank inside the sample
+        group = idx[0]
+        draws = stats.sample_relative.sample(rng, n)
+        shift = stats.sample_offset.sample(rng, mask.shape[0])[group]
+    else:
+        group = np.zeros(n, dtype=np.int64)
+        draws, shift = stats.magnitude.sample(rng, n), np.zeros(n)
     mags = np.empty(n)
-    mags[np.argsort(latent, kind="stable")] = rel
+    mags[np.lexsort((latent, group))] = draws[np.lexsort((draws, group))]
+    mags = np.clip(mags + shift, -100.0, 100.0)
+    mags -= mags.max()
     sign = np.where(rng.random(n) < stats.positive, 1.0, -1.0)
     out[idx] = (sign * np.exp2(stats.log2_max + mags)).astype(np.float32)
     return out
 
 
 def profiled_tensor(shape: tuple[int, ...], density: float, stats: RoleStats, channel_axis: int,
-                    clustering: float, rng: np.random.Generator) -> np.ndarray:
+                    clustering: float, rng: np.random.Generator, *,
+                    layout: bool = False) -> np.ndarray:
     """A tensor of ``shape`` with exactly ``round(density * size)`` non-zeros drawn from
-    ``stats`` (channel axis 1 for activations and gradients, 0 for weights)."""
+    ``stats`` (channel axis 1 for activations and gradients, 0 for weights); ``layout``: use
+    the profile's pixel map (:func:`pixel_map`)."""
     size = int(np.prod(shape))
     channels = shape[channel_axis]
     total = int(round(density * size))
     counts = channel_counts(total, sample_channel_densities(stats, channels, rng),
                             size // channels)
-    mask = clustered_mask(shape, counts, channel_axis, clustering, rng)
+    mask = clustered_mask(shape, counts, channel_axis, clustering, rng, shared=stats.shared,
+                          pixels=pixel_map(stats, shape) if layout else None)
     return profiled_values(mask, stats, channel_axis, rng)
 
 
 def profiled_pair(shape: tuple[int, ...], density: float, saved_density: float,
                   activation: RoleStats, saved: RoleStats, clustering: tuple[float, float],
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                  rng: np.random.Generator, *, layout: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """SWAT's forward activation and its saved Top-K (module docstring): ``density`` and
     ``saved_density`` are fractions of the size, ``clustering`` the (activation, saved)
-    correlation lengths.  -> (activation, saved)."""
+    correlation lengths, ``layout`` as for :func:`profiled_tensor`.  -> (activation, saved)."""
     size = int(np.prod(shape))
     channels = shape[1]
     capacity = size // channels
     n_saved = int(round(min(saved_density, density) * size))
     saved_counts = channel_counts(n_saved, sample_channel_densities(saved, channels, rng),
                                   capacity)
-    top = clustered_mask(shape, saved_counts, 1, clustering[1], rng)
+    top = clustered_mask(shape, saved_counts, 1, clustering[1], rng, shared=saved.shared,
+                         pixels=pixel_map(saved, shape) if layout else None)
     counts = channel_counts(int(round(density * size)),
                             sample_channel_densities(activation, channels, rng), capacity)
     extra = counts - saved_counts
@@ -194,6 +267,7 @@ def profiled_pair(shape: tuple[int, ...], density: float, saved_density: float,
         spare = np.flatnonzero(counts > saved_counts)
         take = spare[np.argsort(saved_counts[spare] - counts[spare], kind="stable")][:short]
         counts[take] -= 1
-    mask = clustered_mask(shape, counts, 1, clustering[0], rng, inside=top)
+    mask = clustered_mask(shape, counts, 1, clustering[0], rng, shared=activation.shared,
+                          pixels=pixel_map(activation, shape) if layout else None, inside=top)
     a = profiled_values(mask, activation, 1, rng, top=top)
     return a, np.where(top, a, np.float32(0))

@@ -26,7 +26,8 @@ activation's and the gradient's densities and zero clustering come from the prof
 ``activation_sparsity`` / ``grad_sparsity`` / ``activation_clustering`` are given; SWAT's
 saved activation is the Top-K of the forward one at ``min(activation density, weight
 density)`` times the profile's ratio of the two.  The first layer's input comes from the
-profile only when the data sets agree (else it is the dense N(0, 1) image).  Weights with a
+profile only when the data sets agree (else it is the dense N(0, 1) image); so do the
+per-pixel density maps (the data's layout, e.g. a digit's blank border).  Weights with a
 ``channel`` or ``filter`` structure keep that mask and take the profile's values.
 """
 
@@ -227,6 +228,7 @@ def _profiled_operands(spec: SyntheticSpec, profile: Profile, g: LayerGeometry, 
     """The operands of one layer drawn from ``profile`` (module docstring)."""
     lp = profile.layer_for(index, count, g.kind)
     roles = lp.roles
+    layout = profile.dataset == dataset  # the pixel maps are the data set's layout
     if spec.weight_structure == "unstructured":
         w = profiled_weight(g.weight_shape(), density, roles["weight"], rng)
     else:
@@ -244,15 +246,16 @@ def _profiled_operands(spec: SyntheticSpec, profile: Profile, g: LayerGeometry, 
     elif spec.saved_activation == "topk":
         ratio = min(saved_stats.density / max(min(act.density, lp.weight_density), 1e-12), 1.0)
         a, saved = profiled_pair(a_shape, act_density, ratio * min(act_density, density), act,
-                                 saved_stats, (clustering, saved_stats.clustering), rng)
+                                 saved_stats, (clustering, saved_stats.clustering), rng,
+                                 layout=layout)
     else:
-        a = profiled_tensor(a_shape, act_density, act, 1, clustering, rng)
+        a = profiled_tensor(a_shape, act_density, act, 1, clustering, rng, layout=layout)
         saved = a
     grad_stats = roles["grad"]
     grad_density = grad_stats.density if spec.grad_sparsity is None \
         else 1.0 - spec.grad_sparsity
     grad = profiled_tensor(g.grad_shape(spec.batch), grad_density, grad_stats, 1,
-                           grad_stats.clustering, rng)
+                           grad_stats.clustering, rng, layout=layout)
     return {"forward": {"weight": w, "activation": a},
             "backward_weight": {"activation": saved, "grad": grad}}
 
