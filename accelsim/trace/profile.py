@@ -199,9 +199,13 @@ class Profile:
 
 
 def write_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
-    """Write ``profile`` as JSON to ``path`` atomically.  -> the path."""
+    """Write ``profile`` as JSON to ``path`` atomically (one line per layer).  -> the path."""
     target = check_file_target(path)
-    return atomic_write(target, json.dumps(profile.to_dict(), indent=1) + "\n")
+    data = profile.to_dict()
+    layers = data.pop("layers")
+    head = json.dumps(data, indent=1)[:-2]
+    body = ",\n".join(json.dumps(lp, separators=(",", ":")) for lp in layers)
+    return atomic_write(target, f'{head},\n "layers": [\n{body}\n]}}\n')
 
 
 def shipped_profile_path(model: str) -> Path:

@@ -33,6 +33,9 @@ from scipy.special import ndtri
 
 from accelsim.trace.profile import QUANTILES, RoleStats
 
+JUMP = 0.5
+"""Neighbouring density quantiles further apart than this are a jump, not a slope."""
+
 __all__ = ["channel_agreement", "channel_counts", "clustered_mask", "neighbour_agreement",
            "pixel_map", "profiled_pair",
            "profiled_tensor", "profiled_values", "profiled_weight", "sample_channel_densities"]
@@ -41,10 +44,17 @@ __all__ = ["channel_agreement", "channel_counts", "clustered_mask", "neighbour_a
 def sample_channel_densities(stats: RoleStats, channels: int, rng: np.random.Generator,
                              quantiles: tuple[float, ...] | None = None) -> np.ndarray:
     """``channels`` densities drawn from the profile's per-channel density quantiles (or
-    ``quantiles``)."""
-    grid = np.linspace(0.0, 1.0, QUANTILES)
-    q = stats.channel_density if quantiles is None else quantiles
-    return np.interp(rng.random(channels), grid, np.asarray(q))
+    ``quantiles``): linear between neighbouring quantiles, one or the other across a
+    :data:`JUMP`."""
+    q = np.asarray(stats.channel_density if quantiles is None else quantiles)
+    u = rng.random(channels) * (QUANTILES - 1)
+    i = np.minimum(u.astype(np.int64), QUANTILES - 2)
+    t = u - i
+    lo, hi = q[i], q[i + 1]
+    # inside a bin: linear, but across a jump (e.g. dead channels next to live ones) the
+    # channel takes one end or the other, as the data do
+    jump = hi - lo > JUMP
+    return np.where(jump, np.where(rng.random(channels) < t, hi, lo), lo + t * (hi - lo))
 
 
 def profiled_weight(shape: tuple[int, ...], density: float, stats: RoleStats,
