@@ -103,8 +103,9 @@ class Histogram:
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` draws (float64, log2 units): a bin by its probability, uniform inside it."""
-        p = np.asarray(self.p, dtype=np.float64)
-        idx = rng.choice(p.size, size=n, p=p / p.sum())
+        cdf = np.cumsum(np.asarray(self.p, dtype=np.float64))
+        idx = np.minimum(np.searchsorted(cdf / cdf[-1], rng.random(n), side="right"),
+                         cdf.size - 1)
         return self.lo + (idx + rng.random(n)) * BIN
 
     def quantile(self, q: float) -> float:

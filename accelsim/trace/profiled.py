@@ -104,15 +104,14 @@ def channel_counts(total: int, densities: np.ndarray, capacity: int) -> np.ndarr
     return counts
 
 
-def _ranks(noise: np.ndarray, channel_axis: int) -> np.ndarray:
-    """Per channel, the descending rank of every element's score (channel axis first,
-    the rest flattened)."""
+def _top(noise: np.ndarray, channel_axis: int, counts: np.ndarray) -> np.ndarray:
+    """Per channel (channel axis first, the rest flattened), the ``counts[c]`` largest
+    scores (more only on exact ties, which smoothed float noise all but never has)."""
     scores = np.moveaxis(noise, channel_axis, 0).reshape(noise.shape[channel_axis], -1)
-    order = np.argsort(-scores, axis=1, kind="stable")
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(order.shape[1]), order.shape),
-                      axis=1)
-    return ranks
+    m = scores.shape[1]
+    ordered = np.sort(scores, axis=1)
+    thr = ordered[np.arange(scores.shape[0]), np.clip(m - counts, 0, m - 1)]
+    return (scores >= thr[:, None]) & (counts[:, None] > 0)
 
 
 def _unflatten(flat: np.ndarray, shape: tuple[int, ...], channel_axis: int) -> np.ndarray:
@@ -163,8 +162,7 @@ def clustered_mask(shape: tuple[int, ...], counts: np.ndarray, channel_axis: int
         noise = noise + (ndtri(1 - d) - ndtri(1 - p)).astype(np.float32)
     if inside is not None:
         noise = np.where(inside, np.float32(np.inf), noise)
-    ranks = _ranks(noise, channel_axis)
-    return _unflatten(ranks < counts[:, None], shape, channel_axis)
+    return _unflatten(_top(noise, channel_axis, counts), shape, channel_axis)
 
 
 def channel_agreement(mask: np.ndarray) -> float:
@@ -229,7 +227,10 @@ def profiled_values(mask: np.ndarray, stats: RoleStats, channel_axis: int,
         group = np.zeros(n, dtype=np.int64)
         draws, shift = stats.magnitude.sample(rng, n), np.zeros(n)
     mags = np.empty(n)
-    mags[np.lexsort((latent, group))] = draws[np.lexsort((draws, group))]
+    # np.nonzero lists the samples in order: ``group`` never decreases
+    offset = group * 1e4
+    mags[np.argsort(offset + np.clip(latent, -999.0, 999.0))] = \
+        np.sort(offset + np.clip(draws, -999.0, 999.0)) - offset
     mags = np.clip(mags + shift, -100.0, 100.0)
     mags -= mags.max()
     sign = np.where(rng.random(n) < stats.positive, 1.0, -1.0)
