@@ -38,3 +38,8 @@ class LoweringError(AccelsimError, ValueError):
 class ResultsError(AccelsimError, ValueError):
     """A results input (GPU measurements, a simulation report, a run directory, a results
     store's rows) that is missing, unreadable, malformed or empty."""
+
+
+class ProfileError(AccelsimError, ValueError):
+    """A value profile (``accelsim profile``, ``--profile FILE``) that is missing,
+    unreadable, of another version or malformed."""

@@ -104,15 +104,17 @@ def test_cli_simulate_layer(capsys, tmp_path):
     assert code == 2 and "lookahead" in err and len(err.strip().splitlines()) == 1
 
 
-def test_golden_resnet20_swat_u_90():
-    """End-to-end golden numbers: synthetic SWAT-U 90% ResNet-20/CIFAR (seed 0, batch 1) on
-    the default T<2,5> array.  Base cycles follow from the geometry alone; compute and ideal
-    cycles change only if the synthetic generator, lowering or scheduler changes (then
-    re-derive them on purpose)."""
-    from accelsim.api import simulate_synthetic
+def test_golden_resnet20_swat_u_90(tmp_path):
+    """End-to-end golden numbers: synthetic SWAT-U 90% ResNet-20/CIFAR (seed 0, batch 1, the
+    uncalibrated generator) on the default T<2,5> array.  Base cycles follow from the
+    geometry alone; compute and ideal cycles change only if the synthetic generator, lowering
+    or scheduler changes (then re-derive them on purpose)."""
+    from accelsim.api import simulate_trace, synthetic_trace
     from accelsim.spec.hardware import default_hardware
 
-    t = simulate_synthetic("resnet20", dataset="cifar10", method="swat-u", sparsity=0.9).totals()
+    path = synthetic_trace(tmp_path / "r20.trace", model="resnet20", dataset="cifar10",
+                           method="swat-u", sparsity=0.9, profile=None)
+    t = simulate_trace(path).totals()
     got = {k: (v.base_cycles, v.compute_cycles, v.ideal_cycles) for k, v in t.items()}
     assert got == {
         "forward": (102916, 38244, 20797),
@@ -123,8 +125,7 @@ def test_golden_resnet20_swat_u_90():
     }
     # the row-major traversal (the order before issue 14) keeps the numbers of before
     row_major = default_hardware().replace(**{"frontend.traversal": "row-major"})
-    t = simulate_synthetic("resnet20", row_major, dataset="cifar10", method="swat-u",
-                           sparsity=0.9).totals()
+    t = simulate_trace(path, row_major).totals()
     got = {k: (v.base_cycles, v.compute_cycles, v.ideal_cycles) for k, v in t.items()}
     assert got == {
         "forward": (102916, 37348, 20797),

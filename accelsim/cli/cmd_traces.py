@@ -1,4 +1,4 @@
-"""Trace subcommands: inspect, flops, layers, synthetic, import-dnnsim, export-dnnsim."""
+"""Trace subcommands: inspect, flops, layers, synthetic, profile, import-dnnsim, export-dnnsim."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from accelsim.cli import options as o
 from accelsim.cli.printing import fmt_count, print_flops, print_json, print_summary, table
 from accelsim.cli.wiring import derive_layer_table
 from accelsim.errors import AccelsimError
+from accelsim.fileio import check_file_target
 from accelsim.trace import find_trace
 from accelsim.trace.dnnsim import export_dnnsim, import_dnnsim
+from accelsim.trace.profile import write_profile
+from accelsim.trace.profile_fit import fit_profile
 
 
 def add_inspect(p: argparse.ArgumentParser) -> None:
@@ -104,15 +107,22 @@ def add_synthetic(p: argparse.ArgumentParser) -> None:
                    help="sparsify the first layer too (by default it stays dense)")
     p.add_argument("--structure", default="unstructured",
                    choices=("unstructured", "channel", "filter"), help="weight mask structure")
-    p.add_argument("--activation-sparsity", type=o.fraction, default=0.5,
-                   help="zeros in forward input activations (not the first layer)")
-    p.add_argument("--clustering", type=float, default=1.0,
-                   help="spatial correlation length of activation zeros, pixels (0 = none)")
+    p.add_argument("--profile", default="shipped", metavar="FILE|shipped|none",
+                   help="value profile the values and zero structure are drawn from: the "
+                        "shipped one fitted on real runs (default), a file of `accelsim "
+                        "profile`, or none (the uncalibrated generator)")
+    p.add_argument("--activation-sparsity", type=o.fraction, default=None,
+                   help="zeros in forward input activations, not the first layer (default: "
+                        "the profile's per layer; 0.5 with --profile none)")
+    p.add_argument("--clustering", type=float, default=None,
+                   help="spatial correlation length of activation zeros, pixels, 0 = none "
+                        "(default: the profile's per layer; 1.0 with --profile none)")
     p.add_argument("--saved-activation", default="forward", choices=("forward", "topk"),
                    help="activation for backward-weight: as in forward, or Top-K to the "
                         "layer's weight density (SWAT)")
-    p.add_argument("--grad-sparsity", type=o.fraction, default=0.0,
-                   help="zeros in the output gradients")
+    p.add_argument("--grad-sparsity", type=o.fraction, default=None,
+                   help="zeros in the output gradients (default: the profile's per layer; "
+                        "0 with --profile none)")
     o.add_batch(p, "samples in the trace")
     o.add_seed(p)
     o.add_encoding(p)
@@ -124,7 +134,7 @@ def run_synthetic(args: argparse.Namespace) -> int:
                               "activation_clustering": args.clustering,
                               "weight_structure": args.structure, "seed": args.seed,
                               "grad_sparsity": args.grad_sparsity,
-                              "input_size": args.input_size}
+                              "input_size": args.input_size, "profile": args.profile}
     if args.method:
         fields.update(method=args.method, sparsity=args.sparsity)
     else:
@@ -134,6 +144,28 @@ def run_synthetic(args: argparse.Namespace) -> int:
     path = api.synthetic_trace(args.out, encoding=args.encoding, derive=derive_layer_table,
                                **fields)
     print(f"wrote {path}")
+    return 0
+
+
+def add_profile(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="RUN_DIR_OR_TRACE",
+                   help="a training run directory (all its traces) or one .trace file; the "
+                        "traces must hold the three passes")
+    o.add_step(p)
+    p.add_argument("--min-step", type=o.nonneg_int, default=0,
+                   help="fit on the run's traces from this training step on (e.g. skip the "
+                        "step-0 trace of the freshly initialised network)")
+    o.add_out(p, "profile file to write (JSON; read by `accelsim synthetic --profile`)",
+              "FILE")
+    o.add_seed(p)
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    out = check_file_target(args.out)
+    profile = fit_profile(args.source, args.step, min_step=args.min_step, seed=args.seed)
+    path = write_profile(profile, out)
+    print(f"wrote {path} ({len(profile.layers)} layers of {profile.model}/{profile.dataset}, "
+          f"{profile.method}, from {len(profile.source['steps'])} trace(s))")
     return 0
 
 
@@ -181,6 +213,10 @@ COMMANDS: dict[str, o.Command] = {
                         "layer, derived from the model.", add_layers, run_layers),
     "synthetic": o.Command("Write a seeded synthetic trace for any zoo model (no training).",
                            add_synthetic, run_synthetic),
+    "profile": o.Command("Fit a value profile from the traces of a training run: per layer and "
+                         "operand role the log2-magnitude histograms (per channel, per pixel), "
+                         "signs, densities, per-channel densities and zero clustering, for "
+                         "`accelsim synthetic --profile FILE`.", add_profile, run_profile),
     "import-dnnsim": o.Command("Convert a DNNsim trace directory (trace_params.csv, wgt-*.npy, "
                                "act-*-B.npy) into an accelsim inference trace.",
                                add_import_dnnsim, run_import_dnnsim),

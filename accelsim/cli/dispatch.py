@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show-run": ("cmd_runs", "re-open a run directory: config, metrics, events, traces"),
     "layers": ("cmd_traces", "layer table of a zoo model: geometry and MACs"),
     "synthetic": ("cmd_traces", "write a seeded synthetic trace for a zoo model"),
+    "profile": ("cmd_traces", "fit a value profile for synthetic traces from a training run"),
     "inspect": ("cmd_traces", "show a trace's metadata, operand shapes and densities"),
     "flops": ("cmd_traces", "dense and effectual MACs of a trace or a (model, method) spec"),
     "import-dnnsim": ("cmd_traces", "convert a DNNsim trace directory into a trace"),
@@ -51,6 +52,7 @@ examples:
   accelsim layers --model resnet50 --dataset imagenet
   accelsim flops --model resnet50 --dataset imagenet --method swat-u --sparsity 0.8
   accelsim synthetic --model resnet18 --method swat-u --sparsity 0.9 --out r18.trace
+  accelsim profile runs/swat --out swat-profile.json
   accelsim inspect r18.trace --json
   accelsim flops r18.trace
   accelsim simulate r18.trace --passes forward,backward-input

@@ -87,7 +87,7 @@ def _load_layers(workload: Workload, values: bool, derive: TableDeriver | None =
                 size += sum(a.nbytes for o in ops.values() for a in o.values())
                 layers.append((layer.geometry, ops))
     else:
-        spec = SyntheticSpec(**workload.synthetic)
+        spec = SyntheticSpec.from_dict(workload.synthetic)
         for g, ops in generate_layers(spec, derive=derive):
             if not values:
                 ops = {p: {r: a != 0 for r, a in o.items()} for p, o in ops.items()}

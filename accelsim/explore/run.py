@@ -46,6 +46,7 @@ Spec format (paths are relative to the spec file)::
     sparsity = [0.8, 0.9]                 # any key may be a list: crossed
     batch = 1
     seed = 0
+    profile = "shipped"                   # "shipped", "none" or a profile file (from the cwd)
 
 Hardware parameters are the dotted keys :meth:`accelsim.spec.hardware.Hardware.replace` accepts
 (``array.tiles``, ``array.rows``, ``array.columns``, ``array.lanes``, ``array.pe_bits``,

@@ -17,7 +17,7 @@ __all__ = ["REFERENCE", "HardwarePoint", "SkippedPoint", "SweepError", "SweepSpe
 TOP_KEYS = ("name", "passes", "invalid", "reference", "base", "grid", "points", "zip",
             "workloads")
 WORKLOAD_TABLE_KEYS = ("traces", "run_steps", "synthetic")
-SYNTHETIC_KEYS = ("model", "dataset", "method", "sparsity", "batch", "seed")
+SYNTHETIC_KEYS = ("model", "dataset", "method", "sparsity", "batch", "seed", "profile")
 SYNTHETIC_EXTRA = ("activation_sparsity", "activation_clustering", "weight_structure",
                    "grad_sparsity", "input_size", "distribution", "first_layer_dense",
                    "saved_activation", "layer_sparsity")

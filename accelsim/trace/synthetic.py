@@ -16,13 +16,28 @@ writes a trace with exactly those densities (exact counts, not expectations):
   = "topk"``, SWAT) its Top-K by magnitude at the layer's weight density.
 * output gradients: dense N(0, 1e-3) (``grad_sparsity`` > 0 zeroes a random fraction).
 * the first layer has no backward-input pass (the input image needs no gradient).
+
+That is the *uncalibrated* generator (``profile=None``, ``"none"`` on the command line).  By
+default (``profile="shipped"``) values and zero structure come from a value profile fitted
+on real traces (:mod:`accelsim.trace.profile`, :mod:`accelsim.trace.profiled`): the shipped
+one of the model, else the ResNet-20 one (:data:`accelsim.trace.profile.SHIPPED`), or a
+profile file's path.  Weight densities still follow the distribution; the forward
+activation's and the gradient's densities and zero clustering come from the profile unless
+``activation_sparsity`` / ``grad_sparsity`` / ``activation_clustering`` are given; SWAT's
+saved activation is the Top-K of the forward one at ``min(activation density, weight
+density)`` times the profile's ratio of the two.  The first layer's input comes from the
+profile only when the data sets agree (else it is the dense N(0, 1) image); so do the
+per-pixel density maps (the data's layout, e.g. a digit's blank border).  Weights with a
+``channel`` or ``filter`` structure keep that mask and take the profile's values.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -33,8 +48,18 @@ from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.methods import method_profile
 from accelsim.spec.sparsity import DISTRIBUTIONS, check_sparsity, layer_densities
 from accelsim.trace import TraceMetadata, TraceWriter
+from accelsim.trace.profile import Profile, read_profile, shipped_profile_path
+from accelsim.trace.profiled import (
+    profiled_pair,
+    profiled_tensor,
+    profiled_values,
+    profiled_weight,
+)
 
 STRUCTURES = ("unstructured", "channel", "filter")
+LEGACY_DEFAULTS = {"activation_sparsity": 0.5, "activation_clustering": 1.0,
+                   "grad_sparsity": 0.0}
+"""What the fields left at ``None`` mean without a profile (the uncalibrated generator)."""
 
 
 @dataclass(frozen=True)
@@ -48,19 +73,23 @@ class SyntheticSpec:
     distribution: str = "uniform"
     first_layer_dense: bool = True
     weight_structure: str = "unstructured"
-    activation_sparsity: float = 0.5
-    activation_clustering: float = 1.0
+    activation_sparsity: float | None = None  # None: the profile's (0.5 without one)
+    activation_clustering: float | None = None  # None: the profile's (1.0 without one)
     saved_activation: str = "forward"  # "forward" | "topk"
-    grad_sparsity: float = 0.0
+    grad_sparsity: float | None = None  # None: the profile's (0.0 without one)
     input_size: int | None = None
     layer_sparsity: dict[str, float] = field(default_factory=dict)
     method: str = "synthetic"
     seed: int = 0
+    profile: str | None = "shipped"  # "shipped", a profile file, or None ("none")
 
     def __post_init__(self) -> None:
+        self._resolve_profile()
         check_sparsity(self.weight_sparsity, "weight sparsity")
-        check_sparsity(self.activation_sparsity, "activation sparsity")
-        check_sparsity(self.grad_sparsity, "gradient sparsity")
+        for name, what in (("activation_sparsity", "activation sparsity"),
+                           ("grad_sparsity", "gradient sparsity")):
+            if getattr(self, name) is not None:
+                check_sparsity(getattr(self, name), what)
         if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
             raise ConfigError(f"batch = {self.batch!r} must be an integer >= 1 (samples)")
         if self.distribution not in DISTRIBUTIONS:
@@ -72,8 +101,39 @@ class SyntheticSpec:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed = {self.seed!r} must be an integer >= 0")
         c = self.activation_clustering
-        if not isinstance(c, int | float) or not np.isfinite(c) or c < 0:
+        if c is not None and (isinstance(c, bool) or not isinstance(c, int | float)
+                              or not np.isfinite(c) or c < 0):
             raise ConfigError(f"activation clustering {c!r} must be >= 0 (pixels; 0 = independent)")
+
+    def _resolve_profile(self) -> None:
+        p = self.profile
+        if isinstance(p, os.PathLike):
+            p = os.fspath(p)
+        if p is None or p == "none":
+            object.__setattr__(self, "profile", None)
+            for name, value in LEGACY_DEFAULTS.items():
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, value)
+            return
+        if not isinstance(p, str) or not p:
+            raise ConfigError(f"profile = {p!r}: give \"shipped\", a profile file's path, or "
+                              "\"none\" (the uncalibrated generator)")
+        object.__setattr__(self, "profile", p)
+        self.profile_data()  # a bad file fails here, before any work
+
+    def profile_data(self) -> Profile | None:
+        """The value profile the trace draws from (None: the uncalibrated generator)."""
+        if self.profile is None:
+            return None
+        if self.profile == "shipped":
+            return read_profile(shipped_profile_path(self.model))
+        return read_profile(self.profile)
+
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> SyntheticSpec:
+        """The spec of :meth:`to_dict`'s output (a dict without ``profile`` is an
+        uncalibrated spec, as written before profiles existed)."""
+        return cls(**{"profile": None, **fields})
 
     @classmethod
     def for_method(cls, model: str, method: str, sparsity: float, **kwargs) -> SyntheticSpec:
@@ -88,7 +148,12 @@ class SyntheticSpec:
         return cls(**fields)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as a dict; an uncalibrated spec leaves ``profile`` out, so that its
+        dict (and the digests made of it) is what it was before profiles existed."""
+        out = asdict(self)
+        if self.profile is None:
+            del out["profile"]
+        return out
 
 
 def _exact_mask(scores: np.ndarray, density: float) -> np.ndarray:
@@ -138,6 +203,63 @@ def topk_magnitude(a: np.ndarray, density: float) -> np.ndarray:
     return np.where(_exact_mask(np.abs(a), density) & (a != 0), a, np.float32(0))
 
 
+def _legacy_operands(spec: SyntheticSpec, g: LayerGeometry, index: int, density: float,
+                     rng: np.random.Generator) -> dict[str, dict[str, np.ndarray]]:
+    """The operands of one layer by the uncalibrated generator (module docstring)."""
+    w = synthetic_weight(g, density, spec.weight_structure, rng)
+    a_shape = g.activation_shape(spec.batch)
+    if index == 0:
+        a = rng.standard_normal(a_shape).astype(np.float32)
+    else:
+        a = synthetic_activation(a_shape, 1.0 - spec.activation_sparsity,
+                                 spec.activation_clustering, rng)
+    saved = topk_magnitude(a, density) if spec.saved_activation == "topk" else a
+    grad = rng.standard_normal(g.grad_shape(spec.batch)).astype(np.float32) * np.float32(1e-3)
+    if spec.grad_sparsity > 0:
+        grad = np.where(_exact_mask(rng.random(grad.shape), 1.0 - spec.grad_sparsity),
+                        grad, np.float32(0))
+    return {"forward": {"weight": w, "activation": a},
+            "backward_weight": {"activation": saved, "grad": grad}}
+
+
+def _profiled_operands(spec: SyntheticSpec, profile: Profile, g: LayerGeometry, index: int,
+                       count: int, density: float, dataset: str,
+                       rng: np.random.Generator) -> dict[str, dict[str, np.ndarray]]:
+    """The operands of one layer drawn from ``profile`` (module docstring)."""
+    lp = profile.layer_for(index, count, g.kind)
+    roles = lp.roles
+    layout = profile.dataset == dataset  # the pixel maps are the data set's layout
+    if spec.weight_structure == "unstructured":
+        w = profiled_weight(g.weight_shape(), density, roles["weight"], rng)
+    else:
+        mask = synthetic_weight(g, density, spec.weight_structure, rng) != 0
+        w = profiled_values(mask, roles["weight"], 0, rng)
+    a_shape = g.activation_shape(spec.batch)
+    act, saved_stats = roles["activation"], roles["saved"]
+    act_density = act.density if spec.activation_sparsity is None \
+        else 1.0 - spec.activation_sparsity
+    clustering = act.clustering if spec.activation_clustering is None \
+        else float(spec.activation_clustering)
+    if index == 0 and profile.dataset != dataset:
+        a = rng.standard_normal(a_shape).astype(np.float32)
+        saved = topk_magnitude(a, density) if spec.saved_activation == "topk" else a
+    elif spec.saved_activation == "topk":
+        ratio = min(saved_stats.density / max(min(act.density, lp.weight_density), 1e-12), 1.0)
+        a, saved = profiled_pair(a_shape, act_density, ratio * min(act_density, density), act,
+                                 saved_stats, (clustering, saved_stats.clustering), rng,
+                                 layout=layout)
+    else:
+        a = profiled_tensor(a_shape, act_density, act, 1, clustering, rng, layout=layout)
+        saved = a
+    grad_stats = roles["grad"]
+    grad_density = grad_stats.density if spec.grad_sparsity is None \
+        else 1.0 - spec.grad_sparsity
+    grad = profiled_tensor(g.grad_shape(spec.batch), grad_density, grad_stats, 1,
+                           grad_stats.clustering, rng, layout=layout)
+    return {"forward": {"weight": w, "activation": a},
+            "backward_weight": {"activation": saved, "grad": grad}}
+
+
 def generate_layers(spec: SyntheticSpec, *, derive: TableDeriver | None = None
                     ) -> Iterator[tuple[LayerGeometry, dict[str, dict[str, np.ndarray]]]]:
     """Yield ``(geometry, operands)`` per layer, one layer in memory at a time; ``derive``:
@@ -146,24 +268,18 @@ def generate_layers(spec: SyntheticSpec, *, derive: TableDeriver | None = None
     densities = layer_densities(layers, spec.weight_sparsity, distribution=spec.distribution,
                                 first_layer_dense=spec.first_layer_dense,
                                 overrides=spec.layer_sparsity)
+    profile = spec.profile_data()
+    dataset = model_input(spec.model, spec.dataset, spec.input_size).dataset
     for index, (g, density) in enumerate(zip(layers, densities, strict=True)):
         rng = np.random.default_rng([spec.seed, index])
-        w = synthetic_weight(g, density, spec.weight_structure, rng)
-        a_shape = g.activation_shape(spec.batch)
-        if index == 0:
-            a = rng.standard_normal(a_shape).astype(np.float32)
+        if profile is None:
+            operands = _legacy_operands(spec, g, index, density, rng)
         else:
-            a = synthetic_activation(a_shape, 1.0 - spec.activation_sparsity,
-                                     spec.activation_clustering, rng)
-        saved = topk_magnitude(a, density) if spec.saved_activation == "topk" else a
-        grad = rng.standard_normal(g.grad_shape(spec.batch)).astype(np.float32) * np.float32(1e-3)
-        if spec.grad_sparsity > 0:
-            grad = np.where(_exact_mask(rng.random(grad.shape), 1.0 - spec.grad_sparsity),
-                            grad, np.float32(0))
-        operands = {"forward": {"weight": w, "activation": a},
-                    "backward_weight": {"activation": saved, "grad": grad}}
+            operands = _profiled_operands(spec, profile, g, index, len(layers), density,
+                                          dataset, rng)
         if index > 0:
-            operands["backward_input"] = {"weight": w, "grad": grad}
+            operands["backward_input"] = {"weight": operands["forward"]["weight"],
+                                          "grad": operands["backward_weight"]["grad"]}
         yield g, operands
 
 

@@ -82,9 +82,11 @@ def _scrub(value: Any) -> Any:
 
 
 def _synthetic(workdir: Path, name: str, **fields: Any) -> Path:
+    """A synthetic trace of the uncalibrated generator (``profile=None``), which the
+    snapshots were taken with."""
     from accelsim import api
 
-    return api.synthetic_trace(workdir / f"{name}.trace", **fields)
+    return api.synthetic_trace(workdir / f"{name}.trace", profile=None, **fields)
 
 
 def case_simulate_machines(workdir: Path) -> Any:
@@ -153,7 +155,7 @@ def case_sweep_export(workdir: Path) -> Any:
     spec = {"grid": {"frontend.lookahead": [1, 2]},
             "points": [{"backend.kind": "bit-parallel"}, {"backend.kind": "tclp"}],
             "workloads": {"synthetic": [{"model": "digits-cnn", "dataset": "digits",
-                                         "sparsity": 0.9}]}}
+                                         "sparsity": 0.9, "profile": "none"}]}}
     if _LEGACY[0]:
         for point in spec["points"]:
             point.update({k: v for k, v in LEGACY.items() if not k.startswith("systolic")})

@@ -37,8 +37,10 @@ def h_agreement(mask: np.ndarray) -> float:
 
 
 # ---- exact densities, read back from a written trace -------------------------------------
+# the uncalibrated generator's contract (profile=None); tests/trace/test_profile.py checks
+# the profiled one
 SWAT_U = SyntheticSpec.for_method("resnet20", "swat-u", 0.9, dataset="cifar10", batch=2,
-                                  activation_sparsity=0.6, seed=3)
+                                  activation_sparsity=0.6, seed=3, profile=None)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +112,7 @@ def test_saved_activation_is_topk_at_weight_density(swat_u_trace):
 def test_saved_topk_never_exceeds_forward_density():
     # forward density 0.05 < weight density 0.1: the saved activation is the forward one
     spec = SyntheticSpec.for_method("digits-cnn", "swat-u", 0.9, dataset="digits", batch=2,
-                                    activation_sparsity=0.95)
+                                    activation_sparsity=0.95, profile=None)
     for (g, ops), wd in zip(operands_by_layer(spec), targets(spec), strict=True):
         fwd, saved = ops["forward"]["activation"], ops["backward_weight"]["activation"]
         check_topk_saved(fwd, saved, wd)
@@ -265,7 +267,7 @@ def test_erk_budget_and_shape(first_layer_dense):
 
 
 def test_erk_via_swat_erk_method():
-    spec = SyntheticSpec.for_method("resnet20", "swat-erk", 0.95, batch=1)
+    spec = SyntheticSpec.for_method("resnet20", "swat-erk", 0.95, batch=1, profile=None)
     assert spec.distribution == "erk" and not spec.first_layer_dense
     assert spec.saved_activation == "topk"
     layers = operands_by_layer(spec)
