@@ -173,45 +173,67 @@ def _sync_columns(cost, active, columns):
 
 
 @numba.njit(cache=True)
-def _step_unions(src, steps, s0, s1, n_steps):
-    """Per step of the round made of sets ``s0:s1``: the distinct active positions over all
-    its slots and how many slots read each.  -> (size[n_steps], pos[n_steps, u], mult)."""
-    lanes = src.shape[3]
-    rows = src.shape[2]
-    positions = src.shape[1] * lanes
-    seen = np.full(positions, -1, np.int64)
-    size = np.zeros(n_steps, np.int64)
+def _round_slots(src, steps, s0, s1, n_steps):
+    """The active slots of the round made of sets ``s0:s1``, per step and PE (PE ``q`` = row
+    ``q % rows`` of set ``s0 + q // rows``), as CSR: the slots of (step ``s``, PE ``q``) read
+    the window positions ``pos[ptr[s * pes + q]:ptr[s * pes + q + 1]]``.  Built once per
+    round: the filter schedule is the same for every window.  -> (ptr int64, pos int64)."""
+    rows, lanes = src.shape[2], src.shape[3]
+    pes = (s1 - s0) * rows
+    ptr = np.zeros(n_steps * pes + 1, np.int64)
     for s in range(n_steps):
-        for st in range(s0, s1):
+        for q in range(pes):
+            st, r = s0 + q // rows, q % rows
+            n = 0
             if s < steps[st]:
-                for r in range(rows):
-                    for lane in range(lanes):
-                        pos = src[st, s, r, lane]
-                        if pos >= 0 and seen[pos] != s:
-                            seen[pos] = s
-                            size[s] += 1
-    width = 1
+                for lane in range(lanes):
+                    if src[st, s, r, lane] >= 0:
+                        n += 1
+            ptr[s * pes + q + 1] = ptr[s * pes + q] + n
+    pos = np.empty(ptr[n_steps * pes], np.int64)
     for s in range(n_steps):
-        width = max(width, size[s])
-    upos = np.zeros((n_steps, width), np.int64)
-    umul = np.zeros((n_steps, width), np.int64)
-    slot = np.full(positions, -1, np.int64)
-    for s in range(n_steps):
-        u = 0
-        for st in range(s0, s1):
+        for q in range(pes):
+            st, r = s0 + q // rows, q % rows
+            i = ptr[s * pes + q]
             if s < steps[st]:
-                for r in range(rows):
-                    for lane in range(lanes):
-                        pos = src[st, s, r, lane]
-                        if pos < 0:
-                            continue
-                        if seen[pos] != -2 - s:
-                            seen[pos] = -2 - s
-                            slot[pos] = u
-                            upos[s, u] = pos
-                            u += 1
-                        umul[s, slot[pos]] += 1
-    return size, upos, umul
+                for lane in range(lanes):
+                    p = src[st, s, r, lane]
+                    if p >= 0:
+                        pos[i] = p
+                        i += 1
+    return ptr, pos
+
+
+@numba.njit(cache=True)
+def _round_slots(src, steps, s0, s1, n_steps):
+    """The active slots of the round made of sets ``s0:s1``, per step and PE (PE ``q`` = row
+    ``q % rows`` of set ``s0 + q // rows``), as CSR: the slots of (step ``s``, PE ``q``) read
+    the window positions ``pos[ptr[s * pes + q]:ptr[s * pes + q + 1]]``.  Built once per
+    round: the filter schedule is the same for every window.  -> (ptr int64, pos int64)."""
+    rows, lanes = src.shape[2], src.shape[3]
+    pes = (s1 - s0) * rows
+    ptr = np.zeros(n_steps * pes + 1, np.int64)
+    for s in range(n_steps):
+        for q in range(pes):
+            st, r = s0 + q // rows, q % rows
+            n = 0
+            if s < steps[st]:
+                for lane in range(lanes):
+                    if src[st, s, r, lane] >= 0:
+                        n += 1
+            ptr[s * pes + q + 1] = ptr[s * pes + q] + n
+    pos = np.empty(ptr[n_steps * pes], np.int64)
+    for s in range(n_steps):
+        for q in range(pes):
+            st, r = s0 + q // rows, q % rows
+            i = ptr[s * pes + q]
+            if s < steps[st]:
+                for lane in range(lanes):
+                    p = src[st, s, r, lane]
+                    if p >= 0:
+                        pos[i] = p
+                        i += 1
+    return ptr, pos
 
 
 @numba.njit(cache=True)
@@ -246,6 +268,80 @@ def _tcle_column(buf, n_pe, window, orv, lim):
                 buf[lane, q] = m ^ ((m & (~m + one)) & lim[q])
 
 
+
+@numba.njit(cache=True)
+def _tcle_units(buf, n_lanes, n, window, orv, lim, cycles):
+    """Cycles of ``n`` independent TCLe PEs run side by side: ``buf[lane, u]`` (lanes
+    ``< n_lanes``) holds the term masks of unit ``u`` (consumed; 0 for an idle lane);
+    ``cycles[u]`` gets unit ``u``'s :func:`_tcle_pe`.  Laid out unit-fastest and without ``o``
+    itself -- the retire mask is ``(lowest_bit(OR of the lanes) << window) - 1`` -- so that
+    the loops vectorise.  ``orv``, ``lim``: uint32 scratch of >= ``n``."""
+    one = np.uint32(1)
+    for u in range(n):
+        cycles[u] = 0
+    while True:
+        for u in range(n):
+            orv[u] = 0
+        for lane in range(n_lanes):
+            for u in range(n):
+                orv[u] |= buf[lane, u]
+        pending = np.uint32(0)
+        for u in range(n):
+            v = orv[u]
+            pending |= v
+            # bits below o + window (all bits when that passes bit 31: the shift wraps to 0)
+            lim[u] = ((v & (~v + one)) << np.uint32(window)) - one
+            cycles[u] += np.int64(v != 0)
+        if pending == 0:
+            return
+        for lane in range(n_lanes):
+            for u in range(n):
+                m = buf[lane, u]
+                buf[lane, u] = m ^ ((m & (~m + one)) & lim[u])
+
+
+CHUNK = 64  # windows per parallel work item (the result does not depend on it)
+
+
+@numba.njit(cache=True, parallel=True)
+def _filter_step_costs(codes_t, ptr, pos, n_steps, pes, lanes, mode, window):
+    """Per (step, window) of one round: the column cost and its active lanes (TCLp: slots
+    whose code is non-zero).  ``codes_t``: the window codes transposed, ``[positions,
+    n_windows]``, so that every slot reads its windows contiguously; windows go in chunks of
+    :data:`CHUNK`, in parallel, each writing its own outputs (the same result for any thread
+    count).  -> (cost int64[n_steps, n_windows], active int64[n_steps, n_windows])."""
+    n_windows = codes_t.shape[1]
+    cost = np.ones((n_steps, n_windows), np.int64)
+    active = np.zeros((n_steps, n_windows), np.int64)
+    n_chunks = (n_windows + CHUNK - 1) // CHUNK
+    for ch in numba.prange(n_chunks):
+        w0 = ch * CHUNK
+        n = min(n_windows, w0 + CHUNK) - w0
+        buf = np.zeros((lanes, CHUNK), np.uint32)
+        orv = np.zeros(CHUNK, np.uint32)
+        lim = np.zeros(CHUNK, np.uint32)
+        cyc = np.zeros(CHUNK, np.int64)
+        for s in range(n_steps):
+            for q in range(pes):
+                a, b = ptr[s * pes + q], ptr[s * pes + q + 1]
+                if mode == TCLP:
+                    for i in range(a, b):
+                        p = pos[i]
+                        for u in range(n):
+                            code = np.int64(codes_t[p, w0 + u])
+                            active[s, w0 + u] += np.int64(code > 0)
+                            cost[s, w0 + u] = max(cost[s, w0 + u], code)
+                    continue
+                for i in range(a, b):
+                    p = pos[i]
+                    for u in range(n):
+                        buf[i - a, u] = codes_t[p, w0 + u]
+                _tcle_units(buf, b - a, n, window, orv, lim, cyc)
+                for u in range(n):
+                    cost[s, w0 + u] = max(cost[s, w0 + u], cyc[u])
+    return cost, active
+
+
 @numba.njit(cache=True)
 def _serial_filters(src, steps, codes, n_windows, tiles, columns, mode, window, registers):
     """Bit-serial cycles with the filter operand scheduled.
@@ -254,24 +350,21 @@ def _serial_filters(src, steps, codes, n_windows, tiles, columns, mode, window, 
     per round), ``codes``: uint32[n_windows, lines * lanes] (precisions for ``mode`` TCLP,
     term masks for TCLE), ``window = 2**bits_first_stage``, ``registers``: column registers
     (TCLp synchronises every step).  -> ``(block int64[rounds, window sets], lane_ops)``.
-    TCLe columns run their filters' PEs side by side (:func:`_tcle_column`).
+    The step costs of every window come first (:func:`_filter_step_costs`), then the column
+    recurrence runs over them in processing order.
     """
     sets, lines, rows, lanes = src.shape
-    positions = lines * lanes
     rounds = (sets + tiles - 1) // tiles
     wsets = (n_windows + columns - 1) // columns
     block = np.zeros((rounds, wsets), np.int64)
     if mode == TCLP:
         registers = 0
-    # the window codes with a trailing 0: idle slots read position ``positions``
-    padded = np.zeros((n_windows, positions + 1), np.uint32)
-    for w in range(n_windows):
-        for i in range(positions):
-            padded[w, i] = codes[w, i]
-    n_pe = tiles * rows
-    buf = np.zeros((lanes, n_pe), np.uint32)
-    orv = np.zeros(n_pe, np.uint32)
-    lim = np.zeros(n_pe, np.uint32)
+    codes_t = np.ascontiguousarray(codes[:n_windows].T)
+    terms = np.zeros(codes_t.shape[0], np.int64)  # TCLe: terms per position over all windows
+    if mode == TCLE:
+        for p in range(codes_t.shape[0]):
+            for w in range(n_windows):
+                terms[p] += _popcount32(codes_t[p, w])
     finish = np.zeros(columns, np.int64)
     hist = np.zeros(registers + 1, np.int64)
     cost = np.ones(columns, np.int64)
@@ -285,41 +378,20 @@ def _serial_filters(src, steps, codes, n_windows, tiles, columns, mode, window, 
         n_steps = 0
         for st in range(s0, s1):
             n_steps = max(n_steps, steps[st])
-        size, upos, umul = _step_unions(src, steps, s0, s1, n_steps)
-        # gather index of every (step, lane, PE) of the round
         pes = (s1 - s0) * rows
-        index = np.full((n_steps, lanes, pes), positions, np.int64)
-        for s in range(n_steps):
-            for st in range(s0, s1):
-                if s < steps[st]:
-                    for r in range(rows):
-                        for lane in range(lanes):
-                            pos = src[st, s, r, lane]
-                            if pos >= 0:
-                                index[s, lane, (st - s0) * rows + r] = pos
+        ptr, pos = _round_slots(src, steps, s0, s1, n_steps)
+        costs, actives = _filter_step_costs(codes_t, ptr, pos, n_steps, pes, lanes, mode,
+                                            window)
+        if mode == TCLE:
+            for i in range(pos.size):
+                ops += terms[pos[i]]
         for ws in range(wsets):
             before = top
             for s in range(n_steps):
                 for c in range(columns):
                     w = ws * columns + c
-                    cost[c] = 1
-                    active[c] = 0
-                    if w >= n_windows:
-                        continue
-                    if mode == TCLP:
-                        for i in range(size[s]):
-                            code = np.int64(codes[w, upos[s, i]])
-                            if code > 0:
-                                active[c] += umul[s, i]
-                                cost[c] = max(cost[c], code)
-                        continue
-                    for i in range(size[s]):
-                        ops += umul[s, i] * _popcount32(codes[w, upos[s, i]])
-                    row = padded[w]
-                    for lane in range(lanes):
-                        for q in range(pes):
-                            buf[lane, q] = row[index[s, lane, q]]
-                    cost[c] = max(1, _tcle_column(buf, pes, window, orv, lim))
+                    cost[c] = costs[s, w] if w < n_windows else 1
+                    active[c] = actives[s, w] if w < n_windows else 0
                 if mode == TCLP:
                     ops += _sync_columns(cost, active, columns)
                 top = _advance(cost, columns, finish, hist, j, registers)

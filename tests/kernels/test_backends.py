@@ -22,8 +22,8 @@ from accelsim.kernels.serial import (
     _schedule_sources,
     _serial_filters,
     _serial_windows,
-    _tcle_column,
     _tcle_pe,
+    _tcle_units,
 )
 from accelsim.kernels.serial_ref import (
     _recurrence_ref,
@@ -134,18 +134,20 @@ def test_tcle_pe_kernel_matches_reference_and_bounds():
             assert want <= int(prec[vals].max())
 
 
-def test_tcle_column_is_the_slowest_pe():
+def test_tcle_units_run_every_pe_side_by_side():
     rng = np.random.default_rng(4)
     terms = booth_terms(ALL16)
     for _ in range(100):
         n_pe, k = int(rng.integers(1, 40)), int(rng.integers(0, 5))
+        n_lanes = int(rng.integers(0, 17))
         vals = (rng.integers(0, 1 << 16, (16, n_pe)) >> rng.integers(0, 16, (16, n_pe)))
         vals = vals * (rng.random((16, n_pe)) < 0.7)
         masks = terms[vals]
-        want = max(_tcle_pe(masks[:, q].copy(), 16, 1 << k) for q in range(n_pe))
+        want = [_tcle_pe(masks[:n_lanes, q].copy(), n_lanes, 1 << k) for q in range(n_pe)]
         scratch = np.zeros(n_pe, np.uint32)
-        got = _tcle_column(masks.copy(), n_pe, 1 << k, scratch, scratch.copy())
-        assert got == want
+        cycles = np.zeros(n_pe, np.int64)
+        _tcle_units(masks.copy(), n_lanes, n_pe, 1 << k, scratch, scratch.copy(), cycles)
+        assert cycles.tolist() == want
 
 
 # ---- scheduled sources ---------------------------------------------------------------------
