@@ -9,6 +9,7 @@ ship with the package, and what needs torch comes in as a function from the call
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,14 @@ from accelsim.errors import ConfigError
 from accelsim.flops import FlopReport, spec_flops, trace_flops
 from accelsim.networks.catalog import TableDeriver
 from accelsim.networks.catalog import layer_table as _catalog_table
-from accelsim.simulate import LayerReport, Report, simulate, simulate_layer, simulate_operands
+from accelsim.simulate import (
+    LayerReport,
+    Report,
+    kernel_threads,
+    simulate,
+    simulate_layer,
+    simulate_operands,
+)
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import load_hardware
 from accelsim.trace.reader import open_trace
@@ -84,24 +92,53 @@ def synthetic_trace(out: str | os.PathLike[str], *, encoding: str = "fixed16",
 
 
 def simulate_trace(path: str | os.PathLike[str], hardware: Any = None, *,
-                   passes: Sequence[str] = PASSES, step: int | None = None) -> Report:
-    """Simulate the trace file (or the latest / ``step`` trace of a run directory)."""
+                   passes: Sequence[str] = PASSES, step: int | None = None,
+                   threads: int | None = None) -> Report:
+    """Simulate the trace file (or the latest / ``step`` trace of a run directory) with
+    ``threads`` kernel threads (default every core)."""
     with open_trace(find_trace(path, step)) as trace:
-        return simulate(trace, hardware, passes=passes)
+        return simulate(trace, hardware, passes=passes, threads=threads)
 
 
 def simulate_synthetic(model: str, hardware: Any = None, *, dataset: str = "imagenet",
                        method: str = "swat-u", sparsity: float = 0.9, batch: int = 1,
                        seed: int = 0, passes: Sequence[str] = PASSES,
-                       derive: TableDeriver | None = None) -> Report:
-    """Simulate a synthetic ``method`` trace of a zoo model without writing it to disk."""
+                       derive: TableDeriver | None = None,
+                       threads: int | None = None) -> Report:
+    """Simulate a synthetic ``method`` trace of a zoo model without writing it to disk
+    (one layer generated at a time), with ``threads`` kernel threads (default every core)."""
     hw = load_hardware(hardware)
     spec = SyntheticSpec.for_method(model, method, sparsity, dataset=dataset, batch=batch,
                                     seed=seed)
-    layers = tuple(simulate_operands(g, ops, hw, passes) for g, ops in
-                   generate_layers(spec, derive=derive))
+    with kernel_threads(threads):
+        layers = tuple(simulate_operands(g, ops, hw, passes) for g, ops in
+                       generate_layers(spec, derive=derive))
     return Report(layers, hw, f"synthetic:{model}/{dataset}/{method}@{sparsity}",
                   {"synthetic": spec.to_dict()})
+
+
+WARM_HARDWARE = ("bit-tactical", "bit-tactical-tclp", "bit-tactical-tcle", "scnn")
+"""Built-in machines whose kernels :func:`warm_kernels` compiles (the systolic and ideal
+models have none)."""
+
+
+def warm_kernels(threads: int | None = None) -> dict[str, float]:
+    """Compile every numba kernel into the on-disk cache (:mod:`accelsim.kernels`; a no-op
+    when it is warm) by simulating a small synthetic trace (digits-cnn on digits, batch 1) on
+    each machine of :data:`WARM_HARDWARE`, Bit-Tactical with either operand scheduled.
+    -> seconds per machine (``name`` or ``name/schedule``)."""
+    out: dict[str, float] = {}
+    for name in WARM_HARDWARE:
+        hw = load_hardware(name)
+        variants = [(name, hw)] if name == "scnn" else [
+            (f"{name}/{s}", hw.replace(**{"frontend.schedule": s}))
+            for s in ("weights", "activations")]
+        for label, machine in variants:
+            t0 = time.perf_counter()
+            simulate_synthetic("digits-cnn", machine, dataset="digits", batch=1,
+                               threads=threads)
+            out[label] = time.perf_counter() - t0
+    return out
 
 
 def _load_npy(path: str | os.PathLike[str] | None, what: str) -> np.ndarray | None:
@@ -117,11 +154,12 @@ def _load_npy(path: str | os.PathLike[str] | None, what: str) -> np.ndarray | No
 
 def simulate_layer_files(weights: str | os.PathLike[str], activations: str | os.PathLike[str],
                          *, output_grad: str | os.PathLike[str] | None = None, stride: int = 1,
-                         padding: int = 0, hardware: Any = None) -> LayerReport:
+                         padding: int = 0, hardware: Any = None,
+                         threads: int | None = None) -> LayerReport:
     """:func:`accelsim.simulate_layer` on tensors read from .npy files."""
     return simulate_layer(_load_npy(weights, "weights"), _load_npy(activations, "activations"),
                           output_grad=_load_npy(output_grad, "output gradient"), stride=stride,
-                          padding=padding, hardware=hardware)
+                          padding=padding, hardware=hardware, threads=threads)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ layer is loaded, lowered and simulated in turn, so memory stays bounded by one l
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import importlib
 import io
 import os
 from collections.abc import Iterable, Sequence
@@ -82,6 +84,18 @@ class Report:
         return buf.getvalue()
 
 
+def kernel_threads(threads: int | None) -> contextlib.AbstractContextManager:
+    """A context in which the numba kernels run on ``threads`` threads (an integer >= 1,
+    capped at the cores numba may use); ``None`` keeps the current count (by default every
+    core).  Results are the same for any count.  Loads numba only when ``threads`` is given."""
+    if threads is None:
+        return contextlib.nullcontext()
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise ConfigError(f"threads = {threads!r}: give an integer >= 1 (or None for every core)")
+    # the kernels (and numba) load lazily, as the array models do (accelsim.arrays.registry)
+    return importlib.import_module("accelsim.kernels.threads").kernel_threads(int(threads))
+
+
 def _check_passes(passes: Iterable[str]) -> tuple[str, ...]:
     out = tuple(passes)
     bad = [p for p in out if p not in PASSES]
@@ -115,16 +129,18 @@ def read_operands(layer: LayerData, passes: Sequence[str], values: bool
 
 
 def simulate(trace: Any, hardware: Any = None, *, passes: Sequence[str] = PASSES,
-             layers: Sequence[str] | None = None) -> Report:
+             layers: Sequence[str] | None = None, threads: int | None = None) -> Report:
     """Simulate a trace (an open :class:`accelsim.trace.Trace`, a trace file or a run
-    directory) on ``hardware`` (anything :func:`accelsim.spec.hardware.load_hardware` takes)."""
+    directory) on ``hardware`` (anything :func:`accelsim.spec.hardware.load_hardware` takes);
+    ``threads``: kernel threads (:func:`kernel_threads`; default every core)."""
     hw = load_hardware(hardware)
     wanted = _check_passes(passes)
     if isinstance(trace, Trace):
-        return _simulate_open(trace, hw, wanted, layers)
+        with kernel_threads(threads):
+            return _simulate_open(trace, hw, wanted, layers)
     if not isinstance(trace, str | os.PathLike):
         raise ConfigError(f"simulate() takes a trace path or an open Trace, not {type(trace).__name__}")
-    with open_trace(find_trace(trace)) as t:
+    with open_trace(find_trace(trace)) as t, kernel_threads(threads):
         return _simulate_open(t, hw, wanted, layers)
 
 
@@ -190,10 +206,11 @@ def layer_geometry_for(weights: np.ndarray, activations: np.ndarray, *, stride: 
 def simulate_layer(weights: np.ndarray, activations: np.ndarray, *, stride: Any = 1,
                    padding: Any = 0, hardware: Any = None, output_grad: np.ndarray | None = None,
                    dilation: Any = 1, saved_activations: np.ndarray | None = None,
-                   name: str = "layer") -> LayerReport:
+                   name: str = "layer", threads: int | None = None) -> LayerReport:
     """Simulate one layer from plain numpy arrays.  Without ``output_grad`` only the forward
     pass is simulated; with it, backward-input and backward-weight too (the latter with
-    ``saved_activations`` if given, else ``activations``).  ``to_dict()`` of the result maps
+    ``saved_activations`` if given, else ``activations``); ``threads``: kernel threads
+    (:func:`kernel_threads`; default every core).  ``to_dict()`` of the result maps
     "forward", "backward_input", "backward_weight" to the cycle figures."""
     hw = load_hardware(hardware)
     g = layer_geometry_for(weights, activations, stride=stride, padding=padding,
@@ -214,4 +231,5 @@ def simulate_layer(weights: np.ndarray, activations: np.ndarray, *, stride: Any 
             raise ConfigError("saved_activations must have the shape of activations")
         ops["backward_input"] = {"weight": weights, "grad": grad}
         ops["backward_weight"] = {"activation": saved, "grad": grad}
-    return simulate_operands(g, ops, hw)
+    with kernel_threads(threads):
+        return simulate_operands(g, ops, hw)

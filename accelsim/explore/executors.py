@@ -28,7 +28,7 @@ from accelsim.trace.reader import open_trace
 from accelsim.trace.synthetic import SyntheticSpec, generate_layers
 
 __all__ = ["Outcome", "PointTask", "default_workers", "run_dask", "run_inline", "run_pool",
-           "simulate_point"]
+           "simulate_point", "worker_threads"]
 
 #: workloads whose operands take more bytes than this are re-read for every point
 CACHE_BYTES = 1 << 30
@@ -123,6 +123,24 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def worker_threads(workers: int, cores: int | None = None) -> int:
+    """Kernel threads of each of ``workers`` local workers sharing ``cores`` cores (default:
+    those of this process): ``max(1, cores // workers)``, so that the workers divide the
+    cores instead of each using all of them."""
+    cores = default_workers() if cores is None else cores
+    return max(1, cores // max(1, workers))
+
+
+def _init_worker(threads: int) -> None:
+    """Worker process start: ignore Ctrl-C (the parent handles it) and cap the kernels'
+    threads before numba is first imported (a smaller ``NUMBA_NUM_THREADS`` of the user's
+    wins)."""
+    _ignore_sigint()
+    user = os.environ.get("NUMBA_NUM_THREADS", "")
+    if not user.isdigit() or int(user) > threads:
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
+
+
 def run_inline(tasks: Sequence[PointTask]) -> Iterator[Outcome]:
     """Every point in this process, in order."""
     for task in tasks:
@@ -131,7 +149,8 @@ def run_inline(tasks: Sequence[PointTask]) -> Iterator[Outcome]:
 
 def run_pool(tasks: Sequence[PointTask], workers: int) -> Iterator[Outcome]:
     """The points on ``workers`` spawned local processes, as they finish."""
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint,
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                               initargs=(worker_threads(workers),),
                                mp_context=multiprocessing.get_context("spawn"))
     try:
         futures = {pool.submit(simulate_point, t): t for t in tasks}

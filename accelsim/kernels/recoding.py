@@ -52,6 +52,7 @@ from accelsim.errors import ConfigError
 __all__ = ["booth_terms", "fixed_point_magnitudes", "precisions", "serial_codes"]
 
 TERM_BITS = 16  # magnitudes are at most 16 bits
+_TERMS_LUT: list[np.ndarray] = []  # the term masks of 0..65535, built on first use
 
 
 def fixed_point_magnitudes(values: np.ndarray, pe_bits: int = 16) -> np.ndarray:
@@ -89,11 +90,12 @@ def booth_terms(mags: np.ndarray) -> np.ndarray:
     m = np.asarray(mags)
     if m.size and (m.min() < 0 or m.max() > 65535):
         raise ConfigError("magnitudes must be in 0..65535")
-    m = np.ascontiguousarray(m, dtype=np.uint16)
-    if m.size <= 1 << 16:
-        return _booth_terms(m)
-    # large arrays: recode every 16-bit value once and look the magnitudes up
-    return _booth_terms(np.arange(1 << 16, dtype=np.uint16))[m]
+    m = np.asarray(m, dtype=np.uint16)
+    # every 16-bit value is recoded once per process (one compiled specialisation) and the
+    # magnitudes are looked up
+    if not _TERMS_LUT:
+        _TERMS_LUT.append(_booth_terms(np.arange(1 << 16, dtype=np.uint16)))
+    return _TERMS_LUT[0][m]
 
 
 def serial_codes(window_mags: np.ndarray, kind: str) -> np.ndarray:

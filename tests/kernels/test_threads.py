@@ -1,0 +1,56 @@
+"""Results are the same for any kernel thread count; the thread options are checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from accelsim.api import simulate_synthetic
+from accelsim.errors import ConfigError
+from accelsim.explore.executors import worker_threads
+from accelsim.kernels.recoding import booth_terms, precisions
+from accelsim.kernels.serial import TCLE, TCLP, _schedule_sources, _serial_filters
+from accelsim.kernels.serial_ref import _serial_filters_ref
+from accelsim.simulate import simulate_layer
+from accelsim.spec.hardware import load_hardware
+
+T25 = np.array([(1, -1), (1, 0), (1, 1), (1, 3), (2, -2), (2, 0), (2, 2)], np.int64)
+
+
+@pytest.mark.parametrize("mode", [TCLP, TCLE])
+def test_filter_kernel_over_several_window_chunks_matches_reference(mode):
+    rng = np.random.default_rng(5 + mode)
+    n_win, lines, lanes = 150, 3, 8  # more windows than one parallel chunk (64)
+    mags = rng.integers(0, 1 << 15, (n_win, lines * lanes)) >> rng.integers(0, 15, (n_win, 1))
+    mags = (mags * (rng.random(mags.shape) < 0.6)).astype(np.uint16)
+    codes = precisions(mags) if mode == TCLP else booth_terms(mags)
+    steps, src = _schedule_sources(rng.random((3, lines, 2, lanes)) < 0.4, T25, 2, 0, 5, True)
+    got = _serial_filters(src, steps, codes, n_win, 2, 3, mode, 4, 1)
+    want = _serial_filters_ref(src, steps, codes, n_win, 2, 3, mode, 4, 1)
+    assert (got[0] == want[0]).all() and got[1] == want[1]
+
+
+@pytest.mark.parametrize("name", ["bit-tactical", "bit-tactical-tclp", "bit-tactical-tcle",
+                                  "scnn"])
+def test_any_thread_count_gives_the_same_report(name):
+    hw = load_hardware(name)
+    reports = [simulate_synthetic("digits-cnn", hw, dataset="digits", batch=2, threads=t)
+               for t in (1, 2, 3)]
+    assert reports[0].to_dict() == reports[1].to_dict() == reports[2].to_dict()
+
+
+def test_simulate_layer_threads():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((8, 4, 3, 3)) * (rng.random((8, 4, 3, 3)) < 0.3)
+    a = np.maximum(rng.standard_normal((1, 4, 9, 9)), 0)
+    hw = load_hardware("bit-tactical-tcle")
+    one = simulate_layer(w, a, padding=1, hardware=hw, threads=1).to_dict()
+    assert simulate_layer(w, a, padding=1, hardware=hw, threads=2).to_dict() == one
+    with pytest.raises(ConfigError, match="threads"):
+        simulate_layer(w, a, hardware=hw, threads=0)
+
+
+def test_workers_divide_the_cores():
+    assert worker_threads(1, 8) == 8
+    assert worker_threads(3, 8) == 2
+    assert worker_threads(16, 8) == 1
