@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from accelsim.errors import ConfigError
+from accelsim.fileio import check_file_target, ensure_dir
 from accelsim.flops import FlopReport, spec_flops, trace_flops
 from accelsim.networks.catalog import TableDeriver
 from accelsim.networks.catalog import layer_table as _catalog_table
@@ -86,8 +87,7 @@ def synthetic_trace(out: str | os.PathLike[str], *, encoding: str = "fixed16",
         spec = SyntheticSpec.for_method(model, method, sparsity, **spec_fields)
     else:
         spec = SyntheticSpec(**spec_fields)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_file_target(out)
     return write_synthetic_trace(spec, out, encoding=encoding, derive=derive)
 
 
@@ -187,7 +187,7 @@ def demo(out_dir: str | os.PathLike[str] = "runs/demo", *, model: str = "digits-
     ``model`` on ``dataset`` shapes is written instead."""
     run = Path(out_dir)
     if synthetic:
-        (run / "traces").mkdir(parents=True, exist_ok=True)
+        ensure_dir(run / "traces")
         path = synthetic_trace(run / "traces" / "step-00000000.trace", model=model,
                                dataset=dataset, method=method, sparsity=sparsity, batch=batch,
                                seed=seed, derive=derive)

@@ -75,7 +75,7 @@ class FlopReport:
             "inference_flops_reduction": self.inference_flops_reduction,
             "training_flops_reduction": self.training_flops_reduction,
             "totals": totals,
-            "layers": [{"name": lf.geometry.name, "kind": lf.geometry.kind,
+            "layers": [{"layer": lf.geometry.name, "kind": lf.geometry.kind,
                         "passes": {p: {"dense_macs": f.dense_macs,
                                        "effectual_macs": f.effectual_macs,
                                        **lf.densities.get(p, {})}

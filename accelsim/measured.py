@@ -39,16 +39,7 @@ def _gpu_record(p: Path, i: int, rec: Any, speedup: Any) -> tuple[tuple[str, str
     return key, value
 
 
-def load_gpu_results(path: str | os.PathLike[str], *, baseline: str | None = None) -> GpuResults:
-    """Read a GPU results file: ``{"layers": [{"layer", "pass", "speedup"}, ...]}``.
-
-    The JSON of ``accelsim gpu-bench`` (:mod:`accelsim.gpu.bench`) is such a file: its
-    ``layers`` list holds the speedup of ``ours_total`` over ``dense_fp32``; the device
-    defaults to its ``environment.gpu``.  With ``baseline`` (e.g. ``"dense_tf32"``) the
-    speedups are read from its per-row ``rows[i].speedup["ours_total_vs_BASELINE"]``
-    instead (rows where that baseline was not timed are left out); a minimal file without
-    ``rows`` only has speedups over dense fp32 (``baseline="dense_fp32"``)."""
-    p = Path(path)
+def _read_json(p: Path) -> Mapping[str, Any]:
     if not p.is_file():
         raise ResultsError(f"GPU results file {p} does not exist; give the JSON written by the "
                         "GPU benchmark ({\"layers\": [{\"layer\", \"pass\", \"speedup\"}]})")
@@ -62,12 +53,59 @@ def load_gpu_results(path: str | os.PathLike[str], *, baseline: str | None = Non
     if not isinstance(data, Mapping):
         raise ResultsError(f"GPU results file {p} must hold a JSON object with a \"layers\" list, "
                         f"not a {type(data).__name__}")
+    return data
+
+
+def _from_rows(p: Path, rows: list[Any], baseline: str) -> dict[tuple[str, str], float]:
+    """Speedups over ``baseline`` from the per-row timings of ``accelsim gpu-bench``."""
+    out: dict[tuple[str, str], float] = {}
+    key = f"ours_total_vs_{baseline}"
+    for i, rec in enumerate(rows):
+        speedups = rec.get("speedup") if isinstance(rec, Mapping) else None
+        if not isinstance(speedups, Mapping):
+            raise ResultsError(f"GPU results file {p}: row {i} has no \"speedup\" object "
+                            "(expected the rows of `accelsim gpu-bench`)")
+        if speedups.get(key) is None:
+            continue  # this baseline was not timed for this layer and pass
+        k, v = _gpu_record(p, i, rec, speedups[key])
+        out[k] = v
+    if not out:
+        raise ResultsError(f"GPU results file {p}: no row has a {key} speedup; the baseline "
+                        f"{baseline} was not timed (see --baselines of gpu-bench)")
+    return out
+
+
+def _from_layers(p: Path, layers: Any) -> dict[tuple[str, str], float]:
+    """Speedups (over dense fp32) from the ``layers`` list."""
+    if not isinstance(layers, list) or not layers:
+        raise ResultsError(f"GPU results file {p} needs a non-empty \"layers\" list of "
+                        "{\"layer\", \"pass\", \"speedup\"} records")
+    out: dict[tuple[str, str], float] = {}
+    for i, rec in enumerate(layers):
+        if not isinstance(rec, Mapping):
+            raise ResultsError(f"GPU results file {p}: record {i} must be an object with "
+                            f"layer, pass and speedup, got {rec!r}")
+        k, v = _gpu_record(p, i, rec, rec.get("speedup"))
+        out[k] = v
+    return out
+
+
+def load_gpu_results(path: str | os.PathLike[str], *, baseline: str | None = None) -> GpuResults:
+    """Read a GPU results file: ``{"layers": [{"layer", "pass", "speedup"}, ...]}``.
+
+    The JSON of ``accelsim gpu-bench`` (:mod:`accelsim.gpu.bench`) is such a file: its
+    ``layers`` list holds the speedup of ``ours_total`` over ``dense_fp32``; the device
+    defaults to its ``environment.gpu``.  With ``baseline`` (e.g. ``"dense_tf32"``) the
+    speedups are read from its per-row ``rows[i].speedup["ours_total_vs_BASELINE"]``
+    instead (rows where that baseline was not timed are left out); a minimal file without
+    ``rows`` only has speedups over dense fp32 (``baseline="dense_fp32"``)."""
+    p = Path(path)
+    data = _read_json(p)
     env = data.get("environment")
     device = data.get("device") or (env.get("gpu") if isinstance(env, Mapping) else "") or ""
     source = data.get("source", "")
     if isinstance(source, Mapping):
         source = source.get("trace", "")
-    out: dict[tuple[str, str], float] = {}
     rows = data.get("rows")
     has_rows = isinstance(rows, list) and bool(rows)
     if baseline is not None and (baseline != "dense_fp32" or has_rows):
@@ -75,28 +113,7 @@ def load_gpu_results(path: str | os.PathLike[str], *, baseline: str | None = Non
             raise ResultsError(f"GPU results file {p} has no per-row timings (\"rows\" of "
                             f"`accelsim gpu-bench`), so only speedups over dense_fp32, not "
                             f"{baseline}; use baseline dense_fp32")
-        key = f"ours_total_vs_{baseline}"
-        for i, rec in enumerate(rows):
-            speedups = rec.get("speedup") if isinstance(rec, Mapping) else None
-            if not isinstance(speedups, Mapping):
-                raise ResultsError(f"GPU results file {p}: row {i} has no \"speedup\" object "
-                                "(expected the rows of `accelsim gpu-bench`)")
-            if speedups.get(key) is None:
-                continue  # this baseline was not timed for this layer and pass
-            k, v = _gpu_record(p, i, rec, speedups[key])
-            out[k] = v
-        if not out:
-            raise ResultsError(f"GPU results file {p}: no row has a {key} speedup; the baseline "
-                            f"{baseline} was not timed (see --baselines of gpu-bench)")
+        out = _from_rows(p, rows, baseline)
     else:
-        layers = data.get("layers")
-        if not isinstance(layers, list) or not layers:
-            raise ResultsError(f"GPU results file {p} needs a non-empty \"layers\" list of "
-                            "{\"layer\", \"pass\", \"speedup\"} records")
-        for i, rec in enumerate(layers):
-            if not isinstance(rec, Mapping):
-                raise ResultsError(f"GPU results file {p}: record {i} must be an object with "
-                                f"layer, pass and speedup, got {rec!r}")
-            k, v = _gpu_record(p, i, rec, rec.get("speedup"))
-            out[k] = v
+        out = _from_layers(p, data.get("layers"))
     return GpuResults(out, str(device), str(source))

@@ -1,20 +1,27 @@
-"""Small integer helpers shared by the rooms: ceiling division and the one integer check."""
+"""Small integer helpers shared by the rooms: ceiling division, rounding half up and the one
+integer check."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from accelsim.errors import AccelsimError, ConfigError
 
-__all__ = ["ceil_div", "require_int"]
+__all__ = ["ceil_div", "require_int", "round_half_up"]
 
 
 def ceil_div(a: int, b: int) -> int:
     """``ceil(a / b)`` in exact integer arithmetic (``b > 0``); works on numpy integers and
     arrays too."""
     return -(-a // b)
+
+
+def round_half_up(x: float) -> int:
+    """``floor(x + 1/2)`` as an int (Python's ``round`` rounds half to even)."""
+    return int(math.floor(x + 0.5))
 
 
 def require_int(value: Any, what: str, minimum: int, fix: str = "", *,

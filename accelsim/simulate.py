@@ -26,6 +26,18 @@ from accelsim.trace.reader import LayerData, Trace, open_trace
 from accelsim.trace.rundir import find_trace
 from accelsim.trace.schema import PASS_ROLES, PASSES
 
+#: ``layer`` value of a totals row (the sum over layers of one pass) wherever results are
+#: rows: ``Report.to_csv()``, the sweep store and its export, the plots' rows.
+TOTAL = "*total*"
+
+#: the most bytes :func:`simulate_layer` lets the lowered problem of one layer take (its
+#: largest pass: output positions x reduction length, 8 bytes each), checked from the shapes
+#: before anything is allocated
+MAX_LOWERED_BYTES = 16 << 30
+
+_DTYPE_KINDS = {"b": "boolean", "c": "complex", "U": "string", "S": "bytes", "O": "object",
+                "M": "datetime", "m": "timedelta", "V": "structured"}
+
 
 @dataclass(frozen=True)
 class LayerReport:
@@ -63,7 +75,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "metadata": self.metadata,
                 "hardware": self.hardware.to_dict(), "hardware_digest": self.hardware.digest(),
-                "layers": [{"name": lr.geometry.name, "kind": lr.geometry.kind,
+                "layers": [{"layer": lr.geometry.name, "kind": lr.geometry.kind,
                             "passes": lr.to_dict()} for lr in self.layers],
                 "totals": {k: v.to_dict() for k, v in self.totals().items()}}
 
@@ -80,7 +92,7 @@ class Report:
                 writer.writerow([lr.geometry.name, p, *(d[k] for k in keys)])
         for name, b in self.totals().items():
             d = b.to_dict()
-            writer.writerow(["TOTAL", name, *(d[k] for k in keys)])
+            writer.writerow([TOTAL, name, *(d[k] for k in keys)])
         return buf.getvalue()
 
 
@@ -203,6 +215,41 @@ def layer_geometry_for(weights: np.ndarray, activations: np.ndarray, *, stride: 
         raise ConfigError(f"these tensors do not make a layer: {exc}") from None
 
 
+def _real_array(value: Any, what: str) -> np.ndarray | None:
+    """``value`` as an array of real numbers (integer or float); anything else (strings,
+    objects, booleans, complex numbers, ragged lists) is a one-line ConfigError."""
+    if value is None:
+        return None
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{what} is not an array of numbers ({exc}); give a real-valued "
+                          "numpy array") from None
+    if arr.dtype.kind not in "iuf":
+        kind = _DTYPE_KINDS.get(arr.dtype.kind, str(arr.dtype))
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ConfigError(f"{what} is {article} {kind} array (dtype {arr.dtype}); give real numbers "
+                          f"(a float or integer array, e.g. {what}.astype(numpy.float32))")
+    if arr.size == 0:
+        raise ConfigError(f"{what} is empty (shape {list(arr.shape)}); give a non-empty array")
+    return arr
+
+
+def _check_lowered_size(g: LayerGeometry, batch: int) -> None:
+    """Refuse a layer whose lowered problem would take more than :data:`MAX_LOWERED_BYTES`
+    (from the shapes alone, before any allocation)."""
+    positions = batch * g.output_h * g.output_w
+    inputs = batch * g.input_h * g.input_w
+    elements = max(positions * g.in_channels * g.kernel_h * g.kernel_w,
+                   inputs * g.out_channels * g.kernel_h * g.kernel_w)
+    if elements * 8 > MAX_LOWERED_BYTES:
+        raise ConfigError(
+            f"layer {g.name}: the lowered problem would take {elements * 8 / 2**30:.1f} GiB "
+            f"(batch {batch} x {g.output_h}x{g.output_w} outputs x reduction "
+            f"{g.reduction_size}), over the {MAX_LOWERED_BYTES >> 30} GiB accelsim allows; "
+            "use a smaller batch, input or padding")
+
+
 def simulate_layer(weights: np.ndarray, activations: np.ndarray, *, stride: Any = 1,
                    padding: Any = 0, hardware: Any = None, output_grad: np.ndarray | None = None,
                    dilation: Any = 1, saved_activations: np.ndarray | None = None,
@@ -213,13 +260,17 @@ def simulate_layer(weights: np.ndarray, activations: np.ndarray, *, stride: Any 
     (:func:`kernel_threads`; default every core).  ``to_dict()`` of the result maps
     "forward", "backward_input", "backward_weight" to the cycle figures."""
     hw = load_hardware(hardware)
+    weights, activations = _real_array(weights, "weights"), _real_array(activations, "activations")
+    output_grad = _real_array(output_grad, "output_grad")
+    saved_activations = _real_array(saved_activations, "saved_activations")
     g = layer_geometry_for(weights, activations, stride=stride, padding=padding,
                            dilation=dilation, name=name)
-    batch = np.asarray(activations).shape[0]
+    batch = activations.shape[0]
+    _check_lowered_size(g, batch)
     for arr, what in ((weights, "weights"), (activations, "activations"),
                       (output_grad, "output_grad"), (saved_activations, "saved_activations")):
-        if arr is not None and not np.isfinite(np.asarray(arr, dtype=np.float64)).all():
-            raise ConfigError(f"{what} hold NaN/inf values")
+        if arr is not None and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise ConfigError(f"{what} hold NaN/inf values; give finite numbers")
     ops = {"forward": {"weight": weights, "activation": activations}}
     if output_grad is not None:
         grad = np.asarray(output_grad)

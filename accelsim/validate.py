@@ -69,7 +69,8 @@ def spearman(simulated: Sequence[float], measured: Sequence[float]) -> float:
     """Spearman's rank correlation (:func:`scipy.stats.spearmanr`); NaN with fewer than two
     points or when either side is constant (no ranking to compare)."""
     if len(simulated) != len(measured):
-        raise ValueError("spearman() needs two sequences of the same length")
+        raise ValidationError(f"spearman() needs two sequences of the same length, got "
+                              f"{len(simulated)} simulated and {len(measured)} measured values")
     if len(simulated) < 2 or len(set(simulated)) < 2 or len(set(measured)) < 2:
         return math.nan
     with warnings.catch_warnings():
@@ -157,6 +158,30 @@ def _examples(pairs: Sequence[tuple[str, str]], n: int = 4) -> str:
     return shown + (" ..." if len(pairs) > n else "") if shown else "(none)"
 
 
+def _measured(gpu_results: Any, baseline: str) -> tuple[GpuResults, str]:
+    """The measured speedups and where they came from (a file path, or a GpuResults)."""
+    if isinstance(gpu_results, GpuResults):
+        return gpu_results, "(GpuResults)"
+    if isinstance(gpu_results, str | os.PathLike):
+        return load_gpu_results(gpu_results, baseline=baseline), str(gpu_results)
+    raise ValidationError(f"gpu_results must be a JSON file path or GpuResults, not "
+                          f"{type(gpu_results).__name__}")
+
+
+def _rows(matched: Sequence[tuple[str, str]], simulated: dict[tuple[str, str], float],
+          measured: GpuResults) -> list[ValidationRow]:
+    """One row per matched (layer, pass); both speedups must be positive numbers."""
+    rows = []
+    for layer, p in matched:
+        sim, meas = simulated[(layer, p)], float(measured.speedups[(layer, p)])
+        for what, v in (("simulated", sim), ("measured", meas)):
+            if not math.isfinite(v) or v <= 0:
+                raise ValidationError(f"{what} speedup of {layer} {p} is {v}; speedups must be "
+                                      "positive numbers (check the trace and the GPU results)")
+        rows.append(ValidationRow(layer, p, sim, meas, meas / sim))
+    return rows
+
+
 def validate(trace_or_run_dir: str | os.PathLike[str], gpu_results: Any,
              hardware: Any = None, *, step: int | None = None,
              baseline: str = "dense_fp32") -> ValidationResult:
@@ -173,13 +198,7 @@ def validate(trace_or_run_dir: str | os.PathLike[str], gpu_results: Any,
     if baseline not in BASELINES:
         raise ValidationError(f"unknown GPU baseline {baseline!r}; choose from "
                               f"{', '.join(BASELINES)}")
-    if isinstance(gpu_results, GpuResults):
-        measured, source = gpu_results, "(GpuResults)"
-    elif isinstance(gpu_results, str | os.PathLike):
-        measured, source = load_gpu_results(gpu_results, baseline=baseline), str(gpu_results)
-    else:
-        raise ValidationError(f"gpu_results must be a JSON file path or GpuResults, not "
-                              f"{type(gpu_results).__name__}")
+    measured, source = _measured(gpu_results, baseline)
     gpu_pairs = list(measured.speedups)
     passes = tuple(p for p in PASSES if any(k[1] == p for k in gpu_pairs))
     if not passes:
@@ -199,14 +218,7 @@ def validate(trace_or_run_dir: str | os.PathLike[str], gpu_results: Any,
             f"file has {_examples(gpu_pairs)}, the trace has {_examples(list(simulated))}; "
             "benchmark this trace (`accelsim gpu-bench TRACE`)")
     matched.sort(key=lambda k: PASSES.index(k[1]))  # stable: layer order within a pass
-    rows = []
-    for layer, p in matched:
-        sim, meas = simulated[(layer, p)], float(measured.speedups[(layer, p)])
-        for what, v in (("simulated", sim), ("measured", meas)):
-            if not math.isfinite(v) or v <= 0:
-                raise ValidationError(f"{what} speedup of {layer} {p} is {v}; speedups must be "
-                                      "positive numbers (check the trace and the GPU results)")
-        rows.append(ValidationRow(layer, p, sim, meas, meas / sim))
+    rows = _rows(matched, simulated, measured)
     by_pass = {p: [r for r in rows if r.pass_name == p] for p in passes}
     by_pass = {p: rs for p, rs in by_pass.items() if rs}
     return ValidationResult(

@@ -260,7 +260,7 @@ def overhead(steps: int, batch: int) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     from training.methods import swat
-    from training.methods.swat import SwatConfig
+    from training.methods.swat_config import SwatConfig
     from workloads.models import build_model
 
     def model_for(period: int | None) -> torch.nn.Module:

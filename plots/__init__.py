@@ -20,7 +20,7 @@ run directories :mod:`plots.runs` (layout :mod:`accelsim.rundir`).
 from plots.canvas import save_figure
 from plots.data import (
     PASSES,
-    TOTAL_LAYER,
+    TOTAL,
     GpuResults,
     PlotError,
     load_gpu_results,
@@ -42,7 +42,7 @@ from plots.run_figures import plot_layer_density, plot_training_curves
 from plots.runs import RunData, load_run
 
 __all__ = [
-    "FIGURE_KINDS", "PASSES", "TOTAL_LAYER", "GpuResults", "PlotError", "RunData",
+    "FIGURE_KINDS", "PASSES", "TOTAL", "GpuResults", "PlotError", "RunData",
     "area_proxy", "build_report", "load_gpu_results", "load_rows", "load_run", "plot",
     "plot_layer_density", "plot_layer_speedups", "plot_lookahead_heatmap", "plot_pareto",
     "plot_speedup_vs_sparsity", "plot_training_curves", "plot_validation_scatter",

@@ -9,7 +9,7 @@ per (workload, hardware point, layer, pass), with the keys of the sweep results 
     base_cycles, compute_cycles, ideal_cycles, stall_cycles, speedup, energy_pj,
     base_energy_pj
 
-plus per-point totals rows with ``layer == "*total*"`` (:data:`TOTAL_LAYER`).  Sources:
+plus per-point totals rows with ``layer == "*total*"`` (:data:`accelsim.simulate.TOTAL`).  Sources:
 
 * :class:`accelsim.simulate.Report` objects (``accelsim.api.simulate_*``);
 * the JSON of ``Report.to_dict()`` (``accelsim simulate --json``), one object or a list;
@@ -38,18 +38,17 @@ from typing import Any
 
 from accelsim.api import simulate_trace
 from accelsim.errors import ResultsError
-from accelsim.explore.records import TOTAL, flatten_hardware
+from accelsim.explore.records import flatten_hardware
 from accelsim.measured import GpuResults, load_gpu_results
+from accelsim.simulate import TOTAL
 
 __all__ = [
-    "COMPONENTS", "PASSES", "TOTAL_LAYER", "GpuResults", "PlotError",
+    "COMPONENTS", "PASSES", "TOTAL", "GpuResults", "PlotError",
     "filter_rows", "load_gpu_results", "load_rows", "rows_from_report",
 ]
 
 #: The three passes of a training step, in plotting order.
 PASSES: tuple[str, ...] = ("forward", "backward_input", "backward_weight")
-#: ``layer`` value of a per-point totals row.
-TOTAL_LAYER = TOTAL
 #: The simulated passes each reported pass (and sum of passes) is made of.
 COMPONENTS: dict[str, tuple[str, ...]] = {
     "forward": ("forward",), "backward_input": ("backward_input",),
@@ -114,7 +113,7 @@ def rows_from_report(report: Any, *, label: str | None = None) -> list[dict[str,
     sums: dict[str, dict[str, float]] = {}
     for layer in data["layers"]:
         for pass_name, b in layer["passes"].items():
-            rows.append({**common, "layer": layer["name"], "pass": pass_name,
+            rows.append({**common, "layer": layer["layer"], "pass": pass_name,
                          **{k: b.get(k, 0) for k in NUMERIC_KEYS}})
             acc = sums.setdefault(pass_name, dict.fromkeys(NUMERIC_KEYS, 0.0))
             for k in NUMERIC_KEYS:
@@ -123,7 +122,7 @@ def rows_from_report(report: Any, *, label: str | None = None) -> list[dict[str,
     for pass_name, acc in sums.items():
         total = acc["compute_cycles"] + acc["stall_cycles"]
         acc["speedup"] = acc["base_cycles"] / total if total else 1.0
-        rows.append({**common, "layer": TOTAL_LAYER, "pass": pass_name, **acc})
+        rows.append({**common, "layer": TOTAL, "pass": pass_name, **acc})
     return rows
 
 
@@ -141,8 +140,6 @@ def _number(text: str) -> Any:
 
 def _normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)
-    if out.get("layer") in ("TOTAL", "total"):      # Report.to_csv()'s totals
-        out["layer"] = TOTAL_LAYER
     for k in NUMERIC_KEYS:
         if isinstance(out.get(k), str):
             out[k] = _number(out[k])
@@ -157,8 +154,7 @@ def _rows_from_csv(path: Path) -> list[dict[str, Any]]:
                             "sweep store's CSV export or `accelsim simulate --csv` output")
         rows = [{k: _number(v) if isinstance(v, str) else v for k, v in r.items()}
                 for r in reader]
-    if not any(r.get("layer") == TOTAL_LAYER for r in rows) and not any(
-            "hardware_digest" in r for r in rows):
+    if not any("hardware_digest" in r for r in rows):
         # `accelsim simulate --csv`: one report, label it by the file name
         for r in rows:
             r.setdefault("trace", path.stem)

@@ -29,7 +29,7 @@ from plots.canvas import (
     result_rows,
     unity_line,
 )
-from plots.data import PASS_LABELS, PASSES, TOTAL_LAYER, GpuResults, PlotError, load_gpu_results
+from plots.data import PASS_LABELS, PASSES, TOTAL, GpuResults, PlotError, load_gpu_results
 from plots.points import (
     architecture_label,
     architecture_labels,
@@ -185,7 +185,7 @@ def plot_layer_speedups(results: Any, out: str | os.PathLike[str] | None = None,
     with ``gpu`` (a GPU results file, see :func:`plots.data.load_gpu_results`) the
     measured GPU speedup of each layer and pass stands beside the simulated one."""
     passes = check_passes(passes)
-    rows = _one_point([r for r in result_rows(results, where, hardware) if r.get("layer") != TOTAL_LAYER])
+    rows = _one_point([r for r in result_rows(results, where, hardware) if r.get("layer") != TOTAL])
     if not rows:
         raise PlotError("the results hold no per-layer rows (only totals)")
     gpu_results = load_gpu_results(gpu) if isinstance(gpu, str | os.PathLike) else gpu
@@ -224,18 +224,9 @@ def plot_layer_speedups(results: Any, out: str | os.PathLike[str] | None = None,
     return finish(fig, out)
 
 
-def plot_validation_scatter(rows: Sequence[Mapping[str, Any]],
-                            out: str | os.PathLike[str] | None = None, *,
-                            simulated_label: str = "accelerator",
-                            measured_label: str = "GPU", baseline: str = "dense fp32",
-                            note: str | None = None, title: str | None = None,
-                            annotate: int = 12) -> Figure:
-    """Simulated vs measured speedup, one point per layer and pass (``rows``: mappings with
-    ``layer``, ``pass``, ``simulated`` and ``measured``, e.g. the ``rows`` of
-    :meth:`accelsim.validate.ValidationResult.to_dict`), on log-log axes with the y = x
-    line (points below it: the GPU gains less than the accelerator) and the unity lines.
-    One marker per pass; with at most ``annotate`` points each is labelled with its layer.
-    ``note`` (e.g. the rank correlation and the ratio) is written in the upper-left corner."""
+def _validation_points(rows: Sequence[Mapping[str, Any]]
+                       ) -> list[tuple[str, str, float, float]]:
+    """``(layer, pass, simulated, measured)`` of each row, checked (positive, finite)."""
     points = []
     for i, r in enumerate(rows):
         try:
@@ -251,10 +242,12 @@ def plot_validation_scatter(rows: Sequence[Mapping[str, Any]],
     if not points:
         raise PlotError("no (layer, pass) pair to plot: the simulated and measured results "
                         "share none")
-    fig = new_figure(5.8, 6.0)
-    ax = fig.subplots()
-    values = [v for _, _, s, m in points for v in (s, m)] + [1.0]
-    lo, hi = min(values) / 1.3, max(values) * 1.3
+    return points
+
+
+def _log_unity_axes(ax: Any, lo: float, hi: float) -> None:
+    """Equal log-log axes over [lo, hi] with the y = x line, the unity lines and ticks at
+    1, 2, 5 x powers of ten."""
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
@@ -264,6 +257,30 @@ def plot_validation_scatter(rows: Sequence[Mapping[str, Any]],
             label="y = x (measured = simulated)")
     ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":", zorder=0)
     ax.axvline(1.0, color="0.6", linewidth=0.8, linestyle=":", zorder=0)
+    for axis in (ax.xaxis, ax.yaxis):  # 0.5, 1, 2, 5, 10 ... rather than powers of ten
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
+
+
+def plot_validation_scatter(rows: Sequence[Mapping[str, Any]],
+                            out: str | os.PathLike[str] | None = None, *,
+                            simulated_label: str = "accelerator",
+                            measured_label: str = "GPU", baseline: str = "dense fp32",
+                            note: str | None = None, title: str | None = None,
+                            annotate: int = 12) -> Figure:
+    """Simulated vs measured speedup, one point per layer and pass (``rows``: mappings with
+    ``layer``, ``pass``, ``simulated`` and ``measured``, e.g. the ``rows`` of
+    :meth:`accelsim.validate.ValidationResult.to_dict`), on log-log axes with the y = x
+    line (points below it: the GPU gains less than the accelerator) and the unity lines.
+    One marker per pass; with at most ``annotate`` points each is labelled with its layer.
+    ``note`` (e.g. the rank correlation and the ratio) is written in the upper-left corner."""
+    points = _validation_points(rows)
+    fig = new_figure(5.8, 6.0)
+    ax = fig.subplots()
+    values = [v for _, _, s, m in points for v in (s, m)] + [1.0]
+    lo, hi = min(values) / 1.3, max(values) * 1.3
+    _log_unity_axes(ax, lo, hi)
     passes = [p for p in PASSES if any(pt[1] == p for pt in points)]
     passes += sorted({pt[1] for pt in points} - set(passes))
     markers = ("o", "s", "^", "D", "v")
@@ -276,10 +293,6 @@ def plot_validation_scatter(rows: Sequence[Mapping[str, Any]],
         for layer, _, sim, meas in points:
             ax.annotate(layer, (sim, meas), xytext=(4, 3), textcoords="offset points",
                         fontsize=7, color="0.25")
-    for axis in (ax.xaxis, ax.yaxis):  # 0.5, 1, 2, 5, 10 ... rather than powers of ten
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(f"simulated speedup on {simulated_label} (× over dense)")
     ax.set_ylabel(f"measured speedup on {measured_label} (× over {baseline})")
     if note:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plots.data import COMPONENTS, HW_PREFIXES, TOTAL_LAYER, PlotError
+from plots.data import COMPONENTS, HW_PREFIXES, TOTAL, PlotError
 
 __all__ = ["Totals", "architecture_label", "architecture_labels", "area_proxy", "point_key",
            "point_totals", "sparsity_of", "workload_label"]
@@ -129,7 +129,7 @@ def point_totals(rows: Iterable[Mapping[str, Any]], pass_name: str = "training_s
     for point_rows in points.values():
         for comp in COMPONENTS[pass_name]:
             mine = [r for r in point_rows if r.get("pass") == comp]
-            totals = [r for r in mine if r.get("layer") == TOTAL_LAYER]
+            totals = [r for r in mine if r.get("layer") == TOTAL]
             for r in totals or mine:
                 for k in keys:
                     acc[k] += float(r.get(k) or 0)

@@ -30,7 +30,7 @@ from plots.canvas import figure_svg
 from plots.data import (
     COMPONENTS,
     PASS_LABELS,
-    TOTAL_LAYER,
+    TOTAL,
     GpuResults,
     PlotError,
     load_gpu_results,
@@ -191,17 +191,9 @@ def _hardware_table(rows: list[dict[str, Any]]) -> str:
                if len(points) > 50 else ""))
 
 
-def _simulation_section(page: _Page, rows: list[dict[str, Any]],
-                        gpu: GpuResults | None) -> None:
-    points: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in rows:
-        points.setdefault(point_key(r), []).append(r)
-    labels = architecture_labels(rows)
-    page.section("Hardware and workloads")
-    page.add(_hardware_table(rows))
-    workloads = sorted({workload_label(rs[0]) for rs in points.values()})
-    page.add(f"<p>Workload(s): {_e(', '.join(workloads))}.</p>")
-
+def _totals_section(page: _Page, points: dict[tuple[str, str], list[dict[str, Any]]],
+                    labels: dict[str, str]) -> list[dict[str, Any]]:
+    """The per-point totals table; returns the rows of the fastest point (training step)."""
     page.section("Totals")
     total_rows = []
     ranked = []
@@ -222,41 +214,49 @@ def _simulation_section(page: _Page, rows: list[dict[str, Any]],
     page.add(_table(["workload", "architecture", "sparsity",
                      *(PASS_LABELS[p] for p in COMPONENTS), "dense cycles", "cycles",
                      "stall cycles", "energy (µJ)"], total_rows, left=2))
+    return max(ranked, key=lambda x: x[0])[1]
 
-    best = max(ranked, key=lambda x: x[0])[1]
-    layer_rows = [r for r in best if r.get("layer") != TOTAL_LAYER]
-    title = ("Per-layer results" if len(points) == 1 else
-             "Per-layer results of the fastest design point")
-    page.section(title)
-    if len(points) > 1:
+
+def _layers_section(page: _Page, best: list[dict[str, Any]], n_points: int,
+                    labels: dict[str, str], gpu: GpuResults | None) -> list[dict[str, Any]]:
+    """The per-layer table and figure of ``best``; returns its layer rows."""
+    layer_rows = [r for r in best if r.get("layer") != TOTAL]
+    page.section("Per-layer results" if n_points == 1 else
+                 "Per-layer results of the fastest design point")
+    if n_points > 1:
         page.add(f"<p>{_e(workload_label(best[0]))} on {_e(labels[point_key(best[0])[1]])} "
                  f"(hardware {_e(str(best[0].get('hardware_digest', ''))[:12])}).</p>")
-    if layer_rows:
-        table = [[r["layer"], PASS_LABELS.get(r["pass"], r["pass"]), _n(r.get("base_cycles")),
-                  _n(r.get("compute_cycles")), _n(r.get("ideal_cycles")),
-                  _n(r.get("stall_cycles")), _x(float(r.get("speedup") or 0)),
-                  f"{float(r.get('energy_pj') or 0) / 1e6:.4f}"]
-                 for r in layer_rows[:MAX_LAYER_ROWS]]
-        page.add(_table(["layer", "pass", "dense cycles", "compute cycles", "ideal cycles",
-                         "stall cycles", "speedup", "energy (µJ)"], table, left=2))
-        page.try_figure(lambda: plot_layer_speedups(best, gpu=gpu),
-                        "Simulated speedup per layer and pass"
-                        + (", with the measured GPU speedup beside it." if gpu else "."))
-    else:
+    if not layer_rows:
         page.add('<p class="note">the results hold totals only.</p>')
+        return layer_rows
+    table = [[r["layer"], PASS_LABELS.get(r["pass"], r["pass"]), _n(r.get("base_cycles")),
+              _n(r.get("compute_cycles")), _n(r.get("ideal_cycles")),
+              _n(r.get("stall_cycles")), _x(float(r.get("speedup") or 0)),
+              f"{float(r.get('energy_pj') or 0) / 1e6:.4f}"]
+             for r in layer_rows[:MAX_LAYER_ROWS]]
+    page.add(_table(["layer", "pass", "dense cycles", "compute cycles", "ideal cycles",
+                     "stall cycles", "speedup", "energy (µJ)"], table, left=2))
+    page.try_figure(lambda: plot_layer_speedups(best, gpu=gpu),
+                    "Simulated speedup per layer and pass"
+                    + (", with the measured GPU speedup beside it." if gpu else "."))
+    return layer_rows
 
-    if gpu is not None:
-        page.section("GPU comparison")
-        sim = {(r["layer"], r["pass"]): float(r.get("speedup") or 0) for r in layer_rows}
-        both = [(k, v) for k, v in gpu.speedups.items() if k in sim]
-        page.add(f"<p>Measured on {_e(gpu.device or 'the GPU')}"
-                 f"{' (' + _e(gpu.source) + ')' if gpu.source else ''}: "
-                 f"{len(both)} of {len(gpu.speedups)} (layer, pass) pairs match the "
-                 "simulated ones.</p>")
-        page.add(_table(["layer", "pass", "simulated speedup", "GPU speedup"],
-                        [[k[0], PASS_LABELS.get(k[1], k[1]), _x(sim[k]), _x(v)]
-                         for k, v in both], left=2))
 
+def _gpu_section(page: _Page, gpu: GpuResults, layer_rows: list[dict[str, Any]]) -> None:
+    page.section("GPU comparison")
+    sim = {(r["layer"], r["pass"]): float(r.get("speedup") or 0) for r in layer_rows}
+    both = [(k, v) for k, v in gpu.speedups.items() if k in sim]
+    page.add(f"<p>Measured on {_e(gpu.device or 'the GPU')}"
+             f"{' (' + _e(gpu.source) + ')' if gpu.source else ''}: "
+             f"{len(both)} of {len(gpu.speedups)} (layer, pass) pairs match the "
+             "simulated ones.</p>")
+    page.add(_table(["layer", "pass", "simulated speedup", "GPU speedup"],
+                    [[k[0], PASS_LABELS.get(k[1], k[1]), _x(sim[k]), _x(v)]
+                     for k, v in both], left=2))
+
+
+def _sweep_section(page: _Page, rows: list[dict[str, Any]]) -> None:
+    """The sweep figures that apply: over sparsity, over (h, d), over hardware points."""
     sparsities = {sparsity_of(r) for r in rows} - {None}
     cells = {(r.get("frontend.lookahead"), r.get("frontend.lookaside")) for r in rows
              if r.get("frontend.kind", "tcl") != "dense" and "frontend.lookahead" in r}
@@ -278,22 +278,29 @@ def _simulation_section(page: _Page, rows: list[dict[str, Any]],
                         "Speedup vs area proxy and energy; the Pareto front in red.")
 
 
-# ---- entry point ------------------------------------------------------------------------------
-def build_report(sources: Any, out: str | os.PathLike[str], *, hardware: Any = None,
-                 gpu: str | os.PathLike[str] | GpuResults | None = None,
-                 title: str | None = None) -> Path:
-    """Write one self-contained HTML report to ``out`` (atomically) and return its path.
+def _simulation_section(page: _Page, rows: list[dict[str, Any]],
+                        gpu: GpuResults | None) -> None:
+    points: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        points.setdefault(point_key(r), []).append(r)
+    labels = architecture_labels(rows)
+    page.section("Hardware and workloads")
+    page.add(_hardware_table(rows))
+    workloads = sorted({workload_label(rs[0]) for rs in points.values()})
+    page.add(f"<p>Workload(s): {_e(', '.join(workloads))}.</p>")
+    best = _totals_section(page, points, labels)
+    layer_rows = _layers_section(page, best, len(points), labels, gpu)
+    if gpu is not None:
+        _gpu_section(page, gpu, layer_rows)
+    _sweep_section(page, rows)
 
-    ``sources``: a training run directory (its metrics, and its latest trace simulated on
-    ``hardware`` with :func:`accelsim.api.simulate_trace`), or results -- a trace file, a
-    results store (SQLite/CSV), report JSON, Reports or rows (see
-    :func:`plots.data.load_rows`) -- or a list of these.  ``gpu``: a GPU results file
-    compared with the simulated per-layer speedups."""
-    items = list(sources) if isinstance(sources, list | tuple) else [sources]
-    if not items:
-        raise PlotError("nothing to report: give a run directory or results")
-    gpu_results = load_gpu_results(gpu) if isinstance(gpu, str | os.PathLike) else gpu
-    page = _Page()
+
+# ---- entry point ------------------------------------------------------------------------------
+def _gather(items: list[Any], hardware: Any
+            ) -> tuple[RunData | None, list[dict[str, Any]], list[str], str]:
+    """The run directory among ``items`` (at most one), the result rows of all of them (its
+    latest trace simulated on ``hardware``), what each item was, and why the trace could not
+    be simulated ("" when it could)."""
     described: list[str] = []
     run: RunData | None = None
     rows: list[dict[str, Any]] = []
@@ -316,6 +323,39 @@ def build_report(sources: Any, out: str | os.PathLike[str], *, hardware: Any = N
             rows += load_rows(item, hardware=hardware)
             described.append(str(item) if isinstance(item, str | os.PathLike)
                              else type(item).__name__)
+    return run, rows, described, sim_error
+
+
+def _page_html(page: _Page, heading: str, described: list[str]) -> str:
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_e(heading)}</title><style>{CSS}</style></head><body>"
+            f"<h1>{_e(heading)}</h1>"
+            f"<p>From {_e('; '.join(described))}. Generated by accelsim {_e(__version__)} on "
+            f"{_e(now)}.</p>"
+            f"<nav><ul>{''.join(page.sections)}</ul></nav>"
+            + "\n".join(page.parts)
+            + f"<footer>accelsim {_e(__version__)} · {_e(now)} · Python "
+            f"{_e(platform.python_version())} · matplotlib {_e(matplotlib.__version__)}"
+            "</footer></body></html>\n")
+
+
+def build_report(sources: Any, out: str | os.PathLike[str], *, hardware: Any = None,
+                 gpu: str | os.PathLike[str] | GpuResults | None = None,
+                 title: str | None = None) -> Path:
+    """Write one self-contained HTML report to ``out`` (atomically) and return its path.
+
+    ``sources``: a training run directory (its metrics, and its latest trace simulated on
+    ``hardware`` with :func:`accelsim.api.simulate_trace`), or results -- a trace file, a
+    results store (SQLite/CSV), report JSON, Reports or rows (see
+    :func:`plots.data.load_rows`) -- or a list of these.  ``gpu``: a GPU results file
+    compared with the simulated per-layer speedups."""
+    items = list(sources) if isinstance(sources, list | tuple) else [sources]
+    if not items:
+        raise PlotError("nothing to report: give a run directory or results")
+    gpu_results = load_gpu_results(gpu) if isinstance(gpu, str | os.PathLike) else gpu
+    run, rows, described, sim_error = _gather(items, hardware)
+    page = _Page()
     if run is not None and not run.metrics and not rows:
         raise PlotError(f"run directory {run.path} has neither epoch metrics nor a trace "
                         "to simulate; nothing to report")
@@ -330,24 +370,9 @@ def build_report(sources: Any, out: str | os.PathLike[str], *, hardware: Any = N
     if rows:
         _simulation_section(page, rows, gpu_results)
 
-    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     heading = title or (f"accelsim report: {run.path.name}" if run is not None
                         else "accelsim simulation report")
-    doc = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-           f"<title>{_e(heading)}</title><style>{CSS}</style></head><body>"
-           f"<h1>{_e(heading)}</h1>"
-           f"<p>From {_e('; '.join(described))}. Generated by accelsim {_e(__version__)} on "
-           f"{_e(now)}.</p>"
-           f"<nav><ul>{''.join(page.sections)}</ul></nav>"
-           + "\n".join(page.parts)
-           + f"<footer>accelsim {_e(__version__)} · {_e(now)} · Python "
-           f"{_e(platform.python_version())} · matplotlib {_e(matplotlib.__version__)}"
-           "</footer></body></html>\n")
-    return _write_text(Path(out), doc)
-
-
-def _write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+    return atomic_write(Path(out), _page_html(page, heading, described))
 
 
 def report_sections(html_text: str) -> list[str]:

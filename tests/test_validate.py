@@ -132,6 +132,8 @@ def test_spearman_undefined_is_nan():
     assert math.isnan(spearman([1.0], [2.0]))
     assert math.isnan(spearman([1.0, 2.0, 3.0], [5.0, 5.0, 5.0]))
     assert spearman([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    with pytest.raises(AccelsimError, match="same length, got 1 simulated and 2 measured"):
+        spearman([1.0], [1.0, 2.0])
 
 
 def test_unmatched_pairs_are_reported(tmp_path, trace, simulated):

@@ -3,7 +3,7 @@
 Torch-free on purpose (``accelsim methods`` and run-config validation import only this):
 each entry names the function that builds the method (``"module:function"``), imported
 when a run starts.  The parameters here are the fields of each method's own frozen config
-(e.g. SWAT's ``topk_period`` is :attr:`training.methods.swat.SwatConfig.period`); ``accelsim
+(e.g. SWAT's ``topk_period`` is :attr:`training.methods.swat_config.SwatConfig.period`); ``accelsim
 train --param NAME=VALUE`` sets them.
 """
 

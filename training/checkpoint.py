@@ -2,7 +2,11 @@
 checkpoints, and re-opening a run with its :class:`~training.config.TrainConfig`.
 
 Checkpoints are taken at epoch ends and written atomically (temporary file, fsync,
-rename); an interrupted run that is started again resumes from its last checkpoint.
+rename) after the epoch's metrics and events: the checkpoint is what marks an epoch done, so a
+process killed at any instant loses nothing.  An interrupted run that is started again
+resumes from its last checkpoint, rewrites metrics.jsonl and events.jsonl from it (a line
+written after the checkpoint is dropped, one missing is restored) and removes the temporary
+files of interrupted writes.  :func:`start_fresh` empties a run directory (``--fresh``).
 """
 
 from __future__ import annotations
@@ -22,18 +26,15 @@ from torch import nn
 
 from accelsim import rundir
 from accelsim.errors import AccelsimError, ConfigError
+from accelsim.fileio import atomic_write, remove_temp_files
 from training.config import TrainConfig
 from training.sparsifier import Sparsifier
 
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, fsynced and renamed."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+#: what training writes into a run directory (the rest is not its to delete)
+OWNED_FILES = (rundir.CONFIG_NAME, rundir.METRICS_NAME, rundir.EVENTS_NAME, rundir.SUMMARY_NAME,
+               rundir.LOCK_NAME)
+OWNED_DIRS = {str(rundir.CHECKPOINT.parent): (rundir.CHECKPOINT.name,),
+              rundir.TRACE_DIR: ()}
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -75,25 +76,72 @@ def load_checkpoint(run_dir: Path, config: TrainConfig, resume: bool) -> dict[st
     if old != config:
         diff = sorted(k for k, v in config.to_dict().items() if old.to_dict().get(k) != v)
         raise ConfigError(f"run directory {run_dir} holds another run (differs in "
-                          f"{', '.join(diff)}); choose another --out or repeat its options")
+                          f"{', '.join(diff)}); repeat its options to resume it, add --fresh "
+                          "to start over there, or choose another --out")
     if not resume:
-        raise ConfigError(f"run directory {run_dir} already holds this run; resume it or "
-                          "choose another --out")
+        raise ConfigError(f"run directory {run_dir} already holds this run; resume it, add "
+                          "--fresh to start over, or choose another --out")
     ckpt = run_dir / rundir.CHECKPOINT
     if not ckpt.exists():
         return None
     try:
         return torch.load(ckpt, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing
-        raise ConfigError(f"checkpoint {ckpt} is unreadable ({type(exc).__name__}); delete it "
-                          "to restart the run from scratch") from None
+        raise ConfigError(f"checkpoint {ckpt} is unreadable ({type(exc).__name__}); add "
+                          "--fresh to start the run over") from None
+
+
+def _foreign(run_dir: Path) -> list[str]:
+    """What ``run_dir`` holds that training did not write (temporary files of interrupted
+    writes are training's)."""
+    def ours(p: Path, names: tuple[str, ...], suffix: str = "") -> bool:
+        return p.name in names or (suffix != "" and p.suffix == suffix) or (
+            p.name.startswith(".") and (".tmp" in p.name))
+    out = []
+    for p in sorted(run_dir.iterdir()):
+        if p.is_dir() and not p.is_symlink() and p.name in OWNED_DIRS:
+            suffix = rundir.TRACE_SUFFIX if p.name == rundir.TRACE_DIR else ""
+            out += [str(q.relative_to(run_dir)) for q in sorted(p.iterdir())
+                    if not q.is_file() or not ours(q, OWNED_DIRS[p.name], suffix)]
+        elif not (p.is_file() and ours(p, OWNED_FILES)):
+            out.append(p.name)
+    return out
+
+
+def start_fresh(run_dir: Path) -> None:
+    """Delete what training wrote into ``run_dir`` (config, metrics, events, summary,
+    checkpoints, traces, temporary files; the lock file is kept: the caller holds it), so
+    that the run starts over.  A directory holding anything else is refused, naming it."""
+    if not run_dir.is_dir():
+        return
+    foreign = _foreign(run_dir)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5
+                                          else "")
+        raise ConfigError(f"--fresh: {run_dir} is not only a run directory: it holds {shown}, "
+                          "which training did not write; move them away or choose another --out")
+    for name in OWNED_DIRS:
+        d = run_dir / name
+        if d.is_dir():
+            for q in d.iterdir():
+                q.unlink()
+            d.rmdir()
+    for p in run_dir.iterdir():
+        if p.name != rundir.LOCK_NAME:
+            p.unlink()
+
+
+def tidy(run_dir: Path) -> list[Path]:
+    """Remove the temporary files of writes a kill interrupted (run directory, traces,
+    checkpoints).  -> what was removed."""
+    return remove_temp_files(run_dir, run_dir / rundir.TRACE_DIR, run_dir / rundir.CHECKPOINT.parent)
 
 
 def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                     sparsifier: Sparsifier, epoch: int, step: int,
                     metrics: list, events: list) -> None:
-    """Model, optimizer, sparsifier and RNG state after ``epoch`` (global ``step``)."""
-    (run_dir / rundir.CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
+    """Model, optimizer, sparsifier and RNG state after ``epoch`` (global ``step``); written
+    after the epoch's metrics and events (it marks the epoch done)."""
     buf = io.BytesIO()
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "sparsifier": sparsifier.state_dict(),

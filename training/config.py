@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from accelsim.errors import ConfigError
+from accelsim.numeric import require_int
 from accelsim.spec.sparsity import check_sparsity
 from accelsim.trace.schema import ENCODINGS, PASSES
 from training.registry import get_method
@@ -116,9 +117,9 @@ class TrainConfig:
 
 
 def positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    """Raise ConfigError unless ``value`` is an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} = {value!r} must be an integer >= {minimum}")
+    """Raise ConfigError unless ``value`` is an integer >= ``minimum``
+    (:func:`accelsim.numeric.require_int`)."""
+    require_int(value, name, minimum)
 
 
 def lr_factor(config: TrainConfig, step: int, steps_per_epoch: int,

@@ -4,7 +4,11 @@ The run directory's layout is :mod:`accelsim.rundir`; writing it (checkpoints, a
 JSON) is :mod:`training.checkpoint`.  An interrupted run that is started again resumes
 from its last checkpoint, repeats the unfinished epoch with the same batches (their order
 and augmentation depend only on (seed, epoch)) and ends with exactly the result of an
-uninterrupted run.  Traces already written are kept.
+uninterrupted run.  Traces already written are kept.  An epoch's metrics and events are
+written before its checkpoint, which marks it done: a kill at any instant loses nothing (a
+resume rewrites metrics.jsonl and events.jsonl from the checkpoint).  A loss that becomes NaN
+or infinite stops the run with a one-line error; ``fresh=True`` (``accelsim train --fresh``)
+starts a run directory over.
 
 The loop talks to the method only through the :class:`~training.sparsifier.Sparsifier`
 interface (hooks, events, masks, measured densities, phase).
@@ -30,11 +34,14 @@ from tqdm import tqdm
 
 from accelsim import rundir
 from accelsim.errors import ConfigError
+from accelsim.fileio import ensure_dir
 from training.checkpoint import (
     RunResult,
     load_checkpoint,
     locked,
     save_checkpoint,
+    start_fresh,
+    tidy,
     write_json,
     write_jsonl,
 )
@@ -108,12 +115,14 @@ class _Dist:
 
 def train(config: TrainConfig, out_dir: str | os.PathLike[str], *, resume: bool = True,
           progress: bool = True, device: str = "cpu", log: Log | None = print,
-          on_step: OnStep = None, threads: int | None = None) -> RunResult:
+          on_step: OnStep = None, threads: int | None = None, fresh: bool = False) -> RunResult:
     """Train ``config`` into run directory ``out_dir``; resume it if it holds this run.
 
     ``on_step(epoch, step)`` is called after every optimizer step (e.g. to stop early by
     raising).  ``threads`` sets torch's CPU threads (None: torch's default; 1 is much
-    faster for small models on a machine that runs other jobs).  Returns the run's
+    faster for small models on a machine that runs other jobs).  ``fresh`` first deletes
+    what an earlier run wrote into ``out_dir`` (refusing a directory that holds anything
+    else), so the run starts over whatever its options.  Returns the run's
     :class:`~training.checkpoint.RunResult` with the trained model.
     """
     if not isinstance(config, TrainConfig):
@@ -126,9 +135,14 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], *, resume: bool 
     ddp = _Dist(dev)
     try:
         if ddp.main:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            ensure_dir(run_dir)
         ddp.barrier()
         with locked(run_dir) if ddp.main else contextlib.nullcontext():
+            if ddp.main:
+                if fresh:
+                    start_fresh(run_dir)
+                tidy(run_dir)
+            ddp.barrier()
             run = _Run.start(config, run_dir, resume, dev, ddp, log or (lambda s: None))
             return run.train(progress, on_step)
     finally:
@@ -214,6 +228,14 @@ class _Run:
             self.log(f"resuming {self.run_dir} after epoch {state['epoch'] + 1}/"
                      f"{self.config.epochs} (step {self.step})")
 
+    def reconcile(self) -> None:
+        """Make metrics.jsonl and events.jsonl say what the checkpoint says: drop the lines
+        of an epoch a kill interrupted before its checkpoint, restore lines lost after it."""
+        for name, records in ((rundir.METRICS_NAME, self.metrics),
+                              (rundir.EVENTS_NAME, self.events)):
+            if not _holds(self.run_dir / name, records):
+                write_jsonl(self.run_dir / name, records)
+
     def recorder(self) -> TraceRecorder | None:
         """The trace recorder of rank 0 (None when no trace is recorded)."""
         c = self.config
@@ -230,6 +252,7 @@ class _Run:
         """Every remaining epoch, then the summary."""
         if self.ddp.main:
             write_json(self.run_dir / rundir.CONFIG_NAME, self.config.to_dict())
+            self.reconcile()
         net: nn.Module = self.model
         if self.ddp.world > 1:
             net = nn.parallel.DistributedDataParallel(self.model)
@@ -268,13 +291,24 @@ class _Run:
                    "measured_densities": measured, "target_densities": sp.target_densities()})
         self.metrics.append(record)
         self.events += epoch_events
-        if self.ddp.main:
-            save_checkpoint(self.run_dir, self.model, self.optimizer, sp, epoch, self.step,
-                            self.metrics, self.events)
+        if self.ddp.main:  # the checkpoint last: it marks the epoch done
             write_jsonl(self.run_dir / rundir.METRICS_NAME, self.metrics)
             write_jsonl(self.run_dir / rundir.EVENTS_NAME, self.events)
+            save_checkpoint(self.run_dir, self.model, self.optimizer, sp, epoch, self.step,
+                            self.metrics, self.events)
             self.log(_summary_line(self.config, record))
         self.ddp.barrier()
+
+    def check_finite(self, loss: torch.Tensor, epoch: int) -> None:
+        """Stop a diverged run (NaN or infinite loss) before the step changes anything: the
+        last checkpoint stays, and the run directory resumable or restartable."""
+        if bool(torch.isfinite(loss.detach())):
+            return
+        kept = f"its checkpoint after epoch {epoch}" if epoch else "no checkpoint"
+        raise ConfigError(
+            f"training diverged: the loss became {loss.item()} at epoch {epoch + 1}, step "
+            f"{self.step} (lr {self.config.lr}); lower --lr and start over with --fresh "
+            f"(the run directory {self.run_dir} keeps {kept})")
 
     def steps(self, epoch: int, net: nn.Module, recorder: TraceRecorder | None,
               events: list[dict[str, Any]], progress: bool,
@@ -304,11 +338,10 @@ class _Run:
                 out = net(x)
                 loss = self.criterion(out, y)
                 penalty = sp.regularization()
+                total = loss if penalty is None else loss + penalty
+                self.check_finite(total, epoch)   # raising here also drops the step's trace
                 opt.zero_grad(set_to_none=True)
-                (loss if penalty is None else loss + penalty).backward()
-            if not torch.isfinite(loss):
-                raise ConfigError(f"loss became {loss.item()} at epoch {epoch + 1}, step "
-                                  f"{self.step}; lower --lr")
+                total.backward()
             opt.step()
             sp.step()
             events += sp.pop_events()
@@ -324,6 +357,16 @@ class _Run:
         if bar is not None:
             bar.close()
         return loss_sum, correct, seen
+
+
+def _holds(path: Path, records: list[dict[str, Any]]) -> bool:
+    """True when JSON-lines file ``path`` holds exactly ``records`` (missing: none)."""
+    if not path.exists():
+        return not records
+    try:
+        return rundir.read_jsonl(path) == records
+    except ConfigError:
+        return False
 
 
 def _bar(enabled: bool, total: int, desc: str) -> Any:

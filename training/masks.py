@@ -17,20 +17,16 @@ import torch
 from torch import nn
 
 from accelsim.errors import ConfigError
+from accelsim.numeric import round_half_up
 from accelsim.spec.sparsity import check_sparsity
 
 __all__ = ["apply_weight_masks", "keep_count", "load_layer_tensors", "magnitude_scores",
            "mask_churn", "mask_densities", "nonzero_densities", "overlay_masks",
-           "reset_momentum", "reset_optimizer_slots", "round_half_up", "top_k_masks"]
+           "reset_momentum", "reset_optimizer_slots", "top_k_masks"]
 
 _ADAM_MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "exp_inf")
 #: optimizer state slots of a weight's shape (momentum and Adam moments)
 _OPTIMIZER_SLOTS = ("momentum_buffer", *_ADAM_MOMENTS)
-
-
-def round_half_up(x: float) -> int:
-    """``floor(x + 1/2)`` (Python's ``round`` rounds half to even)."""
-    return int(math.floor(x + 0.5))
 
 
 def keep_count(sparsity: float, total: int) -> int:

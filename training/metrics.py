@@ -31,6 +31,7 @@ from torch import nn
 
 from accelsim.errors import ConfigError
 from accelsim.flops import FlopReport, LayerFlops, PassFlops
+from accelsim.numeric import require_int
 from accelsim.spec.geometry import LayerGeometry
 from training.layers import unwrap
 from training.monitors import RELU_TYPES, ActivationDensityMonitor, DeadNeuronMonitor
@@ -191,8 +192,7 @@ def training_flops(geometries: Sequence[LayerGeometry], weight_density: Mapping[
     if not geometries:
         raise ConfigError("no layer geometries given; derive them with "
                           "workloads.tables.derive_layer_table(model, (C, H, W))")
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ConfigError(f"samples = {samples!r} must be a positive integer")
+    require_int(samples, "samples", 1)
     out = []
     for i, g in enumerate(geometries):
         base = g.name.split("#", 1)[0]
@@ -257,6 +257,19 @@ def _jsonable(value: Any) -> Any:
                       "pass numbers, strings, lists or dicts")
 
 
+def _flops_record(geometries: Sequence[LayerGeometry], weight_density: Mapping[str, float],
+                  activation: Mapping[str, Any], act_from: str,
+                  saved_activation_density: Mapping[str, float | None] | None,
+                  train_samples: int) -> dict[str, Any]:
+    """The ``flops`` entry of an epoch record: training FLOPs at the measured densities
+    (``activation``: the train or test activation densities, named by ``act_from``)."""
+    report = training_flops(geometries, weight_density,
+                            activation_density=activation["layers"],
+                            saved_activation_density=saved_activation_density)
+    return {**flops_summary(report, train_samples=train_samples),
+            "activation_density_from": act_from}
+
+
 def epoch_metrics(model: nn.Module, sparsifier: Sparsifier, test_loader: Iterable, *,
                   epoch: int, train_loss: float, train_accuracy: float, train_samples: int,
                   geometries: Sequence[LayerGeometry] | None = None,
@@ -297,14 +310,9 @@ def epoch_metrics(model: nn.Module, sparsifier: Sparsifier, test_loader: Iterabl
     test_act = {"overall": adm.overall_density(), "layers": adm.densities()}
     train_act = None if train_activation is None else {
         "overall": train_activation.overall_density(), "layers": train_activation.densities()}
-    flops = None
-    if geometries is not None:
-        act_from = "test" if train_act is None else "train"
-        report = training_flops(geometries, ws.density,
-                                activation_density=(train_act or test_act)["layers"],
-                                saved_activation_density=saved_activation_density)
-        flops = {**flops_summary(report, train_samples=train_samples),
-                 "activation_density_from": act_from}
+    flops = None if geometries is None else _flops_record(
+        geometries, ws.density, train_act or test_act, "test" if train_act is None else "train",
+        saved_activation_density, train_samples)
     record: dict[str, Any] = {
         "epoch": epoch,
         "train": {"loss": train_loss, "accuracy": train_accuracy, "samples": train_samples},

@@ -203,3 +203,24 @@ class Sparsifier:
 def build_dense(ctx: Any) -> Sparsifier:
     """Registry builder of the dense baseline."""
     return Sparsifier(ctx.model)
+
+
+class ParamsCheckpoint:
+    """Mixin for a :class:`Sparsifier` with a ``sparsity`` and ``_params()``: its checkpoint
+    carries both, and a resume with other values is refused (one line, naming the fix)."""
+
+    method: str
+    sparsity: float
+
+    def _params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "sparsity": self.sparsity,  # type: ignore[misc]
+                "params": self._params()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if float(state["sparsity"]) != self.sparsity or state["params"] != self._params():
+            raise ConfigError(f"checkpoint's {self.method} sparsity/parameters differ from this "
+                              "run's; resume with the same --sparsity and --param values")
+        super().load_state_dict(state)  # type: ignore[misc]

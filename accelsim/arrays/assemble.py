@@ -63,4 +63,4 @@ def assemble_pass(timings: Sequence[ProblemTiming], hw: Hardware, *,
     return CycleBreakdown(total.base_cycles, total.compute_cycles, total.ideal_cycles,
                           total.effectual_macs, total.pe_lane_cycles, mem.stall_cycles,
                           total.scheduled, energy_pj(counts, hw.energy),
-                          energy_pj(base_counts, hw.energy))
+                          energy_pj(base_counts, hw.energy), total.quantisation)

@@ -44,17 +44,21 @@ def as_masks(operands: Sequence[np.ndarray]) -> list[np.ndarray]:
 @dataclass(frozen=True, eq=False)
 class Work:
     """One lowered problem with what the memory model needs of it: ``source``, the distinct
-    source elements behind its windows, and ``key``, the identity of that source tensor."""
+    source elements behind its windows, and ``key``, the identity of that source tensor;
+    ``quantisation``: the rule that made its serial operand's magnitudes ("" if none)."""
 
     problem: LoweredProblem
     source: int | None = None
     key: object = None
+    quantisation: str = ""
 
 
 def lowered_work(geometry: LayerGeometry, pass_name: str, first: np.ndarray,
-                 second: np.ndarray, *, lanes: int) -> list[Work]:
-    """The pass lowered with ``lanes`` lanes (:func:`accelsim.lowering.lower.lower_with_sources`)."""
-    problems, sources, keys = lower_with_sources(geometry, pass_name, first, second, lanes=lanes)
+                 second: np.ndarray, *, lanes: int, traversal: str = "row-major") -> list[Work]:
+    """The pass lowered with ``lanes`` lanes in ``traversal`` order
+    (:func:`accelsim.lowering.lower.lower_with_sources`)."""
+    problems, sources, keys = lower_with_sources(geometry, pass_name, first, second, lanes=lanes,
+                                                 traversal=traversal)
     return [Work(p, s, k) for p, s, k in zip(problems, sources, keys, strict=True)]
 
 

@@ -43,6 +43,7 @@ stays a mask.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 
@@ -52,6 +53,7 @@ from accelsim.arrays.base import ArrayModel, Work, as_masks, lowered_work
 from accelsim.arrays.breakdown import ZERO, CycleBreakdown, ProblemTiming
 from accelsim.errors import ConfigError, LoweringError
 from accelsim.kernels import scheduler, serial
+from accelsim.kernels.quantise import quantise_window
 from accelsim.kernels.recoding import fixed_point_magnitudes, serial_codes
 from accelsim.numeric import ceil_div
 from accelsim.pipeline.energy import AccessCounts
@@ -288,11 +290,13 @@ class BitTacticalModel(ArrayModel):
 
     def problems(self, geometry: LayerGeometry, pass_name: str,
                  operands: Sequence[np.ndarray], hw: Hardware) -> list[Work]:
-        lowered = as_masks(operands)
+        lowered, rule = as_masks(operands), ""
         if hw.backend.serial:
             i = WINDOW_OPERAND[pass_name]
-            lowered[i] = fixed_point_magnitudes(np.asarray(operands[i]), hw.array.pe_bits)
-        return lowered_work(geometry, pass_name, lowered[0], lowered[1], lanes=hw.array.lanes)
+            lowered[i], rule = quantise_window(operands[i], hw.backend, geometry.name, pass_name)
+        work = lowered_work(geometry, pass_name, lowered[0], lowered[1], lanes=hw.array.lanes,
+                            traversal=hw.frontend.traversal)
+        return [dataclasses.replace(w, quantisation=rule) for w in work] if rule else work
 
     def timings(self, problems: Sequence[Work], hw: Hardware) -> list[ProblemTiming]:
         lowered = [w.problem for w in problems]
@@ -301,5 +305,8 @@ class BitTacticalModel(ArrayModel):
                                 f"lanes, the array has {hw.array.lanes}; lower with "
                                 "lanes = [array] lanes")
         scheduled = choose_scheduled(lowered, hw)
-        return [problem_timing(w.problem.filters, w.problem.windows, hw, scheduled,
-                               window_source=w.source, window_key=w.key) for w in problems]
+        out = [problem_timing(w.problem.filters, w.problem.windows, hw, scheduled,
+                              window_source=w.source, window_key=w.key) for w in problems]
+        return [dataclasses.replace(t, breakdown=dataclasses.replace(
+            t.breakdown, quantisation=w.quantisation)) if w.quantisation else t
+            for t, w in zip(out, problems, strict=True)]

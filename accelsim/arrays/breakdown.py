@@ -27,6 +27,7 @@ class CycleBreakdown:
     energy_pj: float = 0.0       # pJ, this machine (compute, buffers, metadata, DRAM)
     base_energy_pj: float = 0.0  # pJ, the dense baseline: every slot at full width, dense
                                  # weights, each operand loaded once
+    quantisation: str = ""       # rule that made the serial operand's magnitudes ("" none)
 
     @property
     def total_cycles(self) -> int:
@@ -56,6 +57,8 @@ class CycleBreakdown:
     def __add__(self, other: CycleBreakdown) -> CycleBreakdown:
         kinds = {self.scheduled, other.scheduled} - {""}
         scheduled = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "")
+        rules = {self.quantisation, other.quantisation} - {""}
+        quantisation = rules.pop() if len(rules) == 1 else ("mixed" if rules else "")
         return CycleBreakdown(self.base_cycles + other.base_cycles,
                               self.compute_cycles + other.compute_cycles,
                               self.ideal_cycles + other.ideal_cycles,
@@ -63,10 +66,12 @@ class CycleBreakdown:
                               self.pe_lane_cycles + other.pe_lane_cycles,
                               self.stall_cycles + other.stall_cycles, scheduled,
                               self.energy_pj + other.energy_pj,
-                              self.base_energy_pj + other.base_energy_pj)
+                              self.base_energy_pj + other.base_energy_pj, quantisation)
 
     def to_dict(self) -> dict:
-        return {"base_cycles": self.base_cycles, "compute_cycles": self.compute_cycles,
+        """The figures as a dict; ``"quantisation"`` only for a bit-serial pass."""
+        extra = {"quantisation": self.quantisation} if self.quantisation else {}
+        return {**extra, "base_cycles": self.base_cycles, "compute_cycles": self.compute_cycles,
                 "ideal_cycles": self.ideal_cycles, "stall_cycles": self.stall_cycles,
                 "speedup": self.speedup, "exploited_sparsity": self.exploited_sparsity,
                 "pe_utilisation": self.pe_utilisation, "effectual_macs": self.effectual_macs,

@@ -11,8 +11,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 from accelsim.errors import HardwareError
+from accelsim.spec.array_sections import ARRAY_KINDS
 from accelsim.spec.hardware import Hardware
-from accelsim.spec.sections import ARRAY_KINDS
 
 if TYPE_CHECKING:  # the models (and the SimPy pipeline behind them) load on first use
     from accelsim.arrays.base import ArrayModel

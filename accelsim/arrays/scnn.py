@@ -42,7 +42,7 @@ from accelsim.numeric import ceil_div
 from accelsim.pipeline.energy import AccessCounts
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
-from accelsim.spec.sections import ScnnSpec
+from accelsim.spec.kind_sections import ScnnSpec
 
 __all__ = ["SCNN_INDEX_BITS", "ScnnModel", "ScnnProblem", "scnn_problems"]
 

@@ -12,7 +12,13 @@ ceil(Sr / H) * ceil(Sc / W)`` and fill/drain ``X = H + W - 2`` (os) or ``2H + W 
 ``compute/systolic_compute_{os,ws,is}.py`` demand matrices: every fold pays its own skew
 and inter-fold gaps; no padding, so a SCALE-Sim layer matches ours with padding 0), e.g.
 os: ``ceil(out_pixels / H) * ceil(out_channels / W) * (kh*kw*in + H + W - 2) - 1``.
-``"pipelined"`` overlaps consecutive folds (a fold occupies the array for its T streaming
+SCALE-Sim counts the output windows of a strided layer as ``ceil((H - R) / stride) + 1``
+per axis (it keeps the partial window at the edge: ResNet-50's conv1, 224 -> 110 rows for a
+7x7 filter at stride 2, not 109), so with ``[systolic] output_size`` ``"scalesim"`` (the
+default under ``compat = "scalesim"``) the forward problems of a convolution are timed with
+that many windows per sample (:func:`scalesim_output_size`, H the padded input and R the
+dilated kernel); the data and the backward passes (which SCALE-Sim does not model) are
+unchanged.  ``"pipelined"`` overlaps consecutive folds (a fold occupies the array for its T streaming
 cycles, at least H to swap the double-buffered stationary operand or outputs) and pays the
 fill and drain once.  A systolic array is dense: base = compute (speedup 1);
 ``ideal = ceil(effectual / (H * W))``.
@@ -32,6 +38,9 @@ The base energy is that of the dense machine with the same multipliers (systolic
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
 from accelsim.arrays.base import GemmModel, Work
@@ -40,10 +49,37 @@ from accelsim.arrays.operands import count_effectual, dense_bytes, split_even
 from accelsim.lowering.lower import LoweredProblem
 from accelsim.numeric import ceil_div
 from accelsim.pipeline.energy import AccessCounts
+from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
-from accelsim.spec.sections import SystolicSpec
+from accelsim.spec.kind_sections import SystolicSpec
 
-__all__ = ["SystolicModel", "systolic_problem_cycles"]
+__all__ = ["SystolicModel", "SystolicWork", "scalesim_output_size", "systolic_problem_cycles"]
+
+
+def scalesim_output_size(size: int, kernel: int, stride: int, padding: int = 0,
+                         dilation: int = 1) -> int:
+    """Output pixels along one axis as SCALE-Sim v3 counts them:
+    ``ceil((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1`` (the partial
+    window at the edge kept); ``floor`` instead of ``ceil`` is the layer's own size."""
+    return ceil_div(size + 2 * padding - dilation * (kernel - 1) - 1, stride) + 1
+
+
+@dataclass(frozen=True, eq=False)
+class SystolicWork(Work):
+    """A lowered problem timed with ``windows`` windows (SCALE-Sim's output size) instead of
+    its own count when not None."""
+
+    windows: int | None = None
+
+
+def _scalesim_windows(geometry: LayerGeometry, tag: tuple) -> int | None:
+    """Windows of a forward convolution problem under SCALE-Sim's output-size rule."""
+    g = geometry
+    if tag[0] != "forward" or g.kind != "conv":
+        return None
+    rows = scalesim_output_size(g.input_h, g.kernel_h, g.stride_h, g.padding_h, g.dilation_h)
+    cols = scalesim_output_size(g.input_w, g.kernel_w, g.stride_w, g.padding_w, g.dilation_w)
+    return (tag[2] - tag[1]) * rows * cols
 
 
 def _systolic_shape(n_filters: int, n_windows: int, reduction: int,
@@ -103,10 +139,11 @@ def systolic_problem_cycles(n_filters: int, n_windows: int, reduction: int,
 
 
 def _systolic_timing(p: LoweredProblem, hw: Hardware, source: int | None,
-                     key: object) -> ProblemTiming:
+                     key: object, windows: int | None = None) -> ProblemTiming:
     spec, bits = hw.systolic, hw.array.pe_bits
     f, x = p.filters != 0, p.windows != 0
-    n_f, n_w, k = f.shape[0], x.shape[0], f.shape[1] * f.shape[2]
+    n_f, k = f.shape[0], f.shape[1] * f.shape[2]
+    n_w = x.shape[0] if windows is None else windows
     block = _fold_cycles(n_f, n_w, k, spec)
     compute = int(block.sum())
     effectual = count_effectual(f, x)
@@ -142,5 +179,14 @@ class SystolicModel(GemmModel):
     name = "systolic"
     self_baseline = True
 
+    def problems(self, geometry: LayerGeometry, pass_name: str,
+                 operands: Sequence[np.ndarray], hw: Hardware) -> list[Work]:
+        work = super().problems(geometry, pass_name, operands, hw)
+        if not hw.systolic.scalesim_output_size:
+            return work
+        return [SystolicWork(w.problem, w.source, w.key,
+                             windows=_scalesim_windows(geometry, w.problem.tag)) for w in work]
+
     def problem_timing(self, work: Work, hw: Hardware) -> ProblemTiming:
-        return _systolic_timing(work.problem, hw, work.source, work.key)
+        windows = work.windows if isinstance(work, SystolicWork) else None
+        return _systolic_timing(work.problem, hw, work.source, work.key, windows)

@@ -57,7 +57,8 @@ def run_points(args: argparse.Namespace) -> sweep_run.SweepResult:
         print(f"sweep {result.name}: {result.total} points ({len(spec.workloads)} "
               f"workloads x {len(spec.hardware)} hardware), {result.already_done} already "
               f"in {result.store}, {result.computed} computed on {result.executor} in "
-              f"{result.seconds:.1f} s, {len(result.failed)} failed, {result.remaining} "
+              f"{result.seconds:.1f} s, {result.by_others} done by another sweep meanwhile, "
+              f"{len(result.failed)} failed, {result.remaining} "
               f"left, {result.skipped_invalid} invalid combinations skipped")
     return result
 

@@ -40,6 +40,10 @@ def add_train(p: argparse.ArgumentParser) -> None:
                    help="a method parameter, e.g. topk_period=4 for SWAT or acdc_warmup=2 for "
                         "AC/DC (repeatable; `accelsim methods` lists them)")
     o.add_out(p, "run directory (created; resumed if it exists)", "RUN_DIR")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over: delete what an earlier run wrote into --out (config, "
+                        "metrics, events, checkpoints, traces); refuses a directory that holds "
+                        "other files")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=o.nonneg_int, default=0,
                    help="torch CPU threads (0: torch's default; 1 is faster for small models "
@@ -77,7 +81,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 def run_train(args: argparse.Namespace) -> int:
     result = train(train_config(args), args.out, progress=not args.quiet, device=args.device,
-                   log=None if args.json else o.progress_log(args), threads=args.threads or None)
+                   log=None if args.json else o.progress_log(args), threads=args.threads or None,
+                   fresh=args.fresh)
     summary = {"run_dir": str(result.run_dir), **(result.final and {
         "epochs": len(result.metrics), "test_accuracy": result.final["test"]["accuracy"],
         "weight_density": result.final["weight_density"]["overall"]}),

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from accelsim import __version__
 from accelsim.cli.options import Command, HelpFormatter, Parser
 from accelsim.errors import AccelsimError
+from accelsim.fileio import describe_os_error
 
 #: subcommand -> (group module under accelsim.cli, one-line summary), in --help order
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -105,15 +106,6 @@ def _chosen(argv: Sequence[str]) -> list[str]:
         if not word.startswith("-"):
             return [word] if word in COMMANDS else []
     return []
-
-
-def describe_os_error(exc: OSError) -> str:
-    """``path: problem`` of an operating-system error (missing, exists, not a directory, no
-    space, read-only, permission ...)."""
-    problem = (exc.strerror or str(exc) or type(exc).__name__).rstrip(".")
-    problem = problem[:1].lower() + problem[1:]
-    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
-    return f"{' -> '.join(paths)}: {problem}" if paths else problem
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -68,7 +68,7 @@ def print_summary(summary: dict[str, Any], out: TextIO | None = None) -> None:
             return pct(p[pass_name][key]) if pass_name in p else "-"
 
         shapes = p.get("forward", next(iter(p.values())))["shapes"]
-        rows.append([layer["name"], layer["geometry"]["kind"],
+        rows.append([layer["layer"], layer["geometry"]["kind"],
                      "x".join(map(str, shapes.get("weight", []))) or "-",
                      "x".join(map(str, shapes.get("activation", []))) or "-",
                      get("forward", "weight_density"), get("forward", "activation_density"),

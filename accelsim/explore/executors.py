@@ -1,24 +1,33 @@
 """Running the points of a sweep: one point in a worker (:func:`simulate_point`), and the
 executors -- this process, local worker processes, a Dask cluster -- with ONE failure policy:
 a point whose simulation raises is yielded as failed (and recorded by the caller) and the
-sweep goes on; only a dead worker pool or an unreachable cluster stops it."""
+sweep goes on; only a dead worker pool or an unreachable cluster stops it.
+
+The executors pull their tasks from a feed (:class:`accelsim.explore.claims.Feed`: each point
+claimed in the store just before it goes to a worker; a plain sequence of tasks works too)
+and keep only a few points in flight per worker.  Local workers never outlive the sweep:
+each one watches its parent (Linux: ``PR_SET_PDEATHSIG``; everywhere: a thread polling the
+parent pid) and exits when it dies, by whatever signal, SIGKILL included."""
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 from accelsim.arrays.breakdown import ZERO
 from accelsim.arrays.registry import model_for
+from accelsim.explore.claims import Feed, ListFeed
 from accelsim.explore.records import TOTAL, PointRecord
 from accelsim.explore.spec import SweepError, Workload
 from accelsim.networks.catalog import TableDeriver
@@ -32,6 +41,12 @@ __all__ = ["Outcome", "PointTask", "default_workers", "run_dask", "run_inline", 
 
 #: workloads whose operands take more bytes than this are re-read for every point
 CACHE_BYTES = 1 << 30
+#: seconds between a worker's checks that its parent is alive
+WATCH_S = 0.5
+#: points in flight per local worker (the rest are claimed only when a worker frees up)
+IN_FLIGHT_PER_WORKER = 2
+
+Tasks = Sequence["PointTask"] | Feed | ListFeed
 
 
 @dataclass(frozen=True)
@@ -131,37 +146,99 @@ def worker_threads(workers: int, cores: int | None = None) -> int:
     return max(1, cores // max(1, workers))
 
 
-def _init_worker(threads: int) -> None:
-    """Worker process start: ignore Ctrl-C (the parent handles it) and cap the kernels'
-    threads before numba is first imported (a smaller ``NUMBA_NUM_THREADS`` of the user's
-    wins)."""
+def _die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this process when its parent dies (a no-op
+    elsewhere; :func:`watch_parent`'s thread covers it)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)     # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        pass
+
+
+def watch_parent(parent: int, interval_s: float = WATCH_S) -> None:
+    """End this (worker) process as soon as process ``parent`` is no longer its parent:
+    the parent died, by any signal.  A daemon thread polls :func:`os.getppid`."""
+    _die_with_parent()
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os._exit(1)
+    threading.Thread(target=watch, name="accelsim-watch-parent", daemon=True).start()
+
+
+def _worker_init(parent: int, threads: int) -> None:
+    """Initializer of a local worker: Ctrl-C is the parent's to handle; die with it; cap the
+    kernels' threads before numba is first imported (a smaller ``NUMBA_NUM_THREADS`` of the
+    user's wins)."""
     _ignore_sigint()
+    watch_parent(parent)
     user = os.environ.get("NUMBA_NUM_THREADS", "")
     if not user.isdigit() or int(user) > threads:
         os.environ["NUMBA_NUM_THREADS"] = str(threads)
 
 
-def run_inline(tasks: Sequence[PointTask]) -> Iterator[Outcome]:
-    """Every point in this process, in order."""
-    for task in tasks:
+def _feed(tasks: Tasks) -> Feed | ListFeed:
+    return tasks if isinstance(tasks, Feed | ListFeed) else ListFeed(tasks)
+
+
+def run_inline(tasks: Tasks) -> Iterator[Outcome]:
+    """Every point in this process, in order (points claimed by another sweep: when it
+    releases them)."""
+    feed = _feed(tasks)
+    while True:
+        task = feed.next()
+        if task is None:
+            if not feed.waiting:
+                return
+            time.sleep(feed.poll_s)
+            continue
         yield outcome(task, lambda task=task: simulate_point(task))
 
 
-def run_pool(tasks: Sequence[PointTask], workers: int) -> Iterator[Outcome]:
+def run_pool(tasks: Tasks, workers: int) -> Iterator[Outcome]:
     """The points on ``workers`` spawned local processes, as they finish."""
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                               initargs=(worker_threads(workers),),
+    feed = _feed(tasks)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                               initargs=(os.getpid(), worker_threads(workers)),
                                mp_context=multiprocessing.get_context("spawn"))
+    in_flight: dict[Future, PointTask] = {}
     try:
-        futures = {pool.submit(simulate_point, t): t for t in tasks}
-        for fut in as_completed(futures):
-            yield outcome(futures[fut], fut.result)
+        while True:
+            while len(in_flight) < IN_FLIGHT_PER_WORKER * workers:
+                task = feed.next()
+                if task is None:
+                    break
+                in_flight[pool.submit(simulate_point, task)] = task
+            if not in_flight:
+                if not feed.waiting:
+                    return
+                time.sleep(feed.poll_s)
+                continue
+            done, _ = wait(in_flight, timeout=feed.poll_s if feed.waiting else None,
+                           return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield outcome(in_flight.pop(fut), fut.result)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_dask(tasks: Sequence[PointTask], scheduler: Any) -> Iterator[Outcome]:
+def _drain(feed: Feed | ListFeed) -> list[PointTask]:
+    """Every task the feed gives now."""
+    out = []
+    while (task := feed.next()) is not None:
+        out.append(task)
+    return out
+
+
+def run_dask(tasks: Tasks, scheduler: Any) -> Iterator[Outcome]:
     """The points on a Dask cluster (an address or a ``Client``), as they finish."""
+    feed = _feed(tasks)
     try:
         from dask.distributed import Client, as_completed
     except ImportError:
@@ -174,12 +251,16 @@ def run_dask(tasks: Sequence[PointTask], scheduler: Any) -> Iterator[Outcome]:
         raise SweepError(f"cannot reach the Dask scheduler {scheduler}: {exc}; start one with "
                          "`dask scheduler` or check the address") from None
     try:
-        futures = {client.submit(simulate_point, t, pure=False): t for t in tasks}
-        try:
-            for fut in as_completed(futures):
-                yield outcome(futures[fut], fut.result)
-        finally:
-            client.cancel(list(futures))
+        while (batch := _drain(feed)) or feed.waiting:
+            if not batch:
+                time.sleep(feed.poll_s)
+                continue
+            futures = {client.submit(simulate_point, t, pure=False): t for t in batch}
+            try:
+                for fut in as_completed(futures):
+                    yield outcome(futures[fut], fut.result)
+            finally:
+                client.cancel(list(futures))
     finally:
         if own:
             client.close()

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from accelsim.arrays.breakdown import CycleBreakdown
+from accelsim.simulate import TOTAL
 
 __all__ = ["COUNTS", "DERIVED", "FIGURES", "TOTAL", "WORKLOAD_KEYS", "PointRecord",
            "breakdown_of", "figures_of", "flatten_hardware"]
 
-TOTAL = "*total*"
 DERIVED = {"backward": ("backward_input", "backward_weight"),
            "training_step": ("forward", "backward_input", "backward_weight")}
 COUNTS = ("base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles", "effectual_macs",

@@ -65,7 +65,10 @@ Execution: each point (workload, hardware) is one task.  Local worker processes 
 this process); with ``scheduler`` (an address such as ``tcp://host:8786``, or a
 ``dask.distributed.Client``) the tasks go to that Dask cluster (its workers need accelsim
 installed).  Results are committed as they finish; a point already in the store (all its
-passes) is skipped, so an interrupted sweep resumes where it stopped.
+passes) is skipped, so an interrupted sweep resumes where it stopped.  Sweeps running at
+once on one store claim each point before computing it (:mod:`accelsim.explore.claims`), so
+none is computed twice; a sweep waits for the points another live sweep holds (counted in
+:attr:`SweepResult.by_others`) and takes over those of a sweep that died.
 """
 
 
@@ -83,6 +86,7 @@ from typing import Any
 from tqdm import tqdm
 
 from accelsim.errors import AccelsimError
+from accelsim.explore.claims import Claims, Feed
 from accelsim.explore.executors import (
     PointTask,
     default_workers,
@@ -102,7 +106,8 @@ __all__ = ["SweepResult", "plan", "run_sweep"]
 class SweepResult:
     """What a run did: ``total`` points in the sweep, ``already_done`` found in the store,
     ``computed`` now, ``failed`` (trace, params, error), ``remaining`` (left for a later run
-    by ``max_points``), ``skipped_invalid`` hardware combinations, ``seconds`` wall time."""
+    by ``max_points``), ``skipped_invalid`` hardware combinations, ``seconds`` wall time,
+    ``by_others`` points a concurrent sweep on the same store finished meanwhile."""
 
     name: str
     store: Path
@@ -114,13 +119,14 @@ class SweepResult:
     skipped_invalid: int
     seconds: float
     executor: str
+    by_others: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "store": str(self.store), "total": self.total,
                 "already_done": self.already_done, "computed": self.computed,
                 "failed": [{"trace": t, "params": p, "error": e} for t, p, e in self.failed],
                 "remaining": self.remaining, "skipped_invalid": self.skipped_invalid,
-                "seconds": self.seconds, "executor": self.executor}
+                "seconds": self.seconds, "executor": self.executor, "by_others": self.by_others}
 
 
 def plan(spec: SweepSpec, done: Mapping[tuple[str, str], frozenset[str]]) -> list[PointTask]:
@@ -168,12 +174,14 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str] | Mapping[str, Any],
         if max_points is not None and len(tasks) > max_points:
             remaining = len(tasks) - max_points
             tasks = tasks[:max_points]
+        claims = Claims(store)
+        feed = Feed(claims, tasks)
         if scheduler is not None:
-            executor, outcomes = f"dask {scheduler}", run_dask(tasks, scheduler)
+            executor, outcomes = f"dask {scheduler}", run_dask(feed, scheduler)
         else:
             n = min(workers or default_workers(), max(len(tasks), 1))
             executor = f"{n} local process{'es' if n > 1 else ''}"
-            outcomes = run_inline(tasks) if n == 1 else run_pool(tasks, n)
+            outcomes = run_inline(feed) if n == 1 else run_pool(feed, n)
         failed: list[tuple[str, dict[str, Any], str]] = []
         computed = 0
         bar = _progress(spec, already, progress)
@@ -181,6 +189,7 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str] | Mapping[str, Any],
             for task, record, error in outcomes:
                 if record is not None:
                     store.write_point(record)
+                    claims.release(task)
                     computed += 1
                     if on_point is not None:
                         on_point(record)
@@ -188,15 +197,20 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str] | Mapping[str, Any],
                     message = (str(error) if isinstance(error, AccelsimError)
                                else f"{type(error).__name__}: {error}")
                     store.record_failure(task.workload.digest, task.hardware.digest(), message)
+                    claims.release(task)
                     failed.append((task.workload.label, task.params, message))
                     bar.set_postfix(failed=len(failed))
                 bar.update(1)
         finally:
             with contextlib.suppress(Exception):
                 outcomes.close()
+            with contextlib.suppress(Exception):
+                claims.release_all()
+            bar.update(feed.by_others)
             bar.close()
     return SweepResult(spec.name, Path(out), spec.size, already, computed, tuple(failed),
-                       remaining, len(spec.skipped), time.perf_counter() - t0, executor)
+                       remaining, len(spec.skipped), time.perf_counter() - t0, executor,
+                       feed.by_others)
 
 
 def _progress(spec: SweepSpec, already: int, enabled: bool) -> Any:

@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS workloads (
 CREATE TABLE IF NOT EXISTS failures (
     trace_digest TEXT NOT NULL, hardware_digest TEXT NOT NULL, error TEXT NOT NULL,
     at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (
+    trace_digest TEXT NOT NULL, hardware_digest TEXT NOT NULL, owner TEXT NOT NULL,
+    host TEXT NOT NULL, pid INTEGER NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (trace_digest, hardware_digest));
 CREATE TABLE IF NOT EXISTS skipped (
     sweep TEXT NOT NULL, params TEXT NOT NULL, reason TEXT NOT NULL,
     PRIMARY KEY (sweep, params));

@@ -68,25 +68,7 @@ from accelsim.explore.sql import (
     switch_to_wal,
     write_parquet,
 )
-from accelsim.fileio import atomic_path
-
-#: derived totals of :meth:`ResultsStore.totals` (sums of the stored pass totals)
-#: integer figures (summed in totals)
-#: every figure stored per row, in column order
-#: workload columns of a row
-
-
-
-
-
-
-
-
-
-
-
-
-
+from accelsim.fileio import atomic_path, ensure_dir
 
 
 class ResultsStore:
@@ -99,16 +81,30 @@ class ResultsStore:
 
     # ---- writing ----------------------------------------------------------------------
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction (waits up to the busy timeout for the lock)."""
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction (waits up to the busy timeout for the lock).
+        A store the file system refuses to write (full, read-only) raises
+        :class:`StoreError` naming it."""
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _write_failed(self.path, exc) from None
         try:
             yield conn
+        except sqlite3.OperationalError as exc:
+            conn.execute("ROLLBACK")
+            raise _write_failed(self.path, exc) from None
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise _write_failed(self.path, exc) from None
+
 
     def write_point(self, record: PointRecord) -> None:
         """Commit the rows of one point (all its layers and pass totals) atomically, with its
@@ -124,7 +120,7 @@ class ResultsStore:
             f = figures_of(b)
             values.append((record.trace_digest, record.hardware_digest, layer, index, pass_name,
                            *(sql_value(f[k]) for k in FIGURES), now))
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO hardware VALUES (?, ?, ?)",
                          (record.hardware_digest, record.hardware.get("name", ""),
                           json.dumps(record.hardware, sort_keys=True)))
@@ -148,13 +144,13 @@ class ResultsStore:
 
     def record_failure(self, trace_digest: str, hardware_digest: str, error: str) -> None:
         """Remember that a point's simulation raised ``error`` (it stays not done)."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.execute("INSERT INTO failures VALUES (?, ?, ?, ?)",
                          (trace_digest, hardware_digest, error, time.time()))
 
     def record_skipped(self, sweep: str, skipped: Iterable[tuple[Mapping[str, Any], str]]) -> None:
         """Remember the hardware combinations a sweep skipped as invalid, with the reason."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.executemany("INSERT OR REPLACE INTO skipped VALUES (?, ?, ?)",
                              [(sweep, json.dumps(dict(p), sort_keys=True), r)
                               for p, r in skipped])
@@ -295,7 +291,6 @@ class ResultsStore:
                              ".csv or .parquet file name")
         rows = self.rows(filters, **kw)
         keys = list(rows[0]) if rows else ["trace", "trace_digest", "hardware_digest"]
-        p.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(p) as tmp:
             if suffix == ".csv":
                 with open(tmp, "w", newline="", encoding="utf-8") as fh:
@@ -317,20 +312,14 @@ class ResultsStore:
         self.close()
 
 
-
-
-
-
-
-
+def _write_failed(path: Path, exc: sqlite3.Error) -> StoreError:
+    """The one-line error of a store that cannot be written (``exc`` from SQLite)."""
+    return StoreError(f"results store {path} cannot be written ({exc}); free some space, make "
+                      "it writable, or give another --out")
 
 
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-
-
 
 
 def open_store(path: str | os.PathLike[str], *, create: bool = True) -> ResultsStore:
@@ -347,7 +336,7 @@ def open_store(path: str | os.PathLike[str], *, create: bool = True) -> ResultsS
     if p.is_dir():
         raise StoreError(f"results store {p} is a directory; give a file such as results.sqlite")
     if create:
-        p.parent.mkdir(parents=True, exist_ok=True)
+        ensure_dir(p.parent)
     try:
         conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     except sqlite3.Error as exc:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from accelsim.errors import ConfigError
+from accelsim.fileio import atomic_write
 from accelsim.gpu.candidates import BASELINES, build_candidates
 from accelsim.gpu.ops import default_device
 from accelsim.gpu.reference import ConvParams
@@ -267,10 +268,5 @@ def validate_layers(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_json(result: dict[str, Any], out: str | os.PathLike[str]) -> Path:
-    """Write atomically (temp file + rename)."""
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(result, indent=1, default=float) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write atomically (:func:`accelsim.fileio.atomic_write`)."""
+    return atomic_write(out, json.dumps(result, indent=1, default=float) + "\n")

@@ -175,6 +175,122 @@ def _take(mask, t, r, lane, tt, src, track, oline, olane):
 
 
 @numba.njit(cache=True)
+def _fill_non_overlapping(mask, t, r, lanes, full, dts, shifts, order, track, oline, olane):
+    """Non-overlapping priority: fill the zero slots of line ``t`` of filter ``r`` in the
+    lane ``order``, each from its first candidate in offset order."""
+    k = dts.shape[0]
+    zeros = ~mask[t, r] & full
+    if zeros == _ZERO:
+        return
+    avail = _ZERO
+    for j in range(k):
+        avail |= _rotate(mask[t + dts[j], r], shifts[j], lanes, full)
+    avail &= zeros
+    if avail == _ZERO:
+        return
+    # takes only remove candidates, so lanes outside ``avail`` never get one
+    for i in range(lanes):
+        lane = order[i]
+        if (avail >> np.uint64(lane)) & _ONE:
+            for j in range(k):
+                tt = t + dts[j]
+                src = lane + shifts[j]
+                if src >= lanes:
+                    src -= lanes
+                if (mask[tt, r] >> np.uint64(src)) & _ONE:
+                    _take(mask, t, r, lane, tt, src, track, oline, olane)
+                    break
+
+
+@numba.njit(cache=True)
+def _bucket_lanes(cand, bucket, count, avail, k):
+    """``bucket[c]``: the zero lanes of ``avail`` with exactly ``c`` candidates in ``cand``
+    (``count[lane] = c``)."""
+    for c in range(k + 1):
+        bucket[c] = _ZERO
+    while avail != _ZERO:
+        low = avail & (~avail + _ONE)
+        c = 0
+        for j in range(k):
+            if cand[j] & low:
+                c += 1
+        count[_lowest_lane(low)] = c
+        bucket[c] |= low
+        avail ^= low
+
+
+@numba.njit(cache=True)
+def _pick_bucket(bucket, priority, k):
+    """The candidate count whose lanes go first: the least (``priority`` 0) or the most
+    flexible non-empty bucket; 0 when every bucket is empty."""
+    if priority == 0:
+        for i in range(1, k + 1):
+            if bucket[i] != _ZERO:
+                return i
+    else:
+        for i in range(k, 0, -1):
+            if bucket[i] != _ZERO:
+                return i
+    return 0
+
+
+@numba.njit(cache=True)
+def _drop_source(cand, bucket, count, dts, shifts, dt, src, lanes):
+    """The slot ``src`` of line ``t + dt`` is now a zero: every lane that saw it as a
+    candidate loses one (moves down one bucket)."""
+    for j in range(dts.shape[0]):
+        if dts[j] == dt:
+            other = src - shifts[j]
+            if other < 0:
+                other += lanes
+            bit = _ONE << np.uint64(other)
+            if cand[j] & bit:
+                cand[j] ^= bit
+                c = count[other]
+                bucket[c] ^= bit
+                bucket[c - 1] |= bit
+                count[other] = c - 1
+
+
+@numba.njit(cache=True)
+def _fill_by_flexibility(mask, t, r, lanes, full, dts, shifts, priority, cand, bucket, count,
+                         track, oline, olane):
+    """Least- (``priority`` 0) or most-flexible (1) priority: fill the zero slots of line
+    ``t`` of filter ``r``, the lane with the fewest (most) candidates first, each from its
+    first candidate in offset order; the buckets are updated incrementally (a take only
+    removes candidates)."""
+    k = dts.shape[0]
+    zeros = ~mask[t, r] & full
+    if zeros == _ZERO:
+        return
+    avail = _ZERO
+    for j in range(k):
+        cand[j] = _rotate(mask[t + dts[j], r], shifts[j], lanes, full) & zeros
+        avail |= cand[j]
+    if avail == _ZERO:
+        return
+    _bucket_lanes(cand, bucket, count, avail, k)
+    while True:
+        c = _pick_bucket(bucket, priority, k)
+        if c == 0:
+            break
+        low = bucket[c] & (~bucket[c] + _ONE)
+        best = _lowest_lane(low)
+        first = 0
+        while not cand[first] & low:
+            first += 1
+        dt = dts[first]
+        src = best + shifts[first]
+        if src >= lanes:
+            src -= lanes
+        _take(mask, t, r, best, t + dt, src, track, oline, olane)
+        bucket[c] ^= low
+        for j in range(k):
+            cand[j] &= ~low
+        _drop_source(cand, bucket, count, dts, shifts, dt, src, lanes)
+
+
+@numba.njit(cache=True)
 def _schedule_set(mask, lines, rows, lanes, dts, shifts, order, lookahead, priority, cand,
                   bucket, count, track, oline, olane, out_line, out_lane, out_t):
     """Schedule one set in place; -> number of steps.
@@ -200,90 +316,11 @@ def _schedule_set(mask, lines, rows, lanes, dts, shifts, order, lookahead, prior
         skipped = 0
         for r in range(rows if k > 0 else 0):
             if priority == 2:
-                zeros = ~mask[t, r] & full
-                if zeros == _ZERO:
-                    continue
-                avail = _ZERO
-                for j in range(k):
-                    avail |= _rotate(mask[t + dts[j], r], shifts[j], lanes, full)
-                avail &= zeros
-                if avail == _ZERO:
-                    continue
-                # takes only remove candidates, so lanes outside ``avail`` never get one
-                for i in range(lanes):
-                    lane = order[i]
-                    if (avail >> np.uint64(lane)) & _ONE:
-                        for j in range(k):
-                            tt = t + dts[j]
-                            src = lane + shifts[j]
-                            if src >= lanes:
-                                src -= lanes
-                            if (mask[tt, r] >> np.uint64(src)) & _ONE:
-                                _take(mask, t, r, lane, tt, src, track, oline, olane)
-                                break
+                _fill_non_overlapping(mask, t, r, lanes, full, dts, shifts, order, track,
+                                      oline, olane)
             else:
-                zeros = ~mask[t, r] & full
-                if zeros == _ZERO:
-                    continue
-                avail = _ZERO
-                for j in range(k):
-                    cand[j] = _rotate(mask[t + dts[j], r], shifts[j], lanes, full) & zeros
-                    avail |= cand[j]
-                if avail == _ZERO:
-                    continue
-                # bucket[c]: zero lanes with exactly c candidates (count[lane] = c); a take
-                # only removes candidates, so the buckets are updated incrementally
-                for c in range(k + 1):
-                    bucket[c] = _ZERO
-                while avail != _ZERO:
-                    low = avail & (~avail + _ONE)
-                    c = 0
-                    for j in range(k):
-                        if cand[j] & low:
-                            c += 1
-                    count[_lowest_lane(low)] = c
-                    bucket[c] |= low
-                    avail ^= low
-                while True:
-                    c = 0
-                    if priority == 0:
-                        for i in range(1, k + 1):
-                            if bucket[i] != _ZERO:
-                                c = i
-                                break
-                    else:
-                        for i in range(k, 0, -1):
-                            if bucket[i] != _ZERO:
-                                c = i
-                                break
-                    if c == 0:
-                        break
-                    low = bucket[c] & (~bucket[c] + _ONE)
-                    best = _lowest_lane(low)
-                    first = 0
-                    while not cand[first] & low:
-                        first += 1
-                    dt = dts[first]
-                    src = best + shifts[first]
-                    if src >= lanes:
-                        src -= lanes
-                    _take(mask, t, r, best, t + dt, src, track, oline, olane)
-                    bucket[c] ^= low
-                    for j in range(k):
-                        cand[j] &= ~low
-                    # the source slot is now a zero: lanes that saw it lose one candidate
-                    for j in range(k):
-                        if dts[j] == dt:
-                            other = src - shifts[j]
-                            if other < 0:
-                                other += lanes
-                            bit = _ONE << np.uint64(other)
-                            if cand[j] & bit:
-                                cand[j] ^= bit
-                                c = count[other]
-                                bucket[c] ^= bit
-                                bucket[c - 1] |= bit
-                                count[other] = c - 1
+                _fill_by_flexibility(mask, t, r, lanes, full, dts, shifts, priority, cand,
+                                     bucket, count, track, oline, olane)
         if track:
             out_t[steps] = t
             for r in range(rows):

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from accelsim.errors import LoweringError
-from accelsim.lowering.lower import LoweredProblem, _check, phases
+from accelsim.lowering.lower import LoweredProblem, _check, check_traversal, phases
 from accelsim.numeric import ceil_div
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace.schema import PASSES
@@ -53,15 +53,17 @@ def pass_output_shape(geometry: LayerGeometry, pass_name: str, batch: int) -> tu
 
 
 def assemble(geometry: LayerGeometry, pass_name: str, problems: Iterable[LoweredProblem],
-             batch: int) -> np.ndarray:
+             batch: int, *, traversal: str = "row-major") -> np.ndarray:
     """Compute every problem densely and scatter the results into the pass result.
 
     forward -> output ``[batch, out, Ho, Wo]``; backward_input -> input gradient
     ``[batch, in, H, W]``; backward_weight -> weight gradient ``[out, in/groups, kh, kw]``
     (linear: ``[batch, out]``, ``[batch, in]``, ``[out, in]``).  ``problems`` may be a
-    generator.  The result is int64 when every operand is boolean or integer (for masks: the
+    generator, lowered with ``traversal`` (the window order).  The result is int64 when every operand is boolean or integer (for masks: the
     number of effectual products per output value), else float64."""
     g = geometry
+    check_traversal(traversal)
+    dnnsim = traversal == "dnnsim"
     shape = pass_output_shape(g, pass_name, batch)
     shape4 = shape + (1, 1) if g.kind == "linear" else shape
     out = np.zeros(shape4, dtype=np.float64)
@@ -84,12 +86,19 @@ def assemble(geometry: LayerGeometry, pass_name: str, problems: Iterable[Lowered
         if n1 > batch:
             raise LoweringError(f"layer {g.name!r}: problem {tag!r} reaches past batch {batch}")
         if pass_name == "forward":
-            r = r.reshape(mg, n1 - n0, g.output_h, g.output_w).transpose(1, 0, 2, 3)
+            if dnnsim:
+                r = r.reshape(mg, n1 - n0, g.output_w, g.output_h).transpose(1, 0, 3, 2)
+            else:
+                r = r.reshape(mg, n1 - n0, g.output_h, g.output_w).transpose(1, 0, 2, 3)
             out[n0:n1, gi * mg:(gi + 1) * mg] += r
         elif pass_name == "backward_input":
             py, px = tag[4], tag[5]
             view = out[n0:n1, gi * cg:(gi + 1) * cg, py::g.stride_h, px::g.stride_w]
-            view += r.reshape(cg, n1 - n0, view.shape[2], view.shape[3]).transpose(1, 0, 2, 3)
+            ny, nx = view.shape[2], view.shape[3]
+            if dnnsim:
+                view += r.reshape(cg, n1 - n0, nx, ny).transpose(1, 0, 3, 2)
+            else:
+                view += r.reshape(cg, n1 - n0, ny, nx).transpose(1, 0, 2, 3)
         else:
             ky, kx = tag[4], tag[5]
             out[gi * mg:(gi + 1) * mg, :, ky, kx] += r

@@ -42,6 +42,20 @@ backward_input
     Tag ``("backward_input", n0, n1, group, py, px)``: result ``[Cg, (n1-n0)*ny*nx]`` is
     added to ``input_grad[n0:n1, group*Cg:(group+1)*Cg, py::stride_h, px::stride_w]``.
 
+Traversal (``traversal``, :data:`TRAVERSALS`; ``[frontend] traversal`` of a Bit-Tactical
+machine): the order of the windows and of a filter's taps, which decides the window sets of
+the columns and which lines the scheduler sees.  ``"row-major"`` is the order written above
+(windows x fastest; taps y outer, x inner; backward-weight lanes and taps y outer, x inner).
+``"dnnsim"`` is DNNsim's: it reads numpy axis 2 of a tensor as its x and axis 3 as its y,
+numbers the output windows x fastest and lays a filter out y outer, x inner, then the channel
+chunks (``core/src/OutputStationary.cpp``); on a PyTorch-layout tensor (axis 2 = height) that
+is windows with the *row* index fastest (window ``w`` is pixel ``(w % Ho, w // Ho)``) and taps
+with kw outer and kh inner -- the transpose of row-major in both.  It applies to every pass:
+forward and backward-input windows (pixels of the phase) y fastest and taps x outer;
+backward-weight lanes (output pixels) y fastest and the kernel-tap problems kx outer.  The
+tags are the same in both, and :func:`accelsim.lowering.assemble.assemble` takes the
+traversal the problems were lowered with.
+
 Every tag is ``(pass_name, n0, n1, group, ...)``.  Convolutions put one sample in each
 forward / backward-input problem (memory stays bounded: one sample's im2col at a time);
 linear layers put the whole batch in one problem (one window per sample) unless told
@@ -63,10 +77,11 @@ import numpy as np
 
 from accelsim.errors import LoweringError
 from accelsim.numeric import ceil_div
+from accelsim.spec.array_sections import TRAVERSALS
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace.schema import PASSES
 
-__all__ = ["LoweredProblem", "iter_problems", "lower_pass", "lower_with_sources", "phases",
+__all__ = ["LoweredProblem", "check_traversal", "iter_problems", "lower_pass", "lower_with_sources", "phases",
            "window_source_elements"]
 
 
@@ -152,10 +167,11 @@ def _chunk(a: np.ndarray, lanes: int) -> np.ndarray:
     return out
 
 
-def _gather(a: np.ndarray, iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
+def _gather(a: np.ndarray, iy: np.ndarray, ix: np.ndarray, traversal: str) -> np.ndarray:
     """im2col of ``a[S, C, H, W]`` at rows ``iy[ny, Ty]`` and columns ``ix[nx, Tx]`` (indices
-    outside the image read zero) -> ``[S*ny*nx, Ty*Tx, C]`` (x fastest, then y, then
-    sample; tap y outer, tap x inner)."""
+    outside the image read zero) -> ``[S*ny*nx, Ty*Tx, C]``: row-major -- windows x fastest,
+    then y, then sample; taps y outer, x inner; dnnsim -- windows y fastest, then x, then
+    sample; taps x outer, y inner."""
     s, c, h, w = a.shape
     lo_y, hi_y = max(0, -int(iy.min())), max(0, int(iy.max()) - (h - 1))
     lo_x, hi_x = max(0, -int(ix.min())), max(0, int(ix.max()) - (w - 1))
@@ -164,8 +180,35 @@ def _gather(a: np.ndarray, iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
     g = a[:, :, (iy + lo_y)[:, :, None, None], (ix + lo_x)[None, None, :, :]]
     ny, ty = iy.shape
     nx, tx = ix.shape
+    if traversal == "dnnsim":  # [S, C, ny, Ty, nx, Tx] -> [S, nx, ny, Tx, Ty, C]
+        return g.transpose(0, 4, 2, 5, 3, 1).reshape(s * ny * nx, ty * tx, c)
     # [S, C, ny, Ty, nx, Tx] -> [S, ny, nx, Ty, Tx, C]
     return g.transpose(0, 2, 4, 3, 5, 1).reshape(s * ny * nx, ty * tx, c)
+
+
+def _taps_last(w: np.ndarray, traversal: str) -> np.ndarray:
+    """``[A, B, Ty, Tx]`` -> ``[B, taps, A]`` in the traversal's tap order (row-major: y
+    outer; dnnsim: x outer)."""
+    a, b, ty, tx = w.shape
+    order = (1, 3, 2, 0) if traversal == "dnnsim" else (1, 2, 3, 0)
+    return w.transpose(order).reshape(b, ty * tx, a)
+
+
+def _pixels(a: np.ndarray, traversal: str) -> np.ndarray:
+    """``[C, Ho, Wo]`` -> ``[C, 1, Ho*Wo]``, the pixels in the traversal's order (row-major: x
+    fastest; dnnsim: y fastest)."""
+    c, ho, wo = a.shape
+    if traversal == "dnnsim":
+        a = a.transpose(0, 2, 1)
+    return a.reshape(c, 1, ho * wo)
+
+
+def check_traversal(traversal: str) -> str:
+    """``traversal`` if it is one of :data:`TRAVERSALS`, else a :class:`LoweringError`."""
+    if traversal not in TRAVERSALS:
+        raise LoweringError(f"traversal {traversal!r} is unknown; use one of "
+                            f"{', '.join(map(repr, TRAVERSALS))}")
+    return traversal
 
 
 def _axis(geometry: LayerGeometry, axis: str) -> tuple[int, int, int, int, int, int]:
@@ -201,59 +244,63 @@ def _samples_per_problem(geometry: LayerGeometry, batch: int, value: int | None)
 
 # ---- lowering --------------------------------------------------------------------------
 def iter_problems(geometry: LayerGeometry, pass_name: str, first, second, *, lanes: int,
-                  samples_per_problem: int | None = None) -> Iterator[LoweredProblem]:
+                  samples_per_problem: int | None = None,
+                  traversal: str = "row-major") -> Iterator[LoweredProblem]:
     """Yield the problems of one pass one at a time (see the module docstring).
 
     ``first``, ``second`` are the trace operands of the pass: forward (weight,
     activation), backward_input (weight, grad), backward_weight (activation, grad).
     ``samples_per_problem`` (forward and backward-input only) is how many samples' windows
-    one problem holds: default 1 for conv, the whole batch for linear.  Shapes are checked
-    before the first problem is made."""
+    one problem holds: default 1 for conv, the whole batch for linear.  ``traversal``
+    (:data:`TRAVERSALS`, see the module docstring) orders the windows and the taps.  Shapes
+    are checked before the first problem is made."""
     _check(geometry, pass_name, lanes)
+    check_traversal(traversal)
     weight, act, grad, batch = _operands(geometry, pass_name, first, second)
     per = _samples_per_problem(geometry, batch, samples_per_problem)
     if pass_name == "forward":
-        gen = _forward(geometry, weight, act, batch, lanes, per)
+        gen = _forward(geometry, weight, act, batch, lanes, per, traversal)
     elif pass_name == "backward_input":
-        gen = _backward_input(geometry, weight, grad, batch, lanes, per)
+        gen = _backward_input(geometry, weight, grad, batch, lanes, per, traversal)
     else:
-        gen = _backward_weight(geometry, act, grad, batch, lanes)
+        gen = _backward_weight(geometry, act, grad, batch, lanes, traversal)
     return gen
 
 
 def lower_pass(geometry: LayerGeometry, pass_name: str, first, second, *, lanes: int,
-               samples_per_problem: int | None = None) -> list[LoweredProblem]:
+               samples_per_problem: int | None = None,
+               traversal: str = "row-major") -> list[LoweredProblem]:
     """All problems of one pass as a list (``list(iter_problems(...))``)."""
     return list(iter_problems(geometry, pass_name, first, second, lanes=lanes,
-                              samples_per_problem=samples_per_problem))
+                              samples_per_problem=samples_per_problem, traversal=traversal))
 
 
-def _forward(g: LayerGeometry, weight, act, batch, lanes, per) -> Iterator[LoweredProblem]:
+def _forward(g: LayerGeometry, weight, act, batch, lanes, per,
+             traversal) -> Iterator[LoweredProblem]:
     groups, cg, mg = g.groups, g.in_channels // g.groups, g.out_channels // g.groups
     _, ho, kh, sh, ph, dh = _axis(g, "h")
     _, wo, kw, sw, pw, dw = _axis(g, "w")
     iy = np.arange(ho)[:, None] * sh + np.arange(kh)[None, :] * dh - ph
     ix = np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw - pw
-    filters = [_chunk(weight[gi * mg:(gi + 1) * mg].transpose(0, 2, 3, 1).reshape(mg, kh * kw, cg),
+    filters = [_chunk(_taps_last(weight[gi * mg:(gi + 1) * mg].transpose(1, 0, 2, 3), traversal),
                       lanes) for gi in range(groups)]
     for n0 in range(0, batch, per):
         n1 = min(batch, n0 + per)
         for gi in range(groups):
-            x = _chunk(_gather(act[n0:n1, gi * cg:(gi + 1) * cg], iy, ix), lanes)
+            x = _chunk(_gather(act[n0:n1, gi * cg:(gi + 1) * cg], iy, ix, traversal), lanes)
             yield LoweredProblem(filters[gi], x, ("forward", n0, n1, gi))
 
 
-def _backward_input(g: LayerGeometry, weight, grad, batch, lanes,
-                    per) -> Iterator[LoweredProblem]:
-    groups, cg, mg = g.groups, g.in_channels // g.groups, g.out_channels // g.groups
+def _backward_input(g: LayerGeometry, weight, grad, batch, lanes, per,
+                    traversal) -> Iterator[LoweredProblem]:
+    groups, mg = g.groups, g.out_channels // g.groups
     pairs = [(py, px) for py in phases(g, "h") for px in phases(g, "w")]
     filters = {}
     for gi in range(groups):
         w = weight[gi * mg:(gi + 1) * mg]  # [Mg, Cg, kh, kw]
         for (py, _, ty, _), (px, _, tx, _) in pairs:
             sub = w[:, :, ty][:, :, :, tx]  # [Mg, Cg, Ty, Tx]
-            sub = sub.transpose(1, 2, 3, 0).reshape(cg, len(ty) * len(tx), mg)
-            filters[gi, py, px] = _chunk(sub, lanes)
+            filters[gi, py, px] = _chunk(_taps_last(sub, traversal), lanes)
     for n0 in range(0, batch, per):
         n1 = min(batch, n0 + per)
         for gi in range(groups):
@@ -261,25 +308,29 @@ def _backward_input(g: LayerGeometry, weight, grad, batch, lanes,
             for (py, ny, _, oy), (px, nx, _, ox) in pairs:
                 iy = np.arange(ny)[:, None] + np.asarray(oy)[None, :]
                 ix = np.arange(nx)[:, None] + np.asarray(ox)[None, :]
-                x = _chunk(_gather(gr, iy, ix), lanes)
+                x = _chunk(_gather(gr, iy, ix, traversal), lanes)
                 yield LoweredProblem(filters[gi, py, px], x, ("backward_input", n0, n1, gi, py, px))
 
 
-def _backward_weight(g: LayerGeometry, act, grad, batch, lanes) -> Iterator[LoweredProblem]:
+def _backward_weight(g: LayerGeometry, act, grad, batch, lanes,
+                     traversal) -> Iterator[LoweredProblem]:
     groups, cg, mg = g.groups, g.in_channels // g.groups, g.out_channels // g.groups
     _, ho, kh, sh, ph, dh = _axis(g, "h")
     _, wo, kw, sw, pw, dw = _axis(g, "w")
+    taps = [(ky, kx) for ky in range(kh) for kx in range(kw)]
+    if traversal == "dnnsim":
+        taps = [(ky, kx) for kx in range(kw) for ky in range(kh)]
     for n in range(batch):
         padded = np.pad(act[n], ((0, 0), (ph, ph), (pw, pw)))
         for gi in range(groups):
-            f = _chunk(grad[n, gi * mg:(gi + 1) * mg].reshape(mg, 1, ho * wo), lanes)
+            f = _chunk(_pixels(grad[n, gi * mg:(gi + 1) * mg].reshape(mg, ho, wo), traversal),
+                       lanes)
             a = padded[gi * cg:(gi + 1) * cg]
-            for ky in range(kh):
-                for kx in range(kw):
-                    y0, x0 = ky * dh, kx * dw
-                    tap = a[:, y0:y0 + (ho - 1) * sh + 1:sh, x0:x0 + (wo - 1) * sw + 1:sw]
-                    x = _chunk(tap.reshape(cg, 1, ho * wo), lanes)
-                    yield LoweredProblem(f, x, ("backward_weight", n, n + 1, gi, ky, kx))
+            for ky, kx in taps:
+                y0, x0 = ky * dh, kx * dw
+                tap = a[:, y0:y0 + (ho - 1) * sh + 1:sh, x0:x0 + (wo - 1) * sw + 1:sw]
+                x = _chunk(_pixels(tap, traversal), lanes)
+                yield LoweredProblem(f, x, ("backward_weight", n, n + 1, gi, ky, kx))
 
 
 def window_source_elements(geometry: LayerGeometry, tag: tuple) -> int:
@@ -299,11 +350,12 @@ def window_source_elements(geometry: LayerGeometry, tag: tuple) -> int:
     return cg * ho * wo
 
 
-def lower_with_sources(geometry: LayerGeometry, pass_name: str, first, second, *, lanes: int
+def lower_with_sources(geometry: LayerGeometry, pass_name: str, first, second, *, lanes: int,
+                       traversal: str = "row-major"
                        ) -> tuple[list[LoweredProblem], list[int], list[tuple]]:
     """:func:`lower_pass` plus, per problem, the distinct source elements behind its windows
     (:func:`window_source_elements`) and the key of that source: ``tag[:4]`` = (pass,
     samples, group), so the taps and phases of one sample and group share their data."""
-    problems = lower_pass(geometry, pass_name, first, second, lanes=lanes)
+    problems = lower_pass(geometry, pass_name, first, second, lanes=lanes, traversal=traversal)
     return (problems, [window_source_elements(geometry, p.tag) for p in problems],
             [p.tag[:4] for p in problems])

@@ -23,6 +23,8 @@ from accelsim.spec.geometry import LayerGeometry
 MODEL_NAMES: tuple[str, ...] = ("digits-cnn", "resnet18", "resnet20", "resnet50", "vgg16",
                                 "wrn16-8", "wrn28-10", "densenet121", "mobilenetv2")
 CIFAR_ONLY = frozenset({"resnet20", "wrn16-8", "wrn28-10"})
+#: Largest input side (pixels) that selects a model's CIFAR-style variant.
+CIFAR_MAX_INPUT = 64
 TABLE_DIR = Path(__file__).resolve().parent / "layer_tables"
 
 
@@ -92,7 +94,7 @@ def model_input(model: str, dataset: str, input_size: int | None = None) -> Mode
             input_size = spec.image_size
     if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
         raise WorkloadError(f"input size {input_size!r} must be a positive integer (pixels)")
-    if model in CIFAR_ONLY and input_size > 64:
+    if model in CIFAR_ONLY and input_size > CIFAR_MAX_INPUT:
         raise WorkloadError(f"{model} is defined for 32x32 (CIFAR) inputs, not {input_size}x"
                             f"{input_size}; use --dataset cifar10 or cifar100")
     return ModelInput(model, spec.name, channels, input_size, spec.num_classes)

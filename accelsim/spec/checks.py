@@ -11,7 +11,8 @@ from typing import Any
 
 from accelsim.errors import HardwareError
 
-__all__ = ["check_bool", "check_choice", "check_int", "check_nonneg_float",
+__all__ = ["MAX_BUFFER_BYTES", "MAX_LANES", "MAX_MACS_PER_CYCLE", "MAX_PES", "MAX_PE_BITS",
+           "check_bool", "check_choice", "check_int", "check_nonneg_float", "check_sizes",
            "check_positive_float", "show", "suggest", "toml_string", "toml_type", "toml_value"]
 
 
@@ -125,3 +126,42 @@ def toml_value(value: Any) -> str:
     if isinstance(value, str):
         return toml_string(value)
     raise HardwareError(f"cannot write {value!r} ({type(value).__name__}) as TOML")
+
+#: upper bounds on sizes, checked before anything is allocated (far above any real chip; a
+#: larger value is a typo such as tiles = 1e12): processing elements (or MACs of a systolic
+#: array, PEs of SCNN), products per PE per cycle, MACs per cycle, fixed-point bits, and
+#: bytes of one on-chip buffer
+MAX_PES = 1 << 20
+MAX_LANES = 1 << 10
+MAX_MACS_PER_CYCLE = 1 << 24
+MAX_PE_BITS = 64
+MAX_BUFFER_BYTES = 1 << 40
+MAX_SCNN_PER_CYCLE = 1 << 10
+
+
+def check_sizes(hw: Any) -> None:
+    """Refuse absurd sizes of a :class:`~accelsim.spec.hardware.Hardware` (:data:`MAX_PES` and friends) with a one-line error, before
+    the simulator allocates anything by them."""
+    a, s, n = hw.array, hw.systolic, hw.scnn
+    limits = (
+        ("[array] tiles x rows x columns", a.pes, MAX_PES, "processing elements"),
+        ("[array] lanes", a.lanes, MAX_LANES, "products per PE per cycle"),
+        ("[array] tiles x rows x columns x lanes", a.macs_per_cycle, MAX_MACS_PER_CYCLE,
+         "MACs per cycle"),
+        ("[array] pe_bits", a.pe_bits, MAX_PE_BITS, "bits"),
+        ("[systolic] height x width", s.height * s.width, MAX_PES, "MACs"),
+        ("[scnn] pe_rows x pe_columns", n.pe_rows * n.pe_columns, MAX_PES, "PEs"),
+        ("[scnn] weights_per_cycle x activations_per_cycle",
+         n.weights_per_cycle * n.activations_per_cycle, MAX_SCNN_PER_CYCLE,
+         "products per PE per cycle"),
+        ("[scnn] accumulator_banks", n.accumulator_banks, MAX_LANES, "banks"),
+        ("[scnn] output_channel_group", n.output_channel_group, MAX_PES, "channels"),
+        ("[memory] weight_buffer_bytes", hw.memory.weight_buffer_bytes, MAX_BUFFER_BYTES,
+         "bytes (1 TiB)"),
+        ("[memory] activation_buffer_bytes", hw.memory.activation_buffer_bytes,
+         MAX_BUFFER_BYTES, "bytes (1 TiB)"),
+    )
+    for what, value, limit, unit in limits:
+        if value > limit:
+            raise HardwareError(f"{what} = {value} is absurdly large: accelsim simulates at "
+                                f"most {limit} {unit}; use a smaller value")

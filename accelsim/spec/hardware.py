@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from accelsim.errors import HardwareError
-from accelsim.spec.checks import show, suggest, toml_string, toml_type, toml_value
+from accelsim.spec.checks import check_sizes, show, suggest, toml_string, toml_type, toml_value
 from accelsim.spec.sections import (
     DENSE_KINDS,
     KIND_ARRAY_KEYS,
@@ -63,6 +63,7 @@ BUILTIN_HARDWARE = ("bit-tactical", "dadiannao", "bit-tactical-tclp", "bit-tacti
                     "systolic-os-32x32", "scnn", "ideal")
 DEFAULT_NAME = "bit-tactical T<2,5>"
 DATA_DIR = Path(__file__).resolve().parent / "data"
+
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Hardware:
             raise HardwareError(f"name = {show(self.name)} must be a string (free text), not a "
                                 f"{toml_type(self.name)}")
         self._check_kind()
+        check_sizes(self)
         lanes, d = self.array.lanes, self.frontend.lookaside
         if self.frontend.kind != "dense" and d >= lanes:
             raise HardwareError(f"[frontend] lookaside = {d} must be < [array] lanes = {lanes} "

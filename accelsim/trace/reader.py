@@ -245,7 +245,7 @@ class Trace:
                 item["shapes"] = {role: self.manifest["tensors"][tid]["shape"]
                                   for role, tid in refs.items()}
                 passes[pass_name] = item
-            layers.append({"name": entry.name, "geometry": entry.geometry.to_dict(),
+            layers.append({"layer": entry.name, "geometry": entry.geometry.to_dict(),
                            "passes": passes})
         return {"path": str(self.path), "format": FORMAT_NAME,
                 "schema_version": self.manifest["schema_version"],

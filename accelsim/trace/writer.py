@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import os
-import uuid
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from accelsim.errors import TraceError
+from accelsim.fileio import atomic_path
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace.schema import (
     FORMAT_NAME,
@@ -37,20 +37,6 @@ from accelsim.trace.schema import (
 def _write_npy(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
     with zf.open(name, "w", force_zip64=True) as fh:
         np.lib.format.write_array(fh, np.ascontiguousarray(array), allow_pickle=False)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable (best effort: not every file system allows it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class TraceWriter:
@@ -70,7 +56,9 @@ class TraceWriter:
                              "does not exist; create it first")
         self.metadata = metadata
         self.encoding = encoding
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        # the one atomic write (accelsim.fileio): entered here, left by close() or abort()
+        self._commit = atomic_path(self.path)
+        self._tmp = self._commit.__enter__()
         self._zip = zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_DEFLATED,
                                     compresslevel=compress_level, allowZip64=True)
         self._layers: list[dict[str, Any]] = []
@@ -170,10 +158,7 @@ class TraceWriter:
         try:
             self._zip.writestr(MANIFEST_NAME, json.dumps(manifest, indent=1))
             self._zip.close()
-            with open(self._tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(self._tmp, self.path)
-            _fsync_dir(self.path.parent)
+            self._commit.__exit__(None, None, None)  # fsync, rename, fsync the directory
         except BaseException:
             self.abort()
             raise
@@ -182,10 +167,13 @@ class TraceWriter:
 
     def abort(self) -> None:
         """Drop the partial file; the final path is left as it was."""
+        already = self._aborted
         self._closed = self._aborted = True
         with contextlib.suppress(Exception):  # the zip is being thrown away
             self._zip.close()
-        self._tmp.unlink(missing_ok=True)
+        if not already:
+            cancel = TraceError(f"trace {self.path}: aborted")
+            self._commit.__exit__(TraceError, cancel, None)  # removes the temporary file
 
     def __enter__(self) -> TraceWriter:
         return self

@@ -1,4 +1,4 @@
-"""The other array models: systolic (SCALE-Sim v3 exact), SCNN and ideal (accelsim.arrays)."""
+"""The other array models: SCNN and ideal (accelsim.arrays); systolic: test_systolic.py."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 
 from accelsim import simulate_layer
 from accelsim.arrays.scnn import scnn_problems
-from accelsim.arrays.systolic import _fold_cycles, systolic_problem_cycles
 from accelsim.errors import HardwareError
 from accelsim.kernels.scnn import _scnn_cycles, _scnn_cycles_ref
+from accelsim.spec.array_sections import ArraySpec
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import (
     Hardware,
@@ -20,7 +20,7 @@ from accelsim.spec.hardware import (
     ideal_bound,
     load_hardware,
 )
-from accelsim.spec.sections import ArraySpec, ScnnSpec, SystolicSpec
+from accelsim.spec.kind_sections import ScnnSpec, SystolicSpec
 
 SYSTOLIC = builtin_hardware("systolic-os-32x32")
 SCNN = builtin_hardware("scnn")
@@ -28,134 +28,14 @@ IDEAL = builtin_hardware("ideal")
 PASSES = ("forward", "backward_input", "backward_weight")
 
 
-def rand(shape, density, rng):
-    a = np.abs(rng.standard_normal(shape)).astype(np.float32) + 0.1
-    return np.where(rng.random(shape) < density, a, 0).astype(np.float32)
-
-
 def systolic(h, w, dataflow, compat="scalesim"):
     return SYSTOLIC.replace(**{"systolic.height": h, "systolic.width": w,
                                "systolic.dataflow": dataflow, "systolic.compat": compat})
 
 
-def scalesim_formula(dataflow, out_pixels, out_channels, reduction, h, w):
-    """SCALE-Sim v3 compute cycles of one layer (derived from its compute/systolic_compute_*.py
-    demand matrices; checked against its runs in test_scalesim_golden)."""
-    if dataflow == "os":
-        return math.ceil(out_pixels / h) * math.ceil(out_channels / w) \
-            * (reduction + h + w - 2) - 1
-    if dataflow == "ws":
-        return math.ceil(reduction / h) * math.ceil(out_channels / w) \
-            * (out_pixels + 2 * h + w - 2) - 1
-    return math.ceil(reduction / h) * math.ceil(out_pixels / w) \
-        * (out_channels + 2 * h + w - 2) - 1
-
-
-# ---- systolic ---------------------------------------------------------------------------
-@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
-def test_systolic_formula_random_gemms(dataflow):
-    rng = np.random.default_rng(10)
-    for _ in range(300):
-        n_f, n_w, k = (int(v) for v in rng.integers(1, 300, 3))
-        h, w = (int(v) for v in rng.integers(1, 70, 2))
-        spec = SystolicSpec(h, w, dataflow, "scalesim")
-        want = scalesim_formula(dataflow, n_w, n_f, k, h, w)
-        assert systolic_problem_cycles(n_f, n_w, k, spec) == want
-        assert int(_fold_cycles(n_f, n_w, k, spec).sum()) == want
-        piped = SystolicSpec(h, w, dataflow, "pipelined")
-        got = systolic_problem_cycles(n_f, n_w, k, piped)
-        assert int(_fold_cycles(n_f, n_w, k, piped).sum()) == got
-        if k >= h and n_w >= h and n_f >= h:  # streams at least as long as the array is high
-            assert got <= want
-    assert systolic_problem_cycles(0, 5, 5, SystolicSpec()) == 0
-
-
-@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
-def test_systolic_formula_random_conv_layers(dataflow):
-    """Whole layers through simulate_layer: unpadded inputs, one sample -> exactly SCALE-Sim's
-    formula on (out_pixels, out_channels, kh*kw*in); the data does not matter (dense)."""
-    rng = np.random.default_rng({"os": 1, "ws": 2, "is": 3}[dataflow])
-    for _ in range(12):
-        out, inp = int(rng.integers(1, 70)), int(rng.integers(1, 20))
-        k, stride = int(rng.integers(1, 4)), int(rng.integers(1, 3))
-        size = int(rng.integers(k, 14))
-        h, w = int(rng.integers(2, 40)), int(rng.integers(2, 40))
-        weights = rand((out, inp, k, k), rng.uniform(0.1, 1), rng)
-        acts = rand((1, inp, size, size), rng.uniform(0.1, 1), rng)
-        f = simulate_layer(weights, acts, stride=stride, padding=0,
-                           hardware=systolic(h, w, dataflow)).passes["forward"]
-        osz = (size - k) // stride + 1
-        want = scalesim_formula(dataflow, osz * osz, out, k * k * inp, h, w)
-        assert f.compute_cycles == f.base_cycles == want
-        assert f.speedup == 1.0 and f.stall_cycles == 0
-        assert f.ideal_cycles == math.ceil(f.effectual_macs / (h * w))
-
-
-# SCALE-Sim v3 (pip scalesim 3.0.0) compute cycles = "Total Cycles" - "Stall Cycles" of its
-# COMPUTE_REPORT.csv, produced by tests/data/scalesim_golden.py (output in
-# tests/data/scalesim_golden.json).  Layers: (IFMAP h, w, filter h, w, channels, filters,
-# stride), unpadded.
-SCALESIM_LAYERS = [(6, 6, 3, 3, 2, 5, 1), (9, 7, 3, 3, 3, 11, 2), (5, 5, 1, 1, 16, 9, 1),
-                   (8, 8, 2, 2, 4, 3, 2), (7, 7, 3, 3, 8, 20, 1), (18, 18, 3, 3, 32, 64, 1),
-                   (1, 1, 1, 1, 100, 10, 1)]
-SCALESIM_GOLDEN = {
-    "4x4-os": [191, 296, 461, 87, 2729, 301055, 317],
-    "4x4-ws": [259, 461, 419, 103, 3149, 306431, 824],
-    "4x4-is": [299, 440, 531, 207, 3779, 340991, 499],
-    "8x4-os": [111, 221, 311, 51, 1639, 152575, 329],
-    "8x4-ws": [203, 359, 257, 67, 1934, 157823, 740],
-    "8x4-is": [275, 347, 377, 167, 2393, 188927, 363],
-    "4x8-os": [111, 221, 363, 103, 1721, 152575, 219],
-    "4x8-ws": [149, 363, 311, 119, 2105, 155519, 749],
-    "4x8-is": [189, 349, 367, 135, 2447, 179711, 599],
-    "32x32-os": [79, 88, 77, 77, 133, 5599, 161],
-    "32x32-ws": [109, 105, 118, 109, 356, 6299, 379],
-    "32x32-is": [98, 104, 102, 96, 341, 11375, 415],
-}
-
-
-@pytest.mark.parametrize("config", sorted(SCALESIM_GOLDEN))
-def test_scalesim_golden(config):
-    shape, dataflow = config.split("-")
-    h, w = (int(v) for v in shape.split("x"))
-    hw = systolic(h, w, dataflow)
-    rng = np.random.default_rng(4)
-    for (ih, iw, kh, kw, c, m, s), want in zip(SCALESIM_LAYERS, SCALESIM_GOLDEN[config],
-                                              strict=True):
-        weights = rand((m, c, kh, kw), 0.5, rng)
-        acts = rand((1, c, ih, iw), 0.5, rng)
-        f = simulate_layer(weights, acts, stride=s, padding=0, hardware=hw).passes["forward"]
-        assert f.compute_cycles == want, (config, ih, iw, kh, kw, c, m, s)
-        oh, ow = (ih - kh) // s + 1, (iw - kw) // s + 1
-        assert want == scalesim_formula(dataflow, oh * ow, m, kh * kw * c, h, w)
-
-
-def test_systolic_all_passes_sum_problems():
-    rng = np.random.default_rng(5)
-    w = rand((24, 8, 3, 3), 0.4, rng)
-    a = rand((2, 8, 9, 9), 0.5, rng)
-    g = rand((2, 24, 5, 5), 1.0, rng)
-    r = simulate_layer(w, a, stride=2, padding=1, output_grad=g, hardware=SYSTOLIC)
-    assert set(r.passes) == set(PASSES)
-    # forward: one GEMM per sample (24 filters x 25 pixels x 72)
-    assert r.passes["forward"].compute_cycles == 2 * scalesim_formula("os", 25, 24, 72, 32, 32)
-    # backward-weight: one GEMM per sample and tap (24 grad channels x 8 channels x 25 pixels)
-    assert r.passes["backward_weight"].compute_cycles == \
-        2 * 9 * scalesim_formula("os", 8, 24, 25, 32, 32)
-    for b in r.passes.values():
-        assert b.base_cycles == b.compute_cycles and b.energy_efficiency == 1.0
-        assert 0 < b.ideal_cycles <= b.compute_cycles and b.energy_pj > 0
-
-
-def test_systolic_dram_stalls():
-    rng = np.random.default_rng(6)
-    w = rand((64, 32, 3, 3), 1.0, rng)
-    a = rand((1, 32, 16, 16), 1.0, rng)
-    slow = SYSTOLIC.replace(**{"memory.kind": "dram", "memory.bandwidth_gb_per_s": 0.5})
-    f = simulate_layer(w, a, padding=1, hardware=slow).passes["forward"]
-    fast = simulate_layer(w, a, padding=1, hardware=SYSTOLIC).passes["forward"]
-    assert f.compute_cycles == fast.compute_cycles and f.stall_cycles > 0
-    assert fast.stall_cycles == 0 and f.energy_pj >= fast.energy_pj > 0
+def rand(shape, density, rng):
+    a = np.abs(rng.standard_normal(shape)).astype(np.float32) + 0.1
+    return np.where(rng.random(shape) < density, a, 0).astype(np.float32)
 
 
 # ---- ideal --------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ def test_inspect_and_flops_of_a_trace(cli, demo_run):
     summary = json.loads(out)
     assert summary["metadata"]["method"] == "swat-u"
     layer = summary["layers"][1]
-    assert {"name", "passes"} <= set(layer)
+    assert {"layer", "passes"} <= set(layer)
     assert layer["passes"]["forward"]["weight_density"] == pytest.approx(0.1, abs=0.01)
     assert set(layer["passes"]["backward_weight"]) >= {"activation_density", "grad_density"}
     assert "backward_input" not in summary["layers"][0]["passes"]
@@ -97,6 +97,6 @@ def test_dnnsim_round_trip(cli, tmp_path):
     assert code == 0
     a = json.loads(cli("inspect", back, "--json")[1])
     b = json.loads(cli("inspect", trace, "--json")[1])
-    assert [x["name"] for x in a["layers"]] == [x["name"] for x in b["layers"]]
+    assert [x["layer"] for x in a["layers"]] == [x["layer"] for x in b["layers"]]
     for la, lb in zip(a["layers"], b["layers"], strict=True):
         assert la["passes"]["forward"]["weight_density"] == lb["passes"]["forward"]["weight_density"]

@@ -178,12 +178,14 @@ def test_rows_equal_direct_simulation(tmp_path):
             assert len(rows) == sum(len(lr.passes) for lr in report.layers) + 3
             for lr in report.layers:
                 for p, b in lr.passes.items():
-                    assert {k: rows[(lr.geometry.name, p)][k] for k in b.to_dict()} == \
-                        b.to_dict()
+                    # the store keeps no "quantisation" column (yet)
+                    want = {k: v for k, v in b.to_dict().items() if k != "quantisation"}
+                    assert {k: rows[(lr.geometry.name, p)][k] for k in want} == want
             totals = {r["pass"]: r for r in store.totals(trace_digest=wl.digest,
                                                           hardware_digest=hp.digest)}
             for name, b in report.totals().items():
-                assert {k: totals[name][k] for k in b.to_dict()} == pytest.approx(b.to_dict())
+                want = {k: v for k, v in b.to_dict().items() if k != "quantisation"}
+                assert {k: totals[name][k] for k in want} == pytest.approx(want)
             row = rows[(TOTAL, "forward")]
             assert row["backend.kind"] == hp.hardware.backend.kind
             assert row["frontend.lookahead"] == hp.hardware.frontend.lookahead

@@ -64,7 +64,7 @@ def test_trace_cases_use_the_real_operands(make_trace):
 
 
 def test_a_trace_timed_is_validate_ready(make_trace, tmp_path, device):
-    from plots.data import load_gpu_results
+    from accelsim.measured import load_gpu_results
 
     path, _ = make_trace(encoding="float32")
     reps = 1 if device == "cpu" else 50

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_dry_run_writes_every_stage_and_a_validate_ready_file(tmp_path):
-    from plots.data import load_gpu_results
+    from accelsim.measured import load_gpu_results
 
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--dry-run", "--out-dir",

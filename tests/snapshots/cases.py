@@ -4,13 +4,20 @@ files next to this module; the test (tests/test_snapshots.py) only reads them.
 
 Every case is a function ``(workdir) -> JSON-able value``; fields that legitimately vary
 between runs (wall times, paths, hosts, timestamps) are dropped before comparison.
+
+``legacy/*.json`` keep the numbers of the order and rules before issue 14 (row-major
+traversal, per-tensor quantisation, the exact output size on the systolic machine): the
+cases run once more with :data:`LEGACY` applied to every machine (:func:`legacy_mode`) and,
+with the keys issue 14 added dropped (:func:`drop_new_keys`), must equal them exactly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +26,46 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 MACHINES = ("bit-tactical", "bit-tactical-tclp", "bit-tactical-tcle", "dadiannao", "ideal",
             "scnn", "systolic-os-32x32")
+LEGACY = {"frontend.traversal": "row-major", "backend.quantisation": "per-tensor",
+          "systolic.output_size": "exact"}
+NEW_KEYS = ("traversal", "quantisation", "value_bits", "precision_file", "fraction_bits",
+            "output_size", "hardware_digest")
+_LEGACY = [False]
+
+
+@contextlib.contextmanager
+def legacy_mode() -> Iterator[None]:
+    """Run the cases with :data:`LEGACY` applied to every machine."""
+    _LEGACY[0] = True
+    try:
+        yield
+    finally:
+        _LEGACY[0] = False
+
+
+def machine(source: Any) -> Any:
+    """The machine a case names, with :data:`LEGACY` applied in :func:`legacy_mode`."""
+    if not _LEGACY[0]:
+        return source
+    from accelsim.spec.hardware import load_hardware
+    from accelsim.spec.sections import KIND_SECTIONS
+
+    hw = load_hardware(source)
+    takes = KIND_SECTIONS[hw.array.kind]
+    return hw.replace(**{k: v for k, v in LEGACY.items() if k.split(".")[0] in takes})
+
+
+def drop_new_keys(value: Any) -> Any:
+    """The value without the keys issue 14 added (any key or CSV column containing a name
+    of :data:`NEW_KEYS`)."""
+    if isinstance(value, dict):
+        return {k: drop_new_keys(v) for k, v in value.items()
+                if not any(n in k for n in NEW_KEYS)}
+    if isinstance(value, list):
+        return [drop_new_keys(v) for v in value]
+    return value
+
+
 VOLATILE = {"finished_at", "worker", "host", "elapsed_s", "wall_s", "time_s", "seconds",
             "step_time_s", "epoch_time_s", "created_at", "path", "trace_path", "source_path"}
 
@@ -43,7 +90,7 @@ def case_simulate_machines(workdir: Path) -> Any:
 
     path = _synthetic(workdir, "r20", model="resnet20", dataset="cifar10", method="swat-u",
                       sparsity=0.9, batch=1, seed=0)
-    return {m: _scrub(api.simulate_trace(path, m).to_dict()) for m in MACHINES}
+    return {m: _scrub(api.simulate_trace(path, machine(m)).to_dict()) for m in MACHINES}
 
 
 def case_simulate_variants(workdir: Path) -> Any:
@@ -61,8 +108,9 @@ def case_simulate_variants(workdir: Path) -> Any:
         "dram": base.replace(**{"memory.kind": "dram"}),
         "tcle-x4": load_hardware("bit-tactical-tcle").replace(**{"array.columns": 4}),
     }
-    out = {name: _scrub(api.simulate_trace(path, hw).to_dict()) for name, hw in variants.items()}
-    out["csv"] = api.simulate_trace(path, "bit-tactical-tclp").to_csv()
+    out = {name: _scrub(api.simulate_trace(path, machine(hw)).to_dict())
+           for name, hw in variants.items()}
+    out["csv"] = api.simulate_trace(path, machine("bit-tactical-tclp")).to_csv()
     return out
 
 
@@ -76,7 +124,7 @@ def case_simulate_layer(workdir: Path) -> Any:
     g = rng.standard_normal((2, 8, 5, 5)).astype(np.float32)
     out = {}
     for m in ("bit-tactical", "bit-tactical-tcle", "scnn"):
-        rep = simulate_layer(w, a, output_grad=g, stride=2, padding=1, hardware=m)
+        rep = simulate_layer(w, a, output_grad=g, stride=2, padding=1, hardware=machine(m))
         out[m] = _scrub(rep.to_dict())
     return out
 
@@ -103,6 +151,9 @@ def case_sweep_export(workdir: Path) -> Any:
             "points": [{"backend.kind": "bit-parallel"}, {"backend.kind": "tclp"}],
             "workloads": {"synthetic": [{"model": "digits-cnn", "dataset": "digits",
                                          "sparsity": 0.9}]}}
+    if _LEGACY[0]:
+        for point in spec["points"]:
+            point.update({k: v for k, v in LEGACY.items() if not k.startswith("systolic")})
     store = workdir / "sweep.sqlite"
     run_sweep(load_sweep(spec, base_dir=workdir), store, workers=1, progress=False)
     out = export(store, workdir / "sweep.csv")
@@ -123,7 +174,7 @@ def _train(workdir: Path, method: str, epochs: int) -> Any:
     run = workdir / f"run-{method}"
     result = train(config, run, progress=False, log=None, threads=1)
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    sim = api.simulate_trace(result.traces[-1], "bit-tactical")
+    sim = api.simulate_trace(result.traces[-1], machine("bit-tactical"))
     return {"metrics": _scrub(metrics), "traces": len(result.traces),
             "last_trace": _scrub(sim.to_dict())}
 
@@ -137,8 +188,8 @@ def case_training(workdir: Path) -> Any:
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
-def snapshot_path(name: str) -> Path:
-    return HERE / f"{name}.json"
+def snapshot_path(name: str, legacy: bool = False) -> Path:
+    return HERE / "legacy" / f"{name}.json" if legacy else HERE / f"{name}.json"
 
 
 def normalise(value: Any, workdir: Path) -> Any:

@@ -141,7 +141,7 @@ def test_passes_and_grads(swat_u_trace):
         assert np.count_nonzero(grad) == grad.size
     # the manifest's measured densities agree with the masks
     for (g, ops, _), entry in zip(layers, summary["layers"], strict=True):
-        assert entry["name"] == g.name
+        assert entry["layer"] == g.name
         fwd = entry["passes"]["forward"]
         assert fwd["weight_density"] == density(ops["forward"]["weight"])
         assert fwd["activation_density"] == density(ops["forward"]["activation"])

@@ -69,7 +69,7 @@ def test_densities_are_measured(make_trace):
         summary = trace.summary()
     for layer in summary["layers"]:
         fw = layer["passes"]["forward"]
-        want = ops[layer["name"]]["forward"]
+        want = ops[layer["layer"]]["forward"]
         assert fw["weight_density"] == pytest.approx((want["weight"] != 0).mean())
         assert fw["activation_density"] == pytest.approx((want["activation"] != 0).mean())
         bw = layer["passes"]["backward_weight"]

@@ -11,7 +11,7 @@ from accelsim.trace import open_trace
 from training.methods import swat
 from training.methods.acdc import AcdcSparsifier
 from training.methods.acdc_schedule import AcdcSchedule
-from training.methods.swat import SwatConfig
+from training.methods.swat_config import SwatConfig
 from training.recorder import TraceRecorder
 
 

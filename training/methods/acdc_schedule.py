@@ -25,13 +25,13 @@ method parameters ``acdc_warmup`` ... ``acdc_final``), or the whole phase list g
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from accelsim.errors import ConfigError
+from accelsim.numeric import require_int, round_half_up
 
 __all__ = ["AcdcPhase", "AcdcSchedule", "PHASE_KINDS", "check_params", "schedule_from_params"]
 
@@ -41,18 +41,8 @@ WARMUP_FRACTION = 0.10
 PHASE_FRACTION = 0.05
 FINAL_FRACTION = 0.15
 _SHORT_KINDS = {"d": "dense", "dense": "dense", "c": "compressed", "compressed": "compressed"}
+_EPOCHS = "a number of epochs"
 _PHASE_TOKEN = re.compile(r"(dense|compressed|d|c):?(\d+)")
-
-
-def _rnd(x: float) -> int:
-    """Round half up (Python's ``round`` rounds half to even)."""
-    return int(math.floor(x + 0.5))
-
-
-def _check_int(value: Any, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"AC/DC {what} = {value!r} must be an integer >= {minimum} (epochs)")
-    return value
 
 
 class AcdcPhase(NamedTuple):
@@ -88,7 +78,7 @@ class AcdcSchedule:
     _phases: tuple[AcdcPhase, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_int(self.epochs, "epochs", 1)
+        require_int(self.epochs, "AC/DC epochs", 1, _EPOCHS)
         if self.phase_list is not None:
             lengths = self._explicit_lengths()
         else:
@@ -115,7 +105,7 @@ class AcdcSchedule:
             if kind not in PHASE_KINDS:
                 raise ConfigError(f"AC/DC phase {i} has kind {kind!r}; use 'dense' or "
                                   "'compressed'")
-            _check_int(length, f"phase {i} length", 1)
+            require_int(length, f"AC/DC phase {i} length", 1, _EPOCHS)
             if out and out[-1][0] == kind:
                 raise ConfigError(f"AC/DC phases {i - 1} and {i} are both {kind}; merge them "
                                   "into one phase")
@@ -131,14 +121,16 @@ class AcdcSchedule:
 
     def _formula_lengths(self) -> list[tuple[str, int]]:
         e = self.epochs
-        w = (max(1, _rnd(WARMUP_FRACTION * e)) if self.warmup is None
-             else _check_int(self.warmup, "warmup", 1))
-        c = (max(1, _rnd(PHASE_FRACTION * e)) if self.compressed is None
-             else _check_int(self.compressed, "compressed phase length", 1))
-        d = c if self.decompressed is None else _check_int(
-            self.decompressed, "decompressed phase length", 1)
-        f = (max(1, _rnd(FINAL_FRACTION * e)) if self.final is None
-             else _check_int(self.final, "final compressed phase length", 1))
+        w = (max(1, round_half_up(WARMUP_FRACTION * e)) if self.warmup is None
+             else require_int(self.warmup, "AC/DC warmup", 1, _EPOCHS))
+        c = (max(1, round_half_up(PHASE_FRACTION * e)) if self.compressed is None
+             else require_int(self.compressed, "AC/DC compressed phase length", 1,
+                               _EPOCHS))
+        d = c if self.decompressed is None else require_int(
+            self.decompressed, "AC/DC decompressed phase length", 1, _EPOCHS)
+        f = (max(1, round_half_up(FINAL_FRACTION * e)) if self.final is None
+             else require_int(self.final, "AC/DC final compressed phase length", 1,
+                               _EPOCHS))
         middle = e - w - f
         pairs = middle // (c + d) if middle > 0 else 0
         if pairs < 1:

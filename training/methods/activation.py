@@ -55,7 +55,7 @@ from training.catalog import BASES
 from training.masks import keep_count, mask_churn, nonzero_densities, reset_momentum
 from training.methods.pai import scoring_mode
 from training.monitors import RELU_TYPES
-from training.sparsifier import Sparsifier
+from training.sparsifier import ParamsCheckpoint, Sparsifier
 
 __all__ = ["FatReluSparsifier", "HoyerSparsifier", "build_fatrelu", "build_hoyer", "fatrelu",
            "hoyer_square"]
@@ -79,7 +79,13 @@ def _relu_modules(model: nn.Module) -> OrderedDict[str, nn.Module]:
     return OrderedDict((n, m) for n, m in model.named_modules() if isinstance(m, RELU_TYPES))
 
 
-class _OneShotBase(Sparsifier):
+#: ``base`` (:data:`training.catalog.BASES`) -> the weight pruning it means (None: none)
+_WEIGHT_PRUNING: dict[str, str | None] = {"magnitude": "global magnitude one-shot",
+                                          "dense": None}
+assert tuple(_WEIGHT_PRUNING) == BASES, "one weight pruning per base of the catalog"
+
+
+class _OneShotBase(ParamsCheckpoint, Sparsifier):
     """Weight sparsity of Hoyer/FATReLU: global magnitude one-shot at ``prune_epoch``
     (``base = magnitude``), or none (``base = dense``)."""
 
@@ -91,8 +97,9 @@ class _OneShotBase(Sparsifier):
         self.base = base
         self.sparsity = check_sparsity(sparsity, f"{self.method} sparsity")
         self.prune_epoch = int(prune_epoch)
+        self.weight_pruning = _WEIGHT_PRUNING[base]
         #: the epoch of the one-shot prune, None when the weights stay dense
-        self.prune_at = self.prune_epoch if base == "magnitude" else None
+        self.prune_at = None if self.weight_pruning is None else self.prune_epoch
         self.total_weights = sum(m.weight.numel() for m in self.layers.values())
         self.keep = keep_count(self.sparsity, self.total_weights)
         if self.prune_at is not None and self.keep == 0:
@@ -114,17 +121,8 @@ class _OneShotBase(Sparsifier):
 
     def describe(self) -> dict[str, Any]:
         return {"method": self.method, "sparsity": self.sparsity, **self._params(),
-                "weight_pruning": ("global magnitude one-shot" if self.prune_at is not None
-                                   else "none")}
+                "weight_pruning": self.weight_pruning or "none"}
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "sparsity": self.sparsity, "params": self._params()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if float(state["sparsity"]) != self.sparsity or state["params"] != self._params():
-            raise ConfigError(f"checkpoint's {self.method} sparsity/parameters differ from this "
-                              "run's; resume with the same --sparsity and --param values")
-        super().load_state_dict(state)
 
 
 class HoyerSparsifier(_OneShotBase):

@@ -38,11 +38,11 @@ import torch
 from torch import nn
 
 from accelsim.errors import ConfigError
+from accelsim.numeric import round_half_up
 from accelsim.spec.sparsity import check_sparsity, layer_densities
 from training.layers import weight_geometry
 from training.masks import mask_churn, mask_densities, reset_optimizer_slots
-from training.masks import round_half_up as _rnd
-from training.sparsifier import Sparsifier
+from training.sparsifier import ParamsCheckpoint, Sparsifier
 
 __all__ = ["DstSchedule", "DstSparsifier", "MaskedSparsifier", "RiglSparsifier",
            "SetSparsifier", "build_rigl", "build_set", "drop_fraction"]
@@ -55,7 +55,7 @@ def drop_fraction(zeta: float, t: int, end: int) -> float:
     return 0.5 * zeta * (1.0 + math.cos(math.pi * t / end))
 
 
-class MaskedSparsifier(Sparsifier):
+class MaskedSparsifier(ParamsCheckpoint, Sparsifier):
     """A method whose masks are set when it is built (every layer masked): announces the
     initial masks at epoch 0, checks its parameters on resume."""
 
@@ -84,13 +84,7 @@ class MaskedSparsifier(Sparsifier):
         return {"method": self.method, "sparsity": self.sparsity, **self._params(),
                 "density": self._overall_density(), "layers": list(self.layers)}
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "sparsity": self.sparsity, "params": self._params()}
-
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if float(state["sparsity"]) != self.sparsity or state["params"] != self._params():
-            raise ConfigError(f"checkpoint's {self.method} sparsity/parameters differ from this "
-                              "run's; resume with the same --sparsity and --param values")
         super().load_state_dict(state)
         self._announced = True
 
@@ -118,7 +112,7 @@ class DstSchedule:
 
     @property
     def end_step(self) -> int:
-        return _rnd(self.stop * self.total_steps)
+        return round_half_up(self.stop * self.total_steps)
 
     def due(self, t: int) -> bool:
         """True when the masks are updated after step ``t`` (1-based)."""
@@ -152,7 +146,7 @@ class DstSparsifier(MaskedSparsifier):
         geoms = [weight_geometry(n, m) for n, m in self.layers.items()]
         dens = layer_densities(geoms, self.sparsity, distribution=distribution,
                                first_layer_dense=False)
-        self.keep = {n: _rnd(d * m.weight.numel())
+        self.keep = {n: round_half_up(d * m.weight.numel())
                      for (n, m), d in zip(self.layers.items(), dens, strict=True)}
         masks = {}
         for name, module in self.layers.items():
@@ -188,7 +182,7 @@ class DstSparsifier(MaskedSparsifier):
             for name, module in self.layers.items():
                 w, old = module.weight, self.masks[name]
                 k, total = self.keep[name], w.numel()
-                n = min(_rnd(frac * k), k)
+                n = min(round_half_up(frac * k), k)
                 dropped[name] = 0 if (n == 0 or k == total) else n
                 if dropped[name] == 0:
                     continue

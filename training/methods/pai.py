@@ -41,8 +41,8 @@ import torch.distributed as dist
 from torch import nn
 
 from accelsim.errors import ConfigError
+from accelsim.numeric import round_half_up
 from training.masks import keep_count, top_k_masks
-from training.masks import round_half_up as _rnd
 from training.methods.dst import MaskedSparsifier
 
 __all__ = ["GraspSparsifier", "PaiSparsifier", "SnipSparsifier", "SynflowSparsifier",
@@ -178,7 +178,7 @@ def synflow_masks(model: nn.Module, input_shape: Sequence[int], keep: int,
     for k in range(1, iterations + 1):
         frac = rho ** (k / iterations) if schedule == "exponential" else (
             1.0 - (1.0 - rho) * k / iterations)
-        keep_k = keep if k == iterations else max(keep, min(total, _rnd(total * frac)))
+        keep_k = keep if k == iterations else max(keep, min(total, round_half_up(total * frac)))
         scores = synflow_scores(model, input_shape, masks)
         if masks is not None:
             scores = {n: s.masked_fill(~masks[n].to(s.device), -math.inf)

@@ -51,7 +51,8 @@ import torch
 from torch import nn
 
 from accelsim.errors import ConfigError
-from training.catalog import SCOPES
+from accelsim.numeric import round_half_up
+from training.catalog import SCOPES, SCORES
 from training.masks import (
     keep_count,
     load_layer_tensors,
@@ -59,7 +60,6 @@ from training.masks import (
     nonzero_densities,
     reset_momentum,
 )
-from training.masks import round_half_up as _rnd
 from training.methods.pruning_plans import (
     PrunePoint,
     check_plan,
@@ -227,9 +227,9 @@ class PruningSparsifier(Sparsifier):
             prune_total = {"all": sum(before.values()) - keep}
         else:
             prune_total = {n: before[n] - keep[n] for n in keep}
-        requested = sum(_rnd(self.ap.q_ratio * v) for v in prune_total.values())
+        requested = sum(round_half_up(self.ap.q_ratio * v) for v in prune_total.values())
         base_keep: Keep = (keep + requested if isinstance(keep, int) else
-                           {n: keep[n] + _rnd(self.ap.q_ratio * prune_total[n]) for n in keep})
+                           {n: keep[n] + round_half_up(self.ap.q_ratio * prune_total[n]) for n in keep})
         mask = self.select(base_keep, scores, current)[0]
         mask, done = ap_prune(self._weights(), self.reference, mask, requested)
         if done < requested:        # too few negative weights: the base prunes the rest
@@ -301,14 +301,23 @@ def _rewind_iteration(ctx: Any) -> int:
     return int(p["rewind_epoch"]) * ctx.steps_per_epoch
 
 
+def _taylor_scorer(ctx: Any) -> Scorer:
+    return TaylorScorer(TaylorConfig(ctx.params["accumulate"],
+                                     min(ctx.params["taylor_window"],
+                                         max(1, ctx.steps_per_epoch))))
+
+
+#: score name (:data:`training.catalog.SCORES`) -> its scorer, built from the registry context
+_SCORERS: dict[str, Callable[[Any], Scorer]] = {
+    "magnitude": lambda ctx: MagnitudeScorer(),
+    "taylor": _taylor_scorer,
+    "lamp": lambda ctx: LampScorer(),
+}
+assert tuple(_SCORERS) == SCORES, "one scorer per score name of the catalog"
+
+
 def _scorer(ctx: Any, score: str) -> Scorer:
-    if score == "lamp":
-        return LampScorer()
-    if score == "taylor":
-        return TaylorScorer(TaylorConfig(ctx.params["accumulate"],
-                                         min(ctx.params["taylor_window"],
-                                             max(1, ctx.steps_per_epoch))))
-    return MagnitudeScorer()
+    return _SCORERS[score](ctx)
 
 
 def _cycles(ctx: Any, rewind: bool, ap: str | None = None) -> tuple[list[PrunePoint], int]:

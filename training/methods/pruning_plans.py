@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from accelsim.errors import ConfigError
+from accelsim.numeric import require_int, round_half_up
 from accelsim.spec.sparsity import check_sparsity
-from training.masks import round_half_up as _rnd
 
 __all__ = ["PrunePoint", "check_plan", "cubic_sparsity", "cycle_plan", "gradual_plan",
            "oneshot_plan"]
@@ -52,8 +52,7 @@ class PrunePoint:
 
 def _check_run(epochs: int, steps_per_epoch: int) -> None:
     for name, v in (("epochs", epochs), ("steps per epoch", steps_per_epoch)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ConfigError(f"pruning plan: {name} = {v!r} must be an integer >= 1")
+        require_int(v, f"pruning plan: {name}", 1)
 
 
 def oneshot_plan(sparsity: float, epochs: int, steps_per_epoch: int,
@@ -90,8 +89,8 @@ def gradual_plan(sparsity: float, epochs: int, steps_per_epoch: int, *,
     if s_i > s_f:
         raise ConfigError(f"magnitude-gradual initial_sparsity = {s_i} exceeds the target "
                           f"sparsity {s_f}; lower it")
-    start = _rnd(0.1 * epochs) if start_epoch == -1 else start_epoch
-    end = (min(epochs - 1, max(start + 1, _rnd(0.75 * epochs))) if end_epoch == -1
+    start = round_half_up(0.1 * epochs) if start_epoch == -1 else start_epoch
+    end = (min(epochs - 1, max(start + 1, round_half_up(0.75 * epochs))) if end_epoch == -1
            else end_epoch)
     if not 0 <= start < end <= epochs - 1:
         raise ConfigError(f"magnitude-gradual needs 0 <= start_epoch < end_epoch <= "
@@ -126,10 +125,10 @@ def cycle_plan(sparsity: float, epochs: int, steps_per_epoch: int, *, rate: floa
 
     if not 0.0 <= final_fraction < 1.0:
         raise ConfigError(f"final_fraction = {final_fraction} must be in [0, 1)")
-    last = max(1, epochs - max(1, _rnd(final_fraction * epochs)))
+    last = max(1, epochs - max(1, round_half_up(final_fraction * epochs)))
 
     def bounds(r: int) -> list[int]:
-        return [_rnd(i * last / r) for i in range(1, r + 1)]
+        return [round_half_up(i * last / r) for i in range(1, r + 1)]
 
     if rounds == 0:
         wanted = 1 if s == 0.0 else math.ceil(math.log(1.0 - s) / math.log(1.0 - rate) - 1e-9)

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from accelsim.errors import ConfigError
+from accelsim.numeric import require_int
 from training.catalog import ACCUMULATE
 from training.masks import load_layer_tensors, top_k_masks
 
@@ -94,8 +95,7 @@ class TaylorConfig:
         if self.accumulate not in ACCUMULATE:
             raise ConfigError(f"Taylor accumulate = {self.accumulate!r}; choose one of "
                               f"{', '.join(ACCUMULATE)}")
-        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
-            raise ConfigError(f"Taylor window = {self.window!r} must be an integer >= 1")
+        require_int(self.window, "Taylor window", 1)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ dense), ``erk`` (SWAT-ERK) or ``momentum`` (SWAT-M: at every epoch start the bud
 active weights is re-split so that a layer keeps ``K_l ∝ N_l * m_l`` weights, ``m_l``
 being the mean |momentum| of its active weights, inspired by SNFS).  Thresholds are
 recomputed every ``period`` iterations (periodic Top-K, 3.3.3/A.6) and reused in
-between, so the measured density drifts; it is counted at every forward.
+between, so the measured density drifts; it is counted at every forward.  The
+configuration and the per-variant rules: :mod:`training.methods.swat_config`.
 
 Use on any model::
 
@@ -30,8 +31,7 @@ from __future__ import annotations
 
 import fnmatch
 import types
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -39,95 +39,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from accelsim.errors import ConfigError
-from accelsim.spec.sparsity import check_sparsity, layer_densities
+from accelsim.spec.sparsity import layer_densities
 from training.layers import weight_geometry
+from training.methods.swat_config import DISTRIBUTION_RULES, SwatConfig
 from training.methods.swat_function import SwatFunction, Tap
 from training.sparsifier import Sparsifier
 from training.topk import (
-    check_variant,
     mask_from_threshold,
     reusable_threshold,
     scores,
     threshold,
 )
-
-DISTRIBUTIONS = ("uniform", "erk", "momentum")
-METHOD_OF_DISTRIBUTION = {"uniform": "swat-u", "erk": "swat-erk", "momentum": "swat-m"}
-SWAT_METHODS = tuple(METHOD_OF_DISTRIBUTION.values())
-
-@dataclass(frozen=True)
-class SwatConfig:
-    """What SWAT does, as data.
-
-    sparsity: target fraction of zeros (network-wide for ERK/momentum; per layer for
-        uniform).
-    distribution: ``uniform`` | ``erk`` | ``momentum``.
-    weight_topk: ``nchw`` | ``chw`` | ``hw`` | ``kernel`` | ``filter`` (see training.topk).
-    activation_topk: ``nchw`` | ``chw`` | ``hw``.
-    period: Top-K threshold recompute period, iterations (1 = every iteration).
-    first_layer_dense: keep the first Conv2d/Linear layer dense (SWAT-U does).
-    sparsify_activations: Top-K the activation saved for backward (SWAT: yes).
-    overrides: ``((layer-name pattern, sparsity), ...)``; fnmatch patterns, first match.
-    min_density: SWAT-M never gives a layer fewer than this fraction of its weights.
-    """
-
-    sparsity: float = 0.9
-    distribution: str = "uniform"
-    weight_topk: str = "nchw"
-    activation_topk: str = "nchw"
-    period: int = 1
-    first_layer_dense: bool = True
-    sparsify_activations: bool = True
-    overrides: tuple[tuple[str, float], ...] = ()
-    min_density: float = 0.01
-
-    def __post_init__(self) -> None:
-        check_sparsity(self.sparsity, "SWAT sparsity")
-        if self.distribution not in DISTRIBUTIONS:
-            raise ConfigError(f"unknown SWAT distribution {self.distribution!r}; choose one of "
-                              f"{', '.join(DISTRIBUTIONS)}")
-        check_variant(self.weight_topk, "weight")
-        check_variant(self.activation_topk, "activation")
-        if isinstance(self.period, bool) or not isinstance(self.period, int) or self.period < 1:
-            raise ConfigError(f"SWAT Top-K period = {self.period!r} must be an integer >= 1 "
-                              "(iterations between threshold recomputes)")
-        if not isinstance(self.overrides, tuple) or not all(
-                isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str)
-                for o in self.overrides):
-            raise ConfigError("SWAT overrides must be a tuple of (layer pattern, sparsity) pairs")
-        for pattern, s in self.overrides:
-            check_sparsity(s, f"sparsity override for {pattern!r}")
-        if not 0.0 < self.min_density <= 1.0:
-            raise ConfigError(f"SWAT min_density = {self.min_density} must be in (0, 1]")
-
-    @property
-    def method(self) -> str:
-        return METHOD_OF_DISTRIBUTION[self.distribution]
-
-    @classmethod
-    def for_method(cls, method: str, sparsity: float, **changes: Any) -> SwatConfig:
-        """The paper's configuration of ``swat-u``, ``swat-erk`` or ``swat-m``."""
-        presets = {"swat-u": {"distribution": "uniform", "first_layer_dense": True},
-                   "swat-erk": {"distribution": "erk", "first_layer_dense": False},
-                   "swat-m": {"distribution": "momentum", "first_layer_dense": True}}
-        if method not in presets:
-            raise ConfigError(f"unknown SWAT method {method!r}; choose one of "
-                              f"{', '.join(presets)}")
-        return cls(sparsity=sparsity, **{**presets[method], **changes})
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["overrides"] = [list(o) for o in self.overrides]
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SwatConfig:
-        d = dict(data)
-        d["overrides"] = tuple(tuple(o) for o in d.get("overrides", ()))
-        try:
-            return cls(**d)
-        except TypeError as exc:
-            raise ConfigError(f"bad SWAT config: {exc}") from None
 
 
 class _LayerState:
@@ -147,7 +69,7 @@ class SwatSparsifier(Sparsifier):
     def __init__(self, model: nn.Module, config: SwatConfig) -> None:
         super().__init__(model)
         if not isinstance(config, SwatConfig):
-            raise ConfigError("swat.apply needs a SwatConfig (training.methods.swat.SwatConfig)")
+            raise ConfigError("swat.apply needs a SwatConfig (training.methods.swat_config.SwatConfig)")
         self.config = config
         self.method = config.method
         names = list(self.layers)
@@ -163,8 +85,9 @@ class SwatSparsifier(Sparsifier):
             raise ConfigError(f"SWAT overrides {unused} match no Conv2d/Linear layer; layer "
                               f"names look like {names[0]!r}")
         geoms = [weight_geometry(n, m) for n, m in self.layers.items()]
-        dist = "uniform" if config.distribution == "momentum" else config.distribution
-        densities = layer_densities(geoms, config.sparsity, distribution=dist,
+        rule = DISTRIBUTION_RULES[config.distribution]
+        self._by_momentum = rule.by_momentum
+        densities = layer_densities(geoms, config.sparsity, distribution=rule.initial,
                                     first_layer_dense=config.first_layer_dense,
                                     overrides=overrides)
         self._fixed = {n for i, n in enumerate(names)
@@ -266,7 +189,7 @@ class SwatSparsifier(Sparsifier):
 
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
-        if self.config.distribution == "momentum" and epoch > 0:
+        if self._by_momentum and epoch > 0:
             self._redistribute_by_momentum()
 
     def _mean_momentum(self) -> dict[str, float] | None:

@@ -10,7 +10,7 @@ from accelsim.errors import ConfigError
 from accelsim.spec.sparsity import layer_densities
 from training.layers import prunable_layers, weight_geometry
 from training.methods import swat
-from training.methods.swat import SwatConfig
+from training.methods.swat_config import SwatConfig
 from training.topk import topk_mask
 
 

@@ -1,0 +1,28 @@
+"""File checks shared by the plots tests: a PNG, an SVG (parsed, with texts), a one-line
+error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.etree import ElementTree
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def check_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert len(data) > 1000 and data[:8] == PNG_MAGIC, path
+
+
+def check_svg(path: Path, *texts: str) -> str:
+    text = path.read_text()
+    root = ElementTree.fromstring(text)          # parses as XML
+    assert root.tag.endswith("svg")
+    found = " ".join(t for t in root.itertext())
+    for t in texts:
+        assert t in found, f"{t!r} not in the text of {path.name}"
+    return found
+
+
+def assert_one_line(exc: BaseException) -> None:
+    assert "\n" not in str(exc) and str(exc).strip()
