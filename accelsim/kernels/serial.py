@@ -36,6 +36,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from accelsim.kernels import threads as _threads  # noqa: F401  (fork-safe threading layer)
 from accelsim.kernels.scheduler import (
     _ONE,
     _ZERO,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import numpy as np
 import pytest
 
@@ -54,3 +56,19 @@ def test_workers_divide_the_cores():
     assert worker_threads(1, 8) == 8
     assert worker_threads(3, 8) == 2
     assert worker_threads(16, 8) == 1
+
+
+def _tcle_report(_: int = 0) -> dict:
+    return simulate_synthetic("digits-cnn", load_hardware("bit-tactical-tcle"),
+                              dataset="digits", batch=1, threads=2).to_dict()
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork")
+def test_a_forked_process_runs_the_parallel_kernels():
+    """The parallel kernels ran here first; a forked child runs them too (GNU OpenMP, numba's
+    fallback without TBB, would abort the child: accelsim.kernels.threads picks a fork-safe
+    layer)."""
+    want = _tcle_report()
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(_tcle_report, (0,)).get(timeout=300)
+    assert got == want
