@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import importlib
 import io
 import os
 from collections.abc import Iterable, Sequence
@@ -20,6 +19,7 @@ import numpy as np
 from accelsim.arrays.breakdown import ZERO, CycleBreakdown
 from accelsim.arrays.registry import model_for
 from accelsim.errors import AccelsimError, ConfigError
+from accelsim.kernels.threads import kernel_threads as _kernel_threads
 from accelsim.spec.geometry import LayerGeometry, conv_output_size
 from accelsim.spec.hardware import Hardware, load_hardware
 from accelsim.trace.reader import LayerData, Trace, open_trace
@@ -97,15 +97,14 @@ class Report:
 
 
 def kernel_threads(threads: int | None) -> contextlib.AbstractContextManager:
-    """A context in which the numba kernels run on ``threads`` threads (an integer >= 1,
-    capped at the cores numba may use); ``None`` keeps the current count (by default every
-    core).  Results are the same for any count.  Loads numba only when ``threads`` is given."""
+    """A context in which the kernels run on ``threads`` threads (an integer >= 1, capped at
+    the cores this process may use: :mod:`accelsim.kernels.threads`); ``None`` keeps the
+    current count (by default every core).  Results are the same for any count."""
     if threads is None:
         return contextlib.nullcontext()
     if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
         raise ConfigError(f"threads = {threads!r}: give an integer >= 1 (or None for every core)")
-    # the kernels (and numba) load lazily, as the array models do (accelsim.arrays.registry)
-    return importlib.import_module("accelsim.kernels.threads").kernel_threads(int(threads))
+    return _kernel_threads(int(threads))
 
 
 def _check_passes(passes: Iterable[str]) -> tuple[str, ...]:

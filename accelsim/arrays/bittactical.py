@@ -55,6 +55,7 @@ from accelsim.errors import ConfigError, LoweringError
 from accelsim.kernels import scheduler, serial
 from accelsim.kernels.quantise import quantise_window
 from accelsim.kernels.recoding import fixed_point_magnitudes, serial_codes
+from accelsim.kernels.serial_filters import serial_filters
 from accelsim.numeric import ceil_div
 from accelsim.pipeline.energy import AccessCounts
 from accelsim.spec.geometry import LayerGeometry
@@ -114,7 +115,6 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
     arr, be = hw.array, hw.backend
     n_f, lines, lanes = f.shape
     mode = serial.TCLP if be.kind == "tclp" else serial.TCLE
-    codes = serial_codes(x_vals, be.kind)
     window = 1 << be.bits_first_stage
     offsets, lookahead, priority, lookaside = _schedule_args(hw)
     if hw.frontend.kind == "dense":
@@ -126,9 +126,10 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
             nonzero = np.ones_like(nonzero)  # the dense front end feeds every slot
         steps, src = serial._schedule_sources(nonzero, offsets, lookahead, priority, lookaside,
                                                 not be.skip_zero_weights)
-        block, ops = serial._serial_filters(src, steps, codes, x_vals.shape[0], arr.tiles,
-                                              arr.columns, mode, window, be.column_registers)
-        return block, steps, int(ops)
+        block, ops = serial_filters(src, steps, serial_codes(x_vals, be.kind, transposed=True),
+                                    arr.tiles, arr.columns, mode, window, be.column_registers)
+        return block, steps, ops
+    codes = serial_codes(x_vals, be.kind)
     x = x_vals != 0
     nonzero = np.ascontiguousarray(_buffers(x, arr.columns))
     if hw.frontend.kind == "dense":

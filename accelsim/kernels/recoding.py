@@ -52,7 +52,8 @@ from accelsim.errors import ConfigError
 __all__ = ["booth_terms", "fixed_point_magnitudes", "precisions", "serial_codes"]
 
 TERM_BITS = 16  # magnitudes are at most 16 bits
-_TERMS_LUT: list[np.ndarray] = []  # the term masks of 0..65535, built on first use
+# the term masks of 0..65535 (uint32), then of 0..32767 (uint16), built on first use
+_TERMS_LUT: list[np.ndarray] = []
 
 
 def fixed_point_magnitudes(values: np.ndarray, pe_bits: int = 16) -> np.ndarray:
@@ -98,18 +99,30 @@ def booth_terms(mags: np.ndarray) -> np.ndarray:
     return _TERMS_LUT[0][m]
 
 
-def serial_codes(window_mags: np.ndarray, kind: str) -> np.ndarray:
+def serial_codes(window_mags: np.ndarray, kind: str, *, transposed: bool = False
+                 ) -> np.ndarray:
     """Per window and flat position (``line * lanes + lane``) the code the kernels read:
     precisions for ``"tclp"``, term masks for ``"tcle"``.  ``window_mags``: the lowered window
-    operand's magnitudes ``[n_windows, lines, lanes]``.  -> uint32[n_windows, lines * lanes]."""
+    operand's magnitudes ``[n_windows, lines, lanes]``.  -> uint32[n_windows, lines * lanes];
+    with ``transposed``: C-contiguous ``[lines * lanes, n_windows]``, uint16 where every code
+    fits (precisions; term masks of magnitudes below 2**15), else uint32."""
     m = np.asarray(window_mags)
     flat = m.reshape(m.shape[0], -1)
+    if kind not in ("tclp", "tcle"):
+        raise ConfigError(f"serial_codes(): kind must be 'tclp' or 'tcle', not {kind!r}")
+    if not transposed:
+        return np.ascontiguousarray(precisions(flat) if kind == "tclp" else booth_terms(flat))
+    if flat.size and (flat.min() < 0 or flat.max() > 65535):
+        raise ConfigError("magnitudes must be in 0..65535")
+    flat_t = np.ascontiguousarray(flat.T, dtype=np.uint16)
     if kind == "tclp":
-        return np.ascontiguousarray(precisions(flat))
-    if kind == "tcle":
-        return np.ascontiguousarray(booth_terms(flat))
-    raise ConfigError(f"serial_codes(): kind must be 'tclp' or 'tcle', not {kind!r}")
-
+        return precisions(flat_t).astype(np.uint16)
+    if not _TERMS_LUT:
+        booth_terms(np.zeros(1, np.uint16))
+    narrow = not flat_t.size or int(flat_t.max()) < 1 << 15
+    if len(_TERMS_LUT) == 1:
+        _TERMS_LUT.append(_TERMS_LUT[0][:1 << 15].astype(np.uint16))
+    return _TERMS_LUT[1][flat_t] if narrow else _TERMS_LUT[0][flat_t]
 
 
 @numba.njit(cache=True)

@@ -27,6 +27,10 @@ slot of every filter and tile, for every window of the set.
 TCLe step cost of column c: ``max(1, PE cost)`` over the round's filters (all tiles), the PE
 cost of one filter x window being :func:`_tcle_pe`.
 
+With the filters scheduled the cycles come from :mod:`accelsim.kernels.serial_filters`
+(:func:`~accelsim.kernels.serial_filters.serial_filters`), with the windows scheduled from
+:func:`_serial_windows` here.
+
 Lane operations (for the energy model): TCLp -- every active lane whose activation is non-zero
 runs the step's cost in cycles; TCLe -- every term of an active lane is one operation.
 """
@@ -36,7 +40,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from accelsim.kernels import threads as _threads  # noqa: F401  (fork-safe threading layer)
 from accelsim.kernels.scheduler import (
     _ONE,
     _ZERO,
@@ -171,169 +174,6 @@ def _sync_columns(cost, active, columns):
         ops += active[c] * step
         cost[c] = step
     return ops
-
-
-@numba.njit(cache=True)
-def _round_slots(src, steps, s0, s1, n_steps):
-    """The active slots of the round made of sets ``s0:s1``, per step and PE (PE ``q`` = row
-    ``q % rows`` of set ``s0 + q // rows``), as CSR: the slots of (step ``s``, PE ``q``) read
-    the window positions ``pos[ptr[s * pes + q]:ptr[s * pes + q + 1]]``.  Built once per
-    round: the filter schedule is the same for every window.  -> (ptr int64, pos int64)."""
-    rows, lanes = src.shape[2], src.shape[3]
-    pes = (s1 - s0) * rows
-    ptr = np.zeros(n_steps * pes + 1, np.int64)
-    for s in range(n_steps):
-        for q in range(pes):
-            st, r = s0 + q // rows, q % rows
-            n = 0
-            if s < steps[st]:
-                for lane in range(lanes):
-                    if src[st, s, r, lane] >= 0:
-                        n += 1
-            ptr[s * pes + q + 1] = ptr[s * pes + q] + n
-    pos = np.empty(ptr[n_steps * pes], np.int64)
-    for s in range(n_steps):
-        for q in range(pes):
-            st, r = s0 + q // rows, q % rows
-            i = ptr[s * pes + q]
-            if s < steps[st]:
-                for lane in range(lanes):
-                    p = src[st, s, r, lane]
-                    if p >= 0:
-                        pos[i] = p
-                        i += 1
-    return ptr, pos
-
-
-@numba.njit(cache=True)
-def _tcle_units(buf, n_lanes, n, window, orv, lim, cycles):
-    """Cycles of ``n`` independent TCLe PEs run side by side: ``buf[lane, u]`` (lanes
-    ``< n_lanes``) holds the term masks of unit ``u`` (consumed; 0 for an idle lane);
-    ``cycles[u]`` gets unit ``u``'s :func:`_tcle_pe`.  Laid out unit-fastest and without ``o``
-    itself -- the retire mask is ``(lowest_bit(OR of the lanes) << window) - 1`` -- so that
-    the loops vectorise.  ``orv``, ``lim``: uint32 scratch of >= ``n``."""
-    one = np.uint32(1)
-    for u in range(n):
-        cycles[u] = 0
-    while True:
-        for u in range(n):
-            orv[u] = 0
-        for lane in range(n_lanes):
-            for u in range(n):
-                orv[u] |= buf[lane, u]
-        pending = np.uint32(0)
-        for u in range(n):
-            v = orv[u]
-            pending |= v
-            # bits below o + window (all bits when that passes bit 31: the shift wraps to 0)
-            lim[u] = ((v & (~v + one)) << np.uint32(window)) - one
-            cycles[u] += np.int64(v != 0)
-        if pending == 0:
-            return
-        for lane in range(n_lanes):
-            for u in range(n):
-                m = buf[lane, u]
-                buf[lane, u] = m ^ ((m & (~m + one)) & lim[u])
-
-
-CHUNK = 64  # windows per parallel work item (the result does not depend on it)
-
-
-@numba.njit(cache=True, parallel=True)
-def _filter_step_costs(codes_t, ptr, pos, n_steps, pes, lanes, mode, window):
-    """Per (step, window) of one round: the column cost and its active lanes (TCLp: slots
-    whose code is non-zero).  ``codes_t``: the window codes transposed, ``[positions,
-    n_windows]``, so that every slot reads its windows contiguously; windows go in chunks of
-    :data:`CHUNK`, in parallel, each writing its own outputs (the same result for any thread
-    count).  -> (cost int64[n_steps, n_windows], active int64[n_steps, n_windows])."""
-    n_windows = codes_t.shape[1]
-    cost = np.ones((n_steps, n_windows), np.int64)
-    active = np.zeros((n_steps, n_windows), np.int64)
-    n_chunks = (n_windows + CHUNK - 1) // CHUNK
-    for ch in numba.prange(n_chunks):
-        w0 = ch * CHUNK
-        n = min(n_windows, w0 + CHUNK) - w0
-        buf = np.zeros((lanes, CHUNK), np.uint32)
-        orv = np.zeros(CHUNK, np.uint32)
-        lim = np.zeros(CHUNK, np.uint32)
-        cyc = np.zeros(CHUNK, np.int64)
-        for s in range(n_steps):
-            for q in range(pes):
-                a, b = ptr[s * pes + q], ptr[s * pes + q + 1]
-                if mode == TCLP:
-                    for i in range(a, b):
-                        p = pos[i]
-                        for u in range(n):
-                            code = np.int64(codes_t[p, w0 + u])
-                            active[s, w0 + u] += np.int64(code > 0)
-                            cost[s, w0 + u] = max(cost[s, w0 + u], code)
-                    continue
-                for i in range(a, b):
-                    p = pos[i]
-                    for u in range(n):
-                        buf[i - a, u] = codes_t[p, w0 + u]
-                _tcle_units(buf, b - a, n, window, orv, lim, cyc)
-                for u in range(n):
-                    cost[s, w0 + u] = max(cost[s, w0 + u], cyc[u])
-    return cost, active
-
-
-@numba.njit(cache=True)
-def _serial_filters(src, steps, codes, n_windows, tiles, columns, mode, window, registers):
-    """Bit-serial cycles with the filter operand scheduled.
-
-    ``src``/``steps`` from :func:`_schedule_sources` (sets of ``rows`` filters, ``tiles`` sets
-    per round), ``codes``: uint32[n_windows, lines * lanes] (precisions for ``mode`` TCLP,
-    term masks for TCLE), ``window = 2**bits_first_stage``, ``registers``: column registers
-    (TCLp synchronises every step).  -> ``(block int64[rounds, window sets], lane_ops)``.
-    The step costs of every window come first (:func:`_filter_step_costs`), then the column
-    recurrence runs over them in processing order.
-    """
-    sets, lines, rows, lanes = src.shape
-    rounds = (sets + tiles - 1) // tiles
-    wsets = (n_windows + columns - 1) // columns
-    block = np.zeros((rounds, wsets), np.int64)
-    if mode == TCLP:
-        registers = 0
-    codes_t = np.ascontiguousarray(codes[:n_windows].T)
-    terms = np.zeros(codes_t.shape[0], np.int64)  # TCLe: terms per position over all windows
-    if mode == TCLE:
-        for p in range(codes_t.shape[0]):
-            for w in range(n_windows):
-                terms[p] += _popcount32(codes_t[p, w])
-    finish = np.zeros(columns, np.int64)
-    hist = np.zeros(registers + 1, np.int64)
-    cost = np.ones(columns, np.int64)
-    active = np.zeros(columns, np.int64)
-    ops = np.int64(0)
-    j = 0
-    top = np.int64(0)
-    for rnd in range(rounds):
-        s0 = rnd * tiles
-        s1 = min(sets, s0 + tiles)
-        n_steps = 0
-        for st in range(s0, s1):
-            n_steps = max(n_steps, steps[st])
-        pes = (s1 - s0) * rows
-        ptr, pos = _round_slots(src, steps, s0, s1, n_steps)
-        costs, actives = _filter_step_costs(codes_t, ptr, pos, n_steps, pes, lanes, mode,
-                                            window)
-        if mode == TCLE:
-            for i in range(pos.size):
-                ops += terms[pos[i]]
-        for ws in range(wsets):
-            before = top
-            for s in range(n_steps):
-                for c in range(columns):
-                    w = ws * columns + c
-                    cost[c] = costs[s, w] if w < n_windows else 1
-                    active[c] = actives[s, w] if w < n_windows else 0
-                if mode == TCLP:
-                    ops += _sync_columns(cost, active, columns)
-                top = _advance(cost, columns, finish, hist, j, registers)
-                j += 1
-            block[rnd, ws] = top - before
-    return block, ops
 
 
 @numba.njit(cache=True)

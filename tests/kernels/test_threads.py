@@ -11,8 +11,10 @@ from accelsim.api import simulate_synthetic
 from accelsim.errors import ConfigError
 from accelsim.explore.executors import worker_threads
 from accelsim.kernels.recoding import booth_terms, precisions
-from accelsim.kernels.serial import TCLE, TCLP, _schedule_sources, _serial_filters
+from accelsim.kernels.serial import TCLE, TCLP, _schedule_sources
+from accelsim.kernels.serial_filters import serial_filters
 from accelsim.kernels.serial_ref import _serial_filters_ref
+from accelsim.kernels.threads import kernel_threads
 from accelsim.simulate import simulate_layer
 from accelsim.spec.hardware import load_hardware
 
@@ -22,14 +24,16 @@ T25 = np.array([(1, -1), (1, 0), (1, 1), (1, 3), (2, -2), (2, 0), (2, 2)], np.in
 @pytest.mark.parametrize("mode", [TCLP, TCLE])
 def test_filter_kernel_over_several_window_chunks_matches_reference(mode):
     rng = np.random.default_rng(5 + mode)
-    n_win, lines, lanes = 150, 3, 8  # more windows than one parallel chunk (64)
+    n_win, lines, lanes = 150, 3, 8  # more windows than one chunk (64): split among threads
     mags = rng.integers(0, 1 << 15, (n_win, lines * lanes)) >> rng.integers(0, 15, (n_win, 1))
     mags = (mags * (rng.random(mags.shape) < 0.6)).astype(np.uint16)
     codes = precisions(mags) if mode == TCLP else booth_terms(mags)
     steps, src = _schedule_sources(rng.random((3, lines, 2, lanes)) < 0.4, T25, 2, 0, 5, True)
-    got = _serial_filters(src, steps, codes, n_win, 2, 3, mode, 4, 1)
     want = _serial_filters_ref(src, steps, codes, n_win, 2, 3, mode, 4, 1)
-    assert (got[0] == want[0]).all() and got[1] == want[1]
+    for threads in (1, 2, 3):
+        with kernel_threads(threads):
+            got = serial_filters(src, steps, np.ascontiguousarray(codes.T), 2, 3, mode, 4, 1)
+        assert (got[0] == want[0]).all() and got[1] == want[1]
 
 
 @pytest.mark.parametrize("name", ["bit-tactical", "bit-tactical-tclp", "bit-tactical-tcle",
