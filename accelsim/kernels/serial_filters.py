@@ -141,8 +141,9 @@ def _filter_costs(codes_t, pe_ptr, ptr, pos, mode, window, w0, w1, cost, active)
                     _tcle_units(buf, ptr[e + 1] - a, n, window, orv, lim, cyc)
                     for u in range(n):
                         top[u] = max(top[u], np.int32(cyc[u]))
-            cost[g, c0:c0 + n] = top[:n]
-            active[g, c0:c0 + n] = act[:n]
+            for u in range(n):
+                cost[g, c0 + u] = top[u]
+                active[g, c0 + u] = act[u]
 
 
 @numba.njit(cache=True)
