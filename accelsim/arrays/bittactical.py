@@ -56,6 +56,7 @@ from accelsim.kernels import scheduler, serial
 from accelsim.kernels.quantise import quantise_window
 from accelsim.kernels.recoding import fixed_point_magnitudes, serial_codes
 from accelsim.kernels.serial_filters import serial_filters
+from accelsim.kernels.threads import map_ordered
 from accelsim.numeric import ceil_div
 from accelsim.pipeline.energy import AccessCounts
 from accelsim.spec.geometry import LayerGeometry
@@ -306,8 +307,9 @@ class BitTacticalModel(ArrayModel):
                                 f"lanes, the array has {hw.array.lanes}; lower with "
                                 "lanes = [array] lanes")
         scheduled = choose_scheduled(lowered, hw)
-        out = [problem_timing(w.problem.filters, w.problem.windows, hw, scheduled,
-                              window_source=w.source, window_key=w.key) for w in problems]
+        out = map_ordered(lambda w: problem_timing(w.problem.filters, w.problem.windows, hw,
+                                                   scheduled, window_source=w.source,
+                                                   window_key=w.key), problems)
         return [dataclasses.replace(t, breakdown=dataclasses.replace(
             t.breakdown, quantisation=w.quantisation)) if w.quantisation else t
             for t, w in zip(out, problems, strict=True)]

@@ -52,8 +52,17 @@ from accelsim.errors import ConfigError
 __all__ = ["booth_terms", "fixed_point_magnitudes", "precisions", "serial_codes"]
 
 TERM_BITS = 16  # magnitudes are at most 16 bits
-# the term masks of 0..65535 (uint32), then of 0..32767 (uint16), built on first use
-_TERMS_LUT: list[np.ndarray] = []
+# "u32": the term masks of 0..65535, "u16": those of 0..32767 as uint16; built on first use
+# (by any thread: a second build is the same table)
+_TERMS_LUT: dict[str, np.ndarray] = {}
+
+
+def _terms_lut(name: str) -> np.ndarray:
+    if "u32" not in _TERMS_LUT:
+        _TERMS_LUT.setdefault("u32", _booth_terms(np.arange(1 << 16, dtype=np.uint16)))
+    if name == "u16" and "u16" not in _TERMS_LUT:
+        _TERMS_LUT.setdefault("u16", _TERMS_LUT["u32"][:1 << 15].astype(np.uint16))
+    return _TERMS_LUT[name]
 
 
 def fixed_point_magnitudes(values: np.ndarray, pe_bits: int = 16) -> np.ndarray:
@@ -94,9 +103,7 @@ def booth_terms(mags: np.ndarray) -> np.ndarray:
     m = np.asarray(m, dtype=np.uint16)
     # every 16-bit value is recoded once per process (one compiled specialisation) and the
     # magnitudes are looked up
-    if not _TERMS_LUT:
-        _TERMS_LUT.append(_booth_terms(np.arange(1 << 16, dtype=np.uint16)))
-    return _TERMS_LUT[0][m]
+    return _terms_lut("u32")[m]
 
 
 def serial_codes(window_mags: np.ndarray, kind: str, *, transposed: bool = False
@@ -117,12 +124,8 @@ def serial_codes(window_mags: np.ndarray, kind: str, *, transposed: bool = False
     flat_t = np.ascontiguousarray(flat.T, dtype=np.uint16)
     if kind == "tclp":
         return precisions(flat_t).astype(np.uint16)
-    if not _TERMS_LUT:
-        booth_terms(np.zeros(1, np.uint16))
     narrow = not flat_t.size or int(flat_t.max()) < 1 << 15
-    if len(_TERMS_LUT) == 1:
-        _TERMS_LUT.append(_TERMS_LUT[0][:1 << 15].astype(np.uint16))
-    return _TERMS_LUT[1][flat_t] if narrow else _TERMS_LUT[0][flat_t]
+    return _terms_lut("u16" if narrow else "u32")[flat_t]
 
 
 @numba.njit(cache=True)

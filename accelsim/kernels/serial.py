@@ -93,7 +93,7 @@ def _popcount32(x):
     return ((x * 0x01010101) & 0xFFFFFFFF) >> 24
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _schedule_sources(nonzero, offsets, lookahead, priority, lookaside, occupy_zeros):
     """Scheduled sources of every filter set for the bit-serial back ends.
 
@@ -176,7 +176,7 @@ def _sync_columns(cost, active, columns):
     return ops
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _serial_windows(src, steps, codes, filt, n_filters, filters_per_round, mode, window,
                     registers, skip_zero_weights):
     """Bit-serial cycles with the window operand scheduled (sets of ``columns`` windows, the

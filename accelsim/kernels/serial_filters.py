@@ -34,7 +34,7 @@ CHUNK = 128
 """Windows simulated side by side (the result does not depend on it)."""
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _filter_slots(src, steps, tiles):
     """The active slots of every round (``tiles`` sets of ``rows`` filters), step and PE.
     -> ``(round_steps int64[rounds], pe_ptr int64[global steps + 1], ptr, pos)``: global step
@@ -146,7 +146,7 @@ def _filter_costs(codes_t, pe_ptr, ptr, pos, mode, window, w0, w1, cost, active)
                 active[g, c0 + u] = act[u]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _filter_recurrence(cost, active, round_steps, columns, mode, registers):
     """The column recurrence over the step costs (rounds, then window sets, then steps).
     -> ``(block int64[rounds, window sets], lane_ops)`` (lane ops: TCLp's only)."""

@@ -13,12 +13,17 @@ other.  The threads are started per call and end with it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TypeVar
 
-__all__ = ["available_threads", "current_threads", "kernel_threads", "split_run"]
+__all__ = ["available_threads", "current_threads", "kernel_threads", "map_ordered",
+           "split_run"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _THREADS: ContextVar[int | None] = ContextVar("accelsim_kernel_threads", default=None)
 
@@ -74,3 +79,19 @@ def split_run(fn: Callable[[int, int], object], n: int, align: int = 1) -> None:
         fn(*bounds[0])
         for f in futures:
             f.result()
+
+
+def map_ordered(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``[fn(x) for x in items]`` with the items shared among the kernel threads
+    (:func:`current_threads`), each item's kernels on one thread; the results come back in
+    the order of ``items`` (the same for any thread count).  ``fn`` must not share state
+    between items."""
+    n = min(current_threads(), len(items))
+    if n <= 1:
+        return [fn(x) for x in items]
+
+    def one(x: T) -> R:
+        with kernel_threads(1):
+            return fn(x)
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="accelsim-kernel") as pool:
+        return list(pool.map(one, items))
