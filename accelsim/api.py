@@ -28,14 +28,16 @@ from accelsim.simulate import (
     kernel_threads,
     simulate,
     simulate_layer,
-    simulate_operands,
+    simulate_machines,
+    simulate_many,
 )
 from accelsim.spec.geometry import LayerGeometry
-from accelsim.spec.hardware import load_hardware
+from accelsim.spec.hardware import Hardware, load_hardware
 from accelsim.trace.reader import open_trace
 from accelsim.trace.rundir import find_trace
 from accelsim.trace.schema import PASSES
 from accelsim.trace.synthetic import SyntheticSpec, generate_layers, write_synthetic_trace
+from accelsim.yardstick import DEFAULT_REFERENCE, machine_figures, reference_hardware
 
 Trainer = Callable[..., Any]
 """Trains the demo: ``trainer(run_dir, *, model, method, sparsity, epochs, seed, trace_every,
@@ -93,28 +95,49 @@ def synthetic_trace(out: str | os.PathLike[str], *, encoding: str = "fixed16",
 
 def simulate_trace(path: str | os.PathLike[str], hardware: Any = None, *,
                    passes: Sequence[str] = PASSES, step: int | None = None,
+                   reference: Any = DEFAULT_REFERENCE,
                    threads: int | None = None) -> Report:
-    """Simulate the trace file (or the latest / ``step`` trace of a run directory) with
-    ``threads`` kernel threads (default every core)."""
+    """Simulate the trace file (or the latest / ``step`` trace of a run directory) on
+    ``hardware``, with ``reference`` (a built-in name, TOML path or Hardware; ``None``: none)
+    on the same operands (:mod:`accelsim.yardstick`), with ``threads`` kernel threads (default
+    every core)."""
     with open_trace(find_trace(path, step)) as trace:
-        return simulate(trace, hardware, passes=passes, threads=threads)
+        return simulate(trace, hardware, passes=passes, reference=reference, threads=threads)
 
 
 def simulate_synthetic(model: str, hardware: Any = None, *, dataset: str = "imagenet",
                        method: str = "swat-u", sparsity: float = 0.9, batch: int = 1,
                        seed: int = 0, passes: Sequence[str] = PASSES,
                        derive: TableDeriver | None = None,
+                       reference: Any = DEFAULT_REFERENCE,
                        threads: int | None = None) -> Report:
-    """Simulate a synthetic ``method`` trace of a zoo model without writing it to disk
-    (one layer generated at a time), with ``threads`` kernel threads (default every core)."""
-    hw = load_hardware(hardware)
+    """Simulate a synthetic ``method`` trace of a zoo model without writing it to disk, with
+    ``reference`` on the same operands (``None``: none), one layer generated at a time, with
+    ``threads`` kernel threads (default every core)."""
+    return compare_synthetic(model, (hardware,), dataset=dataset, method=method,
+                             sparsity=sparsity, batch=batch, seed=seed, passes=passes,
+                             derive=derive, reference=reference,
+                             threads=threads)[0]
+
+
+def compare_synthetic(model: str, hardwares: Sequence[Any], *, dataset: str = "imagenet",
+                      method: str = "swat-u", sparsity: float = 0.9, batch: int = 1,
+                      seed: int = 0, passes: Sequence[str] = PASSES,
+                      derive: TableDeriver | None = None,
+                      reference: Any = DEFAULT_REFERENCE,
+                      threads: int | None = None) -> tuple[Report, ...]:
+    """:func:`simulate_synthetic` of several machines on one synthetic trace (generated once;
+    the reference runs once per layer and pass for all of them)."""
+    hws = tuple(load_hardware(hw) for hw in hardwares)
+    ref_hw = None if reference is None else reference_hardware(reference)
     spec = SyntheticSpec.for_method(model, method, sparsity, dataset=dataset, batch=batch,
                                     seed=seed)
     with kernel_threads(threads):
-        layers = tuple(simulate_operands(g, ops, hw, passes) for g, ops in
-                       generate_layers(spec, derive=derive))
-    return Report(layers, hw, f"synthetic:{model}/{dataset}/{method}@{sparsity}",
-                  {"synthetic": spec.to_dict()})
+        layers = [simulate_machines(g, ops, hws, passes, reference=ref_hw)
+                  for g, ops in generate_layers(spec, derive=derive)]
+    return tuple(Report(tuple(lr[i] for lr in layers), hw,
+                        f"synthetic:{model}/{dataset}/{method}@{sparsity}",
+                        {"synthetic": spec.to_dict()}, ref_hw) for i, hw in enumerate(hws))
 
 
 WARM_HARDWARE = ("bit-tactical", "bit-tactical-tclp", "bit-tactical-tcle", "scnn")
@@ -155,11 +178,61 @@ def _load_npy(path: str | os.PathLike[str] | None, what: str) -> np.ndarray | No
 def simulate_layer_files(weights: str | os.PathLike[str], activations: str | os.PathLike[str],
                          *, output_grad: str | os.PathLike[str] | None = None, stride: int = 1,
                          padding: int = 0, hardware: Any = None,
+                         reference: Any = DEFAULT_REFERENCE,
                          threads: int | None = None) -> LayerReport:
     """:func:`accelsim.simulate_layer` on tensors read from .npy files."""
     return simulate_layer(_load_npy(weights, "weights"), _load_npy(activations, "activations"),
                           output_grad=_load_npy(output_grad, "output gradient"), stride=stride,
-                          padding=padding, hardware=hardware, threads=threads)
+                          padding=padding, hardware=hardware, reference=reference,
+                          threads=threads)
+
+
+COMPARE_TOTAL = "training_step"
+"""The total :class:`Comparison` ranks machines by: the sum of the simulated passes."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Several machines on one trace against one reference (``accelsim compare``): each
+    machine's :class:`~accelsim.simulate.Report`, and per machine the figures of the sum of
+    the simulated passes (:data:`COMPARE_TOTAL`) with its area."""
+
+    reports: tuple[Report, ...]
+    reference: Hardware
+    passes: tuple[str, ...]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per machine, in order: ``name``, ``kind``, ``hardware_digest``,
+        ``area_mm2``, ``area_breakdown_mm2`` and the :func:`accelsim.yardstick.pass_figures`
+        of :data:`COMPARE_TOTAL`."""
+        return [{"name": r.hardware.name or f"machine {i + 1}", "kind": r.hardware.array.kind,
+                 "hardware_digest": r.hardware.digest(), **machine_figures(r.hardware),
+                 **r.total_figures()[COMPARE_TOTAL]} for i, r in enumerate(self.reports)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"source", "reference", "reference_hardware", "passes", "total", "machines":
+        rows(), "totals": [per machine: every total's figures]}``."""
+        source = self.reports[0].source if self.reports else ""
+        return {"source": source, "reference": self.reference.name or "reference",
+                "reference_hardware": self.reference.to_dict(), "passes": list(self.passes),
+                "total": COMPARE_TOTAL, "machines": self.rows(),
+                "totals": [r.total_figures() for r in self.reports]}
+
+
+def compare_trace(path: str | os.PathLike[str], hardwares: Sequence[Any], *,
+                  reference: Any = DEFAULT_REFERENCE, passes: Sequence[str] = PASSES,
+                  step: int | None = None, threads: int | None = None) -> Comparison:
+    """Simulate the trace (file or run directory) on every machine of ``hardwares`` (built-in
+    names, TOML paths or Hardware) against ``reference``, read once, the reference run once
+    per layer and pass, with ``threads`` kernel threads (default every core)."""
+    if isinstance(hardwares, str) or not hardwares:
+        raise ConfigError("compare needs a list of machines (built-in names or TOML files), "
+                          "e.g. ['bit-tactical', 'scnn']")
+    ref_hw = reference_hardware(reference)
+    with open_trace(find_trace(path, step)) as trace:
+        reports = simulate_many(trace, hardwares, passes=passes, reference=ref_hw,
+                                threads=threads)
+    return Comparison(reports, ref_hw, tuple(passes))
 
 
 @dataclass(frozen=True)

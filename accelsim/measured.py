@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from accelsim.errors import ResultsError
+from accelsim.trace.schema import PASSES
 
-__all__ = ["GpuResults", "load_gpu_results"]
+__all__ = ["GpuResults", "load_gpu_results", "pass_name"]
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,25 @@ class GpuResults:
     source: str = ""
 
 
+def pass_name(text: Any, where: str) -> str:
+    """The pass a GPU results file names, in the simulator's spelling: ``"backward-input"``
+    and ``"backward_input"`` are the same pass (the one place both spellings are accepted).
+    Raises :class:`ResultsError` naming ``where`` for anything that is not a pass."""
+    name = str(text).strip().lower().replace("-", "_")
+    if name not in PASSES:
+        raise ResultsError(f"{where}: pass {text!r} is not a pass; use one of "
+                           f"{', '.join(PASSES)} (hyphens are accepted too)")
+    return name
+
+
 def _gpu_record(p: Path, i: int, rec: Any, speedup: Any) -> tuple[tuple[str, str], float]:
     try:
         value = float(speedup)
-        key = (str(rec["layer"]), str(rec["pass"]))
+        layer, given = str(rec["layer"]), rec["pass"]
     except (KeyError, TypeError, ValueError):
         raise ResultsError(f"GPU results file {p}: record {i} must have layer, pass and a "
                         f"numeric speedup, got {rec!r}") from None
+    key = (layer, pass_name(given, f"GPU results file {p}: record {i}"))
     if not math.isfinite(value) or value <= 0:
         raise ResultsError(f"GPU results file {p}: record {i} ({key[0]} {key[1]}) has speedup "
                         f"{value}; it must be a positive number")

@@ -20,11 +20,13 @@ from accelsim.arrays.breakdown import ZERO, CycleBreakdown
 from accelsim.arrays.registry import model_for
 from accelsim.errors import AccelsimError, ConfigError
 from accelsim.kernels.threads import kernel_threads as _kernel_threads
+from accelsim.pipeline.energy import ENERGY_PARTS
 from accelsim.spec.geometry import LayerGeometry, conv_output_size
 from accelsim.spec.hardware import Hardware, load_hardware
 from accelsim.trace.reader import LayerData, Trace, open_trace
 from accelsim.trace.rundir import find_trace
 from accelsim.trace.schema import PASS_ROLES, PASSES
+from accelsim.yardstick import DEFAULT_REFERENCE, machine_figures, pass_figures, reference_hardware
 
 #: ``layer`` value of a totals row (the sum over layers of one pass) wherever results are
 #: rows: ``Report.to_csv()``, the sweep store and its export, the plots' rows.
@@ -41,58 +43,87 @@ _DTYPE_KINDS = {"b": "boolean", "c": "complex", "U": "string", "S": "bytes", "O"
 
 @dataclass(frozen=True)
 class LayerReport:
-    """Per-pass cycle breakdowns of one layer."""
+    """Per-pass cycle breakdowns of one layer on ``hardware``, and of the reference machine
+    ``reference_hardware`` on the same operands (``reference``; empty without one)."""
 
     geometry: LayerGeometry
     passes: dict[str, CycleBreakdown]
+    hardware: Hardware
+    reference: dict[str, CycleBreakdown] = field(default_factory=dict)
+    reference_hardware: Hardware | None = None
+
+    def figures(self, pass_name: str) -> dict[str, Any]:
+        """The figures of one pass (:func:`accelsim.yardstick.pass_figures`)."""
+        return pass_figures(self.passes[pass_name], self.hardware,
+                            self.reference.get(pass_name), self.reference_hardware)
 
     def to_dict(self) -> dict[str, Any]:
-        return {p: b.to_dict() for p, b in self.passes.items()}
+        return {p: self.figures(p) for p in self.passes}
+
+
+def _pass_sum(layers: Sequence[LayerReport], pass_name: str, reference: bool) -> CycleBreakdown:
+    total = ZERO
+    for layer in layers:
+        passes = layer.reference if reference else layer.passes
+        if pass_name in passes:
+            total = total + passes[pass_name]
+    return total
+
+
+def _totals(layers: Sequence[LayerReport], reference: bool) -> dict[str, CycleBreakdown]:
+    fw, bi, bw = (_pass_sum(layers, p, reference) for p in PASSES)
+    return {"forward": fw, "backward_input": bi, "backward_weight": bw,
+            "backward": bi + bw, "training_step": fw + bi + bw}
 
 
 @dataclass(frozen=True)
 class Report:
-    """A simulated trace: per layer and pass, and totals (forward, backward, training step)."""
+    """A simulated trace: per layer and pass, and totals (forward, backward, training step),
+    on ``hardware`` and, when given, on the reference machine ``reference_hardware``."""
 
     layers: tuple[LayerReport, ...]
     hardware: Hardware
     source: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    reference_hardware: Hardware | None = None
 
     def pass_total(self, pass_name: str) -> CycleBreakdown:
-        total = ZERO
-        for layer in self.layers:
-            if pass_name in layer.passes:
-                total = total + layer.passes[pass_name]
-        return total
+        return _pass_sum(self.layers, pass_name, False)
 
     def totals(self) -> dict[str, CycleBreakdown]:
-        fw = self.pass_total("forward")
-        bi, bw = self.pass_total("backward_input"), self.pass_total("backward_weight")
-        return {"forward": fw, "backward_input": bi, "backward_weight": bw,
-                "backward": bi + bw, "training_step": fw + bi + bw}
+        return _totals(self.layers, False)
+
+    def reference_totals(self) -> dict[str, CycleBreakdown]:
+        """:meth:`totals` of the reference machine (all zero without one)."""
+        return _totals(self.layers, True)
+
+    def total_figures(self) -> dict[str, dict[str, Any]]:
+        """The figures of every total (:func:`accelsim.yardstick.pass_figures`)."""
+        ref = self.reference_totals() if self.reference_hardware is not None else {}
+        return {k: pass_figures(b, self.hardware, ref.get(k), self.reference_hardware)
+                for k, b in self.totals().items()}
 
     def to_dict(self) -> dict[str, Any]:
+        ref = self.reference_hardware
         return {"source": self.source, "metadata": self.metadata,
                 "hardware": self.hardware.to_dict(), "hardware_digest": self.hardware.digest(),
+                **machine_figures(self.hardware),
+                "reference_hardware": None if ref is None else ref.to_dict(),
                 "layers": [{"layer": lr.geometry.name, "kind": lr.geometry.kind,
                             "passes": lr.to_dict()} for lr in self.layers],
-                "totals": {k: v.to_dict() for k, v in self.totals().items()}}
+                "totals": self.total_figures()}
 
     def to_csv(self) -> str:
+        """One row per (layer, pass) and per total: the columns :data:`CSV_KEYS` (the energy
+        breakdown as ``energy_<part>_pj``)."""
         buf = io.StringIO()
-        keys = ["base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles", "speedup",
-                "exploited_sparsity", "pe_utilisation", "effectual_macs", "scheduled",
-                "energy_pj", "base_energy_pj", "energy_efficiency"]
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["layer", "pass", *keys])
+        writer.writerow(["layer", "pass", *CSV_KEYS])
         for lr in self.layers:
-            for p, b in lr.passes.items():
-                d = b.to_dict()
-                writer.writerow([lr.geometry.name, p, *(d[k] for k in keys)])
-        for name, b in self.totals().items():
-            d = b.to_dict()
-            writer.writerow([TOTAL, name, *(d[k] for k in keys)])
+            for p in lr.passes:
+                writer.writerow([lr.geometry.name, p, *_csv_values(lr.figures(p))])
+        for name, d in self.total_figures().items():
+            writer.writerow([TOTAL, name, *_csv_values(d)])
         return buf.getvalue()
 
 
@@ -107,6 +138,21 @@ def kernel_threads(threads: int | None) -> contextlib.AbstractContextManager:
     return _kernel_threads(int(threads))
 
 
+CSV_KEYS = ("base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles", "speedup",
+            "speedup_vs_own_dense", "reference", "time_s", "reference_time_s",
+            "exploited_sparsity", "pe_utilisation", "effectual_macs", "scheduled", "energy_pj",
+            *(f"energy_{part}_pj" for part in ENERGY_PARTS), "base_energy_pj",
+            "reference_energy_pj", "energy_efficiency", "effectual_gops", "gops_per_w",
+            "gops_per_mm2")
+"""Columns of :meth:`Report.to_csv` after ``layer`` and ``pass`` (reference columns empty
+without a reference)."""
+
+
+def _csv_values(d: dict[str, Any]) -> list[Any]:
+    flat = {**d, **{f"energy_{k}_pj": v for k, v in d["energy_breakdown_pj"].items()}}
+    return [flat.get(k, "") for k in CSV_KEYS]
+
+
 def _check_passes(passes: Iterable[str]) -> tuple[str, ...]:
     out = tuple(passes)
     bad = [p for p in out if p not in PASSES]
@@ -115,20 +161,45 @@ def _check_passes(passes: Iterable[str]) -> tuple[str, ...]:
     return out
 
 
-def simulate_operands(geometry: LayerGeometry, operands: dict[str, dict[str, np.ndarray]],
-                      hardware: Hardware, passes: Sequence[str] = PASSES) -> LayerReport:
-    """Simulate the given passes of one layer from its operands (pass -> role -> array) on
-    the array model of ``[array] kind`` (:mod:`accelsim.arrays.registry`).  Models that only
-    need masks (:meth:`~accelsim.arrays.base.ArrayModel.needs_values`) take values or masks
-    alike: only the non-zeros matter."""
-    model = model_for(hardware)
+def _run_passes(geometry: LayerGeometry, operands: dict[str, dict[str, np.ndarray]],
+                hw: Hardware, passes: Sequence[str]) -> dict[str, CycleBreakdown]:
+    model = model_for(hw)
     out = {}
     for pass_name in passes:
         if pass_name not in operands:
             continue
         ops = [np.asarray(operands[pass_name][r]) for r in PASS_ROLES[pass_name]]
-        out[pass_name] = model.run_pass(geometry, pass_name, ops, hardware)
-    return LayerReport(geometry, out)
+        out[pass_name] = model.run_pass(geometry, pass_name, ops, hw)
+    return out
+
+
+def simulate_operands(geometry: LayerGeometry, operands: dict[str, dict[str, np.ndarray]],
+                      hardware: Hardware, passes: Sequence[str] = PASSES, *,
+                      reference: Any = None) -> LayerReport:
+    """Simulate the given passes of one layer from its operands (pass -> role -> array) on
+    the array model of ``[array] kind`` (:mod:`accelsim.arrays.registry`), and on the
+    ``reference`` machine (anything :func:`~accelsim.spec.hardware.load_hardware` takes;
+    ``None``: no reference, as a sweep point needs).  Models that only need masks
+    (:meth:`~accelsim.arrays.base.ArrayModel.needs_values`) take values or masks alike: only
+    the non-zeros matter."""
+    return simulate_machines(geometry, operands, (hardware,), passes, reference=reference)[0]
+
+
+def simulate_machines(geometry: LayerGeometry, operands: dict[str, dict[str, np.ndarray]],
+                      hardwares: Sequence[Hardware], passes: Sequence[str] = PASSES, *,
+                      reference: Any = None) -> tuple[LayerReport, ...]:
+    """:func:`simulate_operands` of several machines on one layer: the reference runs once
+    (and not at all when it is one of the machines: that machine's figures are reused)."""
+    hws = [load_hardware(hw) for hw in hardwares]
+    results = [_run_passes(geometry, operands, hw, passes) for hw in hws]
+    if reference is None:
+        return tuple(LayerReport(geometry, r, hw) for r, hw in zip(results, hws, strict=True))
+    ref_hw = reference_hardware(reference)
+    ref = next((r for r, hw in zip(results, hws, strict=True) if hw == ref_hw), None)
+    if ref is None:
+        ref = _run_passes(geometry, operands, ref_hw, passes)
+    return tuple(LayerReport(geometry, r, hw, ref, ref_hw)
+                 for r, hw in zip(results, hws, strict=True))
 
 
 def read_operands(layer: LayerData, passes: Sequence[str], values: bool
@@ -140,35 +211,52 @@ def read_operands(layer: LayerData, passes: Sequence[str], values: bool
 
 
 def simulate(trace: Any, hardware: Any = None, *, passes: Sequence[str] = PASSES,
-             layers: Sequence[str] | None = None, threads: int | None = None) -> Report:
+             layers: Sequence[str] | None = None, reference: Any = DEFAULT_REFERENCE,
+             threads: int | None = None) -> Report:
     """Simulate a trace (an open :class:`accelsim.trace.Trace`, a trace file or a run
-    directory) on ``hardware`` (anything :func:`accelsim.spec.hardware.load_hardware` takes);
+    directory) on ``hardware`` (anything :func:`accelsim.spec.hardware.load_hardware` takes),
+    with ``reference`` (default ``"dadiannao"``; ``None``: none) on the same operands;
     ``threads``: kernel threads (:func:`kernel_threads`; default every core)."""
-    hw = load_hardware(hardware)
+    return simulate_many(trace, (hardware,), passes=passes, layers=layers,
+                         reference=reference, threads=threads)[0]
+
+
+def simulate_many(trace: Any, hardwares: Sequence[Any], *, passes: Sequence[str] = PASSES,
+                  layers: Sequence[str] | None = None,
+                  reference: Any = DEFAULT_REFERENCE,
+                  threads: int | None = None) -> tuple[Report, ...]:
+    """:func:`simulate` of several machines on one trace, read once; the reference runs once
+    per (layer, pass) for all of them.  One :class:`Report` per machine, in order."""
+    hws = tuple(load_hardware(hw) for hw in hardwares)
+    if not hws:
+        raise ConfigError("no hardware to simulate; give at least one machine")
     wanted = _check_passes(passes)
+    ref_hw = None if reference is None else reference_hardware(reference)
     if isinstance(trace, Trace):
         with kernel_threads(threads):
-            return _simulate_open(trace, hw, wanted, layers)
+            return _simulate_open(trace, hws, wanted, layers, ref_hw)
     if not isinstance(trace, str | os.PathLike):
         raise ConfigError(f"simulate() takes a trace path or an open Trace, not {type(trace).__name__}")
     with open_trace(find_trace(trace)) as t, kernel_threads(threads):
-        return _simulate_open(t, hw, wanted, layers)
+        return _simulate_open(t, hws, wanted, layers, ref_hw)
 
 
-def _simulate_open(trace: Trace, hw: Hardware, passes: tuple[str, ...],
-                   layers: Sequence[str] | None) -> Report:
+def _simulate_open(trace: Trace, hws: tuple[Hardware, ...], passes: tuple[str, ...],
+                   layers: Sequence[str] | None, ref_hw: Hardware | None) -> tuple[Report, ...]:
     if layers is not None:
         unknown = set(layers) - set(trace.layer_names)
         if unknown:
             raise ConfigError(f"trace {trace.path.name} has no layer(s) {sorted(unknown)}")
-    values = model_for(hw).needs_values(hw)
-    results = []
+    machines = hws if ref_hw is None else (*hws, ref_hw)
+    values = any(model_for(hw).needs_values(hw) for hw in machines)
+    results: list[tuple[LayerReport, ...]] = []
     for layer in trace.iter_layers():
         if layers is not None and layer.name not in layers:
             continue
-        results.append(simulate_operands(layer.geometry, read_operands(layer, passes, values),
-                                         hw, passes))
-    return Report(tuple(results), hw, str(trace.path), trace.metadata.to_dict())
+        results.append(simulate_machines(layer.geometry, read_operands(layer, passes, values),
+                                         hws, passes, reference=ref_hw))
+    return tuple(Report(tuple(r[i] for r in results), hw, str(trace.path),
+                        trace.metadata.to_dict(), ref_hw) for i, hw in enumerate(hws))
 
 
 def _pair(value: Any, what: str) -> tuple[int, int]:
@@ -252,12 +340,14 @@ def _check_lowered_size(g: LayerGeometry, batch: int) -> None:
 def simulate_layer(weights: np.ndarray, activations: np.ndarray, *, stride: Any = 1,
                    padding: Any = 0, hardware: Any = None, output_grad: np.ndarray | None = None,
                    dilation: Any = 1, saved_activations: np.ndarray | None = None,
-                   name: str = "layer", threads: int | None = None) -> LayerReport:
+                   name: str = "layer", reference: Any = DEFAULT_REFERENCE,
+                   threads: int | None = None) -> LayerReport:
     """Simulate one layer from plain numpy arrays.  Without ``output_grad`` only the forward
     pass is simulated; with it, backward-input and backward-weight too (the latter with
-    ``saved_activations`` if given, else ``activations``); ``threads``: kernel threads
-    (:func:`kernel_threads`; default every core).  ``to_dict()`` of the result maps
-    "forward", "backward_input", "backward_weight" to the cycle figures."""
+    ``saved_activations`` if given, else ``activations``).  ``to_dict()`` of the result maps
+    "forward", "backward_input", "backward_weight" to the figures of
+    :func:`accelsim.yardstick.pass_figures` against ``reference`` (default ``"dadiannao"``;
+    ``None``: none); ``threads``: kernel threads (:func:`kernel_threads`; default every core)."""
     hw = load_hardware(hardware)
     weights, activations = _real_array(weights, "weights"), _real_array(activations, "activations")
     output_grad = _real_array(output_grad, "output_grad")
@@ -282,4 +372,4 @@ def simulate_layer(weights: np.ndarray, activations: np.ndarray, *, stride: Any 
         ops["backward_input"] = {"weight": weights, "grad": grad}
         ops["backward_weight"] = {"activation": saved, "grad": grad}
     with kernel_threads(threads):
-        return simulate_operands(g, ops, hw)
+        return simulate_operands(g, ops, hw, reference=reference)

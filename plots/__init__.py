@@ -34,12 +34,12 @@ from plots.figures import (
     plot_lookahead_heatmap,
     plot_pareto,
     plot_speedup_vs_sparsity,
-    plot_validation_scatter,
 )
 from plots.points import area_proxy
 from plots.report import build_report
 from plots.run_figures import plot_layer_density, plot_training_curves
 from plots.runs import RunData, load_run
+from plots.validation import plot_validation_scatter
 
 __all__ = [
     "FIGURE_KINDS", "PASSES", "TOTAL", "GpuResults", "PlotError", "RunData",

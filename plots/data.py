@@ -3,11 +3,15 @@
 Simulation results come in many shapes; every figure reads one: a list of **row dicts**, one
 per (workload, hardware point, layer, pass), with the keys of the sweep results store::
 
-    trace, trace_digest, hardware_digest, hardware.name, array.tiles, array.rows, ...,
-    frontend.kind, frontend.lookahead, frontend.lookaside, backend.kind, ... (every key of
-    Hardware.to_dict(), flattened "section.key"), sparsity (when known), layer, pass,
-    base_cycles, compute_cycles, ideal_cycles, stall_cycles, speedup, energy_pj,
-    base_energy_pj
+    trace, trace_digest, hardware_digest, label (a sweep point's name), hardware.name,
+    array.tiles, array.rows, ..., frontend.kind, frontend.lookahead, frontend.lookaside,
+    backend.kind, ... (every key of Hardware.to_dict(), flattened "section.key"), sparsity
+    (when known), layer, layer_index, pass, base_cycles, compute_cycles, ideal_cycles,
+    stall_cycles, effectual_macs, time_s, speedup_vs_own_dense, energy_pj and its parts
+    energy_<compute|frontend|buffers|dram>_pj, base_energy_pj, effectual_gops, gops_per_w,
+    gops_per_mm2, area_mm2 and area_<part>_mm2, and against the reference machine (when the
+    results have one): reference, reference_time_s, reference_energy_pj, speedup,
+    energy_efficiency
 
 plus per-point totals rows with ``layer == "*total*"`` (:data:`accelsim.simulate.TOTAL`).  Sources:
 
@@ -38,9 +42,10 @@ from typing import Any
 
 from accelsim.api import simulate_trace
 from accelsim.errors import ResultsError
-from accelsim.explore.records import flatten_hardware
+from accelsim.explore.records import AREA_COLUMNS, ENERGY_COLUMNS, flatten_hardware
 from accelsim.measured import GpuResults, load_gpu_results
 from accelsim.simulate import TOTAL
+from accelsim.yardstick import DEFAULT_REFERENCE, reference_hardware
 
 __all__ = [
     "COMPONENTS", "PASSES", "TOTAL", "GpuResults", "PlotError",
@@ -58,7 +63,16 @@ PASS_LABELS = {"forward": "forward", "backward_input": "backward-input",
                "backward_weight": "backward-weight", "backward": "backward",
                "training_step": "training step"}
 NUMERIC_KEYS = ("base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles", "speedup",
-                "energy_pj", "base_energy_pj")
+                "effectual_macs", "energy_pj", *ENERGY_COLUMNS, "base_energy_pj", "time_s",
+                "speedup_vs_own_dense", "reference_time_s", "reference_energy_pj",
+                "energy_efficiency", "effectual_gops", "gops_per_w", "gops_per_mm2",
+                *AREA_COLUMNS, "layer_index")
+#: figures of a report's pass summed into its totals rows (the ratios are recomputed)
+SUMMED_KEYS = ("base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles",
+               "effectual_macs", "energy_pj", *ENERGY_COLUMNS, "base_energy_pj", "time_s",
+               "reference_time_s", "reference_energy_pj")
+#: per-pass figures of a report that are not summed (the machine's area)
+MACHINE_KEYS = AREA_COLUMNS
 # hardware keys that say which design point a row belongs to (besides the digest)
 HW_PREFIXES = ("array.", "frontend.", "backend.", "memory.", "energy.")
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -99,7 +113,8 @@ def rows_from_report(report: Any, *, label: str | None = None) -> list[dict[str,
     md = data.get("metadata") or {}
     common: dict[str, Any] = {"trace": source, "trace_digest": data.get("trace_digest", source),
                               "hardware_digest": data.get("hardware_digest", ""),
-                              **flatten_hardware(data["hardware"], "hardware.name")}
+                              **flatten_hardware(data["hardware"], "hardware.name"),
+                              **_area(data)}
     sparsity = _sparsity_from_metadata(md, source)
     if sparsity is not None:
         common["sparsity"] = sparsity
@@ -109,21 +124,69 @@ def rows_from_report(report: Any, *, label: str | None = None) -> list[dict[str,
                 common[key] = md[key]
     if label:
         common["label"] = label
+    clock = float((data["hardware"].get("array") or {}).get("clock_ghz") or 0) or None
     rows: list[dict[str, Any]] = []
-    sums: dict[str, dict[str, float]] = {}
-    for layer in data["layers"]:
+    sums: dict[str, dict[str, Any]] = {}
+    for index, layer in enumerate(data["layers"]):
         for pass_name, b in layer["passes"].items():
-            rows.append({**common, "layer": layer["layer"], "pass": pass_name,
-                         **{k: b.get(k, 0) for k in NUMERIC_KEYS}})
-            acc = sums.setdefault(pass_name, dict.fromkeys(NUMERIC_KEYS, 0.0))
-            for k in NUMERIC_KEYS:
-                if k != "speedup":
-                    acc[k] += b.get(k, 0) or 0
-    for pass_name, acc in sums.items():
-        total = acc["compute_cycles"] + acc["stall_cycles"]
-        acc["speedup"] = acc["base_cycles"] / total if total else 1.0
-        rows.append({**common, "layer": TOTAL, "pass": pass_name, **acc})
+            row = _pass_row(b, clock)
+            rows.append({**common, "layer": layer["layer"], "layer_index": index,
+                         "pass": pass_name, **row})
+            acc = sums.setdefault(pass_name, {})
+            for k in SUMMED_KEYS:
+                v = row.get(k)
+                acc[k] = None if v is None or (k in acc and acc[k] is None) else acc.get(k, 0) + v
+    totals = data.get("totals") if isinstance(data.get("totals"), Mapping) else {}
+    for pass_name, acc in sums.items():   # the report's own totals when it has them
+        total = (_pass_row(totals[pass_name], clock) if isinstance(totals.get(pass_name), Mapping)
+                 else _ratios(acc, rows[-1].get("reference")))
+        rows.append({**common, "layer": TOTAL, "layer_index": -1, "pass": pass_name, **total})
     return rows
+
+
+def _area(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The machine's area columns of a report (``area_mm2`` and its parts), when it has them."""
+    parts = data.get("area_breakdown_mm2")
+    out = {"area_mm2": data["area_mm2"]} if isinstance(data.get("area_mm2"), int | float) else {}
+    if isinstance(parts, Mapping):
+        out.update({f"area_{k}_mm2": v for k, v in parts.items()})
+    return out
+
+
+def _pass_row(b: Mapping[str, Any], clock: float | None) -> dict[str, Any]:
+    """The figures of one pass of a report: its numbers, ``time_s`` (from the clock when the
+    report has none), ``speedup_vs_own_dense`` (a report without a reference machine calls
+    it ``speedup``), and the reference figures when the report has them."""
+    row = {k: b.get(k) for k in NUMERIC_KEYS if k != "layer_index" and k not in MACHINE_KEYS}
+    parts = b.get("energy_breakdown_pj")
+    if isinstance(parts, Mapping):
+        row.update({f"energy_{k}_pj": v for k, v in parts.items()})
+    for k in ("base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles", "energy_pj",
+              "base_energy_pj"):
+        row[k] = row[k] or 0
+    if row["time_s"] is None and clock:
+        row["time_s"] = (row["compute_cycles"] + row["stall_cycles"]) / (clock * 1e9)
+    if "reference_time_s" not in b:      # speedup over the machine's own dense twin
+        row["speedup_vs_own_dense"] = b.get("speedup_vs_own_dense", b.get("speedup"))
+        row["speedup"] = None
+        row["energy_efficiency"] = None
+    if isinstance(b.get("reference"), str):
+        row["reference"] = b["reference"]
+    return row
+
+
+def _ratios(acc: dict[str, Any], reference: Any) -> dict[str, Any]:
+    """Totals of a pass: the sums, with the speedups and energy efficiency recomputed."""
+    out = dict(acc)
+    cycles = acc["compute_cycles"] + acc["stall_cycles"]
+    out["speedup_vs_own_dense"] = acc["base_cycles"] / cycles if cycles else 1.0
+    t, rt = acc.get("time_s"), acc.get("reference_time_s")
+    out["speedup"] = rt / t if rt is not None and t else None
+    re_, e = acc.get("reference_energy_pj"), acc.get("energy_pj")
+    out["energy_efficiency"] = re_ / e if re_ is not None and e else None
+    if reference is not None:
+        out["reference"] = reference
+    return out
 
 
 def _number(text: str) -> Any:
@@ -210,12 +273,13 @@ def _is_sqlite(path: Path) -> bool:
         return fh.read(16) == SQLITE_MAGIC
 
 
-def _rows_from_path(path: Path, hardware: Any) -> list[dict[str, Any]]:
+def _rows_from_path(path: Path, hardware: Any, reference: Any) -> list[dict[str, Any]]:
     if not path.exists():
         raise PlotError(f"{path} does not exist; give a results store (.sqlite/.csv), a "
                         "report JSON, a trace or a run directory")
     if path.is_dir() or path.suffix == ".trace":
-        return rows_from_report(simulate_trace(path, hardware))
+        return rows_from_report(simulate_trace(path, hardware, reference=reference
+                                               if reference is not None else DEFAULT_REFERENCE))
     if path.suffix == ".csv":
         return _rows_from_csv(path)
     if path.suffix == ".json":
@@ -226,18 +290,21 @@ def _rows_from_path(path: Path, hardware: Any) -> list[dict[str, Any]]:
                     ".json report, a .trace file or a run directory")
 
 
-def load_rows(results: Any, *, hardware: Any = None) -> list[dict[str, Any]]:
+def load_rows(results: Any, *, hardware: Any = None, reference: Any = None
+              ) -> list[dict[str, Any]]:
     """Normalise any results input to a non-empty list of row dicts (see the module doc).
 
     ``results`` may be a Report, a report dict, a row dict, a path (str or PathLike), a
     mapping ``{label: Report or [Report, ...]}`` (labels name the architectures), or a
     sequence mixing these.  Paths to traces and run directories are simulated on
-    ``hardware`` (anything :func:`accelsim.load_hardware` takes)."""
+    ``hardware`` (anything :func:`accelsim.load_hardware` takes) against ``reference``
+    (default ``dadiannao``).  A ``reference`` given for results that were measured against
+    another machine (a sweep store, a report) is an error: they cannot be re-based here."""
     rows: list[dict[str, Any]] = []
 
     def add(item: Any, label: str | None = None) -> None:
         if isinstance(item, str | os.PathLike):
-            found = _rows_from_path(Path(item), hardware)
+            found = _rows_from_path(Path(item), hardware, reference)
             rows.extend({**r, "label": label} if label else r for r in found)
         elif hasattr(item, "totals") and hasattr(item, "to_dict"):
             rows.extend(rows_from_report(item, label=label))
@@ -258,7 +325,20 @@ def load_rows(results: Any, *, hardware: Any = None) -> list[dict[str, Any]]:
     add(results)
     if not rows:
         raise PlotError("no simulation results to plot (the input holds no rows)")
+    if reference is not None:
+        _check_reference(rows, reference)
     return rows
+
+
+def _check_reference(rows: list[dict[str, Any]], reference: Any) -> None:
+    """Every row measured against ``reference`` (rows read from files cannot be re-based)."""
+    name = reference_hardware(reference).name
+    other = sorted({str(r.get("reference") or "none") for r in rows} - {name})
+    if other:
+        raise PlotError(f"the results are measured against {', '.join(other)}, not the "
+                        f"--reference {name}; --reference applies to traces and run "
+                        "directories simulated here (re-run a sweep with reference = ... "
+                        "to change a store's)")
 
 
 def filter_rows(rows: Sequence[Mapping[str, Any]],

@@ -84,7 +84,7 @@ def plot_training_curves(run: str | os.PathLike[str] | RunData,
     for ax in (ax_den, ax_dnr):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.suptitle(title or f"Training curves: {_run_title(data)}")
+    fig.suptitle(title or f"Training curves: {_run_title(data)}", wrap=True)
     return finish(fig, out)
 
 
@@ -146,5 +146,5 @@ def plot_layer_density(run: str | os.PathLike[str] | RunData,
         ax2.set_ylabel("dead neurons (% of outputs)")
         ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax2.set_title("dead-neuron rate (DNR) per ReLU site", loc="left")
-    fig.suptitle(title or f"Per-layer density and DNR: {_run_title(data)}")
+    fig.suptitle(title or f"Per-layer density and DNR: {_run_title(data)}", wrap=True)
     return finish(fig, out)

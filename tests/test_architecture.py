@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("kernels",),
     ("pipeline",),
     ("arrays",),
+    ("yardstick",),
     ("simulate",),
     ("flops",),
     ("api",),

@@ -20,7 +20,8 @@ def test_simulate_trace_matches_per_layer(make_trace):
     assert [lr.geometry.name for lr in report.layers] == list(ops)
     with open_trace(path) as trace:
         for lr, g in zip(report.layers, trace.geometries, strict=True):
-            direct = simulate_operands(g, ops[g.name], report.hardware)
+            direct = simulate_operands(g, ops[g.name], report.hardware,
+                                       reference=report.reference_hardware)
             assert direct.to_dict() == lr.to_dict()
     totals = report.totals()
     assert totals["training_step"].compute_cycles == sum(

@@ -20,8 +20,7 @@ from accelsim.errors import AccelsimError
 from accelsim.measured import GpuResults, load_gpu_results
 from accelsim.validate import ValidationResult, spearman, validate
 from plots.data import PlotError
-from plots.figures import plot_validation_scatter
-from plots.validation import write_figures
+from plots.validation import plot_validation_scatter, write_figures
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PASS_ORDER = ("forward", "backward_input", "backward_weight")
@@ -190,7 +189,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, trace, simulated):
         '{"layers": [{"layer": "conv1"}]}': "numeric speedup",
         '{"layers": [{"layer": "conv1", "pass": "forward", "speedup": NaN}]}': "positive",
         '{"layers": [{"layer": "conv1", "pass": "forward", "speedup": -2}]}': "positive",
-        '{"layers": [{"layer": "conv1", "pass": "fwd", "speedup": 2}]}': "no known pass",
+        '{"layers": [{"layer": "conv1", "pass": "fwd", "speedup": 2}]}': "'fwd' is not a pass",
         '{"rows": [{"layer": "a"}], "layers": [{"layer": "a", "pass": "forward", '
         '"speedup": 1}]}': "no \"speedup\" object",
     }

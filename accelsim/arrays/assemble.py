@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from accelsim.arrays.breakdown import ZERO, CycleBreakdown, ProblemTiming
-from accelsim.pipeline.energy import AccessCounts, energy_pj
+from accelsim.pipeline.energy import AccessCounts, energy_parts
 from accelsim.pipeline.memory import blocks_of, pass_memory
 from accelsim.spec.hardware import Hardware
 
@@ -60,7 +60,8 @@ def assemble_pass(timings: Sequence[ProblemTiming], hw: Hardware, *,
         base_read = _base_read_bytes(timings)
         base_counts = base_counts + AccessCounts(
             buffer_write_bits=8 * base_read, dram_bits=8 * (base_read + mem.dram_write_bytes))
+    parts = energy_parts(counts, hw)
     return CycleBreakdown(total.base_cycles, total.compute_cycles, total.ideal_cycles,
                           total.effectual_macs, total.pe_lane_cycles, mem.stall_cycles,
-                          total.scheduled, energy_pj(counts, hw.energy),
-                          energy_pj(base_counts, hw.energy), total.quantisation)
+                          total.scheduled, sum(parts), sum(energy_parts(base_counts, hw)),
+                          total.quantisation, parts)

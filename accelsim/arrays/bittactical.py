@@ -53,11 +53,17 @@ from accelsim.arrays.base import ArrayModel, Work, as_masks, lowered_work
 from accelsim.arrays.breakdown import ZERO, CycleBreakdown, ProblemTiming
 from accelsim.errors import ConfigError, LoweringError
 from accelsim.kernels import scheduler, serial
-from accelsim.kernels.quantise import quantise_window
-from accelsim.kernels.recoding import fixed_point_magnitudes, serial_codes
+from accelsim.kernels.quantise import quantise_window, twos_complement
+from accelsim.kernels.recoding import (
+    fixed_point_magnitudes,
+    serial_codes,
+    twos_complement_precisions,
+)
 from accelsim.kernels.serial_filters import serial_filters
 from accelsim.kernels.threads import map_ordered
+from accelsim.lowering.fold import fold_first_layer, folds
 from accelsim.numeric import ceil_div
+from accelsim.pipeline.area import mux_width
 from accelsim.pipeline.energy import AccessCounts
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
@@ -109,13 +115,17 @@ def select_bits(hw: Hardware) -> int:
     return math.ceil(math.log2(k + 1)) if k else 0
 
 
-def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: str
-                   ) -> tuple[np.ndarray, np.ndarray, int]:
+def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: str,
+                   signed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Bit-serial blocks of one problem: -> (block cycles, steps of each scheduled set,
-    lane operations).  ``f``: filter mask; ``x_vals``: window magnitudes (uint16)."""
+    lane operations).  ``f``: filter mask; ``x_vals``: window magnitudes (uint16);
+    ``signed``: the window values as signed integers when TCLp counts their precision in
+    two's complement (``[backend] signed_precision``), else None."""
     arr, be = hw.array, hw.backend
     n_f, lines, lanes = f.shape
     mode = serial.TCLP if be.kind == "tclp" else serial.TCLE
+    signed_codes = (None if signed is None else
+                    twos_complement_precisions(signed.reshape(signed.shape[0], -1)))
     window = 1 << be.bits_first_stage
     offsets, lookahead, priority, lookaside = _schedule_args(hw)
     if hw.frontend.kind == "dense":
@@ -127,10 +137,14 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
             nonzero = np.ones_like(nonzero)  # the dense front end feeds every slot
         steps, src = serial._schedule_sources(nonzero, offsets, lookahead, priority, lookaside,
                                                 not be.skip_zero_weights)
-        block, ops = serial_filters(src, steps, serial_codes(x_vals, be.kind, transposed=True),
-                                    arr.tiles, arr.columns, mode, window, be.column_registers)
+        if be.idle_padding_rows:  # rows padding the last filter set hold no filter
+            src[-1, :, n_f - (nonzero.shape[0] - 1) * arr.rows:, :] = -1
+        codes_t = (serial_codes(x_vals, be.kind, transposed=True) if signed_codes is None
+                   else np.ascontiguousarray(signed_codes.T))
+        block, ops = serial_filters(src, steps, codes_t, arr.tiles, arr.columns, mode, window,
+                                    be.column_registers)
         return block, steps, ops
-    codes = serial_codes(x_vals, be.kind)
+    codes = serial_codes(x_vals, be.kind) if signed_codes is None else signed_codes
     x = x_vals != 0
     nonzero = np.ascontiguousarray(_buffers(x, arr.columns))
     if hw.frontend.kind == "dense":
@@ -172,11 +186,22 @@ def _parallel_blocks(f: np.ndarray, x: np.ndarray, hw: Hardware, scheduled: str,
     return np.repeat(steps[None, :], filter_rounds, axis=0).astype(np.int64), steps
 
 
+def _compute_counts(ops: int, hw: Hardware) -> AccessCounts:
+    """Compute events of ``ops`` lane operations: bit-parallel products, or bit-serial lane
+    cycles (TCLe's each also shifted through ``bits_first_stage`` 2:1 stages)."""
+    if not hw.backend.serial:
+        return AccessCounts(mac_ops=ops)
+    shift = ops * hw.array.pe_bits * hw.backend.bits_first_stage if hw.backend.kind == "tcle" \
+        else 0
+    return AccessCounts(serial_ops=ops, shift_bits=shift)
+
+
 def _bytes_and_counts(f: np.ndarray, n_w: int, steps: np.ndarray, hw: Hardware, scheduled: str,
-                      mac_bit_ops: int, window_source: int | None
+                      compute: AccessCounts, window_source: int | None
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, AccessCounts, AccessCounts]:
     """(round bytes, window-set bytes, out bytes per block, access counts of this machine
-    and of the dense baseline) of one problem; ``steps``: those of each scheduled set."""
+    and of its own dense twin) of one problem; ``steps``: those of each scheduled set;
+    ``compute``: the machine's compute events."""
     arr, bits, sel = hw.array, hw.array.pe_bits, select_bits(hw)
     n_f, lines, lanes = f.shape
     filter_rounds, window_sets = ceil_div(n_f, arr.tiles * arr.rows), ceil_div(n_w, arr.columns)
@@ -190,24 +215,39 @@ def _bytes_and_counts(f: np.ndarray, n_w: int, steps: np.ndarray, hw: Hardware, 
     if scheduled == "filters":
         reads = window_sets * scheduled_slots * bits + filter_rounds * dense_x_bits
         meta = window_sets * scheduled_slots * sel
+        selections = window_sets * scheduled_slots * arr.columns
         set_bytes = steps * arr.rows * lanes * (bits + sel)
         set_bytes = np.pad(set_bytes, (0, filter_rounds * arr.tiles - steps.size))
         round_bytes = -(-set_bytes.reshape(filter_rounds, arr.tiles).sum(axis=1) // 8)
     else:
         reads = window_sets * dense_f_bits + filter_rounds * scheduled_slots * bits
         meta = filter_rounds * scheduled_slots * sel
+        selections = filter_rounds * scheduled_slots * arr.tiles * arr.rows
         round_bytes = -(-f_per_round * lines * lanes * bits // 8)
     source = n_w * lines * lanes if window_source is None else min(window_source, n_w * lines * lanes)
     per_set = np.minimum(arr.columns, n_w - np.arange(window_sets) * arr.columns)
     window_set_bytes = -(-per_set * source * bits // (8 * n_w))
     out_bytes = -(-np.outer(f_per_round, per_set) * bits // 8)
-    counts = AccessCounts(mac_bit_ops=int(mac_bit_ops), buffer_read_bits=int(reads),
-                          buffer_write_bits=out_bits, metadata_bits=int(meta))
-    base_counts = AccessCounts(mac_bit_ops=n_f * n_w * lines * lanes * bits,
-                               buffer_read_bits=window_sets * dense_f_bits
-                               + filter_rounds * dense_x_bits, buffer_write_bits=out_bits)
+    counts = compute + AccessCounts(mux_bits=int(selections) * sel * mux_width(hw),
+                                    buffer_read_bits=int(reads), buffer_write_bits=out_bits,
+                                    metadata_bits=int(meta))
+    dense_ops = n_f * n_w * lines * lanes * (bits if hw.backend.serial else 1)
+    base_counts = _compute_counts(dense_ops, hw) + AccessCounts(
+        buffer_read_bits=window_sets * dense_f_bits + filter_rounds * dense_x_bits,
+        buffer_write_bits=out_bits)
     return (round_bytes.astype(np.int64), window_set_bytes.astype(np.int64),
             out_bytes.astype(np.int64), counts, base_counts)
+
+
+def _performed_products(f: np.ndarray, x: np.ndarray, hw: Hardware, scheduled: str) -> int:
+    """Products a bit-parallel array performs on one problem: every lane slot of every dense
+    step with the dense front end; with TCL, each non-zero of the scheduled operand (zeros
+    are skipped or their slot gated) against every member of the streamed operand."""
+    if hw.frontend.kind == "dense":
+        return int(f.size) * int(x.shape[0])
+    if scheduled == "filters":
+        return int(np.count_nonzero(f)) * int(x.shape[0])
+    return int(np.count_nonzero(x)) * int(f.shape[0])
 
 
 def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, scheduled: str, *,
@@ -218,8 +258,10 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     ``filters``: ``[n, lines, lanes]`` (values or mask; only non-zeros matter).  ``windows``:
     the same for the bit-parallel back end; for TCLp/TCLe its values -- uint16 magnitudes are
     used as they are (:func:`accelsim.kernels.recoding.fixed_point_magnitudes` of the whole
-    tensor, as :meth:`BitTacticalModel.problems` does before lowering), anything else is
-    quantised here with this problem's own scale.  ``window_source``: distinct source
+    tensor, as :meth:`BitTacticalModel.problems` does before lowering), int32 values are
+    signed integers whose TCLp precision counts in two's complement
+    (:func:`accelsim.kernels.quantise.twos_complement`), anything else is quantised here with
+    this problem's own scale.  ``window_source``: distinct source
     elements behind the windows (default: the lowered elements) and ``window_key`` the
     identity of that source (problems with equal keys read the same data), for the memory
     model.
@@ -228,7 +270,11 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     arr, is_serial, bits = hw.array, hw.backend.serial, hw.array.pe_bits
     if is_serial:
         w_raw = np.asarray(windows)
-        x_vals = w_raw if w_raw.dtype == np.uint16 else fixed_point_magnitudes(w_raw, bits)
+        signed = w_raw if w_raw.dtype == np.int32 else None
+        if signed is not None:
+            x_vals = np.abs(signed).astype(np.uint16)
+        else:
+            x_vals = w_raw if w_raw.dtype == np.uint16 else fixed_point_magnitudes(w_raw, bits)
         x = x_vals != 0
     else:
         x = _as_mask(windows)
@@ -248,15 +294,15 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     base = filter_rounds * window_sets * lines * (bits if is_serial else 1)
     ideal = _ideal_cycles(f, x, hw, scheduled, filter_rounds, window_sets)
     if is_serial:
-        block, steps, mac_bit_ops = _serial_blocks(f, x_vals, hw, scheduled)
+        block, steps, ops = _serial_blocks(f, x_vals, hw, scheduled, signed)
     else:
         block, steps = _parallel_blocks(f, x, hw, scheduled, filter_rounds, window_sets)
-        mac_bit_ops = effectual * bits
+        ops = _performed_products(f, x, hw, scheduled)
     compute = int(block.sum())
     pe_lanes = arr.tiles * arr.rows * arr.columns * lanes
     breakdown = CycleBreakdown(base, compute, ideal, effectual, compute * pe_lanes, 0, scheduled)
     round_bytes, set_bytes, out_bytes, counts, base_counts = _bytes_and_counts(
-        f, n_w, steps, hw, scheduled, mac_bit_ops, window_source)
+        f, n_w, steps, hw, scheduled, _compute_counts(ops, hw), window_source)
     return ProblemTiming(breakdown, block, round_bytes, set_bytes, out_bytes, counts,
                          base_counts, id(filters), window_key, base_filter_bytes)
 
@@ -296,6 +342,11 @@ class BitTacticalModel(ArrayModel):
         if hw.backend.serial:
             i = WINDOW_OPERAND[pass_name]
             lowered[i], rule = quantise_window(operands[i], hw.backend, geometry.name, pass_name)
+            if twos_complement(hw.backend, rule, operands[i]):  # TCLp reads the signs too
+                lowered[i] = np.where(np.asarray(operands[i]) < 0, -lowered[i].astype(np.int32),
+                                      lowered[i].astype(np.int32))
+        if hw.frontend.fold_first_layer and folds(geometry, pass_name):
+            geometry, lowered[0], lowered[1] = fold_first_layer(geometry, lowered[0], lowered[1])
         work = lowered_work(geometry, pass_name, lowered[0], lowered[1], lanes=hw.array.lanes,
                             traversal=hw.frontend.traversal)
         return [dataclasses.replace(w, quantisation=rule) for w in work] if rule else work

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from accelsim.pipeline.energy import AccessCounts
+from accelsim.pipeline.energy import ENERGY_PARTS, AccessCounts
 
 __all__ = ["ZERO", "CycleBreakdown", "ProblemTiming"]
 
@@ -24,10 +24,22 @@ class CycleBreakdown:
     pe_lane_cycles: int  # compute_cycles x PEs x lanes of the array
     stall_cycles: int = 0
     scheduled: str = ""
-    energy_pj: float = 0.0       # pJ, this machine (compute, buffers, metadata, DRAM)
-    base_energy_pj: float = 0.0  # pJ, the dense baseline: every slot at full width, dense
+    energy_pj: float = 0.0       # pJ, this machine: the sum of energy_parts_pj
+    base_energy_pj: float = 0.0  # pJ, its own dense twin: every slot at full width, dense
                                  # weights, each operand loaded once
     quantisation: str = ""       # rule that made the serial operand's magnitudes ("" none)
+    energy_parts_pj: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)  # pJ, per ENERGY_PARTS
+
+    @property
+    def energy_breakdown_pj(self) -> dict[str, float]:
+        """The energy in pJ per part (:data:`~accelsim.pipeline.energy.ENERGY_PARTS`:
+        compute, frontend, buffers, dram)."""
+        return dict(zip(ENERGY_PARTS, self.energy_parts_pj, strict=True))
+
+    @property
+    def energy_total_pj(self) -> float:
+        """``sum(energy_breakdown_pj.values())`` exactly (pJ)."""
+        return sum(self.energy_breakdown_pj.values())
 
     @property
     def total_cycles(self) -> int:
@@ -35,7 +47,8 @@ class CycleBreakdown:
 
     @property
     def speedup(self) -> float:
-        """base / (compute + stalls); 1.0 for an empty pass."""
+        """base / (compute + stalls): the speedup over the machine's own dense twin (its
+        ``speedup_vs_own_dense`` in reports); 1.0 for an empty pass."""
         return self.base_cycles / self.total_cycles if self.total_cycles else 1.0
 
     @property
@@ -66,10 +79,14 @@ class CycleBreakdown:
                               self.pe_lane_cycles + other.pe_lane_cycles,
                               self.stall_cycles + other.stall_cycles, scheduled,
                               self.energy_pj + other.energy_pj,
-                              self.base_energy_pj + other.base_energy_pj, quantisation)
+                              self.base_energy_pj + other.base_energy_pj, quantisation,
+                              tuple(a + b for a, b in zip(self.energy_parts_pj,
+                                                          other.energy_parts_pj, strict=True)))
 
     def to_dict(self) -> dict:
-        """The figures as a dict; ``"quantisation"`` only for a bit-serial pass."""
+        """The machine's own figures as a dict (``speedup`` and ``energy_efficiency`` against
+        its own dense twin, as a sweep store keeps them); ``"quantisation"`` only for a
+        bit-serial pass.  Reports show :func:`accelsim.yardstick.pass_figures` instead."""
         extra = {"quantisation": self.quantisation} if self.quantisation else {}
         return {**extra, "base_cycles": self.base_cycles, "compute_cycles": self.compute_cycles,
                 "ideal_cycles": self.ideal_cycles, "stall_cycles": self.stall_cycles,

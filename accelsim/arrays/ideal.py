@@ -6,7 +6,10 @@ nothing else, perfectly balanced.  No design with the same peak can be faster
 (:func:`accelsim.spec.hardware.ideal_bound`).
 
 Memory and energy as for the systolic array (:mod:`accelsim.arrays.systolic`): one block per
-problem with its dense operands; energy counts the effectual MACs and each non-zero lowered
+problem, but only the non-zero operands move (the ideal machine stores them compressed at no
+cost, the source's non-zeros estimated from the lowered windows' density); energy counts each effectual product once at the price of one
+bit-serial lane cycle (``serial_ops``: the least any modelled PE pays for a product, so the
+ideal array's compute energy bounds every machine's from below) and each non-zero lowered
 operand read once.  The base energy is that of the dense machine with the same multipliers.
 """
 
@@ -36,15 +39,18 @@ def _ideal_timing(p: LoweredProblem, hw: Hardware, source: int | None,
     breakdown = CycleBreakdown(ceil_div(dense, macs), compute, compute, effectual,
                                compute * macs)
     src = n_w * k if source is None else min(source, n_w * k)
-    round_bytes, set_bytes, out_bytes = dense_bytes(np.array([n_f]), n_f * k, n_f,
-                                                     np.array([n_w]), src, n_w, bits)
-    nnz = int(np.count_nonzero(f)) + int(np.count_nonzero(x))
-    counts = AccessCounts(mac_bit_ops=effectual * bits, buffer_read_bits=nnz * bits,
+    nnz_f, nnz_x = int(np.count_nonzero(f)), int(np.count_nonzero(x))
+    nnz_src = ceil_div(src * nnz_x, x.size) if x.size else 0  # the source's non-zeros
+    round_bytes, set_bytes, out_bytes = dense_bytes(np.array([n_f]), nnz_f, n_f,
+                                                     np.array([n_w]), nnz_src, n_w, bits)
+    nnz = nnz_f + nnz_x
+    counts = AccessCounts(serial_ops=effectual, buffer_read_bits=nnz * bits,
                           buffer_write_bits=n_f * n_w * bits)
-    base = AccessCounts(mac_bit_ops=dense * bits, buffer_read_bits=(f.size + x.size) * bits,
+    base = AccessCounts(mac_ops=dense, buffer_read_bits=(f.size + x.size) * bits,
                         buffer_write_bits=n_f * n_w * bits)
     return ProblemTiming(breakdown, np.array([[compute]], np.int64), round_bytes, set_bytes,
-                         out_bytes, counts, base, id(p.filters), key)
+                         out_bytes, counts, base, id(p.filters), key,
+                         base_filter_bytes=ceil_div(n_f * k * bits, 8))
 
 
 class IdealModel(GemmModel):

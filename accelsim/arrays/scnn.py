@@ -21,8 +21,10 @@ DCNN of equal multipliers), ``ideal = ceil(effectual / multipliers)``.
 
 Memory and energy: the blocks are output-channel groups with their dense operands (as for the
 systolic array, :mod:`accelsim.arrays.systolic`); energy counts every Cartesian product at
-``pe_bits``, the F + I operands of every vector pair read with their ``SCNN_INDEX_BITS``-bit
-zero-run indices (metadata), and an accumulator read and write per kept product.  The base
+``pe_bits`` and through the crossbar to the banks (:func:`crossbar_stages` 2:1 stages of
+``2 pe_bits`` bits), the F + I operands of every vector pair read with their
+``SCNN_INDEX_BITS``-bit zero-run indices (metadata), and an accumulator read and write per kept
+product.  The base
 energy is that of the dense machine with the same multipliers.
 """
 
@@ -49,7 +51,8 @@ from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
 from accelsim.spec.kind_sections import ScnnSpec
 
-__all__ = ["SCNN_INDEX_BITS", "ScnnModel", "ScnnProblem", "iter_scnn_problems", "scnn_problems"]
+__all__ = ["SCNN_INDEX_BITS", "ScnnModel", "ScnnProblem", "crossbar_stages", "iter_scnn_problems",
+           "scnn_problems"]
 
 SCNN_INDEX_BITS = 4  # SCNN's compressed-sparse encoding: a 4-bit zero run before each non-zero
 
@@ -205,6 +208,12 @@ def iter_scnn_problems(geometry: LayerGeometry, pass_name: str, first: np.ndarra
                                     ("backward_input", n, n + 1, gi), w_csr)
 
 
+def crossbar_stages(spec: ScnnSpec) -> int:
+    """2:1 stages a product passes in the crossbar from the ``F x I`` multipliers to the
+    accumulator banks (each bank's input is an ``F x I``-input multiplexer)."""
+    return max(spec.weights_per_cycle * spec.activations_per_cycle - 1, 1).bit_length()
+
+
 def _scnn_timing(p: ScnnProblem, hw: Hardware) -> ProblemTiming:
     spec, bits = hw.scnn, hw.array.pe_bits
     groups, products, kept, pairs = _scnn_cycles(p.w_ptr, p.w_k, p.w_r, p.w_s,
@@ -219,11 +228,12 @@ def _scnn_timing(p: ScnnProblem, hw: Hardware) -> ProblemTiming:
                                              np.array([1]), p.window_source, 1, bits)
     out_bytes = -(-per_round[:, None] * n_planes * bits // 8)
     operand_bits = int(pairs) * (spec.weights_per_cycle + spec.activations_per_cycle)
-    counts = AccessCounts(mac_bit_ops=int(products) * bits,
+    counts = AccessCounts(mac_ops=int(products),
+                          mux_bits=int(products) * crossbar_stages(spec) * 2 * bits,
                           buffer_read_bits=operand_bits * bits + int(kept) * bits,
                           buffer_write_bits=int(kept) * bits + p.out_elems * bits,
                           metadata_bits=operand_bits * SCNN_INDEX_BITS)
-    base = AccessCounts(mac_bit_ops=p.dense_macs * bits,
+    base = AccessCounts(mac_ops=p.dense_macs,
                         buffer_read_bits=(p.filter_elems + p.window_source) * bits,
                         buffer_write_bits=p.out_elems * bits)
     return ProblemTiming(breakdown, groups.astype(np.int64)[:, None], round_bytes, set_bytes,

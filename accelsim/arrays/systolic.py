@@ -165,7 +165,7 @@ def _systolic_timing(p: LoweredProblem, hw: Hardware, source: int | None,
     else:
         reads = n_w * k + n_f * k * ceil_div(n_w, spec.width) + n_f * n_w * (k_folds - 1)
         writes = n_f * n_w * k_folds
-    counts = AccessCounts(mac_bit_ops=dense * bits, buffer_read_bits=reads * bits,
+    counts = AccessCounts(mac_ops=dense, buffer_read_bits=reads * bits,
                           buffer_write_bits=writes * bits)
     return ProblemTiming(breakdown, block, round_bytes, set_bytes, out_bytes, counts, counts,
                          id(p.filters), key)

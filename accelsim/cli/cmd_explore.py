@@ -54,8 +54,10 @@ def run_points(args: argparse.Namespace) -> sweep_run.SweepResult:
     if args.json:
         print_json(result.to_dict())
     else:
+        ref = spec.reference.name if spec.reference is not None else "none"
         print(f"sweep {result.name}: {result.total} points ({len(spec.workloads)} "
-              f"workloads x {len(spec.hardware)} hardware), {result.already_done} already "
+              f"workloads x {len(spec.hardware)} hardware, the reference {ref} included), "
+              f"{result.already_done} already "
               f"in {result.store}, {result.computed} computed on {result.executor} in "
               f"{result.seconds:.1f} s, {result.by_others} done by another sweep meanwhile, "
               f"{len(result.failed)} failed, {result.remaining} "

@@ -16,6 +16,43 @@ from plots.report import build_report
 from plots.validation import write_figures
 
 
+def figsize(text: str) -> tuple[float, float]:
+    """``--figsize WxH`` (or ``W,H``): the figure's width and height in inches."""
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        w, h = (float(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT in inches, e.g. "
+                                         "8x4.5") from None
+    if not (0 < w <= 100 and 0 < h <= 100):
+        raise argparse.ArgumentTypeError(f"{text!r}: each side must be above 0 and at most "
+                                         "100 inches")
+    return w, h
+
+
+def dpi(text: str) -> int:
+    """``--dpi N``: dots per inch, 1 to 1200."""
+    value = o.pos_int(text)
+    if value > 1200:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at most 1200 dots per inch")
+    return value
+
+
+def add_size(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dpi", type=dpi, default=120,
+                   help="dots per inch of PNG figures (and of the raster parts of SVG ones)")
+    p.add_argument("--figsize", type=figsize, default=None, metavar="WxH",
+                   help="figure size in inches, e.g. 8x4.5 (default: sized to the content)")
+
+
+def add_reference(p: argparse.ArgumentParser) -> None:
+    """``--reference`` for traces and run directories simulated here (default dadiannao);
+    results read from a store or a report keep the reference they were measured against,
+    and naming another one is an error."""
+    o.add_reference(p)
+    p.set_defaults(reference=None)
+
+
 def add_plot(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", metavar="KIND", help=" | ".join(FIGURE_KINDS))
     p.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -34,6 +71,8 @@ def add_plot(p: argparse.ArgumentParser) -> None:
                    help="pareto: cost axis")
     p.add_argument("--epoch", type=o.pos_int, default=None,
                    help="density: epoch to show (1-based; default the last)")
+    add_size(p)
+    add_reference(p)
     o.add_title(p)
 
 
@@ -50,7 +89,8 @@ def summed_pass(passes: tuple[str, ...]) -> str:
 #: plot flag -> the figure kinds it applies to
 APPLIES: dict[str, tuple[str, ...]] = {
     "--passes": ("sparsity", "layers", "heatmap", "pareto"), "--workload": ("heatmap",),
-    "--gpu-results": ("layers",), "--epoch": ("density",)}
+    "--gpu-results": ("layers",), "--epoch": ("density",),
+    "--reference": ("sparsity", "layers", "heatmap", "pareto")}
 
 
 def plot_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -58,13 +98,15 @@ def plot_options(args: argparse.Namespace) -> dict[str, Any]:
     flag that does not apply to that figure."""
     kind = args.kind
     given = {"--passes": args.passes, "--workload": args.workload,
-             "--gpu-results": args.gpu_results, "--epoch": args.epoch}
+             "--gpu-results": args.gpu_results, "--epoch": args.epoch,
+             "--reference": args.reference}
     o.unused({flag: v for flag, v in given.items() if kind not in APPLIES[flag]},
              f"the {kind} figure")
     options: dict[str, Any] = {"title": args.title} if args.title else {}
     if FIGURE_KINDS[kind][1] == "results":
         options["where"] = o.parse_key_values(args.where, "--where", "backend.kind=tcle")
         options["hardware"] = args.hardware
+        options["reference"] = args.reference
     passes = o.parse_passes(args.passes)
     if kind in ("sparsity", "layers") and passes:
         options["passes"] = passes
@@ -85,7 +127,8 @@ def run_plot(args: argparse.Namespace) -> int:
     if args.kind not in FIGURE_KINDS:
         raise AccelsimError(f"unknown figure kind {args.kind!r}; choose one of "
                             f"{', '.join(FIGURE_KINDS)}")
-    plot(args.kind, args.inputs, args.out, **plot_options(args))
+    plot(args.kind, args.inputs, args.out, dpi=args.dpi, figsize=args.figsize,
+         **plot_options(args))
     print(f"wrote {args.out}")
     return 0
 
@@ -93,15 +136,18 @@ def run_plot(args: argparse.Namespace) -> int:
 def add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="RUN_OR_RESULTS",
                    help="a training run directory, or results (store, CSV, JSON, traces)")
-    o.add_out(p, "HTML file to write", "REPORT.html")
+    o.add_out(p, "HTML file to write (.html or .htm)", "REPORT.html")
     o.add_hardware(p, "hardware to simulate traces on")
     o.add_gpu_results(p)
+    add_size(p)
+    add_reference(p)
     o.add_title(p, "page")
 
 
 def run_report(args: argparse.Namespace) -> int:
     path = build_report(args.inputs, args.out, hardware=args.hardware, gpu=args.gpu_results,
-                        title=args.title)
+                        title=args.title, dpi=args.dpi, figsize=args.figsize,
+                        reference=args.reference)
     print(f"wrote {path}")
     return 0
 

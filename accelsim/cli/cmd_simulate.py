@@ -37,6 +37,7 @@ def run_warm(args: argparse.Namespace) -> int:
 def add_simulate(p: argparse.ArgumentParser) -> None:
     o.add_trace(p, optional=True)
     o.add_hardware(p)
+    o.add_reference(p)
     o.add_passes(p, help="passes to simulate")
     p.add_argument("--synthetic", default=None, choices=o.MODEL_NAMES, metavar="MODEL",
                    help="simulate a synthetic trace of this zoo model instead of a file")
@@ -53,17 +54,18 @@ def add_simulate(p: argparse.ArgumentParser) -> None:
 
 def run_simulate(args: argparse.Namespace) -> int:
     passes = o.parse_passes(args.passes)
-    hw = load_hardware(args.hardware)
+    hw, ref = load_hardware(args.hardware), load_hardware(args.reference)
     if args.synthetic and args.trace:
         raise AccelsimError("simulate takes a TRACE_OR_RUN_DIR or --synthetic MODEL, not both")
     if args.synthetic:
         report = api.simulate_synthetic(args.synthetic, hw, dataset=args.dataset,
                                         method=args.method, sparsity=args.sparsity,
                                         batch=args.batch, seed=args.seed, passes=passes,
-                                        derive=derive_layer_table, threads=args.threads)
+                                        derive=derive_layer_table, reference=ref,
+                                        threads=args.threads)
     elif args.trace:
         report = api.simulate_trace(args.trace, hw, passes=passes, step=args.step,
-                                    threads=args.threads)
+                                    reference=ref, threads=args.threads)
     else:
         raise AccelsimError("simulate needs a TRACE_OR_RUN_DIR or --synthetic MODEL")
     if args.json:
@@ -86,6 +88,7 @@ def add_simulate_layer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stride", type=o.pos_int, default=1, help="conv stride")
     p.add_argument("--padding", type=o.nonneg_int, default=0, help="conv zero padding")
     o.add_hardware(p)
+    o.add_reference(p)
     add_threads(p)
     o.add_json(p)
 
@@ -94,6 +97,7 @@ def run_simulate_layer(args: argparse.Namespace) -> int:
     result = api.simulate_layer_files(args.weights, args.activations, output_grad=args.output_grad,
                                       stride=args.stride, padding=args.padding,
                                       hardware=load_hardware(args.hardware),
+                                      reference=load_hardware(args.reference),
                                       threads=args.threads)
     if args.json:
         print_json(result.to_dict())
@@ -104,7 +108,9 @@ def run_simulate_layer(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, o.Command] = {
     "simulate": o.Command("Simulate a trace (or a synthetic one) on the sparse PE array: per "
-                          "layer and pass base/compute/ideal cycles, speedup, utilisation.",
+                          "layer and pass base/compute/ideal cycles, time, speedup and energy "
+                          "efficiency against the reference machine (--reference, default "
+                          "dadiannao), energy with its breakdown, utilisation; the area.",
                           add_simulate, run_simulate),
     "warm": o.Command("Compile the simulator's numba kernels into the user's cache "
                       "(NUMBA_CACHE_DIR, default ~/.cache/accelsim/numba), so that the first "

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export-dnnsim": ("cmd_traces", "write a trace's forward operands in DNNsim's layout"),
     "simulate": ("cmd_simulate", "simulate a trace on the sparse PE array: cycles, speedups"),
     "simulate-layer": ("cmd_simulate", "simulate one layer from .npy tensors"),
+    "compare": ("cmd_compare", "compare machines on one trace: time, energy, area, perf/W"),
     "warm": ("cmd_simulate", "compile the kernels into the user's cache (fast first call)"),
     "sweep": ("cmd_explore", "run an architecture sweep into a results store; export it"),
     "plot": ("cmd_figures", "draw one figure (PNG or SVG) of results or a run"),
@@ -54,6 +55,7 @@ examples:
   accelsim inspect r18.trace --json
   accelsim flops r18.trace
   accelsim simulate r18.trace --passes forward,backward-input
+  accelsim compare r18.trace --hardware bit-tactical,bit-tactical-tcle,scnn,ideal
   accelsim export-dnnsim r18.trace --out dnnsim/resnet18
   accelsim plot training runs/swat --out curves.svg
   accelsim report runs/swat --out report.html

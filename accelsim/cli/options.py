@@ -141,6 +141,14 @@ def add_hardware(p: argparse.ArgumentParser, what: str = "hardware to simulate o
                         "bit-tactical-tcle, systolic-os-32x32, scnn, ideal)")
 
 
+def add_reference(p: argparse.ArgumentParser) -> None:
+    """``--reference``: the machine every speedup and energy efficiency is measured against."""
+    p.add_argument("--reference", default="dadiannao", metavar="HW",
+                   help="reference machine of every speedup and energy efficiency (its time "
+                        "and energy on the same operands): a built-in name or a TOML file "
+                        "(default: dadiannao, the dense Bit-Tactical array)")
+
+
 def add_passes(p: argparse.ArgumentParser, default: str | None = ",".join(PASSES),
                help: str = "comma-separated passes") -> None:
     p.add_argument("--passes", default=default, metavar="PASS[,PASS...]",

@@ -105,24 +105,38 @@ def print_flops(report: Any, out: TextIO | None = None) -> None:
 
 def print_simulation(report: Any, out: TextIO | None = None) -> None:
     """A :class:`accelsim.simulate.Report`: per layer and pass cycles (base, compute, ideal,
-    stall), speedup, utilisation and energy (uJ), then the totals per pass."""
+    stall), speedup against the reference, utilisation and energy (uJ), then the totals per
+    pass with the energy breakdown, and the machine's area."""
     out = out or sys.stdout
+    ref = report.reference_hardware
     print(f"hardware: {report.hardware.describe()}", file=out)
+    if ref is not None:
+        print(f"reference: {ref.describe()}", file=out)
     rows = []
     for lr in report.layers:
-        for p, b in lr.passes.items():
-            rows.append([lr.geometry.name, p, fmt_count(b.base_cycles), fmt_count(b.compute_cycles),
-                         fmt_count(b.ideal_cycles), fmt_count(b.stall_cycles), f"{b.speedup:.2f}x",
-                         f"{100 * b.exploited_sparsity:.0f}%", f"{100 * b.pe_utilisation:.0f}%",
-                         f"{b.energy_pj / 1e6:.3g}", f"{b.energy_efficiency:.2f}x", b.scheduled])
+        for p in lr.passes:
+            d = lr.figures(p)
+            rows.append([lr.geometry.name, p, fmt_count(d["base_cycles"]),
+                         fmt_count(d["compute_cycles"]), fmt_count(d["ideal_cycles"]),
+                         fmt_count(d["stall_cycles"]), _times(d.get("speedup")),
+                         f"{100 * d['exploited_sparsity']:.0f}%",
+                         f"{100 * d['pe_utilisation']:.0f}%", f"{d['energy_pj'] / 1e6:.3g}",
+                         _times(d.get("energy_efficiency")), d["scheduled"]])
     print(table(["layer", "pass", "base cyc", "compute cyc", "ideal cyc", "stall cyc", "speedup",
                  "exploited", "PE util", "energy uJ", "energy eff", "scheduled"], rows), file=out)
-    print("\ntotals:", file=out)
-    for name, b in report.totals().items():
-        print(f"  {name:16s} base {fmt_count(b.base_cycles):>9s}  compute "
-              f"{fmt_count(b.compute_cycles):>9s}  stall {fmt_count(b.stall_cycles):>9s}  "
-              f"speedup {b.speedup:.2f}x  energy {b.energy_pj / 1e6:.4g} uJ "
-              f"({b.energy_efficiency:.2f}x less than dense)", file=out)
+    print("\ntotals: (speedup and energy efficiency against the reference)", file=out)
+    for name, d in report.total_figures().items():
+        parts = ", ".join(f"{k} {v / 1e6:.3g}" for k, v in d["energy_breakdown_pj"].items())
+        print(f"  {name:16s} {d['time_s'] * 1e3:.4g} ms  speedup {_times(d.get('speedup'))} "
+              f"(own dense {d['speedup_vs_own_dense']:.2f}x)  energy {d['energy_pj'] / 1e6:.4g} uJ "
+              f"({parts})  energy eff {_times(d.get('energy_efficiency'))}", file=out)
+    area = report.to_dict()["area_breakdown_mm2"]
+    print(f"area: {sum(area.values()):.4g} mm2 ("
+          + ", ".join(f"{k} {v:.3g}" for k, v in area.items()) + ")", file=out)
+
+
+def _times(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}x"
 
 
 def print_layer_passes(passes: dict[str, dict[str, Any]]) -> None:
@@ -130,5 +144,25 @@ def print_layer_passes(passes: dict[str, dict[str, Any]]) -> None:
     for p, d in passes.items():
         print(f"{p:16s} base {d['base_cycles']:>10d}  compute {d['compute_cycles']:>10d}  "
               f"ideal {d['ideal_cycles']:>10d}  stall {d['stall_cycles']:>10d}  "
-              f"speedup {d['speedup']:.3f}x  energy {d['energy_pj'] / 1e6:.4g} uJ "
-              f"({d['energy_efficiency']:.2f}x less than dense)")
+              f"speedup {_times(d.get('speedup'))} vs {d.get('reference', '-')}  "
+              f"energy {d['energy_pj'] / 1e6:.4g} uJ "
+              f"(energy eff {_times(d.get('energy_efficiency'))})")
+
+
+def print_comparison(comparison: Any, out: TextIO | None = None) -> None:
+    """An :class:`accelsim.api.Comparison`: one row per machine -- time, speedup and energy
+    efficiency against the reference, energy and its parts (uJ), area (mm2), effectual GOPS,
+    GOPS/mm2 and GOPS/W -- of the sum of the simulated passes."""
+    out = out or sys.stdout
+    rows = comparison.rows()
+    parts = list(rows[0]["energy_breakdown_pj"]) if rows else []
+    body = [[r["name"], f"{r['time_s'] * 1e3:.4g}", _times(r["speedup"]),
+             f"{r['energy_pj'] / 1e6:.4g}",
+             *(f"{r['energy_breakdown_pj'][k] / 1e6:.3g}" for k in parts),
+             _times(r["energy_efficiency"]), f"{r['area_mm2']:.4g}",
+             f"{r['effectual_gops']:.4g}", f"{r['gops_per_mm2']:.3g}",
+             f"{r['gops_per_w']:.4g}"] for r in rows]
+    print(f"reference: {comparison.reference.describe()}; passes: "
+          f"{', '.join(comparison.passes)}", file=out)
+    print(table(["machine", "time ms", "speedup", "energy uJ", *(f"{k} uJ" for k in parts),
+                 "energy eff", "area mm2", "eff. GOPS", "GOPS/mm2", "GOPS/W"], body), file=out)

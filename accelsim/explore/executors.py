@@ -61,6 +61,9 @@ class PointTask:
     params: dict[str, Any]
     sweep: str = ""
     derive: TableDeriver | None = None
+    label: str = ""
+    reference: str = ""
+    reference_digest: str = ""
 
 
 _CACHE: dict[tuple[str, bool], list] = {}
@@ -115,7 +118,8 @@ def simulate_point(task: PointTask) -> PointRecord:
     rows.extend((TOTAL, -1, p, b) for p, b in totals.items())
     return PointRecord(task.workload.digest, hw.digest(), task.passes, tuple(rows),
                        hw.to_dict(), task.workload.info, task.params, task.sweep,
-                       time.perf_counter() - t0, f"{socket.gethostname()}:{os.getpid()}")
+                       time.perf_counter() - t0, f"{socket.gethostname()}:{os.getpid()}",
+                       task.label, task.reference, task.reference_digest)
 
 
 Outcome = tuple[PointTask, PointRecord | None, BaseException | None]

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from accelsim.errors import AccelsimError
+from accelsim.explore.labels import point_label
+from accelsim.explore.records import flatten_hardware
 from accelsim.explore.spec import (
     MAX_AXIS,
     MAX_HARDWARE_POINTS,
@@ -111,10 +113,12 @@ def flatten_table(where: str, table: Mapping[str, Any], known: Mapping[str, None
     return out
 
 
-def hardware_source(value: Any, base_dir: Path) -> Any:
+def hardware_source(value: Any, base_dir: Path, where: str = "[base] hardware") -> Any:
+    """A machine named in a spec: the TOML path (relative to ``base_dir``) when that file
+    exists, else the text as given (a built-in name, checked by ``load_hardware``)."""
     if not isinstance(value, str) or not value:
-        raise fail("[base] hardware", f"{show(value)} must be a built-in name (bit-tactical, "
-                                       "dadiannao, ...) or a hardware TOML path")
+        raise fail(where, f"{show(value)} must be a built-in name (bit-tactical, "
+                          "dadiannao, ...) or a hardware TOML path")
     p = Path(value).expanduser()
     candidate = p if p.is_absolute() else base_dir / p
     return candidate if candidate.exists() else value
@@ -155,7 +159,8 @@ def expand_hardware(base: Hardware, points: list[dict[str, Any]],
                 continue
             used_grid.update((k, repr(v)) for k, v in zip(keys, combo, strict=True))
             used_point.add(index)
-            good.setdefault(hw.digest(), HardwarePoint(params, hw, hw.digest()))
+            label = point_label(params, flatten_hardware(hw.to_dict(), "name"), base.name)
+            good.setdefault(hw.digest(), HardwarePoint(params, hw, hw.digest(), label))
     for k, values in grid:
         for v in values:
             if (k, repr(v)) not in used_grid:

@@ -18,8 +18,10 @@ from accelsim.explore.grid import (
     values,
 )
 from accelsim.explore.spec import (
+    REFERENCE,
     TOP_KEYS,
     WORKLOAD_TABLE_KEYS,
+    HardwarePoint,
     SweepError,
     SweepSpec,
     Workload,
@@ -72,11 +74,28 @@ def load_sweep(source: str | os.PathLike[str] | Mapping[str, Any], *,
 def _from_dict(data: dict[str, Any], root: Path, default_name: str, src: str,
                derive: TableDeriver | None) -> SweepSpec:
     name, invalid, passes = _top_level(data, default_name)
+    reference = _reference(data, root)
     base, grid, points = _hardware_tables(data, root)
     hardware, skipped = expand_hardware(base, points, grid, invalid)
+    if all(hp.digest != reference.digest() for hp in hardware):
+        hardware += (HardwarePoint({}, reference, reference.digest(),
+                                   f"{reference.name or 'reference'} (reference)"),)
     workloads = _workloads(data, root, derive)
     return SweepSpec(name, base, hardware, workloads, tuple(passes), invalid, skipped,
-                     tuple(grid), src, derive)
+                     tuple(grid), src, derive, reference)
+
+
+def _reference(data: dict[str, Any], root: Path) -> Hardware:
+    """The ``reference = "..."`` machine (a built-in name or a hardware TOML path, relative
+    to the spec) every point's speedup is measured against; default :data:`REFERENCE`."""
+    value = data.get("reference", REFERENCE)
+    if not isinstance(value, str) or not value:
+        raise SweepError(f"reference = {show(value)} must be a built-in hardware name "
+                         "(dadiannao, bit-tactical, ...) or a hardware TOML path")
+    try:
+        return load_hardware(hardware_source(value, root, "reference"))
+    except AccelsimError as exc:
+        raise SweepError(f"reference = {show(value)}: {exc}") from None
 
 
 def _top_level(data: dict[str, Any], default_name: str) -> tuple[str, str, list[str]]:

@@ -14,6 +14,8 @@ Spec format (paths are relative to the spec file)::
     name = "lookahead-lookaside"          # optional, default: the file name
     passes = ["forward", "backward_input", "backward_weight"]   # optional, default all
     invalid = "skip"                      # or "error" (see below)
+    reference = "dadiannao"               # optional: the machine every speedup is against
+                                          # (built-in name or hardware TOML path)
 
     [base]
     hardware = "bit-tactical"             # built-in name or a hardware TOML path
@@ -97,7 +99,7 @@ from accelsim.explore.executors import (
 from accelsim.explore.load import load_sweep
 from accelsim.explore.records import PointRecord
 from accelsim.explore.spec import SweepError, SweepSpec
-from accelsim.explore.store import open_store
+from accelsim.explore.store import ResultsStore, open_store
 
 __all__ = ["SweepResult", "plan", "run_sweep"]
 
@@ -132,6 +134,8 @@ class SweepResult:
 def plan(spec: SweepSpec, done: Mapping[tuple[str, str], frozenset[str]]) -> list[PointTask]:
     """The points of ``spec`` not (completely) in the store, workload by workload, each with
     its missing passes."""
+    ref = spec.reference_point
+    ref_name, ref_digest = (ref.hardware.name or ref.label, ref.digest) if ref else ("", "")
     tasks = []
     for wl in spec.workloads:
         for hp in spec.hardware:
@@ -139,8 +143,19 @@ def plan(spec: SweepSpec, done: Mapping[tuple[str, str], frozenset[str]]) -> lis
             missing = tuple(p for p in spec.passes if p not in have)
             if missing:
                 tasks.append(PointTask(wl, hp.hardware, missing, hp.params, spec.name,
-                                            spec.derive))
+                                       spec.derive, hp.label, ref_name, ref_digest))
     return tasks
+
+
+def _name_done_points(store: ResultsStore, spec: SweepSpec,
+                      done: Mapping[tuple[str, str], frozenset[str]]) -> None:
+    """Points of ``spec`` already stored take this sweep's labels and reference."""
+    ref = spec.reference_point
+    ref_name, ref_digest = (ref.hardware.name or ref.label, ref.digest) if ref else ("", "")
+    named = [(wl.digest, hp.digest, hp.label, hp.params, ref_name, ref_digest)
+             for wl in spec.workloads for hp in spec.hardware if (wl.digest, hp.digest) in done]
+    if named:
+        store.name_points(named, spec.name)
 
 
 def run_sweep(spec: SweepSpec | str | os.PathLike[str] | Mapping[str, Any],
@@ -168,7 +183,9 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str] | Mapping[str, Any],
     with open_store(out) as store:
         if spec.skipped:
             store.record_skipped(spec.name, ((s.params, s.reason) for s in spec.skipped))
-        tasks = plan(spec, store.done())
+        done = store.done()
+        _name_done_points(store, spec, done)
+        tasks = plan(spec, done)
         already = spec.size - len(tasks)
         remaining = 0
         if max_points is not None and len(tasks) > max_points:
@@ -182,25 +199,9 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str] | Mapping[str, Any],
             n = min(workers or default_workers(), max(len(tasks), 1))
             executor = f"{n} local process{'es' if n > 1 else ''}"
             outcomes = run_inline(feed) if n == 1 else run_pool(feed, n)
-        failed: list[tuple[str, dict[str, Any], str]] = []
-        computed = 0
         bar = _progress(spec, already, progress)
         try:
-            for task, record, error in outcomes:
-                if record is not None:
-                    store.write_point(record)
-                    claims.release(task)
-                    computed += 1
-                    if on_point is not None:
-                        on_point(record)
-                else:
-                    message = (str(error) if isinstance(error, AccelsimError)
-                               else f"{type(error).__name__}: {error}")
-                    store.record_failure(task.workload.digest, task.hardware.digest(), message)
-                    claims.release(task)
-                    failed.append((task.workload.label, task.params, message))
-                    bar.set_postfix(failed=len(failed))
-                bar.update(1)
+            computed, failed = _commit(outcomes, store, claims, bar, on_point)
         finally:
             with contextlib.suppress(Exception):
                 outcomes.close()
@@ -211,6 +212,30 @@ def run_sweep(spec: SweepSpec | str | os.PathLike[str] | Mapping[str, Any],
     return SweepResult(spec.name, Path(out), spec.size, already, computed, tuple(failed),
                        remaining, len(spec.skipped), time.perf_counter() - t0, executor,
                        feed.by_others)
+
+
+def _commit(outcomes: Any, store: ResultsStore, claims: Claims, bar: Any,
+            on_point: Callable[[PointRecord], None] | None
+            ) -> tuple[int, list[tuple[str, dict[str, Any], str]]]:
+    """Commit every finished point (or record its failure) as it comes; (computed, failed)."""
+    failed: list[tuple[str, dict[str, Any], str]] = []
+    computed = 0
+    for task, record, error in outcomes:
+        if record is not None:
+            store.write_point(record)
+            claims.release(task)
+            computed += 1
+            if on_point is not None:
+                on_point(record)
+        else:
+            message = (str(error) if isinstance(error, AccelsimError)
+                       else f"{type(error).__name__}: {error}")
+            store.record_failure(task.workload.digest, task.hardware.digest(), message)
+            claims.release(task)
+            failed.append((task.workload.label, task.params, message))
+            bar.set_postfix(failed=len(failed))
+        bar.update(1)
+    return computed, failed
 
 
 def _progress(spec: SweepSpec, already: int, enabled: bool) -> Any:

@@ -12,9 +12,10 @@ from accelsim.spec.checks import show
 from accelsim.spec.hardware import Hardware
 from accelsim.trace.schema import PASSES
 
-__all__ = ["HardwarePoint", "SkippedPoint", "SweepError", "SweepSpec", "Workload"]
+__all__ = ["REFERENCE", "HardwarePoint", "SkippedPoint", "SweepError", "SweepSpec", "Workload"]
 
-TOP_KEYS = ("name", "passes", "invalid", "base", "grid", "points", "zip", "workloads")
+TOP_KEYS = ("name", "passes", "invalid", "reference", "base", "grid", "points", "zip",
+            "workloads")
 WORKLOAD_TABLE_KEYS = ("traces", "run_steps", "synthetic")
 SYNTHETIC_KEYS = ("model", "dataset", "method", "sparsity", "batch", "seed")
 SYNTHETIC_EXTRA = ("activation_sparsity", "activation_clustering", "weight_structure",
@@ -22,6 +23,8 @@ SYNTHETIC_EXTRA = ("activation_sparsity", "activation_clustering", "weight_struc
                    "saved_activation", "layer_sparsity")
 SYNTHETIC_DEFAULTS = {"dataset": "cifar10", "method": "swat-u", "sparsity": 0.9, "batch": 1,
                       "seed": 0}
+#: the machine speedups are measured against when a spec names none (built-in hardware)
+REFERENCE = "dadiannao"
 MAX_AXIS = 10_000
 MAX_HARDWARE_POINTS = 1_000_000
 
@@ -32,11 +35,14 @@ class SweepError(ConfigError):
 
 @dataclass(frozen=True)
 class HardwarePoint:
-    """One hardware point: the parameters set on the base (dotted keys) and the result."""
+    """One hardware point: the parameters set on the base (dotted keys), the result, and its
+    name (:func:`accelsim.explore.labels.point_label`: what the sweep set, ``T<4,6> tcle
+    x1``)."""
 
     params: dict[str, Any]
     hardware: Hardware
     digest: str
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,8 +71,9 @@ class Workload:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep: the hardware points (after skipping invalid combinations), the
-    workloads and the passes.  Build it with :func:`load_sweep`."""
+    """A validated sweep: the hardware points (after skipping invalid combinations; the
+    reference machine is one of them, added when no design point is it), the workloads and
+    the passes.  Build it with :func:`load_sweep`."""
 
     name: str
     base: Hardware
@@ -78,6 +85,15 @@ class SweepSpec:
     grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     source: str = ""
     derive: TableDeriver | None = None  # derives layer tables that do not ship (torch)
+    reference: Hardware | None = None   # the machine speedups are against (one of hardware)
+
+    @property
+    def reference_point(self) -> HardwarePoint | None:
+        """The hardware point of the reference machine (a design point, or the one added)."""
+        if self.reference is None:
+            return None
+        digest = self.reference.digest()
+        return next((hp for hp in self.hardware if hp.digest == digest), None)
 
     @property
     def size(self) -> int:

@@ -18,14 +18,17 @@ Tables (for people who open the file with ``sqlite3``):
 * ``results``: trace_digest, hardware_digest, layer, layer_index (-1 for totals), pass, the
   figures of :data:`FIGURES`, finished_at (unix seconds);
 * ``points``: trace_digest, hardware_digest, passes done, params (JSON of the swept
-  parameters), sweep (spec name), seconds (simulation time), worker, finished_at;
+  parameters), sweep (spec name), seconds (simulation time), worker, finished_at, label (the
+  point's name), reference and reference_digest (the machine its speedups are against: the
+  reference is a point of the sweep, its rows are ordinary rows);
 * ``hardware``: hardware_digest, name, json (:meth:`accelsim.spec.hardware.Hardware.to_dict`);
 * ``workloads``: trace_digest, trace, kind, model, dataset, method, sparsity, batch, step,
   json;
 * ``failures``: points whose simulation raised (retried by the next run);
 * ``skipped``: hardware combinations a sweep skipped as invalid, with the reason;
-* view ``flat``: ``results`` joined with ``workloads`` and the hardware parameters as
-  columns named ``"array.tiles"`` etc. (regenerated when the hardware keys change).
+* view ``flat``: ``results`` joined with ``workloads``, the point's label, params and
+  reference, the hardware parameters as columns named ``"array.tiles"`` etc., and the
+  figures against the reference (regenerated when the hardware keys change).
 
 Python: ``open_store(path).rows(...)`` / ``.totals(...)`` (see :meth:`ResultsStore.rows`),
 ``export(path, out)`` to CSV or Parquet.
@@ -44,16 +47,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from accelsim.arrays.breakdown import ZERO
+from accelsim.explore.reading import joined_rows, total_rows
 from accelsim.explore.records import (
-    DERIVED,
+    AREA_COLUMNS,
     FIGURES,
     TOTAL,
-    WORKLOAD_KEYS,
     PointRecord,
-    breakdown_of,
+    area_columns,
     figures_of,
-    flatten_hardware,
 )
 from accelsim.explore.sql import (
     BUSY_TIMEOUT_S,
@@ -69,6 +70,7 @@ from accelsim.explore.sql import (
     write_parquet,
 )
 from accelsim.fileio import atomic_path, ensure_dir
+from accelsim.spec.hardware import load_hardware
 
 
 class ResultsStore:
@@ -116,14 +118,18 @@ class ResultsStore:
         sql = (f"INSERT OR IGNORE INTO results ({', '.join(cols)}) VALUES "
                f"({', '.join('?' * len(cols))})")
         values = []
+        hw = load_hardware(record.hardware)
+        area = area_columns(hw)
         for layer, index, pass_name, b in record.rows:
-            f = figures_of(b)
+            f = figures_of(b, hw)
             values.append((record.trace_digest, record.hardware_digest, layer, index, pass_name,
                            *(sql_value(f[k]) for k in FIGURES), now))
         with self.transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO hardware VALUES (?, ?, ?)",
+            conn.execute(f"INSERT OR IGNORE INTO hardware VALUES (?, ?, ?, "
+                         f"{', '.join('?' * len(AREA_COLUMNS))})",
                          (record.hardware_digest, record.hardware.get("name", ""),
-                          json.dumps(record.hardware, sort_keys=True)))
+                          json.dumps(record.hardware, sort_keys=True),
+                          *(area[k] for k in AREA_COLUMNS)))
             conn.execute("INSERT OR IGNORE INTO workloads VALUES (?,?,?,?,?,?,?,?,?,?)",
                          (record.trace_digest, wl["trace"], wl["workload_kind"], wl.get("model"),
                           wl.get("dataset"), wl.get("method"), wl.get("sparsity"),
@@ -134,13 +140,28 @@ class ResultsStore:
                                "hardware_digest = ?",
                                (record.trace_digest, record.hardware_digest)).fetchone()
             passes = set(record.passes) | (set(old["passes"].split(",")) if old else set())
-            conn.execute("INSERT OR REPLACE INTO points VALUES (?,?,?,?,?,?,?,?)",
+            conn.execute("INSERT OR REPLACE INTO points VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                          (record.trace_digest, record.hardware_digest,
                           ",".join(sorted(passes - {""})),
                           json.dumps(record.params, sort_keys=True), record.sweep,
-                          record.seconds, record.worker or _worker_name(), now))
+                          record.seconds, record.worker or _worker_name(), now,
+                          record.label, record.reference, record.reference_digest))
             conn.execute("DELETE FROM failures WHERE trace_digest = ? AND hardware_digest = ?",
                          (record.trace_digest, record.hardware_digest))
+
+    def name_points(self, named: Iterable[tuple[str, str, str, Mapping[str, Any], str, str]],
+                    sweep: str) -> None:
+        """Give stored points the label, swept parameters and reference of the sweep now
+        running (``(trace_digest, hardware_digest, label, params, reference name,
+        reference digest)``): a point a later sweep runs again is named as that sweep names
+        it, and measured against its reference.  Points not stored are left alone."""
+        with self.transaction() as conn:
+            conn.executemany("UPDATE points SET label = ?, params = ?, sweep = ?, reference = ?, "
+                             "reference_digest = ? WHERE trace_digest = ? AND "
+                             "hardware_digest = ?",
+                             [(label, json.dumps(dict(params), sort_keys=True), sweep, ref,
+                               ref_digest, trace, hw)
+                              for trace, hw, label, params, ref, ref_digest in named])
 
     def record_failure(self, trace_digest: str, hardware_digest: str, error: str) -> None:
         """Remember that a point's simulation raised ``error`` (it stays not done)."""
@@ -185,23 +206,7 @@ class ResultsStore:
                 for r in self._conn.execute("SELECT * FROM skipped ORDER BY sweep, params")]
 
     def _joined(self, include_totals: bool) -> Iterator[dict[str, Any]]:
-        hardware = {r["hardware_digest"]: flatten_hardware(json.loads(r["json"]))
-                    for r in self._conn.execute("SELECT hardware_digest, json FROM hardware")}
-        sql = ("SELECT r.trace_digest, r.hardware_digest, w.trace, w.kind AS workload_kind, "
-               "w.model, w.dataset, w.method, w.sparsity, w.batch, w.step, r.layer, "
-               "r.layer_index, r.pass, " + ", ".join(f"r.{k}" for k in FIGURES) +
-               ", r.finished_at FROM results r JOIN workloads w USING (trace_digest)"
-               + ("" if include_totals else f" WHERE r.layer != '{TOTAL}'") +
-               " ORDER BY w.trace, r.trace_digest, r.hardware_digest, r.pass, r.layer_index")
-        for r in self._conn.execute(sql):
-            d = dict(r)
-            hw = hardware.get(d["hardware_digest"], {})
-            row = {k: d[k] for k in ("trace", "trace_digest", "hardware_digest")}
-            row.update(hw)
-            row.update({k: d[k] for k in WORKLOAD_KEYS[1:]})
-            row.update({k: d[k] for k in ("layer", "layer_index", "pass", *FIGURES,
-                                          "finished_at")})
-            yield row
+        return joined_rows(self._conn, include_totals)
 
     def rows(self, filters: Mapping[str, Any] | None = None, /, *, totals: bool = True,
              **kw: Any) -> list[dict[str, Any]]:
@@ -211,20 +216,30 @@ class ResultsStore:
         Keys of a row: ``trace`` (the trace file's path, or ``synthetic:MODEL/DATASET/
         METHOD@SPARSITY/bB/sSEED``), ``trace_digest`` (blake2b of the file's bytes, or of the
         synthetic spec's canonical JSON, prefixed ``synthetic-``), ``hardware_digest``
-        (:meth:`Hardware.digest`), ``hardware_name``, every hardware parameter flattened
-        (``"array.kind"``, ``"array.tiles"``, ``"array.rows"``, ..., ``"frontend.lookahead"``,
-        ``"memory.bandwidth_gb_per_s"``, ``"energy.mac_pj_per_bit"`` ...: the sections and keys
+        (:meth:`Hardware.digest`), ``label`` (the point's name: what its sweep set, e.g.
+        ``T<4,6> tcle x1``), ``hardware_name`` (the base machine's name), every hardware
+        parameter flattened (``"array.kind"``, ``"array.tiles"``, ``"array.rows"``, ...,
+        ``"frontend.lookahead"``, ``"memory.bandwidth_gb_per_s"`` ...: the sections and keys
         of :meth:`Hardware.to_dict`), ``workload_kind`` ("trace" or "synthetic"), ``model``,
         ``dataset``, ``method``, ``sparsity`` (target weight sparsity, None if unknown),
         ``batch`` (samples), ``step`` (training step of a trace, None for synthetic),
         ``layer`` (the layer name, or ``"*total*"`` for the sum over layers of one pass),
         ``layer_index`` (position in the network, -1 for totals), ``pass`` ("forward",
-        "backward_input", "backward_weight"), ``base_cycles``, ``compute_cycles``,
-        ``ideal_cycles``, ``stall_cycles``, ``effectual_macs``, ``pe_lane_cycles``,
-        ``speedup``, ``exploited_sparsity``, ``pe_utilisation``, ``energy_pj``,
-        ``base_energy_pj``, ``energy_efficiency``, ``scheduled`` (the figures of
-        :class:`accelsim.arrays.bittactical.CycleBreakdown`) and ``finished_at`` (unix seconds when the
-        row was committed).
+        "backward_input", "backward_weight"), the stored figures :data:`FIGURES`
+        (``base_cycles``, ``compute_cycles``, ``ideal_cycles``, ``stall_cycles``,
+        ``effectual_macs``, ``pe_lane_cycles``, ``speedup_vs_own_dense`` (over the design's
+        own dense twin), ``exploited_sparsity``, ``pe_utilisation``, ``time_s`` (seconds:
+        cycles / clock), ``energy_pj`` and its parts ``energy_compute_pj``,
+        ``energy_frontend_pj``, ``energy_buffers_pj``, ``energy_dram_pj``, ``base_energy_pj``,
+        ``effectual_gops``, ``gops_per_w``, ``gops_per_mm2``, ``scheduled``: the figures of
+        :func:`accelsim.yardstick.pass_figures`), the machine's ``area_mm2`` and
+        ``area_compute_mm2``, ``area_frontend_mm2``, ``area_buffers_mm2``, ``params`` (JSON of
+        the swept parameters), the figures against the point's reference machine
+        (:data:`~accelsim.explore.records.REFERENCE_FIGURES`: ``reference`` (its name),
+        ``reference_digest``, ``reference_time_s``, ``reference_energy_pj``, ``speedup`` =
+        reference time / time, ``energy_efficiency`` = reference energy / energy, as
+        ``pass_figures`` makes them; None when the reference's row is not stored) and
+        ``finished_at`` (unix seconds when the row was committed).
 
         Filters: ``rows({"array.tiles": 16, "pass": "forward"})`` or keywords
         (``rows(model="resnet20", pass_="forward", layer=TOTAL)``; ``pass_`` stands for
@@ -249,30 +264,12 @@ class ResultsStore:
         summed like :meth:`accelsim.simulate.Report.totals` (ratios recomputed from the sums).
         Same keys and filters as :meth:`rows` (``layer`` is ``"*total*"``)."""
         wanted = merge_filters(filters, kw)
-        by_point: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        for row in self._joined(True):
-            if row["layer"] == TOTAL:
-                by_point.setdefault((row["trace_digest"], row["hardware_digest"]),
-                                    {})[row["pass"]] = row
         out = []
-        for passes in by_point.values():
-            rows = list(passes.values())
-            template = rows[0]
-            for name, parts in DERIVED.items():
-                if all(p in passes for p in parts):
-                    total = ZERO
-                    for p in parts:
-                        total = total + breakdown_of(passes[p])
-                    derived = dict(template)
-                    derived.update(figures_of(total))
-                    derived["pass"] = name
-                    derived["finished_at"] = max(passes[p]["finished_at"] for p in parts)
-                    rows.append(derived)
-            for row in rows:
-                if _unknown := [k for k in wanted if k not in row]:
-                    raise StoreError(f"totals(): unknown key(s) {', '.join(_unknown)}")
-                if all(match(row[k], v) for k, v in wanted.items()):
-                    out.append(row)
+        for row in total_rows(self._conn):
+            if _unknown := [k for k in wanted if k not in row]:
+                raise StoreError(f"totals(): unknown key(s) {', '.join(_unknown)}")
+            if all(match(row[k], v) for k, v in wanted.items()):
+                out.append(row)
         return out
 
     def count(self) -> int:
@@ -290,7 +287,13 @@ class ResultsStore:
             raise StoreError(f"export to {p}: unknown format {p.suffix or '(no suffix)'}; use a "
                              ".csv or .parquet file name")
         rows = self.rows(filters, **kw)
-        keys = list(rows[0]) if rows else ["trace", "trace_digest", "hardware_digest"]
+        wanted = merge_filters(filters, kw)
+        if not rows and wanted:
+            shown = ", ".join(f"{k}={v}" for k, v in wanted.items())
+            raise StoreError(f"export to {p}: no row of {self.path} matches {shown}; check the "
+                             "--where values (e.g. pass=forward, layer=*total*)")
+        keys = (list(dict.fromkeys(k for r in rows for k in r)) if rows
+                else ["trace", "trace_digest", "hardware_digest"])
         with atomic_path(p) as tmp:
             if suffix == ".csv":
                 with open(tmp, "w", newline="", encoding="utf-8") as fh:

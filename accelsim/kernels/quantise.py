@@ -48,7 +48,7 @@ from accelsim.kernels.recoding import fixed_point_magnitudes
 from accelsim.spec.array_sections import BackendSpec
 
 __all__ = ["derived_precision", "fits_integer", "integer_magnitudes", "profiled_magnitudes",
-           "quantise_window", "read_precision_file"]
+           "quantise_window", "read_precision_file", "twos_complement"]
 
 PERCENTILE = 99.99
 
@@ -151,6 +151,18 @@ def _profile(values: np.ndarray, backend: BackendSpec, layer: str,
                                   f"{backend.value_bits}")
             return found
     return derived_precision(values, backend.fraction_bits, backend.value_bits)
+
+
+def twos_complement(backend: BackendSpec, rule: str, values: np.ndarray) -> bool:
+    """Whether TCLp counts the precisions of this serial operand in two's complement
+    (``[backend] signed_precision``; ``rule``: the quantisation rule used): only a tensor
+    holding negative values has a sign to count."""
+    if backend.kind != "tclp" or backend.signed_precision == "sign-magnitude":
+        return False
+    if backend.signed_precision == "auto" and rule != "integer":
+        return False
+    a = np.asarray(values)
+    return bool(a.size) and bool((a < 0).any())
 
 
 def quantise_window(values: np.ndarray, backend: BackendSpec, layer: str,

@@ -49,7 +49,8 @@ import numpy as np
 
 from accelsim.errors import ConfigError
 
-__all__ = ["booth_terms", "fixed_point_magnitudes", "precisions", "serial_codes"]
+__all__ = ["booth_terms", "fixed_point_magnitudes", "precisions", "serial_codes",
+           "twos_complement_precisions"]
 
 TERM_BITS = 16  # magnitudes are at most 16 bits
 # "u32": the term masks of 0..65535, "u16": those of 0..32767 as uint16; built on first use
@@ -93,6 +94,17 @@ def precisions(mags: np.ndarray) -> np.ndarray:
     if m.size and (m.min() < 0 or m.max() > 65535):
         raise ConfigError("magnitudes must be in 0..65535")
     return np.frexp(m.astype(np.float32))[1].astype(np.uint32)
+
+
+def twos_complement_precisions(values: np.ndarray) -> np.ndarray:
+    """TCLp precision of signed integer values counted in two's complement, sign bit
+    included (DNNsim's ``ShapeShifter``): ``1 + max(1, bit_length(|x| - (x < 0)))``, so 2 for
+    0 and -1, 8 for 127 and -128.  ``values``: integers with ``|x| < 2**15``.  -> uint32."""
+    v = np.asarray(values, dtype=np.int64)
+    if v.size and np.abs(v).max() >= 1 << 15:
+        raise ConfigError("two's complement values must be in -32767..32767")
+    ones = np.where(v < 0, -v - 1, v)
+    return (1 + np.maximum(precisions(ones), 1)).astype(np.uint32)
 
 
 def booth_terms(mags: np.ndarray) -> np.ndarray:

@@ -25,7 +25,8 @@ growth of ``max_c finish`` over that block's steps, so the blocks sum to the com
 TCLp step cost (all columns alike, registers = 0): ``max(1, max code)`` over every active
 slot of every filter and tile, for every window of the set.
 TCLe step cost of column c: ``max(1, PE cost)`` over the round's filters (all tiles), the PE
-cost of one filter x window being :func:`_tcle_pe`.
+cost of one filter x window being :func:`_tcle_pe`; 0 for a column without a window (the last
+window set of a problem may not fill the columns), which then only waits (DNNsim).
 
 With the filters scheduled the cycles come from :mod:`accelsim.kernels.serial_filters`
 (:func:`~accelsim.kernels.serial_filters.serial_filters`), with the windows scheduled from
@@ -212,7 +213,8 @@ def _serial_windows(src, steps, codes, filt, n_filters, filters_per_round, mode,
                     w = ws * columns + c
                     cost[c] = 1
                     active[c] = 0
-                    if w >= n_windows:
+                    if w >= n_windows:  # no window: the column has no work
+                        cost[c] = 0
                         continue
                     best = 1
                     for f in range(f0, f1 if skip_zero_weights else f0 + 1):

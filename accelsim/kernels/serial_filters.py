@@ -167,7 +167,8 @@ def _filter_recurrence(cost, active, round_steps, columns, mode, registers):
             for s in range(round_steps[rnd]):
                 for c in range(columns):
                     w = ws * columns + c
-                    step_cost[c] = cost[g0 + s, w] if w < n_windows else 1
+                    # no window: the column has no work, it only waits (DNNsim)
+                    step_cost[c] = cost[g0 + s, w] if w < n_windows else 0
                     step_active[c] = active[g0 + s, w] if w < n_windows else 0
                 if mode == TCLP:
                     ops += _sync_columns(step_cost, step_active, columns)

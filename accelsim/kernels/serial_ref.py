@@ -68,6 +68,9 @@ def _serial_ref(kind: str, pe_lanes, n_rounds: int, n_wsets: int, columns: int, 
                     break
                 costs = []
                 for pes in per_col:
+                    if pes == []:  # no window in this column: no work
+                        costs.append(0)
+                        continue
                     pes = pes or []
                     if kind == "tclp":
                         costs.append(max([1] + [v for pe in pes for v in pe]))

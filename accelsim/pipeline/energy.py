@@ -1,46 +1,60 @@
-"""Energy model: access counts x the per-access energies of ``[energy]``.  Pure functions.
+"""The one energy model: access counts x the per-event energies of the machine's technology
+table (:mod:`accelsim.spec.technology`, selected by ``[energy] technology``).  Pure functions.
 
-Counts (per lowered problem, summed per pass; see :func:`accelsim.arrays.bittactical.problem_timing`):
+Every array model (:mod:`accelsim.arrays`) counts the same events, so every machine -- the
+design, its reference, the ideal bound -- goes through the same accounting:
 
-``mac_bit_ops``
-    Serial-bit multiply-accumulates.  Bit-parallel: every effectual product (both operands
-    non-zero; zero operands are gated) is ``pe_bits`` of them.  TCLp: every active lane with a
-    non-zero activation runs the step's cycles; TCLe: every term of an active lane is one.
-    Dense baseline: every lane slot of every dense step at ``pe_bits``.
-``buffer_read_bits``
-    Operand bits read from the on-chip buffers into the array: the scheduled operand once per
-    step for every set of the streamed operand (weights are re-read for each window set,
-    ``pe_bits`` per slot), the streamed operand's dense lines once per set of the other.
-``metadata_bits``
-    The scheduler's multiplexer-select bits, ``ceil(log2(offsets + 1))`` per scheduled slot
-    read (3 for T<2,5>); 0 for the dense front end.
-``buffer_write_bits``
-    Bits written into on-chip buffers: everything loaded from DRAM plus the outputs.
-``dram_bits``
-    Bits moved over the DRAM interface (loads and output stores; :mod:`accelsim.pipeline.memory`).
+``mac_ops`` (compute)
+    Bit-parallel products performed, each a ``pe_bits`` x ``pe_bits`` multiplier and its
+    share of the adder tree (:meth:`~accelsim.spec.technology.Technology.mac`).  A product
+    whose operand was skipped by a front end (a zero never sent to a lane) is not performed.
+``serial_ops`` (compute)
+    Bit-serial lane cycles, each ``pe_bits`` AND gates and an adder-tree share
+    (:meth:`~accelsim.spec.technology.Technology.serial_lane`): TCLp one per activation bit
+    of an active lane, TCLe one per term.  The ideal array counts one per effectual product:
+    the least any modelled PE pays for a product.
+``shift_bits`` (compute)
+    Bits passing one 2:1 stage of TCLe's term shifter (``pe_bits x bits_first_stage`` per
+    term).
+``mux_bits`` (front end)
+    Bits passing one 2:1 stage of a front-end multiplexer: the TCL (offsets + 1)-input
+    multiplexers (``ceil(log2(offsets + 1))`` stages per selection), SCNN's crossbar.
+``metadata_bits`` (front end)
+    Scheduler multiplexer-select bits and SCNN's coordinate indices read from SRAM.
+``buffer_read_bits`` / ``buffer_write_bits`` (buffers)
+    Operand bits read from the on-chip buffers; bits written into them (DRAM loads, outputs).
+``dram_bits`` (dram)
+    Bits moved over the DRAM interface (:mod:`accelsim.pipeline.memory`).
 
-``energy_pj = sum(count x [energy] <count>_pj_per_bit)``; the defaults and their source are
-documented on :class:`accelsim.spec.hardware.EnergySpec`.
+:func:`energy_parts` prices the counts into the parts of :data:`ENERGY_PARTS` (pJ); the total
+energy is their sum.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from accelsim.spec.sections import EnergySpec
+from accelsim.spec.hardware import Hardware
+from accelsim.spec.technology import load_technology
 
-__all__ = ["AccessCounts", "energy_pj"]
+__all__ = ["ENERGY_PARTS", "AccessCounts", "energy_parts"]
+
+ENERGY_PARTS = ("compute", "frontend", "buffers", "dram")
+"""The parts of a machine's energy, in the order of ``CycleBreakdown.energy_parts_pj``."""
 
 
 @dataclass(frozen=True)
 class AccessCounts:
-    """Counts of energy-bearing events, all in bits (``mac_bit_ops`` in serial-bit MACs)."""
+    """Counts of energy-bearing events (see the module docstring); operations or bits."""
 
-    mac_bit_ops: int = 0
+    mac_ops: int = 0
+    serial_ops: int = 0
+    shift_bits: int = 0
+    mux_bits: int = 0
+    metadata_bits: int = 0
     buffer_read_bits: int = 0
     buffer_write_bits: int = 0
     dram_bits: int = 0
-    metadata_bits: int = 0
 
     def __add__(self, other: AccessCounts) -> AccessCounts:
         return AccessCounts(*(getattr(self, f.name) + getattr(other, f.name)
@@ -50,15 +64,23 @@ class AccessCounts:
         return {f.name: int(getattr(self, f.name)) for f in fields(self)}
 
 
-def energy_pj(counts: AccessCounts, spec: EnergySpec) -> float:
-    """Energy in pJ::
+def energy_parts(counts: AccessCounts, hw: Hardware) -> tuple[float, float, float, float]:
+    """(compute, front end, buffers, DRAM) energy in pJ of ``counts`` on ``hw``::
 
-        mac_bit_ops * mac_pj_per_bit + buffer_read_bits * buffer_read_pj_per_bit
-        + buffer_write_bits * buffer_write_pj_per_bit + dram_bits * dram_pj_per_bit
-        + metadata_bits * metadata_pj_per_bit
+        compute  = mac_ops x mac(pe_bits) + serial_ops x serial_lane(pe_bits)
+                   + shift_bits x mux_energy_pj_per_bit
+        frontend = mux_bits x mux_energy_pj_per_bit + metadata_bits x sram_read_pj_per_bit
+        buffers  = buffer_read_bits x sram_read_pj_per_bit
+                   + buffer_write_bits x sram_write_pj_per_bit
+        dram     = dram_bits x dram_energy_pj_per_bit
     """
-    return (counts.mac_bit_ops * spec.mac_pj_per_bit
-            + counts.buffer_read_bits * spec.buffer_read_pj_per_bit
-            + counts.buffer_write_bits * spec.buffer_write_pj_per_bit
-            + counts.dram_bits * spec.dram_pj_per_bit
-            + counts.metadata_bits * spec.metadata_pj_per_bit)
+    tech = load_technology(hw.energy.technology)
+    bits = hw.array.pe_bits
+    compute = (counts.mac_ops * tech.mac(bits)[0] + counts.serial_ops * tech.serial_lane(bits)[0]
+               + counts.shift_bits * tech.mux_energy_pj_per_bit)
+    frontend = (counts.mux_bits * tech.mux_energy_pj_per_bit
+                + counts.metadata_bits * tech.sram_read_pj_per_bit)
+    buffers = (counts.buffer_read_bits * tech.sram_read_pj_per_bit
+               + counts.buffer_write_bits * tech.sram_write_pj_per_bit)
+    return float(compute), float(frontend), float(buffers), float(counts.dram_bits
+                                                                  * tech.dram_energy_pj_per_bit)

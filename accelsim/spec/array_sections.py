@@ -19,6 +19,12 @@ TRAVERSALS = ("dnnsim", "row-major")
 BACKEND_KINDS = ("bit-parallel", "tclp", "tcle")
 SERIAL_BACKENDS = ("tclp", "tcle")
 QUANTISATIONS = ("auto", "integer", "per-tensor", "per-layer-profile")
+SIGNED_PRECISIONS = ("auto", "twos-complement", "sign-magnitude")
+#: keys that :meth:`accelsim.spec.hardware.Hardware.to_dict` writes only when set away from
+#: their default, so that a machine's dict and digest are those it had before the keys
+#: existed (section -> key -> default)
+LATE_KEYS = {"frontend": {"fold_first_layer": False},
+             "backend": {"signed_precision": "auto", "idle_padding_rows": False}}
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,9 @@ class FrontendSpec:
     ``traversal`` orders the windows and a filter's taps (:data:`TRAVERSALS`, see
     :mod:`accelsim.lowering.lower`): ``"dnnsim"`` (default, DNNsim's order on PyTorch-layout
     tensors: windows row index fastest, taps kw outer) or ``"row-major"`` (x fastest, ky outer).
+    ``fold_first_layer``: ``true`` folds the forward pass of a strided convolution over 3
+    input channels to a stride-1 one over ``3 s s`` channels, as DNNsim does
+    (:mod:`accelsim.lowering.fold`); ``false`` (default) simulates it as it is.
     """
 
     kind: str = "tcl"
@@ -99,6 +108,7 @@ class FrontendSpec:
     priority: str = "least-flexible"
     schedule: str = "sparser"
     traversal: str = "dnnsim"
+    fold_first_layer: bool = False
 
     def __post_init__(self) -> None:
         check_choice("frontend", "kind", self.kind, FRONTEND_KINDS)
@@ -108,6 +118,8 @@ class FrontendSpec:
         check_choice("frontend", "priority", self.priority, PRIORITIES)
         check_choice("frontend", "schedule", self.schedule, SCHEDULES)
         check_choice("frontend", "traversal", self.traversal, TRAVERSALS)
+        check_bool("frontend", "fold_first_layer", self.fold_first_layer,
+                   "fold a strided 3-channel layer to stride 1 (DNNsim)")
 
     @property
     def label(self) -> str:
@@ -187,6 +199,19 @@ class BackendSpec:
     ``precision_file``, DNNsim's precision.txt format, or derived from the tensor with
     ``fraction_bits`` fraction bits) or ``"auto"`` (``"integer"`` when every value is an
     integer that fits, else ``"per-tensor"``).
+
+    ``signed_precision`` (TCLp): the precision of a value of a tensor that holds negative
+    values.  ``"twos-complement"`` (DNNsim's ``ShapeShifter``): the width of the value in
+    two's complement, sign bit included, ``1 + max(1, bit_length(|x| - (x < 0)))`` -- 2 for
+    a zero, 8 for -128 and for 127, 9 for 128; ``"sign-magnitude"``: the bit length of the
+    magnitude, as for a tensor without negative values; ``"auto"`` (default):
+    ``"twos-complement"`` when the quantisation rule used is ``"integer"`` (DNNsim's
+    ``quantised: true`` traces hold two's complement integers), else ``"sign-magnitude"``.
+
+    ``idle_padding_rows``: the rows that pad the last filter set of a layer (the filters do
+    not fill it) hold no filter.  ``true`` (DNNsim): their PEs stay idle; ``false`` (default,
+    the rule before): they hold zero weights, which with ``skip_zero_weights = false``
+    occupy their lanes, so their activations count in the step's cost.
     """
 
     kind: str = "bit-parallel"
@@ -197,6 +222,8 @@ class BackendSpec:
     value_bits: int = 16
     precision_file: str = ""
     fraction_bits: int = 8
+    signed_precision: str = "auto"
+    idle_padding_rows: bool = False
 
     def __post_init__(self) -> None:
         check_choice("backend", "kind", self.kind, BACKEND_KINDS)
@@ -220,6 +247,9 @@ class BackendSpec:
             raise HardwareError("[backend] precision_file must be a path string (\"\" for none)")
         check_int("backend", "fraction_bits", self.fraction_bits, 0,
                   "fraction bits of the derived per-layer profile")
+        check_choice("backend", "signed_precision", self.signed_precision, SIGNED_PRECISIONS)
+        check_bool("backend", "idle_padding_rows", self.idle_padding_rows,
+                   "rows padding the last filter set stay idle")
 
     @property
     def serial(self) -> bool:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from accelsim.errors import HardwareError
+from accelsim.spec.array_sections import LATE_KEYS
 from accelsim.spec.checks import check_sizes, show, suggest, toml_string, toml_type, toml_value
 from accelsim.spec.sections import (
     DENSE_KINDS,
@@ -139,7 +140,8 @@ class Hardware:
         """``{"name": ..., "array": {...}, "frontend": {...}, ..., "energy": {}}`` with the
         sections and ``[array]`` keys of ``array.kind`` only (:data:`KIND_SECTIONS`, so a
         Bit-Tactical machine's dict and digest are those it had before the other kinds
-        existed); plain JSON/TOML types, ``load_hardware(hw.to_dict()) == hw``."""
+        existed) and the keys of :data:`~accelsim.spec.array_sections.LATE_KEYS` only when set
+        away from their default; plain JSON/TOML types, ``load_hardware(hw.to_dict()) == hw``."""
         kind = self.array.kind
         out: dict[str, Any] = {"name": self.name}
         for section in KIND_SECTIONS[kind]:
@@ -149,6 +151,10 @@ class Hardware:
                 if isinstance(f.default, float):
                     out[section][f.name] = float(out[section][f.name])
         out["array"] = {k: v for k, v in out["array"].items() if k in KIND_ARRAY_KEYS[kind]}
+        for section, late in LATE_KEYS.items():  # keys added later appear only when set
+            for key, default in late.items() if section in out else ():
+                if out[section][key] == default:
+                    del out[section][key]
         return out
 
     def to_toml(self) -> str:
@@ -264,6 +270,11 @@ def _from_dict(data: Any) -> Hardware:
                                     f"must be empty for now; remove {key}")
             if section == "array" and isinstance(kind, str) and kind in KIND_ARRAY_KEYS:
                 known = list(KIND_ARRAY_KEYS[kind])
+            if section == "energy":
+                raise HardwareError(
+                    f"[energy] {key} is not a known key; energies and areas come from the "
+                    "technology table: copy accelsim/spec/data/technology/45nm.toml, edit it and "
+                    "set [energy] technology = \"path/to/it.toml\" (known keys: technology)")
             home = _section_of(str(key))
             where = f"; it belongs under the [{home}] header" if home and home != section else ""
             raise HardwareError(f"[{section}] {key} is not a known key{suggest(key, known)}"

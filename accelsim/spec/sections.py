@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from accelsim.spec.array_sections import ArraySpec, BackendSpec, FrontendSpec
 from accelsim.spec.checks import (
@@ -18,6 +18,7 @@ from accelsim.spec.checks import (
     check_positive_float,
 )
 from accelsim.spec.kind_sections import IdealSpec, ScnnSpec, SystolicSpec
+from accelsim.spec.technology import load_technology
 
 MEMORY_KINDS = ("ideal", "dram")
 SECTIONS = ("array", "frontend", "backend", "memory", "energy", "systolic", "scnn", "ideal")
@@ -89,32 +90,23 @@ class MemorySpec:
 
 @dataclass(frozen=True)
 class EnergySpec:
-    """Energy per operation and per access, in pJ (see :mod:`accelsim.pipeline.energy`).
+    """Where the machine's energy and area figures come from (see
+    :mod:`accelsim.pipeline.energy` and :mod:`accelsim.pipeline.area`).
 
-    ``mac_pj_per_bit``: one multiply-accumulate per bit of the serial operand -- a
-    bit-parallel ``pe_bits`` x ``pe_bits`` MAC costs ``pe_bits`` times this, a bit-serial
-    lane-cycle (one activation bit or term times a full weight) costs it once.
-    ``buffer_read_pj_per_bit`` / ``buffer_write_pj_per_bit``: on-chip SRAM/eDRAM access per
-    bit; ``dram_pj_per_bit``: off-chip transfer per bit (read or write);
-    ``metadata_pj_per_bit``: reading the scheduler's multiplexer-select bits that travel with
-    every scheduled slot.
-
-    Defaults, 45 nm, from M. Horowitz, "Computing's energy problem (and what we can do about
-    it)", ISSCC 2014: a 16-bit integer multiply ~0.8 pJ (between the 8-bit 0.2 pJ and the
-    32-bit 3.1 pJ, scaling with bits squared) plus a 16-bit add ~0.05 pJ -> 0.85 pJ per MAC
-    = 0.053 pJ per bit; a 64-bit read from a 32 KB SRAM bank 20 pJ -> 0.3125 pJ per bit (used
-    for writes and metadata too); DRAM 1.3 nJ per 64-bit access -> 20.3 pJ per bit.
+    ``technology``: a built-in technology table (``"45nm"``, the default, or ``"65nm"``;
+    ``accelsim/spec/data/technology/*.toml``, every number with its source) or the path of a
+    TOML file with the same keys.  The per-component energies and areas live only there: to
+    change one (say the DRAM energy per bit), copy ``45nm.toml``, edit it and name the copy
+    here.
     """
 
-    mac_pj_per_bit: float = 0.053
-    buffer_read_pj_per_bit: float = 0.3125
-    buffer_write_pj_per_bit: float = 0.3125
-    dram_pj_per_bit: float = 20.3
-    metadata_pj_per_bit: float = 0.3125
+    technology: str = "45nm"
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            check_nonneg_float("energy", f.name, getattr(self, f.name), "energy in pJ")
+        load_technology(self.technology)  # a one-line HardwareError if it is no table
+
+    def describe(self) -> str:
+        return f"technology {self.technology}"
 
 
 SECTION_CLASSES: dict[str, type] = {

@@ -164,6 +164,20 @@ def test_golden_covers_strided_and_resnet50():
     assert any(k.startswith("resnet50-32x32-os") for k in GOLDEN_GROUPS)
 
 
+def test_golden_covers_every_resnet50_layer():
+    """Every unique ResNet-50 (ImageNet) layer shape -- so all 54 layers -- on 32x32 with
+    os, ws and is, and on the non-square 16x64 with os (tests/data/scalesim_golden.py)."""
+    table = json.loads((Path(__file__).resolve().parents[2] / "accelsim" / "networks"
+                        / "layer_tables" / "resnet50_imagenet.json").read_text())
+    shapes = {(lay["input_h"], lay["input_w"], lay["kernel_h"], lay["kernel_w"],
+               lay["in_channels"], lay["out_channels"], lay["stride_h"])
+              for lay in table["layers"]}
+    assert len(table["layers"]) == 54 and len(shapes) == 24
+    for config in ("32x32-os", "32x32-ws", "32x32-is", "16x64-os"):
+        got = {tuple(r["layer"][1:]) for r in GOLDEN_GROUPS.get(f"resnet50-{config}", [])}
+        assert got == shapes, config
+
+
 def test_systolic_all_passes_sum_problems():
     rng = np.random.default_rng(5)
     w = rand((24, 8, 3, 3), 0.4, rng)

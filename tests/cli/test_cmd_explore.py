@@ -21,5 +21,5 @@ def test_sweep_quiet_prints_no_progress(cli, tmp_path):
                     '[[workloads.synthetic]]\nmodel = "digits-cnn"\ndataset = "digits"\n')
     code, out, err = cli("sweep", spec, "--out", tmp_path / "r.sqlite", "--workers", "1",
                          "--quiet", "--export", tmp_path / "r.csv", "--where", "pass=forward")
-    assert code == 0 and "1 computed" in out and err == ""
+    assert code == 0 and "2 computed" in out and err == ""   # the point and the reference
     assert (tmp_path / "r.csv").read_text().startswith("trace")

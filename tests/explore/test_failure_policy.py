@@ -23,17 +23,17 @@ def test_inline_records_a_failed_point_and_goes_on(tmp_path, monkeypatch, error)
     real = executors.simulate_operands
 
     def flaky(geometry, operands, hw, passes):
-        if hw.frontend.lookahead == 2:
-            raise error
+        if hw.frontend.kind == "tcl" and hw.frontend.lookahead == 2:
+            raise error   # not the reference machine (dadiannao: a dense front end)
         return real(geometry, operands, hw, passes)
 
     monkeypatch.setattr(executors, "simulate_operands", flaky)
     result = run_sweep(load_sweep(SPEC), tmp_path / "r.sqlite", workers=1, progress=False)
-    assert result.computed == 1 and len(result.failed) == 1
+    assert result.computed == 2 and len(result.failed) == 1   # lookahead 1 and the reference
     _, params, message = result.failed[0]
     assert params == {"frontend.lookahead": 2} and type(error).__name__ in message
     with open_store(tmp_path / "r.sqlite") as store:
-        assert len(store.failures()) == 1 and len(store.done()) == 1
+        assert len(store.failures()) == 1 and len(store.done()) == 2
 
 
 def test_a_dead_pool_stops_the_sweep():

@@ -95,7 +95,7 @@ def test_killing_the_parent_leaves_no_worker(tmp_path, sig):
 def test_two_concurrent_sweeps_compute_every_point_once(tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text(SLOW_SPEC.format(stop=3))
-    total = 4 * 2 * 2
+    total = 2 * (4 * 2 + 1)   # 2 workloads x (8 designs + the reference)
     store = tmp_path / "r.sqlite"
     cmd = [sys.executable, "-m", "accelsim", "sweep", str(spec), "--out", str(store),
            "--workers", "1", "--quiet", "--json"]

@@ -16,6 +16,7 @@ from accelsim.arrays.breakdown import CycleBreakdown
 from accelsim.explore.records import FIGURES, TOTAL, PointRecord
 from accelsim.explore.store import StoreError, export, open_store
 from accelsim.spec.hardware import load_hardware
+from tests.explore.store_checks import stored
 
 
 def _record(hw, report, digest="t" * 32, params=None):
@@ -47,7 +48,7 @@ def test_write_point_rows_and_totals_equal_the_report(tmp_path, report):
         for lr in report.layers:
             for p, b in lr.passes.items():
                 row = by_key[(lr.geometry.name, p)]
-                for k, v in b.to_dict().items():
+                for k, v in stored(b).items():
                     assert row[k] == pytest.approx(v, rel=1e-12) if isinstance(v, float) \
                         else row[k] == v
                 assert row["array.tiles"] == 16 and row["frontend.lookahead"] == 2
@@ -55,7 +56,7 @@ def test_write_point_rows_and_totals_equal_the_report(tmp_path, report):
         assert set(totals) == {"forward", "backward_input", "backward_weight", "backward",
                                "training_step"}
         for name, b in report.totals().items():
-            for k, v in b.to_dict().items():
+            for k, v in stored(b).items():
                 assert totals[name][k] == pytest.approx(v, rel=1e-12) if isinstance(v, float) \
                     else totals[name][k] == v
         assert store.done() == {("t" * 32, hw.digest()): frozenset(
@@ -151,4 +152,4 @@ def test_two_concurrent_writers_do_not_corrupt_the_store(tmp_path):
 
 def test_figures_cover_the_breakdown():
     b = CycleBreakdown(10, 5, 2, 7, 40, 1, "filters", 3.0, 6.0)
-    assert set(b.to_dict()) <= set(FIGURES)
+    assert set(stored(b)) <= set(FIGURES)

@@ -19,6 +19,7 @@ from accelsim.explore.records import TOTAL
 from accelsim.explore.run import run_sweep
 from accelsim.explore.spec import SweepError
 from accelsim.explore.store import open_store
+from tests.explore.store_checks import stored
 
 SYN = {"model": "digits-cnn", "dataset": "digits", "sparsity": [0.8, 0.9]}
 PASSES3 = ("forward", "backward_input", "backward_weight")
@@ -83,7 +84,7 @@ def test_spec_parsing_ranges_points_zip_and_size(tmp_path):
 def test_invalid_combinations_skip_or_error():
     data = spec(grid={"array.lanes": [4, 16], "frontend.lookaside": [2, 5]})
     s = load_sweep(data)
-    assert len(s.hardware) == 3 and len(s.skipped) == 1
+    assert len(s.hardware) == 3 + 1 and len(s.skipped) == 1   # + the reference machine
     assert s.skipped[0].params == {"array.lanes": 4, "frontend.lookaside": 5}
     assert "lookaside = 5 must be < [array] lanes = 4" in s.skipped[0].reason
     with pytest.raises(SweepError, match="is invalid: .*set invalid = \"skip\""):
@@ -160,9 +161,9 @@ def test_rows_equal_direct_simulation(tmp_path):
                        {"backend.kind": "tclp", "array.columns": 4}],
             "workloads": {"traces": ["t"], "synthetic": [dict(SYN)]}}
     s = load_sweep(data, base_dir=tmp_path)
-    assert s.size == 3 * 4
+    assert s.size == 3 * (4 + 1)   # 3 workloads x (4 designs + the reference)
     result = run_sweep(s, tmp_path / "r.sqlite", workers=1, progress=False)
-    assert result.computed == 12 and not result.failed
+    assert result.computed == 15 and not result.failed
     store = open_store(tmp_path / "r.sqlite")
     for hp in s.hardware:
         for wl in s.workloads:
@@ -178,13 +179,12 @@ def test_rows_equal_direct_simulation(tmp_path):
             assert len(rows) == sum(len(lr.passes) for lr in report.layers) + 3
             for lr in report.layers:
                 for p, b in lr.passes.items():
-                    # the store keeps no "quantisation" column (yet)
-                    want = {k: v for k, v in b.to_dict().items() if k != "quantisation"}
+                    want = stored(b)
                     assert {k: rows[(lr.geometry.name, p)][k] for k in want} == want
             totals = {r["pass"]: r for r in store.totals(trace_digest=wl.digest,
                                                           hardware_digest=hp.digest)}
             for name, b in report.totals().items():
-                want = {k: v for k, v in b.to_dict().items() if k != "quantisation"}
+                want = stored(b)
                 assert {k: totals[name][k] for k in want} == pytest.approx(want)
             row = rows[(TOTAL, "forward")]
             assert row["backend.kind"] == hp.hardware.backend.kind
@@ -194,22 +194,22 @@ def test_rows_equal_direct_simulation(tmp_path):
 
 def test_resume_after_limit_recomputes_nothing(tmp_path):
     s = load_sweep(spec(grid={"frontend.lookahead": [0, 1, 2], "frontend.lookaside": [1, 3]}))
-    assert s.size == 12
+    assert s.size == 14   # 2 workloads x (6 designs + the reference)
     seen = []
     first = run_sweep(s, tmp_path / "r.sqlite", workers=1, progress=False, max_points=5,
                       on_point=seen.append)
-    assert (first.computed, first.remaining) == (5, 7) and len(seen) == 5
+    assert (first.computed, first.remaining) == (5, 9) and len(seen) == 5
     with open_store(tmp_path / "r.sqlite") as store:
         before = {(r["trace_digest"], r["hardware_digest"], r["layer"], r["pass"]):
                   r["finished_at"] for r in store.rows()}
     second = run_sweep(s, tmp_path / "r.sqlite", workers=1, progress=False,
                        on_point=seen.append)
-    assert (second.already_done, second.computed) == (5, 7) and len(seen) == 12
-    assert len({(r.trace_digest, r.hardware_digest) for r in seen}) == 12
+    assert (second.already_done, second.computed) == (5, 9) and len(seen) == 14
+    assert len({(r.trace_digest, r.hardware_digest) for r in seen}) == 14
     third = run_sweep(s, tmp_path / "r.sqlite", workers=1, progress=False)
-    assert (third.already_done, third.computed) == (12, 0)
+    assert (third.already_done, third.computed) == (14, 0)
     full = run_sweep(s, tmp_path / "full.sqlite", workers=1, progress=False)
-    assert full.computed == 12
+    assert full.computed == 14
     with open_store(tmp_path / "r.sqlite") as a, open_store(tmp_path / "full.sqlite") as b:
         rows = a.rows()
         assert all(before[k] == r["finished_at"] for r in rows
@@ -220,10 +220,10 @@ def test_resume_after_limit_recomputes_nothing(tmp_path):
     more = run_sweep(load_sweep({**spec(grid={"frontend.lookahead": [0]}), "passes":
                                  ["forward"]}), tmp_path / "fw.sqlite", workers=1,
                      progress=False)
-    assert more.computed == 2
+    assert more.computed == 4   # 2 workloads x (1 design + the reference)
     again = run_sweep(load_sweep(spec(grid={"frontend.lookahead": [0]})),
                       tmp_path / "fw.sqlite", workers=1, progress=False)
-    assert again.computed == 2
+    assert again.computed == 4
     run_sweep(load_sweep(spec(grid={"frontend.lookahead": [0]})), tmp_path / "fw-full.sqlite",
               workers=1, progress=False)
     with open_store(tmp_path / "fw.sqlite") as a, open_store(tmp_path / "fw-full.sqlite") as b:
@@ -235,7 +235,7 @@ def test_killed_sweep_resumes(tmp_path):
     path.write_text('[grid]\n"frontend.lookahead" = {start = 0, stop = 5}\n'
                     '"frontend.lookaside" = [1, 2, 3, 4]\n[[workloads.synthetic]]\n'
                     'model = "resnet20"\ndataset = "cifar10"\nsparsity = [0.5, 0.7, 0.9]\n')
-    total = 72
+    total = 3 * (24 + 1)   # 3 workloads x (24 designs + the reference)
     store = tmp_path / "r.sqlite"
     cmd = [sys.executable, "-m", "accelsim", "sweep", str(path), "--out", str(store),
            "--workers", "1", "--quiet"]
@@ -278,15 +278,15 @@ def test_local_processes_and_dask_equal_inline(tmp_path):
     s = load_sweep(spec())
     run_sweep(s, tmp_path / "inline.sqlite", workers=1, progress=False)
     pool = run_sweep(s, tmp_path / "pool.sqlite", workers=2, progress=False)
-    assert pool.executor == "2 local processes" and pool.computed == 4
+    assert pool.executor == "2 local processes" and pool.computed == 6
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster:
         by_address = run_sweep(s, tmp_path / "dask.sqlite", scheduler=cluster.scheduler_address,
                                progress=False)
-        assert by_address.computed == 4 and by_address.executor.startswith("dask ")
+        assert by_address.computed == 6 and by_address.executor.startswith("dask ")
         with distributed.Client(cluster) as client:
             again = run_sweep(s, tmp_path / "dask2.sqlite", scheduler=client, progress=False)
-            assert again.computed == 4
+            assert again.computed == 6
     with open_store(tmp_path / "inline.sqlite") as a:
         want = _strip(a.rows())
     for name in ("pool", "dask", "dask2"):
@@ -301,13 +301,13 @@ def test_cli_sweep_and_export(tmp_path, capsys):
     out = tmp_path / "r.sqlite"
     code = main(["sweep", str(path), "--out", str(out), "--workers", "1", "--quiet",
                  "--export", str(tmp_path / "r.csv"), "--where", "pass=forward",
-                 "--where", "frontend.lookahead=2"])
+                 "--where", "frontend.lookahead=2", "--where", "frontend.kind=tcl"])
     stdout = capsys.readouterr().out
-    assert code == 0 and "2 computed" in stdout and "wrote" in stdout
+    assert code == 0 and "3 computed" in stdout and "wrote" in stdout   # + the reference
     lines = (tmp_path / "r.csv").read_text().splitlines()
     assert len(lines) == 1 + 4 + 1  # header, 4 layers with a forward pass, the total
     assert main(["sweep", str(path), "--out", str(out), "--quiet", "--json"]) == 0
-    assert '"already_done": 2' in capsys.readouterr().out
+    assert '"already_done": 3' in capsys.readouterr().out
     (tmp_path / "bad.toml").write_text('[grid]\n"frontend.lookahead" = [-1]\n'
                                        '[[workloads.synthetic]]\nmodel = "digits-cnn"\n')
     for argv in (["sweep", str(tmp_path / "bad.toml"), "--out", str(out)],

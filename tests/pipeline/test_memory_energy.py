@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from accelsim import simulate_layer
-from accelsim.pipeline.energy import AccessCounts, energy_pj
+from accelsim.pipeline.energy import AccessCounts, energy_parts
 from accelsim.pipeline.memory import Block, blocks_of, memory_traffic, pass_memory
 from accelsim.spec.hardware import builtin_hardware, load_hardware
-from accelsim.spec.sections import EnergySpec
+from accelsim.spec.technology import TECHNOLOGY_DIR, load_technology
 
 # 1 tile x 2 rows x 1 column x 4 lanes, dense front end, bit-parallel; DRAM 1 byte per cycle
 # (1 GB/s at 1 GHz), 10 cycles latency, 64-byte buffers split in two 32-byte slots.
@@ -88,32 +88,57 @@ def test_ideal_memory_never_stalls_and_dram_stalls_shrink_with_bandwidth(backend
     assert previous is not None and previous > 0  # latency and the final write-back remain
 
 
+def _tech_file(tmp_path, **changes):
+    """A copy of the 45 nm table with ``section.key = value`` changed."""
+    text = (TECHNOLOGY_DIR / "45nm.toml").read_text()
+    for dotted, value in changes.items():
+        section, key = dotted.split(".")
+        head = text.index(f"[{section}]")
+        start = text.index(f"\n{key} = ", head) + 1
+        end = text.index("\n", start)
+        text = text[:start] + f"{key} = {value}" + text[end:]
+    path = tmp_path / "node.toml"
+    path.write_text(text)
+    return str(path)
+
+
 def test_energy_formula_by_hand():
-    spec = EnergySpec(mac_pj_per_bit=1.0, buffer_read_pj_per_bit=2.0,
-                      buffer_write_pj_per_bit=3.0, dram_pj_per_bit=4.0, metadata_pj_per_bit=5.0)
-    counts = AccessCounts(mac_bit_ops=1, buffer_read_bits=10, buffer_write_bits=100,
-                          dram_bits=1000, metadata_bits=10000)
-    assert energy_pj(counts, spec) == 1 + 20 + 300 + 4000 + 50000
+    hw = load_hardware(None)
+    tech = load_technology("45nm")
+    counts = AccessCounts(mac_ops=1, serial_ops=2, shift_bits=3, mux_bits=4, metadata_bits=5,
+                          buffer_read_bits=10, buffer_write_bits=100, dram_bits=1000)
+    compute, frontend, buffers, dram = energy_parts(counts, hw)
+    assert compute == pytest.approx(tech.mac(16)[0] + 2 * tech.serial_lane(16)[0]
+                                    + 3 * tech.mux_energy_pj_per_bit)
+    assert frontend == pytest.approx(4 * tech.mux_energy_pj_per_bit
+                                     + 5 * tech.sram_read_pj_per_bit)
+    assert buffers == pytest.approx(10 * tech.sram_read_pj_per_bit
+                                    + 100 * tech.sram_write_pj_per_bit)
+    assert dram == 1000 * tech.dram_energy_pj_per_bit
     assert (counts + counts).to_dict()["dram_bits"] == 2000
-    assert energy_pj(AccessCounts(), spec) == 0
+    assert energy_parts(AccessCounts(), hw) == (0.0, 0.0, 0.0, 0.0)
 
 
-def test_layer_energy_by_hand():
-    """The memory hand case (dense, 64 effectual MACs of 16 bits): MACs 64 x 16 bits; reads
-    2 window sets x (4 steps x 2 rows x 4 lanes) x 16 bits of weights + 2 rounds x 2 windows
-    x 2 lines x 4 lanes x 16 bits of activations = 1536 bits; writes 8 outputs x 16 bits +
-    the 96 bytes loaded; DRAM 96 + 16 bytes."""
+def test_layer_energy_by_hand(tmp_path):
+    """The memory hand case (dense, 64 MACs of 16 bits): 64 products; reads 2 window sets x
+    (4 steps x 2 rows x 4 lanes) x 16 bits of weights + 2 rounds x 2 windows x 2 lines x 4 lanes
+    x 16 bits of activations = 1536 bits; writes 8 outputs x 16 bits + the 96 bytes loaded;
+    DRAM 96 + 16 bytes."""
     hw = load_hardware(SLOW)
+    tech = load_technology(hw.energy.technology)
     f = simulate_layer(np.ones((4, 8)), np.ones((2, 8)), hardware=hw).passes["forward"]
-    e = hw.energy
-    want = (64 * 16 * e.mac_pj_per_bit + 1536 * e.buffer_read_pj_per_bit
-            + (128 + 96 * 8) * e.buffer_write_pj_per_bit + 112 * 8 * e.dram_pj_per_bit)
-    assert f.energy_pj == pytest.approx(want)
-    assert f.base_energy_pj == pytest.approx(want)  # dense and no zeros: the baseline itself
-    assert f.energy_efficiency == pytest.approx(1.0)
-    free = hw.replace(**{"energy.dram_pj_per_bit": 0.0})
-    g = simulate_layer(np.ones((4, 8)), np.ones((2, 8)), hardware=free).passes["forward"]
-    assert g.energy_pj == pytest.approx(want - 112 * 8 * e.dram_pj_per_bit)
+    want = {"compute": 64 * tech.mac(16)[0], "frontend": 0.0,
+            "buffers": 1536 * tech.sram_read_pj_per_bit
+            + (128 + 96 * 8) * tech.sram_write_pj_per_bit,
+            "dram": 112 * 8 * tech.dram_energy_pj_per_bit}
+    assert f.energy_breakdown_pj == pytest.approx(want)
+    assert f.energy_pj == pytest.approx(sum(want.values()))
+    assert f.base_energy_pj == pytest.approx(f.energy_pj)  # dense, no zeros: its own twin
+    cheap = hw.replace(**{"energy.technology": _tech_file(tmp_path,
+                                                          **{"dram.energy_pj_per_bit": 1.0})})
+    g = simulate_layer(np.ones((4, 8)), np.ones((2, 8)), hardware=cheap).passes["forward"]
+    assert g.energy_breakdown_pj["dram"] == pytest.approx(112 * 8)
+    assert g.energy_breakdown_pj["compute"] == f.energy_breakdown_pj["compute"]
 
 
 def test_sparse_machines_save_energy():
@@ -121,11 +146,12 @@ def test_sparse_machines_save_energy():
     w = np.where(rng.random((64, 32, 3, 3)) < 0.1, rng.standard_normal((64, 32, 3, 3)), 0)
     a = np.abs(rng.standard_normal((1, 32, 8, 8))) * (rng.random((1, 32, 8, 8)) < 0.5)
     for name in ("bit-tactical", "bit-tactical-tcle"):
-        f = simulate_layer(w, a, padding=1, hardware=builtin_hardware(name)).passes["forward"]
+        r = simulate_layer(w, a, padding=1, hardware=builtin_hardware(name))
+        f = r.passes["forward"]
         assert 0 < f.energy_pj < f.base_energy_pj
-        assert f.energy_efficiency > 1
-        d = f.to_dict()
-        assert d["energy_pj"] == f.energy_pj and d["energy_efficiency"] > 1
+        d = r.to_dict()["forward"]
+        assert d["energy_pj"] == sum(d["energy_breakdown_pj"].values())
+        assert d["energy_efficiency"] > 1 and d["reference"] == "dadiannao"
 
 
 def test_cli_reports_stalls_and_energy(capsys, tmp_path):

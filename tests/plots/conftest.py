@@ -33,7 +33,8 @@ def _store_rows() -> list[dict]:
             for h in (0, 1, 2):
                 for d in (0, 3):
                     hw = {"array.tiles": 16, "array.rows": 16, "array.columns": 1,
-                          "array.lanes": 16, "frontend.kind": "tcl", "frontend.shape": "T",
+                          "array.lanes": 16, "array.clock_ghz": 1.0, "frontend.kind": "tcl",
+                          "frontend.shape": "T",
                           "frontend.lookahead": h, "frontend.lookaside": d,
                           "backend.kind": backend}
                     digest = f"{backend}-{h}-{d}".ljust(64, "0")

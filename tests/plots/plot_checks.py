@@ -3,15 +3,18 @@ error."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from xml.etree import ElementTree
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def check_png(path: Path) -> None:
+def check_png(path: Path) -> tuple[int, int]:
+    """A PNG file's (width, height) in pixels, after checking it is one."""
     data = path.read_bytes()
     assert len(data) > 1000 and data[:8] == PNG_MAGIC, path
+    return struct.unpack(">II", data[16:24])
 
 
 def check_svg(path: Path, *texts: str) -> str:

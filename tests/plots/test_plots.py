@@ -25,17 +25,18 @@ from tests.plots.plot_checks import check_png, check_svg
 def _cases(reports, store_rows, run_dir, gpu_file) -> dict[str, tuple]:
     """kind -> (source, options, texts the SVG must contain)"""
     return {
-        "sparsity": (reports, {}, ("weight sparsity (%)", "speedup over dense (×)", "forward",
+        "sparsity": (reports, {}, ("weight sparsity (%)", "speedup over", "forward",
                                    "backward-input", "backward-weight", "T<2,5>",
                                    "DaDianNao")),
         "heatmap": (store_rows, {"workload": "step-00000040.trace"} | {
             "where": {"trace": "runs/a/step-00000040.trace"}},
-            ("lookahead h (steps)", "lookaside d (lanes)", "speedup over dense (×)")),
+            ("lookahead h (steps)", "lookaside d (lanes)", "speedup over")),
         "layers": (reports["T<2,5>"][1], {"gpu": gpu_file},
-                   ("layer", "speedup over dense (×)", "simulated", "measured GPU",
+                   ("layer", "speedup over", "simulated", "measured GPU",
                     "conv2", "backward-weight")),
-        "pareto": (store_rows, {}, ("relative area", "energy per training step (µJ)",
-                                    "Pareto front", "speedup over dense (×)")),
+        "pareto": (store_rows, {"where": {"backend.kind": "bit-parallel"}}, (
+            "relative area", "energy per training step (µJ)", "Pareto front",
+            "training steps per second", "where backend.kind=bit-parallel")),
         "training": (run_dir, {}, ("epoch", "loss (cross-entropy, nats)", "top-1 accuracy (%)",
                                    "density (% non-zero)", "dead neurons (% of ReLU outputs)")),
         "density": (run_dir, {}, ("layer", "density (% non-zero)", "ReLU site",

@@ -106,14 +106,20 @@ def test_cli_plot_and_report(capsys, tmp_path, run_dir, store_files, gpu_file):
                        "trace=runs/a/step-00000040.trace", "--where", "backend.kind=tcle",
                        "--passes", "forward", "--out", tmp_path / "h.svg")
     assert code == 0, err
-    check_svg(tmp_path / "h.svg", "forward speedup over dense (×)")
+    check_svg(tmp_path / "h.svg", "forward speedup over own dense twin (×)",
+              "trace=runs/a/step-00000040.trace", "backend.kind=tcle")
     code, _, err = run(capsys, "plot", "sparsity", store_files["csv"], "--passes",
                        "forward,backward_weight", "--out", tmp_path / "s.svg")
     assert code == 0, err
     check_svg(tmp_path / "s.svg", "T<2,3> tcle", "weight sparsity (%)")
     code, _, err = run(capsys, "plot", "pareto", store_files["csv"], "--cost", "area",
-                       "--title", "My sweep", "--out", tmp_path / "p.png")
+                       "--where", "backend.kind=bit-parallel", "--title", "My sweep",
+                       "--dpi", "80", "--figsize", "7x4", "--out", tmp_path / "p.png")
     assert code == 0, err
+    assert check_png(tmp_path / "p.png")[:2] == (7 * 80, 4 * 80)
+    code, _, err = run(capsys, "plot", "pareto", store_files["csv"], "--cost", "area",
+                       "--out", tmp_path / "p.png")    # the proxy cannot cost tcle
+    assert code == 2 and "cannot cost a tcle back end" in err and err.count("\n") == 1
     code, out, err = run(capsys, "report", run_dir, "--gpu-results", gpu_file, "--out",
                          tmp_path / "r.html")
     assert code == 0 and "GPU comparison" in (tmp_path / "r.html").read_text(), err

@@ -1,6 +1,9 @@
 """Snapshot cases: today's outputs of the main entry points, kept bit-identical through
 refactors (issue 16).  ``python -m tests.snapshots.cases --write`` regenerates the JSON
-files next to this module; the test (tests/test_snapshots.py) only reads them.
+files next to this module (``--write-legacy`` the legacy ones); the test
+(tests/test_snapshots.py) only reads them.  Issue 13 regenerated both, with the proof
+``python -m tests.snapshots.prove_issue13`` that no old number changed but the re-priced
+energies.
 
 Every case is a function ``(workdir) -> JSON-able value``; fields that legitimately vary
 between runs (wall times, paths, hosts, timestamps) are dropped before comparison.
@@ -202,14 +205,20 @@ def normalise(value: Any, workdir: Path) -> Any:
 def main(argv: list[str]) -> int:
     import tempfile
 
-    if argv != ["--write"]:
-        print("usage: python -m tests.snapshots.cases --write", file=sys.stderr)
+    if argv not in (["--write"], ["--write-legacy"]):
+        print("usage: python -m tests.snapshots.cases --write | --write-legacy  (the legacy "
+              "files only after a proof such as tests/snapshots/prove_issue13.py)",
+              file=sys.stderr)
         return 2
-    for name, fn in CASES.items():
-        with tempfile.TemporaryDirectory() as tmp:
-            value = normalise(fn(Path(tmp)), Path(tmp))
-        snapshot_path(name).write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
-        print("wrote", snapshot_path(name))
+    legacy = argv == ["--write-legacy"]
+    names = sorted(p.stem for p in snapshot_path("x", legacy=True).parent.glob("*.json")) \
+        if legacy else list(CASES)
+    for name in names:
+        with tempfile.TemporaryDirectory() as tmp, \
+                (legacy_mode() if legacy else contextlib.nullcontext()):
+            value = normalise(CASES[name](Path(tmp)), Path(tmp))
+        snapshot_path(name, legacy).write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
+        print("wrote", snapshot_path(name, legacy))
     return 0
 
 

@@ -105,13 +105,15 @@ def test_other_array_kinds_available(section, value):
     assert load_hardware(one(section, "kind", value)).array.kind == value
 
 
-def test_energy_keys():
-    raises(one("energy", "pj_per_mac", 1.0), "[energy] pj_per_mac", "known keys",
-           "mac_pj_per_bit")
-    assert load_hardware({"energy": {}}) == Hardware()
-    assert load_hardware({"energy": {"dram_pj_per_bit": 10}}).energy.dram_pj_per_bit == 10.0
-    raises(one("energy", "dram_pj_per_bit", -1.0), "[energy] dram_pj_per_bit", ">= 0")
-    raises(one("energy", "mac_pj_per_bit", "1"), "[energy] mac_pj_per_bit", "number")
+def test_energy_keys(tmp_path):
+    raises(one("energy", "mac_pj_per_bit", 1.0), "[energy] mac_pj_per_bit", "known keys",
+           "technology", "45nm.toml")
+    assert load_hardware({"energy": {"technology": "65nm"}}).energy.technology == "65nm"
+    raises(one("energy", "technology", "7nm"), "technology table", "not found", "45nm")
+    raises(one("energy", "technology", 45), "technology", "built-in name")
+    bad = tmp_path / "node.toml"
+    bad.write_text('name = "x"\nnode_nm = 7\n')
+    raises(one("energy", "technology", str(bad)), "[multiplier] is missing")
 
 
 @pytest.mark.parametrize("key, value, words", [
