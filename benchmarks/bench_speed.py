@@ -116,6 +116,9 @@ def case(what: str, hw: str, batch: int = 1, threads: str = "all", repeats: int 
             partial = True
     lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
     if not lines:
+        if partial:  # stopped before its first layer was done
+            return {"layers_done": 0, "partial": True, "timeout_s": timeout,
+                    "loadavg_before": before, "loadavg_after": loadavg()}
         return {"error": stderr.strip().splitlines()[-1:], "loadavg_before": before}
     out = json.loads(lines[-1])
     if partial:
