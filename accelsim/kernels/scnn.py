@@ -45,8 +45,8 @@ def _split(v, d):
 
 
 @numba.njit(cache=True, nogil=True)
-def _scnn_pes(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo, p0, p1, cyc, counts):
-    """PEs ``p0:p1`` of :func:`_scnn_cycles`: ``cyc[g, p]`` the cycles of PE ``p`` in group
+def _scnn_pes(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo, busy, k0, k1, cyc, counts):
+    """PEs ``busy[k0:k1]`` (PEs with activations) of :func:`_scnn_cycles`: ``cyc[g, p]`` the cycles of PE ``p`` in group
     ``g``; ``counts[p] = (products, kept, vector pairs)``.  A product's output row is
     ``oy = (a_y*my + cy + w_r*by) / dy``: both parts are split once into a quotient and a
     remainder by ``dy``, so that a product lands on a row iff the remainders sum to 0 or
@@ -64,10 +64,9 @@ def _scnn_pes(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo, p0, p1, cyc, counts):
     unit = dy == 1 and dx == 1
     load = np.zeros(banks, np.int64)
     touched = np.zeros(f_vec * i_vec, np.int64)
-    for p in range(p0, p1):
+    for k in range(k0, k1):
+        p = busy[k]
         products = kept = pairs = 0
-        if a_ptr[p * n_c] == a_ptr[(p + 1) * n_c]:
-            continue  # an idle PE: no activations
         for g in range(n_g):
             cycles = 0
             for c in range(n_c):
@@ -126,8 +125,11 @@ def _scnn_cycles(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo):
     n_g, n_p = int(geo[1]), int(geo[2])
     cyc = np.zeros((n_g, n_p), np.int64)
     counts = np.zeros((n_p, 3), np.int64)
-    split_run(lambda p0, p1: _scnn_pes(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo, p0, p1,
-                                       cyc, counts), n_p)
+    n_c = int(geo[0])
+    # only PEs with activations work (an idle PE has 0 cycles): they are what is shared
+    busy = np.flatnonzero(a_ptr[n_c::n_c] > a_ptr[:-1:n_c]) if n_c else np.zeros(0, np.int64)
+    split_run(lambda k0, k1: _scnn_pes(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo, busy, k0,
+                                       k1, cyc, counts), busy.size)
     group_cycles = cyc.max(axis=1) if n_p else np.zeros(n_g, np.int64)
     total = counts.sum(axis=0)
     return group_cycles, int(total[0]), int(total[1]), int(total[2])

@@ -66,6 +66,9 @@ def split_run(fn: Callable[[int, int], object], n: int, align: int = 1) -> None:
     thread (:func:`current_threads`; range bounds multiples of ``align``): the first range
     in the calling thread, the others on threads of their own.  ``fn`` must write only
     what belongs to its range (and release the GIL to gain anything)."""
+    if n <= 0:
+        fn(0, 0)
+        return
     blocks = -(-n // max(1, align))
     pieces = max(1, min(current_threads(), blocks))
     per = -(-blocks // pieces) * align
