@@ -11,9 +11,12 @@ $(STAMP): pyproject.toml
 	# torch pinned: the local CPU wheel; any other spec downloads GBs of CUDA packages
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	# compile the numba kernels into the user's cache once, so the first simulation is fast
+	$(BIN)/accelsim --quiet warm
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/accelsim --quiet warm
 	$(BIN)/accelsim demo --out runs/demo
 
 test: $(STAMP) browser

@@ -9,6 +9,7 @@ ship with the package, and what needs torch comes in as a function from the call
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from accelsim.networks.catalog import layer_table as _catalog_table
 from accelsim.simulate import (
     LayerReport,
     Report,
+    kernel_threads,
     simulate,
     simulate_layer,
     simulate_machines,
@@ -93,42 +95,73 @@ def synthetic_trace(out: str | os.PathLike[str], *, encoding: str = "fixed16",
 
 def simulate_trace(path: str | os.PathLike[str], hardware: Any = None, *,
                    passes: Sequence[str] = PASSES, step: int | None = None,
-                   reference: Any = DEFAULT_REFERENCE) -> Report:
+                   reference: Any = DEFAULT_REFERENCE,
+                   threads: int | None = None) -> Report:
     """Simulate the trace file (or the latest / ``step`` trace of a run directory) on
     ``hardware``, with ``reference`` (a built-in name, TOML path or Hardware; ``None``: none)
-    on the same operands (:mod:`accelsim.yardstick`)."""
+    on the same operands (:mod:`accelsim.yardstick`), with ``threads`` kernel threads (default
+    every core)."""
     with open_trace(find_trace(path, step)) as trace:
-        return simulate(trace, hardware, passes=passes, reference=reference)
+        return simulate(trace, hardware, passes=passes, reference=reference, threads=threads)
 
 
 def simulate_synthetic(model: str, hardware: Any = None, *, dataset: str = "imagenet",
                        method: str = "swat-u", sparsity: float = 0.9, batch: int = 1,
                        seed: int = 0, passes: Sequence[str] = PASSES,
                        derive: TableDeriver | None = None,
-                       reference: Any = DEFAULT_REFERENCE) -> Report:
+                       reference: Any = DEFAULT_REFERENCE,
+                       threads: int | None = None) -> Report:
     """Simulate a synthetic ``method`` trace of a zoo model without writing it to disk, with
-    ``reference`` on the same operands (``None``: none)."""
+    ``reference`` on the same operands (``None``: none), one layer generated at a time, with
+    ``threads`` kernel threads (default every core)."""
     return compare_synthetic(model, (hardware,), dataset=dataset, method=method,
                              sparsity=sparsity, batch=batch, seed=seed, passes=passes,
-                             derive=derive, reference=reference)[0]
+                             derive=derive, reference=reference,
+                             threads=threads)[0]
 
 
 def compare_synthetic(model: str, hardwares: Sequence[Any], *, dataset: str = "imagenet",
                       method: str = "swat-u", sparsity: float = 0.9, batch: int = 1,
                       seed: int = 0, passes: Sequence[str] = PASSES,
                       derive: TableDeriver | None = None,
-                      reference: Any = DEFAULT_REFERENCE) -> tuple[Report, ...]:
+                      reference: Any = DEFAULT_REFERENCE,
+                      threads: int | None = None) -> tuple[Report, ...]:
     """:func:`simulate_synthetic` of several machines on one synthetic trace (generated once;
     the reference runs once per layer and pass for all of them)."""
     hws = tuple(load_hardware(hw) for hw in hardwares)
     ref_hw = None if reference is None else reference_hardware(reference)
     spec = SyntheticSpec.for_method(model, method, sparsity, dataset=dataset, batch=batch,
                                     seed=seed)
-    layers = [simulate_machines(g, ops, hws, passes, reference=ref_hw)
-              for g, ops in generate_layers(spec, derive=derive)]
+    with kernel_threads(threads):
+        layers = [simulate_machines(g, ops, hws, passes, reference=ref_hw)
+                  for g, ops in generate_layers(spec, derive=derive)]
     return tuple(Report(tuple(lr[i] for lr in layers), hw,
                         f"synthetic:{model}/{dataset}/{method}@{sparsity}",
                         {"synthetic": spec.to_dict()}, ref_hw) for i, hw in enumerate(hws))
+
+
+WARM_HARDWARE = ("bit-tactical", "bit-tactical-tclp", "bit-tactical-tcle", "scnn")
+"""Built-in machines whose kernels :func:`warm_kernels` compiles (the systolic and ideal
+models have none)."""
+
+
+def warm_kernels(threads: int | None = None) -> dict[str, float]:
+    """Compile every numba kernel into the on-disk cache (:mod:`accelsim.kernels`; a no-op
+    when it is warm) by simulating a small synthetic trace (digits-cnn on digits, batch 1) on
+    each machine of :data:`WARM_HARDWARE`, Bit-Tactical with either operand scheduled.
+    -> seconds per machine (``name`` or ``name/schedule``)."""
+    out: dict[str, float] = {}
+    for name in WARM_HARDWARE:
+        hw = load_hardware(name)
+        variants = [(name, hw)] if name == "scnn" else [
+            (f"{name}/{s}", hw.replace(**{"frontend.schedule": s}))
+            for s in ("weights", "activations")]
+        for label, machine in variants:
+            t0 = time.perf_counter()
+            simulate_synthetic("digits-cnn", machine, dataset="digits", batch=1,
+                               threads=threads)
+            out[label] = time.perf_counter() - t0
+    return out
 
 
 def _load_npy(path: str | os.PathLike[str] | None, what: str) -> np.ndarray | None:
@@ -145,11 +178,13 @@ def _load_npy(path: str | os.PathLike[str] | None, what: str) -> np.ndarray | No
 def simulate_layer_files(weights: str | os.PathLike[str], activations: str | os.PathLike[str],
                          *, output_grad: str | os.PathLike[str] | None = None, stride: int = 1,
                          padding: int = 0, hardware: Any = None,
-                         reference: Any = DEFAULT_REFERENCE) -> LayerReport:
+                         reference: Any = DEFAULT_REFERENCE,
+                         threads: int | None = None) -> LayerReport:
     """:func:`accelsim.simulate_layer` on tensors read from .npy files."""
     return simulate_layer(_load_npy(weights, "weights"), _load_npy(activations, "activations"),
                           output_grad=_load_npy(output_grad, "output gradient"), stride=stride,
-                          padding=padding, hardware=hardware, reference=reference)
+                          padding=padding, hardware=hardware, reference=reference,
+                          threads=threads)
 
 
 COMPARE_TOTAL = "training_step"
@@ -186,16 +221,17 @@ class Comparison:
 
 def compare_trace(path: str | os.PathLike[str], hardwares: Sequence[Any], *,
                   reference: Any = DEFAULT_REFERENCE, passes: Sequence[str] = PASSES,
-                  step: int | None = None) -> Comparison:
+                  step: int | None = None, threads: int | None = None) -> Comparison:
     """Simulate the trace (file or run directory) on every machine of ``hardwares`` (built-in
     names, TOML paths or Hardware) against ``reference``, read once, the reference run once
-    per layer and pass."""
+    per layer and pass, with ``threads`` kernel threads (default every core)."""
     if isinstance(hardwares, str) or not hardwares:
         raise ConfigError("compare needs a list of machines (built-in names or TOML files), "
                           "e.g. ['bit-tactical', 'scnn']")
     ref_hw = reference_hardware(reference)
     with open_trace(find_trace(path, step)) as trace:
-        reports = simulate_many(trace, hardwares, passes=passes, reference=ref_hw)
+        reports = simulate_many(trace, hardwares, passes=passes, reference=ref_hw,
+                                threads=threads)
     return Comparison(reports, ref_hw, tuple(passes))
 
 

@@ -6,6 +6,7 @@ layer is loaded, lowered and simulated in turn, so memory stays bounded by one l
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -18,6 +19,7 @@ import numpy as np
 from accelsim.arrays.breakdown import ZERO, CycleBreakdown
 from accelsim.arrays.registry import model_for
 from accelsim.errors import AccelsimError, ConfigError
+from accelsim.kernels.threads import kernel_threads as _kernel_threads
 from accelsim.pipeline.energy import ENERGY_PARTS
 from accelsim.spec.geometry import LayerGeometry, conv_output_size
 from accelsim.spec.hardware import Hardware, load_hardware
@@ -125,6 +127,17 @@ class Report:
         return buf.getvalue()
 
 
+def kernel_threads(threads: int | None) -> contextlib.AbstractContextManager:
+    """A context in which the kernels run on ``threads`` threads (an integer >= 1, capped at
+    the cores this process may use: :mod:`accelsim.kernels.threads`); ``None`` keeps the
+    current count (by default every core).  Results are the same for any count."""
+    if threads is None:
+        return contextlib.nullcontext()
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise ConfigError(f"threads = {threads!r}: give an integer >= 1 (or None for every core)")
+    return _kernel_threads(int(threads))
+
+
 CSV_KEYS = ("base_cycles", "compute_cycles", "ideal_cycles", "stall_cycles", "speedup",
             "speedup_vs_own_dense", "reference", "time_s", "reference_time_s",
             "exploited_sparsity", "pe_utilisation", "effectual_macs", "scheduled", "energy_pj",
@@ -198,17 +211,20 @@ def read_operands(layer: LayerData, passes: Sequence[str], values: bool
 
 
 def simulate(trace: Any, hardware: Any = None, *, passes: Sequence[str] = PASSES,
-             layers: Sequence[str] | None = None, reference: Any = DEFAULT_REFERENCE) -> Report:
+             layers: Sequence[str] | None = None, reference: Any = DEFAULT_REFERENCE,
+             threads: int | None = None) -> Report:
     """Simulate a trace (an open :class:`accelsim.trace.Trace`, a trace file or a run
     directory) on ``hardware`` (anything :func:`accelsim.spec.hardware.load_hardware` takes),
-    with ``reference`` (default ``"dadiannao"``; ``None``: none) on the same operands."""
+    with ``reference`` (default ``"dadiannao"``; ``None``: none) on the same operands;
+    ``threads``: kernel threads (:func:`kernel_threads`; default every core)."""
     return simulate_many(trace, (hardware,), passes=passes, layers=layers,
-                         reference=reference)[0]
+                         reference=reference, threads=threads)[0]
 
 
 def simulate_many(trace: Any, hardwares: Sequence[Any], *, passes: Sequence[str] = PASSES,
                   layers: Sequence[str] | None = None,
-                  reference: Any = DEFAULT_REFERENCE) -> tuple[Report, ...]:
+                  reference: Any = DEFAULT_REFERENCE,
+                  threads: int | None = None) -> tuple[Report, ...]:
     """:func:`simulate` of several machines on one trace, read once; the reference runs once
     per (layer, pass) for all of them.  One :class:`Report` per machine, in order."""
     hws = tuple(load_hardware(hw) for hw in hardwares)
@@ -217,10 +233,11 @@ def simulate_many(trace: Any, hardwares: Sequence[Any], *, passes: Sequence[str]
     wanted = _check_passes(passes)
     ref_hw = None if reference is None else reference_hardware(reference)
     if isinstance(trace, Trace):
-        return _simulate_open(trace, hws, wanted, layers, ref_hw)
+        with kernel_threads(threads):
+            return _simulate_open(trace, hws, wanted, layers, ref_hw)
     if not isinstance(trace, str | os.PathLike):
         raise ConfigError(f"simulate() takes a trace path or an open Trace, not {type(trace).__name__}")
-    with open_trace(find_trace(trace)) as t:
+    with open_trace(find_trace(trace)) as t, kernel_threads(threads):
         return _simulate_open(t, hws, wanted, layers, ref_hw)
 
 
@@ -323,13 +340,14 @@ def _check_lowered_size(g: LayerGeometry, batch: int) -> None:
 def simulate_layer(weights: np.ndarray, activations: np.ndarray, *, stride: Any = 1,
                    padding: Any = 0, hardware: Any = None, output_grad: np.ndarray | None = None,
                    dilation: Any = 1, saved_activations: np.ndarray | None = None,
-                   name: str = "layer", reference: Any = DEFAULT_REFERENCE) -> LayerReport:
+                   name: str = "layer", reference: Any = DEFAULT_REFERENCE,
+                   threads: int | None = None) -> LayerReport:
     """Simulate one layer from plain numpy arrays.  Without ``output_grad`` only the forward
     pass is simulated; with it, backward-input and backward-weight too (the latter with
     ``saved_activations`` if given, else ``activations``).  ``to_dict()`` of the result maps
     "forward", "backward_input", "backward_weight" to the figures of
     :func:`accelsim.yardstick.pass_figures` against ``reference`` (default ``"dadiannao"``;
-    ``None``: none)."""
+    ``None``: none); ``threads``: kernel threads (:func:`kernel_threads`; default every core)."""
     hw = load_hardware(hardware)
     weights, activations = _real_array(weights, "weights"), _real_array(activations, "activations")
     output_grad = _real_array(output_grad, "output_grad")
@@ -353,4 +371,5 @@ def simulate_layer(weights: np.ndarray, activations: np.ndarray, *, stride: Any 
             raise ConfigError("saved_activations must have the shape of activations")
         ops["backward_input"] = {"weight": weights, "grad": grad}
         ops["backward_weight"] = {"activation": saved, "grad": grad}
-    return simulate_operands(g, ops, hw, reference=reference)
+    with kernel_threads(threads):
+        return simulate_operands(g, ops, hw, reference=reference)

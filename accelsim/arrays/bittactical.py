@@ -59,6 +59,8 @@ from accelsim.kernels.recoding import (
     serial_codes,
     twos_complement_precisions,
 )
+from accelsim.kernels.serial_filters import serial_filters
+from accelsim.kernels.threads import map_ordered
 from accelsim.lowering.fold import fold_first_layer, folds
 from accelsim.numeric import ceil_div
 from accelsim.pipeline.area import mux_width
@@ -122,10 +124,8 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
     arr, be = hw.array, hw.backend
     n_f, lines, lanes = f.shape
     mode = serial.TCLP if be.kind == "tclp" else serial.TCLE
-    if signed is not None:
-        codes = twos_complement_precisions(signed.reshape(signed.shape[0], -1))
-    else:
-        codes = serial_codes(x_vals, be.kind)
+    signed_codes = (None if signed is None else
+                    twos_complement_precisions(signed.reshape(signed.shape[0], -1)))
     window = 1 << be.bits_first_stage
     offsets, lookahead, priority, lookaside = _schedule_args(hw)
     if hw.frontend.kind == "dense":
@@ -139,9 +139,12 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
                                                 not be.skip_zero_weights)
         if be.idle_padding_rows:  # rows padding the last filter set hold no filter
             src[-1, :, n_f - (nonzero.shape[0] - 1) * arr.rows:, :] = -1
-        block, ops = serial._serial_filters(src, steps, codes, x_vals.shape[0], arr.tiles,
-                                              arr.columns, mode, window, be.column_registers)
-        return block, steps, int(ops)
+        codes_t = (serial_codes(x_vals, be.kind, transposed=True) if signed_codes is None
+                   else np.ascontiguousarray(signed_codes.T))
+        block, ops = serial_filters(src, steps, codes_t, arr.tiles, arr.columns, mode, window,
+                                    be.column_registers)
+        return block, steps, ops
+    codes = serial_codes(x_vals, be.kind) if signed_codes is None else signed_codes
     x = x_vals != 0
     nonzero = np.ascontiguousarray(_buffers(x, arr.columns))
     if hw.frontend.kind == "dense":
@@ -355,8 +358,9 @@ class BitTacticalModel(ArrayModel):
                                 f"lanes, the array has {hw.array.lanes}; lower with "
                                 "lanes = [array] lanes")
         scheduled = choose_scheduled(lowered, hw)
-        out = [problem_timing(w.problem.filters, w.problem.windows, hw, scheduled,
-                              window_source=w.source, window_key=w.key) for w in problems]
+        out = map_ordered(lambda w: problem_timing(w.problem.filters, w.problem.windows, hw,
+                                                   scheduled, window_source=w.source,
+                                                   window_key=w.key), problems)
         return [dataclasses.replace(t, breakdown=dataclasses.replace(
             t.breakdown, quantisation=w.quantisation)) if w.quantisation else t
             for t, w in zip(out, problems, strict=True)]

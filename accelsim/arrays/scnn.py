@@ -30,7 +30,7 @@ energy is that of the dense machine with the same multipliers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,14 +39,20 @@ from accelsim.arrays.base import ArrayModel, as_masks
 from accelsim.arrays.breakdown import CycleBreakdown, ProblemTiming
 from accelsim.arrays.operands import dense_bytes, split_even
 from accelsim.kernels.scnn import _scnn_cycles
-from accelsim.lowering.lower import LoweredProblem, lower_with_sources, phases
+from accelsim.lowering.lower import (
+    LoweredProblem,
+    iter_problems,
+    phases,
+    window_source_elements,
+)
 from accelsim.numeric import ceil_div
 from accelsim.pipeline.energy import AccessCounts
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
 from accelsim.spec.kind_sections import ScnnSpec
 
-__all__ = ["SCNN_INDEX_BITS", "ScnnModel", "ScnnProblem", "crossbar_stages", "scnn_problems"]
+__all__ = ["SCNN_INDEX_BITS", "ScnnModel", "ScnnProblem", "crossbar_stages", "iter_scnn_problems",
+           "scnn_problems"]
 
 SCNN_INDEX_BITS = 4  # SCNN's compressed-sparse encoding: a 4-bit zero run before each non-zero
 
@@ -84,25 +90,36 @@ def _csr(keys: np.ndarray, n_keys: int, *sort_by: np.ndarray) -> tuple[np.ndarra
     return order, ptr
 
 
+def _weight_csr(w_nz: tuple[np.ndarray, ...], n_out: int, n_in: int,
+                spec: ScnnSpec) -> tuple[np.ndarray, ...]:
+    """(w_ptr, k, r, s) of the non-zero weights ``w_nz = (k, c, r, s)``, sorted by (group,
+    channel, k, r, s)."""
+    k, c, r, s = (np.asarray(v, np.int64) for v in w_nz)
+    groups = ceil_div(n_out, spec.output_channel_group)
+    order, ptr = _csr((k // spec.output_channel_group) * n_in + c, groups * n_in, k, r, s)
+    return ptr, k[order], r[order], s[order]
+
+
 def _scnn_problem(w_nz: tuple[np.ndarray, ...], n_out: int, n_in: int,
                   a_nz: tuple[np.ndarray, np.ndarray, np.ndarray], a_pe: np.ndarray,
                   spec: ScnnSpec, mapping: tuple[int, ...], out_hw: tuple[int, int],
                   dense_macs: int, filter_elems: int, window_source: int, filters_key: object,
-                  window_key: object) -> ScnnProblem:
+                  window_key: object, w_csr: tuple[np.ndarray, ...] | None = None
+                  ) -> ScnnProblem:
     """Build the CSR work: ``w_nz = (k, c, r, s)`` of the non-zero weights (``n_out`` output,
-    ``n_in`` reduction channels), ``a_nz = (c, y, x)`` of the non-zero activations with their
-    PE ``a_pe``; ``mapping = (my, by, cy, dy, mx, bx, cx, dx)``; ``out_hw = (OH, OW)``."""
-    k, c, r, s = (np.asarray(v, np.int64) for v in w_nz)
+    ``n_in`` reduction channels; or their :func:`_weight_csr` ``w_csr``), ``a_nz = (c, y,
+    x)`` of the non-zero activations with their PE ``a_pe``; ``mapping = (my, by, cy, dy, mx,
+    bx, cx, dx)``; ``out_hw = (OH, OW)``."""
+    w_ptr, wk, wr, ws = _weight_csr(w_nz, n_out, n_in, spec) if w_csr is None else w_csr
     ac, ay, ax = (np.asarray(v, np.int64) for v in a_nz)
     groups = ceil_div(n_out, spec.output_channel_group)
-    w_order, w_ptr = _csr((k // spec.output_channel_group) * n_in + c, groups * n_in, k, r, s)
     a_order, a_ptr = _csr(np.asarray(a_pe, np.int64) * n_in + ac, spec.pes * n_in, ay, ax)
     geo = np.array([n_in, groups, spec.pes, spec.weights_per_cycle, spec.activations_per_cycle,
                     spec.accumulator_banks, spec.output_channel_group, out_hw[0], out_hw[1],
                     *mapping], np.int64)
-    return ScnnProblem(w_ptr, k[w_order], r[w_order], s[w_order], a_ptr, ay[a_order],
-                       ax[a_order], geo, dense_macs, filter_elems, n_out, window_source,
-                       out_hw[0] * out_hw[1] * n_out, filters_key, window_key)
+    return ScnnProblem(w_ptr, wk, wr, ws, a_ptr, ay[a_order], ax[a_order], geo, dense_macs,
+                       filter_elems, n_out, window_source, out_hw[0] * out_hw[1] * n_out,
+                       filters_key, window_key)
 
 
 def _plane_pe(y: np.ndarray, x: np.ndarray, h: int, w: int, spec: ScnnSpec) -> np.ndarray:
@@ -112,20 +129,31 @@ def _plane_pe(y: np.ndarray, x: np.ndarray, h: int, w: int, spec: ScnnSpec) -> n
 
 
 def _gemm_problem(p: LoweredProblem, spec: ScnnSpec, source: int | None,
-                  key: object) -> ScnnProblem:
+                  key: object, reuse: list) -> ScnnProblem:
     """A lowered problem as a Cartesian product: channel = reduction element, weights = the
-    filters, the plane = the windows (1 x n_windows) split evenly over all PEs."""
-    f = (p.filters != 0).reshape(p.n_filters, -1)
+    filters, the plane = the windows (1 x n_windows) split evenly over all PEs.  ``reuse``
+    holds the last ``(filters, weight CSR)``: the backward-weight taps of a sample share
+    their filter array, whose CSR is built once."""
     x = (p.windows != 0).reshape(p.n_windows, -1)
-    n_f, n_w, k = f.shape[0], x.shape[0], f.shape[1]
-    wk, wc = np.nonzero(f)
-    zeros_w = np.zeros_like(wk)
+    n_f, n_w, k = p.n_filters, x.shape[0], x.shape[1]
+    if not reuse or reuse[0] is not p.filters:
+        f = (p.filters != 0).reshape(p.n_filters, -1)
+        wk, wc = np.nonzero(f)
+        zeros_w = np.zeros_like(wk)
+        reuse[:] = [p.filters, _weight_csr((wk, wc, zeros_w, zeros_w), n_f, k, spec)]
     aw, ac = np.nonzero(x)
     per_pe = ceil_div(n_w, spec.pes)
     src = n_w * k if source is None else min(source, n_w * k)
-    return _scnn_problem((wk, wc, zeros_w, zeros_w), n_f, k, (ac, np.zeros_like(aw), aw),
-                         aw // per_pe, spec, (1, 0, 0, 1, 1, 0, 0, 1), (1, n_w),
-                         n_f * n_w * k, n_f * k, src, id(p.filters), key)
+    return _scnn_problem((), n_f, k, (ac, np.zeros_like(aw), aw), aw // per_pe, spec,
+                         (1, 0, 0, 1, 1, 0, 0, 1), (1, n_w), n_f * n_w * k, n_f * k, src,
+                         id(p.filters), key, reuse[1])
+
+
+def _gemm_problems(geometry: LayerGeometry, pass_name: str, first: np.ndarray,
+                   second: np.ndarray, spec: ScnnSpec) -> Iterator[ScnnProblem]:
+    reuse: list = []
+    for p in iter_problems(geometry, pass_name, first, second, lanes=1):
+        yield _gemm_problem(p, spec, window_source_elements(geometry, p.tag), p.tag[:4], reuse)
 
 
 def scnn_problems(geometry: LayerGeometry, pass_name: str, first: np.ndarray,
@@ -133,19 +161,27 @@ def scnn_problems(geometry: LayerGeometry, pass_name: str, first: np.ndarray,
     """The SCNN work of one pass from its operand masks (trace roles, see
     :func:`accelsim.lowering.lower.iter_problems`): the planar form for forward and backward-input
     of a convolution (one problem per sample and group), the lowered GEMM form otherwise."""
+    return list(iter_scnn_problems(geometry, pass_name, first, second, spec))
+
+
+def iter_scnn_problems(geometry: LayerGeometry, pass_name: str, first: np.ndarray,
+                       second: np.ndarray, spec: ScnnSpec) -> Iterator[ScnnProblem]:
+    """:func:`scnn_problems` one at a time, each built when it is asked for (the model times
+    one before it builds the next: memory holds one problem's work)."""
     g = geometry
     if g.kind != "conv" or pass_name == "backward_weight":
-        problems, sources, keys = lower_with_sources(g, pass_name, first, second, lanes=1)
-        return [_gemm_problem(p, spec, s, k) for p, s, k in zip(problems, sources, keys,
-                                                                   strict=True)]
+        yield from _gemm_problems(g, pass_name, first, second, spec)
+        return
     cg, mg = g.in_channels // g.groups, g.out_channels // g.groups
     weight = np.asarray(first) != 0
     plane = np.asarray(second) != 0
     taps = g.kernel_h * g.kernel_w
-    out = []
     for gi in range(g.groups):
         w = weight[gi * mg:(gi + 1) * mg]  # [Mg, Cg, kh, kw]
         m_nz, c_nz, r_nz, s_nz = np.nonzero(w)
+        # the weights of a group are the same for every sample: sorted once
+        w_csr = (_weight_csr((m_nz, c_nz, r_nz, s_nz), mg, cg, spec) if pass_name == "forward"
+                 else _weight_csr((c_nz, m_nz, r_nz, s_nz), cg, mg, spec))
         for n in range(plane.shape[0]):
             if pass_name == "forward":
                 a = plane[n, gi * cg:(gi + 1) * cg]  # [Cg, H, W]
@@ -154,10 +190,10 @@ def scnn_problems(geometry: LayerGeometry, pass_name: str, first: np.ndarray,
                 mapping = (1, -g.dilation_h, g.padding_h, g.stride_h,
                            1, -g.dilation_w, g.padding_w, g.stride_w)
                 dense = g.output_h * g.output_w * mg * cg * taps
-                out.append(_scnn_problem((m_nz, c_nz, r_nz, s_nz), mg, cg, (ac, ay, ax), pe,
-                                         spec, mapping, (g.output_h, g.output_w), dense,
-                                         mg * cg * taps, cg * g.input_h * g.input_w,
-                                         ("scnn-w", gi), ("forward", n, n + 1, gi)))
+                yield _scnn_problem((m_nz, c_nz, r_nz, s_nz), mg, cg, (ac, ay, ax), pe, spec,
+                                    mapping, (g.output_h, g.output_w), dense, mg * cg * taps,
+                                    cg * g.input_h * g.input_w, ("scnn-w", gi),
+                                    ("forward", n, n + 1, gi), w_csr)
             else:
                 a = plane[n, gi * mg:(gi + 1) * mg]  # output gradient [Mg, Ho, Wo]
                 ac, ay, ax = np.nonzero(a)
@@ -166,11 +202,10 @@ def scnn_problems(geometry: LayerGeometry, pass_name: str, first: np.ndarray,
                            g.stride_w, g.dilation_w, -g.padding_w, 1)
                 dense = sum(ny * nx * len(ty) * len(tx) for _, ny, ty, _ in phases(g, "h")
                             for _, nx, tx, _ in phases(g, "w")) * mg * cg
-                out.append(_scnn_problem((c_nz, m_nz, r_nz, s_nz), cg, mg, (ac, ay, ax), pe,
-                                         spec, mapping, (g.input_h, g.input_w), dense,
-                                         mg * cg * taps, mg * g.output_h * g.output_w,
-                                         ("scnn-w", gi), ("backward_input", n, n + 1, gi)))
-    return out
+                yield _scnn_problem((c_nz, m_nz, r_nz, s_nz), cg, mg, (ac, ay, ax), pe, spec,
+                                    mapping, (g.input_h, g.input_w), dense, mg * cg * taps,
+                                    mg * g.output_h * g.output_w, ("scnn-w", gi),
+                                    ("backward_input", n, n + 1, gi), w_csr)
 
 
 def crossbar_stages(spec: ScnnSpec) -> int:
@@ -212,9 +247,9 @@ class ScnnModel(ArrayModel):
     name = "SCNN"
 
     def problems(self, geometry: LayerGeometry, pass_name: str,
-                 operands: Sequence[np.ndarray], hw: Hardware) -> list[ScnnProblem]:
+                 operands: Sequence[np.ndarray], hw: Hardware) -> Iterator[ScnnProblem]:
         first, second = as_masks(operands)
-        return scnn_problems(geometry, pass_name, first, second, hw.scnn)
+        return iter_scnn_problems(geometry, pass_name, first, second, hw.scnn)
 
-    def timings(self, problems: Sequence[ScnnProblem], hw: Hardware) -> list[ProblemTiming]:
+    def timings(self, problems: Iterable[ScnnProblem], hw: Hardware) -> list[ProblemTiming]:
         return [_scnn_timing(p, hw) for p in problems]

@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from accelsim import api
 from accelsim.cli import options as o
 from accelsim.cli.printing import print_json, print_layer_passes, print_simulation
 from accelsim.cli.wiring import derive_layer_table
 from accelsim.errors import AccelsimError
+from accelsim.kernels import cache_dir
 from accelsim.spec.hardware import load_hardware
+
+
+def add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=o.pos_int, default=None, metavar="N",
+                   help="kernel threads (default: every core); results are the same for any N")
+
+
+def add_warm(p: argparse.ArgumentParser) -> None:
+    add_threads(p)
+
+
+def run_warm(args: argparse.Namespace) -> int:
+    """Compile the kernels into the cache (``make demo`` and ``make install`` run this)."""
+    t0 = time.perf_counter()
+    times = api.warm_kernels(threads=args.threads)
+    if not args.quiet:
+        for name, seconds in times.items():
+            print(f"{name:34s} {seconds:6.2f} s")
+        print(f"kernel cache {cache_dir()} warm in {time.perf_counter() - t0:.1f} s")
+    return 0
 
 
 def add_simulate(p: argparse.ArgumentParser) -> None:
@@ -24,6 +46,7 @@ def add_simulate(p: argparse.ArgumentParser) -> None:
     o.add_sparsity(p, help="with --synthetic: target weight sparsity")
     o.add_batch(p, "with --synthetic: samples per batch")
     o.add_seed(p, "with --synthetic: random seed")
+    add_threads(p)
     fmt = p.add_mutually_exclusive_group()
     o.add_json(fmt)
     fmt.add_argument("--csv", action="store_true", help="print CSV rows instead of a table")
@@ -38,10 +61,11 @@ def run_simulate(args: argparse.Namespace) -> int:
         report = api.simulate_synthetic(args.synthetic, hw, dataset=args.dataset,
                                         method=args.method, sparsity=args.sparsity,
                                         batch=args.batch, seed=args.seed, passes=passes,
-                                        derive=derive_layer_table, reference=ref)
+                                        derive=derive_layer_table, reference=ref,
+                                        threads=args.threads)
     elif args.trace:
         report = api.simulate_trace(args.trace, hw, passes=passes, step=args.step,
-                                    reference=ref)
+                                    reference=ref, threads=args.threads)
     else:
         raise AccelsimError("simulate needs a TRACE_OR_RUN_DIR or --synthetic MODEL")
     if args.json:
@@ -65,6 +89,7 @@ def add_simulate_layer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--padding", type=o.nonneg_int, default=0, help="conv zero padding")
     o.add_hardware(p)
     o.add_reference(p)
+    add_threads(p)
     o.add_json(p)
 
 
@@ -72,7 +97,8 @@ def run_simulate_layer(args: argparse.Namespace) -> int:
     result = api.simulate_layer_files(args.weights, args.activations, output_grad=args.output_grad,
                                       stride=args.stride, padding=args.padding,
                                       hardware=load_hardware(args.hardware),
-                                      reference=load_hardware(args.reference))
+                                      reference=load_hardware(args.reference),
+                                      threads=args.threads)
     if args.json:
         print_json(result.to_dict())
     else:
@@ -86,6 +112,9 @@ COMMANDS: dict[str, o.Command] = {
                           "efficiency against the reference machine (--reference, default "
                           "dadiannao), energy with its breakdown, utilisation; the area.",
                           add_simulate, run_simulate),
+    "warm": o.Command("Compile the simulator's numba kernels into the user's cache "
+                      "(NUMBA_CACHE_DIR, default ~/.cache/accelsim/numba), so that the first "
+                      "simulation starts fast.", add_warm, run_warm),
     "simulate-layer": o.Command("Simulate one layer from .npy tensors (conv [out,in,kh,kw] + "
                                 "[batch,in,h,w], or linear [out,in] + [batch,in]).",
                                 add_simulate_layer, run_simulate_layer),

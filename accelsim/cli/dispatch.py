@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("cmd_simulate", "simulate a trace on the sparse PE array: cycles, speedups"),
     "simulate-layer": ("cmd_simulate", "simulate one layer from .npy tensors"),
     "compare": ("cmd_compare", "compare machines on one trace: time, energy, area, perf/W"),
+    "warm": ("cmd_simulate", "compile the kernels into the user's cache (fast first call)"),
     "sweep": ("cmd_explore", "run an architecture sweep into a results store; export it"),
     "plot": ("cmd_figures", "draw one figure (PNG or SVG) of results or a run"),
     "report": ("cmd_figures", "write a self-contained HTML report of a run or results"),

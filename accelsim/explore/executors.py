@@ -37,7 +37,7 @@ from accelsim.trace.reader import open_trace
 from accelsim.trace.synthetic import SyntheticSpec, generate_layers
 
 __all__ = ["Outcome", "PointTask", "default_workers", "run_dask", "run_inline", "run_pool",
-           "simulate_point"]
+           "simulate_point", "worker_threads"]
 
 #: workloads whose operands take more bytes than this are re-read for every point
 CACHE_BYTES = 1 << 30
@@ -142,6 +142,14 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def worker_threads(workers: int, cores: int | None = None) -> int:
+    """Kernel threads of each of ``workers`` local workers sharing ``cores`` cores (default:
+    those of this process): ``max(1, cores // workers)``, so that the workers divide the
+    cores instead of each using all of them."""
+    cores = default_workers() if cores is None else cores
+    return max(1, cores // max(1, workers))
+
+
 def _die_with_parent() -> None:
     """Linux: have the kernel SIGKILL this process when its parent dies (a no-op
     elsewhere; :func:`watch_parent`'s thread covers it)."""
@@ -168,10 +176,15 @@ def watch_parent(parent: int, interval_s: float = WATCH_S) -> None:
     threading.Thread(target=watch, name="accelsim-watch-parent", daemon=True).start()
 
 
-def _worker_init(parent: int) -> None:
-    """Initializer of a local worker: Ctrl-C is the parent's to handle; die with it."""
+def _worker_init(parent: int, threads: int) -> None:
+    """Initializer of a local worker: Ctrl-C is the parent's to handle; die with it; cap the
+    kernels' threads before numba is first imported (a smaller ``NUMBA_NUM_THREADS`` of the
+    user's wins)."""
     _ignore_sigint()
     watch_parent(parent)
+    user = os.environ.get("NUMBA_NUM_THREADS", "")
+    if not user.isdigit() or int(user) > threads:
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
 
 
 def _feed(tasks: Tasks) -> Feed | ListFeed:
@@ -196,7 +209,7 @@ def run_pool(tasks: Tasks, workers: int) -> Iterator[Outcome]:
     """The points on ``workers`` spawned local processes, as they finish."""
     feed = _feed(tasks)
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
-                               initargs=(os.getpid(),),
+                               initargs=(os.getpid(), worker_threads(workers)),
                                mp_context=multiprocessing.get_context("spawn"))
     in_flight: dict[Future, PointTask] = {}
     try:

@@ -53,6 +53,17 @@ __all__ = ["booth_terms", "fixed_point_magnitudes", "precisions", "serial_codes"
            "twos_complement_precisions"]
 
 TERM_BITS = 16  # magnitudes are at most 16 bits
+# "u32": the term masks of 0..65535, "u16": those of 0..32767 as uint16; built on first use
+# (by any thread: a second build is the same table)
+_TERMS_LUT: dict[str, np.ndarray] = {}
+
+
+def _terms_lut(name: str) -> np.ndarray:
+    if "u32" not in _TERMS_LUT:
+        _TERMS_LUT.setdefault("u32", _booth_terms(np.arange(1 << 16, dtype=np.uint16)))
+    if name == "u16" and "u16" not in _TERMS_LUT:
+        _TERMS_LUT.setdefault("u16", _TERMS_LUT["u32"][:1 << 15].astype(np.uint16))
+    return _TERMS_LUT[name]
 
 
 def fixed_point_magnitudes(values: np.ndarray, pe_bits: int = 16) -> np.ndarray:
@@ -101,25 +112,32 @@ def booth_terms(mags: np.ndarray) -> np.ndarray:
     m = np.asarray(mags)
     if m.size and (m.min() < 0 or m.max() > 65535):
         raise ConfigError("magnitudes must be in 0..65535")
-    m = np.ascontiguousarray(m, dtype=np.uint16)
-    if m.size <= 1 << 16:
-        return _booth_terms(m)
-    # large arrays: recode every 16-bit value once and look the magnitudes up
-    return _booth_terms(np.arange(1 << 16, dtype=np.uint16))[m]
+    m = np.asarray(m, dtype=np.uint16)
+    # every 16-bit value is recoded once per process (one compiled specialisation) and the
+    # magnitudes are looked up
+    return _terms_lut("u32")[m]
 
 
-def serial_codes(window_mags: np.ndarray, kind: str) -> np.ndarray:
+def serial_codes(window_mags: np.ndarray, kind: str, *, transposed: bool = False
+                 ) -> np.ndarray:
     """Per window and flat position (``line * lanes + lane``) the code the kernels read:
     precisions for ``"tclp"``, term masks for ``"tcle"``.  ``window_mags``: the lowered window
-    operand's magnitudes ``[n_windows, lines, lanes]``.  -> uint32[n_windows, lines * lanes]."""
+    operand's magnitudes ``[n_windows, lines, lanes]``.  -> uint32[n_windows, lines * lanes];
+    with ``transposed``: C-contiguous ``[lines * lanes, n_windows]``, uint16 where every code
+    fits (precisions; term masks of magnitudes below 2**15), else uint32."""
     m = np.asarray(window_mags)
     flat = m.reshape(m.shape[0], -1)
+    if kind not in ("tclp", "tcle"):
+        raise ConfigError(f"serial_codes(): kind must be 'tclp' or 'tcle', not {kind!r}")
+    if not transposed:
+        return np.ascontiguousarray(precisions(flat) if kind == "tclp" else booth_terms(flat))
+    if flat.size and (flat.min() < 0 or flat.max() > 65535):
+        raise ConfigError("magnitudes must be in 0..65535")
+    flat_t = np.ascontiguousarray(flat.T, dtype=np.uint16)
     if kind == "tclp":
-        return np.ascontiguousarray(precisions(flat))
-    if kind == "tcle":
-        return np.ascontiguousarray(booth_terms(flat))
-    raise ConfigError(f"serial_codes(): kind must be 'tclp' or 'tcle', not {kind!r}")
-
+        return precisions(flat_t).astype(np.uint16)
+    narrow = not flat_t.size or int(flat_t.max()) < 1 << 15
+    return _terms_lut("u16" if narrow else "u32")[flat_t]
 
 
 @numba.njit(cache=True)

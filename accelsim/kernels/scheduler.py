@@ -342,7 +342,7 @@ def _fill_mask(nonzero, mask, lines, rows, lanes):
             mask[t, r] = m
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _schedule_steps(nonzero, offsets, lookahead, priority, lookaside=-1):
     """Step count of every filter set.
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-# Work of one problem (built by :func:`accelsim.arrays.others.scnn_problems`), in CSR form:
+from accelsim.kernels.threads import split_run
+
+# Work of one problem (built by :func:`accelsim.arrays.scnn.scnn_problems`), in CSR form:
 #
 # * weights, sorted by (group g, reduction channel c, output channel k, r, s): the non-zeros of
 #   (g, c) are ``w_k/w_r/w_s[w_ptr[g*C + c]:w_ptr[g*C + c + 1]]``; group g holds the output
@@ -31,21 +33,41 @@ import numpy as np
 # output: the effectual MACs), and (F, I) vector pairs processed (= cycles without conflicts).
 
 
-@numba.njit(cache=True)
-def _scnn_cycles(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo):
-    n_c, n_g, n_p, f_vec, i_vec, banks, kc = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6]
+@numba.njit(cache=True, nogil=True)
+def _split(v, d):
+    """Floor quotient and remainder of every ``v`` by ``d > 0`` (``0 <= rem < d``)."""
+    q = np.empty(v.size, np.int64)
+    r = np.empty(v.size, np.int64)
+    for i in range(v.size):
+        q[i] = v[i] // d
+        r[i] = v[i] - q[i] * d
+    return q, r
+
+
+@numba.njit(cache=True, nogil=True)
+def _scnn_pes(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo, busy, k0, k1, cyc, counts):
+    """PEs ``busy[k0:k1]`` (PEs with activations) of :func:`_scnn_cycles`: ``cyc[g, p]`` the cycles of PE ``p`` in group
+    ``g``; ``counts[p] = (products, kept, vector pairs)``.  A product's output row is
+    ``oy = (a_y*my + cy + w_r*by) / dy``: both parts are split once into a quotient and a
+    remainder by ``dy``, so that a product lands on a row iff the remainders sum to 0 or
+    ``dy`` (no division per product); likewise the columns."""
+    n_c, n_g, f_vec, i_vec, banks, kc = geo[0], geo[1], geo[3], geo[4], geo[5], geo[6]
     oh, ow = geo[7], geo[8]
     my, by, cy, dy, mx, bx, cx, dx = geo[9], geo[10], geo[11], geo[12], geo[13], geo[14], \
         geo[15], geo[16]
-    group_cycles = np.zeros(n_g, np.int64)
+    qay, ray = _split(a_y * my + cy, dy)
+    qax, rax = _split(a_x * mx + cx, dx)
+    qwy, rwy = _split(w_r * by, dy)
+    qwx, rwx = _split(w_s * bx, dx)
+    plane = (w_k % kc) * oh * ow
+    pow2 = banks & (banks - 1) == 0
+    unit = dy == 1 and dx == 1
     load = np.zeros(banks, np.int64)
     touched = np.zeros(f_vec * i_vec, np.int64)
-    products = 0
-    kept = 0
-    pairs = 0
-    for g in range(n_g):
-        worst = 0
-        for p in range(n_p):
+    for k in range(k0, k1):
+        p = busy[k]
+        products = kept = pairs = 0
+        for g in range(n_g):
             cycles = 0
             for c in range(n_c):
                 w0, w1 = w_ptr[g * n_c + c], w_ptr[g * n_c + c + 1]
@@ -61,17 +83,25 @@ def _scnn_cycles(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo):
                         n_t = 0
                         worst_bank = 0
                         for i in range(i0, i1):
+                            wy, wx, qy, qx = rwy[i], rwx[i], qwy[i], qwx[i]
                             for j in range(j0, j1):
-                                ny = a_y[j] * my + w_r[i] * by + cy
-                                nx = a_x[j] * mx + w_s[i] * bx + cx
-                                if ny < 0 or nx < 0 or ny % dy != 0 or nx % dx != 0:
-                                    continue
-                                oy = ny // dy
-                                ox = nx // dx
-                                if oy >= oh or ox >= ow:
+                                if unit:  # stride 1: every product lands on a pixel
+                                    oy = qay[j] + qy
+                                    ox = qax[j] + qx
+                                else:
+                                    sy = ray[j] + wy
+                                    sx = rax[j] + wx
+                                    if (sy != 0 and sy != dy) or (sx != 0 and sx != dx):
+                                        continue
+                                    oy = qay[j] + qy + (sy != 0)
+                                    ox = qax[j] + qx + (sx != 0)
+                                # one unsigned compare: negative or past the edge
+                                if np.uint64(oy) >= np.uint64(oh) or \
+                                        np.uint64(ox) >= np.uint64(ow):
                                     continue
                                 kept += 1
-                                b = ((w_k[i] % kc) * oh * ow + oy * ow + ox) % banks
+                                t = plane[i] + oy * ow + ox
+                                b = t & (banks - 1) if pow2 else t % banks
                                 if load[b] == 0:
                                     touched[n_t] = b
                                     n_t += 1
@@ -81,9 +111,28 @@ def _scnn_cycles(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo):
                         for t in range(n_t):
                             load[touched[t]] = 0
                         cycles += max(1, worst_bank)
-            worst = max(worst, cycles)
-        group_cycles[g] = worst
-    return group_cycles, products, kept, pairs
+            cyc[g, p] = cycles
+        counts[p, 0] = products
+        counts[p, 1] = kept
+        counts[p, 2] = pairs
+
+
+def _scnn_cycles(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo):
+    """The SCNN work of one problem (see above) -> ``(group_cycles[G], products, kept,
+    vector_pairs)``.  The PEs are independent until they synchronise: they are split among
+    the kernel threads (:func:`accelsim.kernels.threads.split_run`), each writing its own
+    rows, and reduced here in order (the same result for any thread count)."""
+    n_g, n_p = int(geo[1]), int(geo[2])
+    cyc = np.zeros((n_g, n_p), np.int64)
+    counts = np.zeros((n_p, 3), np.int64)
+    n_c = int(geo[0])
+    # only PEs with activations work (an idle PE has 0 cycles): they are what is shared
+    busy = np.flatnonzero(a_ptr[n_c::n_c] > a_ptr[:-1:n_c]) if n_c else np.zeros(0, np.int64)
+    split_run(lambda k0, k1: _scnn_pes(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo, busy, k0,
+                                       k1, cyc, counts), busy.size)
+    group_cycles = cyc.max(axis=1) if n_p else np.zeros(n_g, np.int64)
+    total = counts.sum(axis=0)
+    return group_cycles, int(total[0]), int(total[1]), int(total[2])
 
 
 def _scnn_cycles_ref(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo):

@@ -28,6 +28,10 @@ TCLe step cost of column c: ``max(1, PE cost)`` over the round's filters (all ti
 cost of one filter x window being :func:`_tcle_pe`; 0 for a column without a window (the last
 window set of a problem may not fill the columns), which then only waits (DNNsim).
 
+With the filters scheduled the cycles come from :mod:`accelsim.kernels.serial_filters`
+(:func:`~accelsim.kernels.serial_filters.serial_filters`), with the windows scheduled from
+:func:`_serial_windows` here.
+
 Lane operations (for the energy model): TCLp -- every active lane whose activation is non-zero
 runs the step's cost in cycles; TCLe -- every term of an active lane is one operation.
 """
@@ -90,7 +94,7 @@ def _popcount32(x):
     return ((x * 0x01010101) & 0xFFFFFFFF) >> 24
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _schedule_sources(nonzero, offsets, lookahead, priority, lookaside, occupy_zeros):
     """Scheduled sources of every filter set for the bit-serial back ends.
 
@@ -173,164 +177,7 @@ def _sync_columns(cost, active, columns):
     return ops
 
 
-@numba.njit(cache=True)
-def _step_unions(src, steps, s0, s1, n_steps):
-    """Per step of the round made of sets ``s0:s1``: the distinct active positions over all
-    its slots and how many slots read each.  -> (size[n_steps], pos[n_steps, u], mult)."""
-    lanes = src.shape[3]
-    rows = src.shape[2]
-    positions = src.shape[1] * lanes
-    seen = np.full(positions, -1, np.int64)
-    size = np.zeros(n_steps, np.int64)
-    for s in range(n_steps):
-        for st in range(s0, s1):
-            if s < steps[st]:
-                for r in range(rows):
-                    for lane in range(lanes):
-                        pos = src[st, s, r, lane]
-                        if pos >= 0 and seen[pos] != s:
-                            seen[pos] = s
-                            size[s] += 1
-    width = 1
-    for s in range(n_steps):
-        width = max(width, size[s])
-    upos = np.zeros((n_steps, width), np.int64)
-    umul = np.zeros((n_steps, width), np.int64)
-    slot = np.full(positions, -1, np.int64)
-    for s in range(n_steps):
-        u = 0
-        for st in range(s0, s1):
-            if s < steps[st]:
-                for r in range(rows):
-                    for lane in range(lanes):
-                        pos = src[st, s, r, lane]
-                        if pos < 0:
-                            continue
-                        if seen[pos] != -2 - s:
-                            seen[pos] = -2 - s
-                            slot[pos] = u
-                            upos[s, u] = pos
-                            u += 1
-                        umul[s, slot[pos]] += 1
-    return size, upos, umul
-
-
-@numba.njit(cache=True)
-def _tcle_column(buf, n_pe, window, orv, lim):
-    """Cycles of the slowest of ``n_pe`` TCLe PEs run side by side: ``buf[lane, pe]`` holds the
-    term masks (consumed; 0 for an idle lane).  The same rule as :func:`_tcle_pe`, every PE
-    stepping in lockstep (a finished PE stays empty), so the count is ``max`` over the PEs of
-    their :func:`_tcle_pe`.  Laid out PE-fastest and without ``o`` itself -- the retire mask is
-    ``(lowest_bit(OR of the lanes) << window) - 1`` -- so that the loops vectorise.
-    ``orv``, ``lim``: uint32 scratch of >= ``n_pe``."""
-    lanes = buf.shape[0]
-    one = np.uint32(1)
-    cycles = 0
-    while True:
-        for q in range(n_pe):
-            orv[q] = 0
-        for lane in range(lanes):
-            for q in range(n_pe):
-                orv[q] |= buf[lane, q]
-        pending = np.uint32(0)
-        for q in range(n_pe):
-            v = orv[q]
-            pending |= v
-            # bits below o + window (all bits when that passes bit 31: the shift wraps to 0)
-            lim[q] = ((v & (~v + one)) << np.uint32(window)) - one
-        if pending == 0:
-            return cycles
-        cycles += 1
-        for lane in range(lanes):
-            for q in range(n_pe):
-                m = buf[lane, q]
-                buf[lane, q] = m ^ ((m & (~m + one)) & lim[q])
-
-
-@numba.njit(cache=True)
-def _serial_filters(src, steps, codes, n_windows, tiles, columns, mode, window, registers):
-    """Bit-serial cycles with the filter operand scheduled.
-
-    ``src``/``steps`` from :func:`_schedule_sources` (sets of ``rows`` filters, ``tiles`` sets
-    per round), ``codes``: uint32[n_windows, lines * lanes] (precisions for ``mode`` TCLP,
-    term masks for TCLE), ``window = 2**bits_first_stage``, ``registers``: column registers
-    (TCLp synchronises every step).  -> ``(block int64[rounds, window sets], lane_ops)``.
-    TCLe columns run their filters' PEs side by side (:func:`_tcle_column`).
-    """
-    sets, lines, rows, lanes = src.shape
-    positions = lines * lanes
-    rounds = (sets + tiles - 1) // tiles
-    wsets = (n_windows + columns - 1) // columns
-    block = np.zeros((rounds, wsets), np.int64)
-    if mode == TCLP:
-        registers = 0
-    # the window codes with a trailing 0: idle slots read position ``positions``
-    padded = np.zeros((n_windows, positions + 1), np.uint32)
-    for w in range(n_windows):
-        for i in range(positions):
-            padded[w, i] = codes[w, i]
-    n_pe = tiles * rows
-    buf = np.zeros((lanes, n_pe), np.uint32)
-    orv = np.zeros(n_pe, np.uint32)
-    lim = np.zeros(n_pe, np.uint32)
-    finish = np.zeros(columns, np.int64)
-    hist = np.zeros(registers + 1, np.int64)
-    cost = np.ones(columns, np.int64)
-    active = np.zeros(columns, np.int64)
-    ops = np.int64(0)
-    j = 0
-    top = np.int64(0)
-    for rnd in range(rounds):
-        s0 = rnd * tiles
-        s1 = min(sets, s0 + tiles)
-        n_steps = 0
-        for st in range(s0, s1):
-            n_steps = max(n_steps, steps[st])
-        size, upos, umul = _step_unions(src, steps, s0, s1, n_steps)
-        # gather index of every (step, lane, PE) of the round
-        pes = (s1 - s0) * rows
-        index = np.full((n_steps, lanes, pes), positions, np.int64)
-        for s in range(n_steps):
-            for st in range(s0, s1):
-                if s < steps[st]:
-                    for r in range(rows):
-                        for lane in range(lanes):
-                            pos = src[st, s, r, lane]
-                            if pos >= 0:
-                                index[s, lane, (st - s0) * rows + r] = pos
-        for ws in range(wsets):
-            before = top
-            for s in range(n_steps):
-                for c in range(columns):
-                    w = ws * columns + c
-                    cost[c] = 1
-                    active[c] = 0
-                    if w >= n_windows:  # no window: the column has no work
-                        cost[c] = 0
-                        continue
-                    if mode == TCLP:
-                        for i in range(size[s]):
-                            code = np.int64(codes[w, upos[s, i]])
-                            if code > 0:
-                                active[c] += umul[s, i]
-                                cost[c] = max(cost[c], code)
-                        continue
-                    for i in range(size[s]):
-                        ops += umul[s, i] * _popcount32(codes[w, upos[s, i]])
-                    row = padded[w]
-                    for lane in range(lanes):
-                        for q in range(pes):
-                            buf[lane, q] = row[index[s, lane, q]]
-                    cost[c] = max(1, _tcle_column(buf, pes, window, orv, lim))
-                if mode == TCLP:
-                    ops += _sync_columns(cost, active, columns)
-                top = _advance(cost, columns, finish, hist, j, registers)
-                j += 1
-            block[rnd, ws] = top - before
-    return block, ops
-
-
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _serial_windows(src, steps, codes, filt, n_filters, filters_per_round, mode, window,
                     registers, skip_zero_weights):
     """Bit-serial cycles with the window operand scheduled (sets of ``columns`` windows, the

@@ -61,6 +61,24 @@ def test_simulate_layer(cli, tmp_path):
     assert code == 0 and out.startswith("forward") and "speedup" in out
 
 
+def test_threads_option_gives_the_same_figures(cli, usage_error, trace, tmp_path):
+    one = cli("simulate", trace, "--hardware", "bit-tactical-tcle", "--threads", "1", "--json")
+    two = cli("simulate", trace, "--hardware", "bit-tactical-tcle", "--threads", "2", "--json")
+    assert one[0] == two[0] == 0 and json.loads(one[1]) == json.loads(two[1])
+    assert "--threads" in usage_error("simulate", trace, "--threads", "0")
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "W.npy", rng.standard_normal((8, 4, 3, 3)))
+    np.save(tmp_path / "A.npy", rng.standard_normal((1, 4, 6, 6)))
+    code, out, _ = cli("simulate-layer", "--weights", tmp_path / "W.npy", "--activations",
+                       tmp_path / "A.npy", "--threads", "1", "--json")
+    assert code == 0 and "forward" in json.loads(out)
+
+
+def test_warm_fills_the_kernel_cache(cli):
+    code, out, _ = cli("warm", "--threads", "1")
+    assert code == 0 and "kernel cache" in out and "scnn" in out
+
+
 def test_simulate_reference(cli, trace):
     d = json.loads(cli("simulate", trace, "--passes", "forward", "--json")[1])
     total = d["totals"]["forward"]

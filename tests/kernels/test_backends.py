@@ -20,11 +20,10 @@ from accelsim.kernels.serial import (
     TCLP,
     _advance,
     _schedule_sources,
-    _serial_filters,
     _serial_windows,
-    _tcle_column,
     _tcle_pe,
 )
+from accelsim.kernels.serial_filters import _tcle_units, serial_filters
 from accelsim.kernels.serial_ref import (
     _recurrence_ref,
     _schedule_sources_ref,
@@ -100,6 +99,18 @@ def test_recoding_rejects_out_of_range():
         serial_codes(np.zeros((1, 1, 4), np.uint16), "tclx")
 
 
+@pytest.mark.parametrize("top", [1 << 15, 1 << 16])
+@pytest.mark.parametrize("kind", ["tclp", "tcle"])
+def test_transposed_codes_are_the_codes_narrowed_where_they_fit(kind, top):
+    rng = np.random.default_rng(top)
+    mags = rng.integers(0, top, (7, 3, 4)).astype(np.uint16)
+    want = serial_codes(mags, kind)
+    got = serial_codes(mags, kind, transposed=True)
+    assert got.flags.c_contiguous and (got == want.T).all()
+    narrow = kind == "tclp" or top == 1 << 15
+    assert got.dtype == (np.uint16 if narrow else np.uint32)
+
+
 # ---- one PE ------------------------------------------------------------------------------
 @pytest.mark.parametrize("lanes, k, cycles", [
     ([], 2, 0),
@@ -134,18 +145,24 @@ def test_tcle_pe_kernel_matches_reference_and_bounds():
             assert want <= int(prec[vals].max())
 
 
-def test_tcle_column_is_the_slowest_pe():
+def test_tcle_units_run_every_pe_side_by_side():
     rng = np.random.default_rng(4)
     terms = booth_terms(ALL16)
     for _ in range(100):
         n_pe, k = int(rng.integers(1, 40)), int(rng.integers(0, 5))
+        n_lanes = int(rng.integers(0, 17))
         vals = (rng.integers(0, 1 << 16, (16, n_pe)) >> rng.integers(0, 16, (16, n_pe)))
         vals = vals * (rng.random((16, n_pe)) < 0.7)
         masks = terms[vals]
-        want = max(_tcle_pe(masks[:, q].copy(), 16, 1 << k) for q in range(n_pe))
-        scratch = np.zeros(n_pe, np.uint32)
-        got = _tcle_column(masks.copy(), n_pe, 1 << k, scratch, scratch.copy())
-        assert got == want
+        want = [_tcle_pe(masks[:n_lanes, q].copy(), n_lanes, 1 << k) for q in range(n_pe)]
+        for dtype in (np.uint32, np.uint16):
+            if masks.max() >= 1 << 16 and dtype == np.uint16:
+                continue
+            scratch = np.zeros(n_pe, dtype)
+            cycles = np.zeros(n_pe, np.int64)
+            _tcle_units(masks.astype(dtype), n_lanes, n_pe, 1 << k, scratch, scratch.copy(),
+                        cycles)
+            assert cycles.tolist() == want
 
 
 # ---- scheduled sources ---------------------------------------------------------------------
@@ -224,7 +241,12 @@ def test_serial_kernels_match_references(seed):
     filt = rng.random((n_f, lines * lanes)) < 0.5
     for mode in (TCLP, TCLE):
         codes = _codes(mags, mode)
-        got = _serial_filters(src, steps, codes, n_win, tiles, columns, mode, 1 << k, registers)
+        for dtype in (np.uint32, np.uint16):
+            codes_t = np.ascontiguousarray(codes.T, dtype=dtype)
+            got = serial_filters(src, steps, codes_t, tiles, columns, mode, 1 << k, registers)
+            want = _serial_filters_ref(src, steps, codes, n_win, tiles, columns, mode, 1 << k,
+                                       registers)
+            assert (got[0] == want[0]).all() and got[1] == want[1]
         want = _serial_filters_ref(src, steps, codes, n_win, tiles, columns, mode, 1 << k,
                                    registers)
         assert (got[0] == want[0]).all() and got[1] == want[1]

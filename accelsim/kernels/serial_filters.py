@@ -1,0 +1,218 @@
+"""Bit-serial cycles (TCLp, TCLe) of Bit-Tactical with the filter operand scheduled.
+
+The rules are those of :mod:`accelsim.kernels.serial` (positions, codes, the column
+recurrence, the step costs); this module computes them in two phases:
+
+1. **Step costs** (:func:`_filter_costs`, the hot loop): the filter schedule is the same for
+   every window, so the active slots of every (round, step, PE) are listed once
+   (:func:`_filter_slots`, CSR; PEs without an active slot are left out, as they cost
+   nothing) and every window runs through them.  The codes come transposed, ``[positions,
+   n_windows]``, so that a slot reads its windows contiguously, and windows go
+   :data:`CHUNK` at a time, every PE of a chunk simulated side by side
+   (:func:`_tcle_units`), so that the inner loops vectorise.  The windows are split into
+   contiguous ranges run on the kernel threads (:mod:`accelsim.kernels.threads`; the kernel
+   releases the GIL), each writing only its own columns of the cost table: the result does
+   not depend on the thread count.
+2. **Recurrence** (:func:`_filter_recurrence`): the columns walk the rounds, window sets and
+   steps in processing order over the cost table.
+
+Codes are uint16 when every value fits (TCLp precisions always; TCLe term masks of
+magnitudes below 2**15), else uint32; either gives the same cycles.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from accelsim.kernels.serial import TCLE, TCLP, _advance, _popcount32, _sync_columns
+from accelsim.kernels.threads import split_run
+
+__all__ = ["CHUNK", "serial_filters"]
+
+CHUNK = 128
+"""Windows simulated side by side (the result does not depend on it)."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _filter_slots(src, steps, tiles):
+    """The active slots of every round (``tiles`` sets of ``rows`` filters), step and PE.
+    -> ``(round_steps int64[rounds], pe_ptr int64[global steps + 1], ptr, pos)``: global step
+    ``g`` (rounds one after the other, each ``round_steps`` long) has the PEs
+    ``pe_ptr[g]:pe_ptr[g + 1]``, PE ``e`` reads the window positions ``pos[ptr[e]:ptr[e+1]]``
+    (only PEs with at least one active slot are listed)."""
+    sets, _, rows, lanes = src.shape
+    rounds = (sets + tiles - 1) // tiles
+    round_steps = np.zeros(rounds, np.int64)
+    for rnd in range(rounds):
+        for st in range(rnd * tiles, min(sets, rnd * tiles + tiles)):
+            round_steps[rnd] = max(round_steps[rnd], steps[st])
+    total = round_steps.sum()
+    pe_ptr = np.zeros(total + 1, np.int64)
+    ptr = np.zeros(total * tiles * rows + 1, np.int64)
+    pos = np.empty(total * tiles * rows * lanes, np.int64)
+    g = e = i = 0
+    for rnd in range(rounds):
+        for s in range(round_steps[rnd]):
+            for st in range(rnd * tiles, min(sets, rnd * tiles + tiles)):
+                if s >= steps[st]:
+                    continue
+                for r in range(rows):
+                    start = i
+                    for lane in range(lanes):
+                        p = src[st, s, r, lane]
+                        if p >= 0:
+                            pos[i] = p
+                            i += 1
+                    if i > start:
+                        e += 1
+                        ptr[e] = i
+            g += 1
+            pe_ptr[g] = e
+    return round_steps, pe_ptr, ptr[:e + 1].copy(), pos[:i].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def _tcle_units(buf, n_lanes, n, window, orv, lim, cycles):
+    """Cycles of ``n`` independent TCLe PEs run side by side: ``buf[lane, u]`` (lanes
+    ``< n_lanes``) holds the term masks of unit ``u`` (consumed; 0 for an idle lane);
+    ``cycles[u]`` gets unit ``u``'s :func:`accelsim.kernels.serial._tcle_pe`.  Laid out
+    unit-fastest and without ``o`` itself -- the retire mask is ``(lowest_bit(OR of the
+    lanes) << window) - 1``, in 64-bit arithmetic, truncated to the masks' width -- so that
+    the loops vectorise.  ``orv``, ``lim``: scratch of >= ``n``, of the masks' dtype."""
+    for u in range(n):
+        orv[u] = 0
+        cycles[u] = 0
+    for lane in range(n_lanes):
+        for u in range(n):
+            orv[u] |= buf[lane, u]
+    while True:
+        pending = 0
+        for u in range(n):
+            v = np.int64(orv[u])
+            pending |= v
+            lim[u] = ((v & -v) << window) - 1
+            cycles[u] += np.int64(v != 0)
+            orv[u] = 0
+        if pending == 0:
+            return
+        for lane in range(n_lanes):
+            for u in range(n):
+                m = np.int64(buf[lane, u])
+                m ^= (m & -m) & np.int64(lim[u])
+                buf[lane, u] = m
+                orv[u] |= buf[lane, u]
+
+
+@numba.njit(cache=True, nogil=True)
+def _filter_costs(codes_t, pe_ptr, ptr, pos, mode, window, w0, w1, cost, active):
+    """Step costs of windows ``w0:w1``: ``cost[g, w]`` = ``max(1, slowest PE)`` (TCLe) or
+    ``max(1, largest precision)`` (TCLp) of global step ``g``, ``active[g, w]`` its slots
+    with a non-zero code (TCLp).  ``cost`` starts at 1, ``active`` at 0."""
+    lanes = 1
+    for e in range(ptr.size - 1):
+        lanes = max(lanes, ptr[e + 1] - ptr[e])
+    buf = np.zeros((lanes, CHUNK), codes_t.dtype)
+    orv = np.zeros(CHUNK, codes_t.dtype)
+    lim = np.zeros(CHUNK, codes_t.dtype)
+    cyc = np.zeros(CHUNK, np.int64)
+    top = np.zeros(CHUNK, np.int32)
+    act = np.zeros(CHUNK, np.int32)
+    for c0 in range(w0, w1, CHUNK):
+        n = min(w1, c0 + CHUNK) - c0
+        for g in range(pe_ptr.size - 1):
+            for u in range(n):
+                top[u] = 1
+                act[u] = 0
+            if mode == TCLP:
+                for i in range(ptr[pe_ptr[g]], ptr[pe_ptr[g + 1]]):
+                    row = codes_t[pos[i], c0:c0 + n]
+                    for u in range(n):
+                        code = np.int32(row[u])
+                        act[u] += np.int32(code > 0)
+                        top[u] = max(top[u], code)
+            else:
+                for e in range(pe_ptr[g], pe_ptr[g + 1]):
+                    a = ptr[e]
+                    for i in range(a, ptr[e + 1]):
+                        row = codes_t[pos[i], c0:c0 + n]
+                        for u in range(n):
+                            buf[i - a, u] = row[u]
+                    _tcle_units(buf, ptr[e + 1] - a, n, window, orv, lim, cyc)
+                    for u in range(n):
+                        top[u] = max(top[u], np.int32(cyc[u]))
+            for u in range(n):
+                cost[g, c0 + u] = top[u]
+                active[g, c0 + u] = act[u]
+
+
+@numba.njit(cache=True, nogil=True)
+def _filter_recurrence(cost, active, round_steps, columns, mode, registers):
+    """The column recurrence over the step costs (rounds, then window sets, then steps).
+    -> ``(block int64[rounds, window sets], lane_ops)`` (lane ops: TCLp's only)."""
+    n_windows = cost.shape[1]
+    wsets = (n_windows + columns - 1) // columns
+    block = np.zeros((round_steps.size, wsets), np.int64)
+    finish = np.zeros(columns, np.int64)
+    hist = np.zeros(registers + 1, np.int64)
+    step_cost = np.ones(columns, np.int64)
+    step_active = np.zeros(columns, np.int64)
+    ops = np.int64(0)
+    j = 0
+    top = np.int64(0)
+    g0 = 0
+    for rnd in range(round_steps.size):
+        for ws in range(wsets):
+            before = top
+            for s in range(round_steps[rnd]):
+                for c in range(columns):
+                    w = ws * columns + c
+                    # no window: the column has no work, it only waits (DNNsim)
+                    step_cost[c] = cost[g0 + s, w] if w < n_windows else 0
+                    step_active[c] = active[g0 + s, w] if w < n_windows else 0
+                if mode == TCLP:
+                    ops += _sync_columns(step_cost, step_active, columns)
+                top = _advance(step_cost, columns, finish, hist, j, registers)
+                j += 1
+            block[rnd, ws] = top - before
+        g0 += round_steps[rnd]
+    return block, ops
+
+
+@numba.njit(cache=True, nogil=True)
+def _slot_terms(codes_t, pos, n_windows):
+    """TCLe lane operations: the terms every active slot reads over all windows."""
+    terms = np.full(codes_t.shape[0], -1, np.int64)
+    ops = np.int64(0)
+    for i in range(pos.size):
+        p = pos[i]
+        if terms[p] < 0:
+            terms[p] = 0
+            for w in range(n_windows):
+                terms[p] += _popcount32(codes_t[p, w])
+        ops += terms[p]
+    return ops
+
+
+def serial_filters(src: np.ndarray, steps: np.ndarray, codes_t: np.ndarray, tiles: int,
+                   columns: int, mode: int, window: int, registers: int
+                   ) -> tuple[np.ndarray, int]:
+    """Bit-serial cycles with the filter operand scheduled.
+
+    ``src``/``steps`` from :func:`accelsim.kernels.serial._schedule_sources` (sets of
+    ``rows`` filters, ``tiles`` sets per round), ``codes_t``: the codes transposed,
+    uint16/uint32 ``[lines * lanes, n_windows]`` (precisions for ``mode`` TCLP, term masks
+    for TCLE), ``window = 2**bits_first_stage``, ``registers``: column registers (TCLp
+    synchronises every step).  -> ``(block int64[rounds, window sets], lane_ops)``."""
+    if mode == TCLP:
+        registers = 0
+    n_windows = codes_t.shape[1]
+    round_steps, pe_ptr, ptr, pos = _filter_slots(src, steps, tiles)
+    cost = np.ones((pe_ptr.size - 1, n_windows), np.int32)
+    active = np.zeros_like(cost)
+    split_run(lambda w0, w1: _filter_costs(codes_t, pe_ptr, ptr, pos, mode, window, w0, w1,
+                                           cost, active), n_windows, CHUNK)
+    block, ops = _filter_recurrence(cost, active, round_steps, columns, mode, registers)
+    if mode == TCLE:
+        ops += _slot_terms(codes_t, pos, n_windows)
+    return block, int(ops)

@@ -1,0 +1,227 @@
+"""Speed of the bit-serial and SCNN paths against the bit-parallel one, thread scaling, the
+first call with an empty compile cache, and peak memory (run on demand, results committed).
+
+    .venv/bin/python benchmarks/bench_speed.py [--out benchmarks/results/speed.json]
+        [--only layer,scnn,cold,threads,memory] [--memory-batch 32] [--memory-timeout 240]
+
+Every figure is a ratio of two times measured in this run (issue 18), and every case that
+needs a clean process (peak RSS, the cold cache) runs in a subprocess of its own:
+
+* ``layer``: TCLe (and TCLp) time / bit-parallel time on ResNet-50's 3x3 64->64 conv at 56x56
+  (``layer1.0.conv2``), batch 1, all three passes, best of 3 warm calls; and the simulated
+  dense MACs per second of bit-parallel and TCLe next to SCALE-Sim's
+  (``benchmarks/results/scalesim.json``);
+* ``scnn``: SCNN / bit-parallel on a synthetic ResNet-50 SWAT-U 90% training step at batch 1,
+  with each one's peak RSS;
+* ``cold``: first call of a fresh process with an empty ``NUMBA_CACHE_DIR`` / the same with
+  the cache filled (TCLe on the layer above, the time to the first result);
+* ``memory`` (last): peak RSS of a ResNet-50 training step at batch ``--memory-batch`` per
+  back end, each stopped after ``--memory-timeout`` seconds (then its peak is that of the
+  layers done, marked partial);
+* ``threads`` (repeated once when the load average is above 2): 1 thread / 2 threads on a
+  ResNet-50 TCLe step at batch 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import loadavg, machine, write_json_atomic  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+LAYER = "layer1.0.conv2"
+
+# one case in a fresh process: argv = what, hardware, batch, threads, layer, repeats;
+# prints JSON lines: "layer" one result; "step"/"step-warm" one progress line per layer
+# ({"layers_done", "wall_s", "cpu_s", "peak_rss_mb"}) and a last one with "done": true
+CASE = """\
+import json, resource, sys, time
+t_start = time.perf_counter()
+from accelsim.simulate import kernel_threads, simulate_operands
+from accelsim.spec.hardware import builtin_hardware
+from accelsim.trace.synthetic import SyntheticSpec, generate_layers
+what, name, batch, threads, layer = sys.argv[1], sys.argv[2], int(sys.argv[3]), \\
+    (None if sys.argv[4] == "all" else int(sys.argv[4])), sys.argv[5]
+hw = builtin_hardware(name)
+def rss():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out = {}
+if what == "layer":
+    spec = SyntheticSpec.for_method("resnet50", "swat-u", 0.9, dataset="imagenet", batch=batch)
+    g, ops = next((g, o) for g, o in generate_layers(spec) if g.name == layer)
+    t0 = time.perf_counter()
+    with kernel_threads(threads):
+        r = simulate_operands(g, ops, hw)
+    out["first_s"] = time.perf_counter() - t0
+    out["process_s"] = time.perf_counter() - t_start
+    best = []
+    for _ in range(int(sys.argv[6])):
+        t0 = time.perf_counter()
+        with kernel_threads(threads):
+            simulate_operands(g, ops, hw)
+        best.append(time.perf_counter() - t0)
+    out["wall_s"] = min(best) if best else out["first_s"]
+    out["dense_macs"] = g.macs_per_sample * batch * len(r.passes)
+    out["cycles"] = {p: b.compute_cycles for p, b in r.passes.items()}
+    out["peak_rss_mb"] = rss()
+    print(json.dumps(out))
+    sys.exit(0)
+def step(b, report):
+    spec = SyntheticSpec.for_method("resnet50", "swat-u", 0.9, dataset="imagenet", batch=b)
+    t0, c0, cycles, n = time.perf_counter(), time.process_time(), 0, 0
+    with kernel_threads(threads):
+        for g, ops in generate_layers(spec):  # one layer in memory at a time
+            r = simulate_operands(g, ops, hw)
+            cycles += sum(x.compute_cycles for x in r.passes.values())
+            n += 1
+            if report:
+                print(json.dumps({"layers_done": n, "wall_s": time.perf_counter() - t0,
+                                  "cpu_s": time.process_time() - c0, "peak_rss_mb": rss()}),
+                      flush=True)
+    return {"layers_done": n, "wall_s": time.perf_counter() - t0,
+            "cpu_s": time.process_time() - c0, "peak_rss_mb": rss(), "cycles": cycles,
+            "done": True}
+if what == "step-warm":
+    step(1, False)  # the kernels loaded (and compiled if the cache is cold)
+print(json.dumps(step(batch, True)))
+"""
+
+
+def case(what: str, hw: str, batch: int = 1, threads: str = "all", repeats: int = 0,
+         env: dict[str, str] | None = None, timeout: float = 3600) -> dict[str, Any]:
+    """One case in a fresh process (see ``CASE``), with the load average around it.  A case
+    that runs past ``timeout`` seconds is stopped and gives its last progress line, marked
+    ``"partial": true``."""
+    before = loadavg()
+    argv = [sys.executable, "-c", CASE, what, hw, str(batch), threads, LAYER, str(repeats)]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, **(env or {})}) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+            partial = False
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+            partial = True
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        if partial:  # stopped before its first layer was done
+            return {"layers_done": 0, "partial": True, "timeout_s": timeout,
+                    "loadavg_before": before, "loadavg_after": loadavg()}
+        return {"error": stderr.strip().splitlines()[-1:], "loadavg_before": before}
+    out = json.loads(lines[-1])
+    if partial:
+        out.update(partial=True, timeout_s=timeout)
+    return {**out, "loadavg_before": before, "loadavg_after": loadavg()}
+
+
+def scalesim_macs_per_s() -> dict[str, Any]:
+    path = HERE / "results" / "scalesim.json"
+    if not path.exists():
+        return {}
+    d = json.loads(path.read_text())["scalesim"]
+    return {mode: d[mode]["simulated_dense_macs_per_s"] for mode in d
+            if "simulated_dense_macs_per_s" in d[mode]}
+
+
+def bench_layer() -> dict[str, Any]:
+    runs = {name: case("layer", name, repeats=3) for name in
+            ("bit-tactical", "bit-tactical-tclp", "bit-tactical-tcle")}
+    bp = runs["bit-tactical"]["wall_s"]
+    return {"layer": LAYER, "runs": runs,
+            "tcle_over_bit_parallel": runs["bit-tactical-tcle"]["wall_s"] / bp,
+            "tclp_over_bit_parallel": runs["bit-tactical-tclp"]["wall_s"] / bp,
+            "target_tcle_over_bit_parallel": 8,
+            "simulated_dense_macs_per_s": {
+                "bit-parallel": runs["bit-tactical"]["dense_macs"] / bp,
+                "tcle": runs["bit-tactical-tcle"]["dense_macs"]
+                / runs["bit-tactical-tcle"]["wall_s"]},
+            "scalesim_simulated_dense_macs_per_s": scalesim_macs_per_s()}
+
+
+def bench_scnn() -> dict[str, Any]:
+    bp = case("step-warm", "bit-tactical")
+    sc = case("step-warm", "scnn")
+    return {"bit-parallel": bp, "scnn": sc,
+            "scnn_over_bit_parallel": sc.get("wall_s", float("nan")) / bp["wall_s"],
+            "scnn_over_bit_parallel_cpu": sc.get("cpu_s", float("nan")) / bp["cpu_s"],
+            "scnn_peak_rss_mb": sc.get("peak_rss_mb"), "target_ratio": 2.5, "target_mb": 400}
+
+
+def bench_cold() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"NUMBA_CACHE_DIR": tmp}
+        cold = case("layer", "bit-tactical-tcle", env=env)
+        warm = case("layer", "bit-tactical-tcle", env=env)
+    return {"hardware": "bit-tactical-tcle", "layer": LAYER, "cold": cold, "warm": warm,
+            "cold_over_warm_first_call": cold["process_s"] / warm["process_s"],
+            "target": 3}
+
+
+def bench_memory(batch: int, timeout: float) -> dict[str, Any]:
+    out = {name: case("step", name, batch=batch, timeout=timeout) for name in
+           ("bit-tactical", "bit-tactical-tclp", "bit-tactical-tcle", "scnn")}
+    return {"batch": batch, "runs": out, "target_mb": 2048, "timeout_s": timeout,
+            "note": "a run marked partial was stopped after timeout_s; its peak covers the "
+                    "layers done (layers stream: the largest activations come first)"}
+
+
+def bench_threads() -> dict[str, Any]:
+    tries = []
+    for _ in range(2):
+        one = case("step-warm", "bit-tactical-tcle", batch=4, threads="1")
+        two = case("step-warm", "bit-tactical-tcle", batch=4, threads="2")
+        tries.append({"one_thread": one, "two_threads": two,
+                      "one_over_two": one["wall_s"] / two["wall_s"]})
+        if max(one["loadavg_before"][0], two["loadavg_after"][0]) <= 2:
+            break
+    quiet = max(tries[-1]["one_thread"]["loadavg_before"][0],
+                tries[-1]["two_threads"]["loadavg_after"][0]) <= 2
+    return {"hardware": "bit-tactical-tcle", "batch": 4, "tries": tries,
+            "one_over_two": tries[-1]["one_over_two"], "target": 1.6, "quiet_machine": quiet,
+            "note": "" if quiet else "the machine was shared (load average > 2 on every try): "
+                                     "two threads compete with other processes for 2 cores; "
+                                     "cpu_s / wall_s of each run shows the share it got"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="benchmarks/results/speed.json")
+    parser.add_argument("--only", default="layer,scnn,cold,memory,threads")
+    parser.add_argument("--memory-batch", type=int, default=32)
+    parser.add_argument("--memory-timeout", type=float, default=240,
+                        help="seconds per back end of the memory case (then partial)")
+    args = parser.parse_args()
+    wanted = args.only.split(",")
+    import numba
+
+    result: dict[str, Any] = {"machine": machine(nproc=os.cpu_count(), platform=platform.platform(),
+                                                 numba=numba.__version__),
+                              "command": " ".join(["python"] + sys.argv),
+                              "loadavg_start": loadavg()}
+    t0 = time.perf_counter()
+    steps = {"layer": bench_layer, "scnn": bench_scnn, "cold": bench_cold,
+             "memory": lambda: bench_memory(args.memory_batch, args.memory_timeout), "threads": bench_threads}
+    for name in ("layer", "scnn", "cold", "threads", "memory"):  # the long one last
+        if name in wanted:
+            result[name] = steps[name]()
+            print(name, json.dumps(result[name])[:400], flush=True)
+    result["loadavg_end"] = loadavg()
+    result["duration_s"] = round(time.perf_counter() - t0, 1)
+    write_json_atomic(args.out, result)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
