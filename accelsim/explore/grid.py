@@ -163,7 +163,9 @@ def expand_hardware(base: Hardware, points: list[dict[str, Any]],
                 continue
             used_grid.update((k, repr(v)) for k, v in zip(keys, combo, strict=True))
             used_point.add(index)
-            label = point_label(params, flatten_hardware(hw.to_dict(), "name"), base.name)
+            # params fill in the keys a dict omits at their default (LATE_KEYS)
+            flat = {**params, **flatten_hardware(hw.to_dict(), "name")}
+            label = point_label(params, flat, base.name)
             good.setdefault(hw.digest(), HardwarePoint(params, hw, hw.digest(), label))
     for k, values in grid:
         for v in values:
