@@ -21,11 +21,10 @@ protobuf-compiler libprotobuf-dev``).  What the script does:
    (the cycles of the PE array; DNNsim's ``cycles`` adds its DRAMSim2 memory model, which
    accelsim's ideal memory does not model);
 4. simulates the same trace with accelsim: the built-in hardware of the configuration with
-   default options except ``[frontend] schedule = "weights"`` (DNNsim's inference scheduler),
+   default options (DNNsim's conventions, ``fold_first_layer`` and ``idle_padding_rows``
+   included) except ``[frontend] schedule = "weights"`` (DNNsim's inference scheduler) and
    ``priority = "most-flexible"`` (what DNNsim's ``BitTactical::original_schedule`` does),
-   ``fold_first_layer = true`` and, for TCLp/TCLe, ``[backend] idle_padding_rows = true``
-   (DNNsim's conventions; off by default so that earlier results stay as they were) and the
-   configuration's shape and lookahead/lookaside;
+   and the configuration's shape and lookahead/lookaside;
 5. writes per (trace, configuration, layer) both cycle counts and their ratio, the machine,
    and DNNsim's commit to ``--out``.  ``tests/arrays/test_dnnsim_peer.py`` re-runs step 4 on
    the committed traces and checks accelsim's cycles against the DNNsim cycles stored here.
@@ -179,13 +178,10 @@ def accelsim_hardware(config: str) -> dict[str, Any]:
     """The accelsim options of a configuration: ``(builtin name, dotted changes)``."""
     builtin, _, shape, h, d = CONFIGS[config]
     changes: dict[str, Any] = {"frontend.schedule": "weights",
-                               "frontend.priority": "most-flexible",
-                               "frontend.fold_first_layer": True}
+                               "frontend.priority": "most-flexible"}
     if shape is not None:
         changes.update({"frontend.shape": shape, "frontend.lookahead": h,
                         "frontend.lookaside": d})
-    if builtin.startswith("bit-tactical-tcl"):  # DNNsim's rows without a filter stay idle
-        changes["backend.idle_padding_rows"] = True
     return {"builtin": builtin, "changes": changes}
 
 

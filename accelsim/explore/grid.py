@@ -23,6 +23,7 @@ from accelsim.explore.spec import (
     is_number,
     scalar,
 )
+from accelsim.spec.array_sections import LATE_KEYS
 from accelsim.spec.checks import show, suggest
 from accelsim.spec.hardware import Hardware
 
@@ -81,10 +82,13 @@ def values(where: str, value: Any) -> tuple[Any, ...]:
 
 
 def hardware_keys(base: Hardware) -> dict[str, None]:
+    """The dotted keys a point may set on ``base``: those of its dict and the
+    :data:`~accelsim.spec.array_sections.LATE_KEYS` of its sections (the dict omits them at
+    their default)."""
     keys: dict[str, None] = {"name": None}
     for section, table in base.to_dict().items():
         if isinstance(table, dict):
-            for key in table:
+            for key in (*table, *LATE_KEYS.get(section, ())):
                 keys[f"{section}.{key}"] = None
     return keys
 
@@ -159,7 +163,9 @@ def expand_hardware(base: Hardware, points: list[dict[str, Any]],
                 continue
             used_grid.update((k, repr(v)) for k, v in zip(keys, combo, strict=True))
             used_point.add(index)
-            label = point_label(params, flatten_hardware(hw.to_dict(), "name"), base.name)
+            # params fill in the keys a dict omits at their default (LATE_KEYS)
+            flat = {**params, **flatten_hardware(hw.to_dict(), "name")}
+            label = point_label(params, flat, base.name)
             good.setdefault(hw.digest(), HardwarePoint(params, hw, hw.digest(), label))
     for k, values in grid:
         for v in values:

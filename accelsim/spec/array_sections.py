@@ -23,8 +23,8 @@ SIGNED_PRECISIONS = ("auto", "twos-complement", "sign-magnitude")
 #: keys that :meth:`accelsim.spec.hardware.Hardware.to_dict` writes only when set away from
 #: their default, so that a machine's dict and digest are those it had before the keys
 #: existed (section -> key -> default)
-LATE_KEYS = {"frontend": {"fold_first_layer": False},
-             "backend": {"signed_precision": "auto", "idle_padding_rows": False}}
+LATE_KEYS = {"frontend": {"fold_first_layer": True},
+             "backend": {"signed_precision": "auto", "idle_padding_rows": True}}
 
 
 @dataclass(frozen=True)
@@ -96,9 +96,9 @@ class FrontendSpec:
     ``traversal`` orders the windows and a filter's taps (:data:`TRAVERSALS`, see
     :mod:`accelsim.lowering.lower`): ``"dnnsim"`` (default, DNNsim's order on PyTorch-layout
     tensors: windows row index fastest, taps kw outer) or ``"row-major"`` (x fastest, ky outer).
-    ``fold_first_layer``: ``true`` folds the forward pass of a strided convolution over 3
-    input channels to a stride-1 one over ``3 s s`` channels, as DNNsim does
-    (:mod:`accelsim.lowering.fold`); ``false`` (default) simulates it as it is.
+    ``fold_first_layer``: ``true`` (default) folds the forward pass of a strided convolution
+    over 3 input channels to a stride-1 one over ``3 s s`` channels, as DNNsim does
+    (:mod:`accelsim.lowering.fold`); ``false`` simulates it as it is (the rule before).
     """
 
     kind: str = "tcl"
@@ -108,7 +108,7 @@ class FrontendSpec:
     priority: str = "least-flexible"
     schedule: str = "sparser"
     traversal: str = "dnnsim"
-    fold_first_layer: bool = False
+    fold_first_layer: bool = True
 
     def __post_init__(self) -> None:
         check_choice("frontend", "kind", self.kind, FRONTEND_KINDS)
@@ -209,8 +209,8 @@ class BackendSpec:
     ``quantised: true`` traces hold two's complement integers), else ``"sign-magnitude"``.
 
     ``idle_padding_rows``: the rows that pad the last filter set of a layer (the filters do
-    not fill it) hold no filter.  ``true`` (DNNsim): their PEs stay idle; ``false`` (default,
-    the rule before): they hold zero weights, which with ``skip_zero_weights = false``
+    not fill it) hold no filter.  ``true`` (default, DNNsim): their PEs stay idle; ``false``
+    (the rule before): they hold zero weights, which with ``skip_zero_weights = false``
     occupy their lanes, so their activations count in the step's cost.
     """
 
@@ -223,7 +223,7 @@ class BackendSpec:
     precision_file: str = ""
     fraction_bits: int = 8
     signed_precision: str = "auto"
-    idle_padding_rows: bool = False
+    idle_padding_rows: bool = True
 
     def __post_init__(self) -> None:
         check_choice("backend", "kind", self.kind, BACKEND_KINDS)

@@ -54,7 +54,14 @@ def test_accelsim_gives_dnnsims_cycles(trace, config):
 
 def test_results_cover_the_issue():
     """Dense, T/L weight skipping at several lookaheads/lookasides, TCLp and TCLe, on
-    several sparsities and folded first layers, all equal but the linear layers on TCLp/TCLe."""
+    several sparsities and folded first layers, all equal but the linear layers on TCLp/TCLe,
+    with default options but DNNsim's inference scheduler and the configuration's pattern."""
+    for spec in RESULTS["configs"].values():
+        assert spec["changes"]["frontend.schedule"] == "weights"
+        assert spec["changes"]["frontend.priority"] == "most-flexible"
+        assert set(spec["changes"]) <= {"frontend.schedule", "frontend.priority",
+                                        "frontend.shape", "frontend.lookahead",
+                                        "frontend.lookaside"}
     runs = RESULTS["runs"]
     configs = {r["config"] for r in runs}
     assert {"dense", "tcl-T<2,5>", "tclp-T<2,5>", "tcle-T<2,5>"} <= configs

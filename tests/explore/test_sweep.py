@@ -81,6 +81,18 @@ def test_spec_parsing_ranges_points_zip_and_size(tmp_path):
     assert dict(s2.grid)["memory.bandwidth_gb_per_s"] == (0.1, 0.2, 0.3)
 
 
+def test_keys_a_dict_omits_at_their_default_can_be_swept():
+    s = load_sweep(spec(grid={"frontend.fold_first_layer": [True, False],
+                              "backend.idle_padding_rows": [False],
+                              "backend.signed_precision": ["auto", "sign-magnitude"]}))
+    points = [hp for hp in s.hardware if hp.params]
+    assert len(points) == 2 * 2
+    assert {(hp.hardware.frontend.fold_first_layer, hp.hardware.backend.idle_padding_rows)
+            for hp in points} == {(True, False), (False, False)}
+    assert points[0].label == ("backend.idle_padding_rows=false backend.signed_precision=auto "
+                               "frontend.fold_first_layer=true")
+
+
 def test_invalid_combinations_skip_or_error():
     data = spec(grid={"array.lanes": [4, 16], "frontend.lookaside": [2, 5]})
     s = load_sweep(data)

@@ -65,29 +65,29 @@ def test_idle_padding_rows_by_hand():
     """Two filters (14 rows pad the set), 1x1 over 48 channels = 3 lines of 16 lanes.  Line 1
     lane 0 is zero in both filters and takes line 2's only weight, so line 2 is skipped.
     The activation at (line 1, lane 0) is 2**14 and every other is 1: a padding row that
-    occupies its lanes reads it (15 cycles), an idle one does not (1 cycle; DNNsim: 2 in
-    all)."""
+    occupies its lanes reads it (15 cycles), an idle one (the default) does not (1 cycle;
+    DNNsim: 2 in all)."""
     w = np.ones((2, 48, 1, 1), np.float32)
     w[:, 16] = 0          # line 1, lane 0
     w[:, 33:] = 0         # line 2: lane 0 only
     a = np.ones((1, 48, 1, 1), np.float32)
     a[0, 16] = 1 << 14
     hw = TCLP.replace(**{"frontend.schedule": "weights", "frontend.priority": "most-flexible"})
-    assert _cycles(w, a, hw, 0) == 1 + 15
-    assert _cycles(w, a, hw.replace(**{"backend.idle_padding_rows": True}), 0) == 1 + 1
+    occupied = hw.replace(**{"backend.idle_padding_rows": False})
+    assert _cycles(w, a, occupied, 0) == 1 + 15
+    assert _cycles(w, a, hw, 0) == 1 + 1
     w16 = np.concatenate([w] * 8)  # 16 filters: no padding row, the option changes nothing
-    assert _cycles(w16, a, hw, 0) == _cycles(
-        w16, a, hw.replace(**{"backend.idle_padding_rows": True}), 0) == 1 + 1
+    assert _cycles(w16, a, occupied, 0) == _cycles(w16, a, hw, 0) == 1 + 1
 
 
 def test_defaults_keep_dict_and_digest_and_bad_values_are_one_line():
     hw = builtin_hardware("bit-tactical-tcle")
     assert "signed_precision" not in hw.to_dict()["backend"]
-    assert "idle_padding_rows" not in hw.to_dict()["backend"]
+    assert "idle_padding_rows" not in hw.to_dict()["backend"] and hw.backend.idle_padding_rows
     set_ = hw.replace(**{"backend.signed_precision": "twos-complement",
-                         "backend.idle_padding_rows": True})
+                         "backend.idle_padding_rows": False})
     assert set_.to_dict()["backend"]["signed_precision"] == "twos-complement"
-    assert set_.to_dict()["backend"]["idle_padding_rows"] is True
+    assert set_.to_dict()["backend"]["idle_padding_rows"] is False
     assert set_.digest() != hw.digest()
     assert load_hardware(set_.to_dict()) == set_ and load_hardware(hw.to_dict()) == hw
     with pytest.raises(HardwareError, match="signed_precision"):

@@ -59,8 +59,8 @@ def test_option_changes_only_the_folded_layer():
     g = _geometry(12, 3, 2, 1)
     w = rng.standard_normal(g.weight_shape()).astype(np.float32)
     a = rng.standard_normal(g.activation_shape(1)).astype(np.float32)
-    hw = builtin_hardware("dadiannao")
-    on = hw.replace(**{"frontend.fold_first_layer": True})
+    on = builtin_hardware("dadiannao")  # folds by default (DNNsim's convention)
+    hw = on.replace(**{"frontend.fold_first_layer": False})
     plain = simulate_layer(w, a, stride=2, padding=1, hardware=hw).passes["forward"]
     fold = simulate_layer(w, a, stride=2, padding=1, hardware=on).passes["forward"]
     # 36 windows; 9 taps of 3 channels = 9 lines unfolded, 4 taps of 12 channels folded
@@ -69,5 +69,5 @@ def test_option_changes_only_the_folded_layer():
     a4 = rng.standard_normal((1, 4, 12, 12)).astype(np.float32)
     assert simulate_layer(w4, a4, stride=2, padding=1, hardware=hw).passes["forward"] == \
         simulate_layer(w4, a4, stride=2, padding=1, hardware=on).passes["forward"]
-    assert "fold_first_layer" not in hw.to_dict()["frontend"]
-    assert on.to_dict()["frontend"]["fold_first_layer"] is True
+    assert "fold_first_layer" not in on.to_dict()["frontend"]
+    assert hw.to_dict()["frontend"]["fold_first_layer"] is False

@@ -9,9 +9,11 @@ Every case is a function ``(workdir) -> JSON-able value``; fields that legitimat
 between runs (wall times, paths, hosts, timestamps) are dropped before comparison.
 
 ``legacy/*.json`` keep the numbers of the order and rules before issue 14 (row-major
-traversal, per-tensor quantisation, the exact output size on the systolic machine): the
-cases run once more with :data:`LEGACY` applied to every machine (:func:`legacy_mode`) and,
-with the keys issue 14 added dropped (:func:`drop_new_keys`), must equal them exactly.
+traversal, per-tensor quantisation, the exact output size on the systolic machine, no
+first-layer fold, padding rows holding zero weights): the cases run once more with
+:data:`LEGACY` applied to every machine (:func:`legacy_mode`) and, with the keys issue 14
+added dropped (:func:`drop_new_keys`), must equal them exactly.  :func:`overrides` applies
+any other such changes (``tests/snapshots/prove_dnnsim_defaults.py``).
 """
 
 from __future__ import annotations
@@ -30,32 +32,48 @@ HERE = Path(__file__).resolve().parent
 MACHINES = ("bit-tactical", "bit-tactical-tclp", "bit-tactical-tcle", "dadiannao", "ideal",
             "scnn", "systolic-os-32x32")
 LEGACY = {"frontend.traversal": "row-major", "backend.quantisation": "per-tensor",
-          "systolic.output_size": "exact"}
+          "systolic.output_size": "exact", "frontend.fold_first_layer": False,
+          "backend.idle_padding_rows": False}
 NEW_KEYS = ("traversal", "quantisation", "value_bits", "precision_file", "fraction_bits",
-            "output_size", "hardware_digest")
-_LEGACY = [False]
+            "output_size", "hardware_digest", "fold_first_layer", "idle_padding_rows")
+#: the changes applied to every machine a case builds (section.key -> value), whether the
+#: sweep's reference machine takes them too and which the sweep's points name (:func:`overrides`)
+_MODE: dict[str, Any] = {"changes": {}, "reference": False, "point_keys": ()}
 
 
 @contextlib.contextmanager
-def legacy_mode() -> Iterator[None]:
-    """Run the cases with :data:`LEGACY` applied to every machine."""
-    _LEGACY[0] = True
+def overrides(changes: dict[str, Any], reference: bool = True,
+              point_keys: tuple[str, ...] = ()) -> Iterator[None]:
+    """Run the cases with ``changes`` (``"section.key" -> value``) applied to every machine
+    whose kind has the section: in the sweep, those of ``point_keys`` to every design point
+    (they are then in its label), the others to its base machine and, with ``reference``, to
+    its reference machine."""
+    previous = dict(_MODE)
+    _MODE.update(changes=dict(changes), reference=reference, point_keys=point_keys)
     try:
         yield
     finally:
-        _LEGACY[0] = False
+        _MODE.update(previous)
+
+
+def legacy_mode() -> contextlib.AbstractContextManager[None]:
+    """Run the cases with :data:`LEGACY` applied to every machine as when the legacy files
+    were written (the sweep's reference machine kept, its points naming the first two)."""
+    return overrides(LEGACY, reference=False,
+                     point_keys=("frontend.traversal", "backend.quantisation"))
 
 
 def machine(source: Any) -> Any:
-    """The machine a case names, with :data:`LEGACY` applied in :func:`legacy_mode`."""
-    if not _LEGACY[0]:
+    """The machine a case names, with the changes of :func:`overrides` applied."""
+    if not _MODE["changes"]:
         return source
     from accelsim.spec.hardware import load_hardware
     from accelsim.spec.sections import KIND_SECTIONS
 
     hw = load_hardware(source)
     takes = KIND_SECTIONS[hw.array.kind]
-    return hw.replace(**{k: v for k, v in LEGACY.items() if k.split(".")[0] in takes})
+    return hw.replace(**{k: v for k, v in _MODE["changes"].items()
+                         if k.split(".")[0] in takes})
 
 
 def drop_new_keys(value: Any) -> Any:
@@ -150,15 +168,24 @@ def case_sweep_export(workdir: Path) -> Any:
     """A 4-point sweep over a synthetic digits-cnn workload, exported to CSV."""
     from accelsim.explore.load import load_sweep
     from accelsim.explore.run import run_sweep
+    from accelsim.explore.spec import REFERENCE
     from accelsim.explore.store import export
 
     spec = {"grid": {"frontend.lookahead": [1, 2]},
             "points": [{"backend.kind": "bit-parallel"}, {"backend.kind": "tclp"}],
             "workloads": {"synthetic": [{"model": "digits-cnn", "dataset": "digits",
                                          "sparsity": 0.9, "profile": "none"}]}}
-    if _LEGACY[0]:
-        for point in spec["points"]:
-            point.update({k: v for k, v in LEGACY.items() if not k.startswith("systolic")})
+    changes = _MODE["changes"]
+    for point in spec["points"]:
+        point.update({k: v for k, v in changes.items() if k in _MODE["point_keys"]})
+    if any(k not in _MODE["point_keys"] for k in changes):
+        base = workdir / "base.toml"
+        base.write_text(machine(None).to_toml(), encoding="utf-8")  # the default machine
+        spec["base"] = {"hardware": str(base)}
+    if changes and _MODE["reference"]:
+        reference = workdir / "reference.toml"
+        reference.write_text(machine(REFERENCE).to_toml(), encoding="utf-8")
+        spec["reference"] = str(reference)
     store = workdir / "sweep.sqlite"
     run_sweep(load_sweep(spec, base_dir=workdir), store, workers=1, progress=False)
     out = export(store, workdir / "sweep.csv")
