@@ -3,6 +3,7 @@
 
     nice -n 10 .venv/bin/python benchmarks/bench_table6.py [--out benchmarks/results/table6.json]
         [--budget-s 900] [--layer-stride K] [--runs runs/calibration]
+    .venv/bin/python benchmarks/bench_table6.py --table   # the README table from the JSON
 
 The paper's simulator (SWAT section 4.4) is Bit-Tactical's inference simulator: it ran the
 forward pass only and estimated the backward passes by rotating them into forward
@@ -40,6 +41,7 @@ their cycles as the whole network would).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -142,15 +144,50 @@ def distance(got: dict[str, float], paper: dict[str, float]) -> float:
     return sum(abs(math.log(got[k] / paper[k])) for k in paper) / len(paper)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="benchmarks/results/table6.json")
-    parser.add_argument("--budget-s", type=float, default=900.0)
-    parser.add_argument("--layer-stride", type=int, default=0,
-                        help="keep every K-th layer (0: decide from --budget-s)")
-    parser.add_argument("--runs", default="runs/calibration",
-                        help="the bench_calibration.py run directories (real, small scale)")
-    args = parser.parse_args()
+GROUPS = ("bit-parallel", "tclp", "tcle", "bound: scheduled", "bound: FLOPs", "ideal")
+LABELS = {"tclp ": "TCLp ", "tcle ": "TCLe ",
+          "bound: FLOPs (SWAT A.3)": "bound: FLOPs (SWAT A.3, perfect balance)",
+          "ideal array": "`ideal` array (effectual MACs / 4096)"}
+
+
+def _pair(row: dict[str, float] | None) -> str:
+    """``forward / backward`` of a row, or empty when the model has no such row."""
+    return "" if row is None else f"{row['forward']:.2f}x / {row['backward']:.2f}x"
+
+
+def _label(name: str) -> str:
+    """The README label of a model (the table's spelling of its name)."""
+    for old, new in LABELS.items():
+        if name.startswith(old):
+            name = new + name[len(old):]
+    return name
+
+
+def render_table(data: dict[str, Any]) -> str:
+    """The README table of a result: per model its 80% and 90% forward / backward speedups on
+    the synthetic traces, its mean |log(ours / paper)| over both, and its speedups on the real
+    ResNet-20 digits traces (90%); the closest model in bold."""
+    paper, synth, real = data["paper"], data["synthetic"], data["real_resnet20_digits_0.9"]
+    lines = ["| model | 80% fwd / bwd | 90% fwd / bwd | mean \\|log(ours / paper)\\| | "
+             "real ResNet-20 digits, 90% |", "|---|---|---|---|---|",
+             "| paper (Table 6) | " + " | ".join(
+                 f"{paper[s]['forward']:g}x / {paper[s]['backward']:g}x" for s in ("0.8", "0.9"))
+             + " | 0 | |"]
+    names = sorted(synth["0.9"], key=lambda n: next(
+        i for i, g in enumerate(GROUPS) if n.startswith(g)))
+    for name in names:
+        cells = [_label(name), _pair(synth["0.8"][name]), _pair(synth["0.9"][name]),
+                 f"{data['distance_to_paper'][name]:.3f}"]
+        if name == data["closest"][0]:
+            cells = [f"**{c}**" for c in cells]
+        cells.append(_pair(real.get(name)))
+        lines.append("|" + "|".join(f" {c} " if c else " " for c in cells) + "|")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every model on the synthetic traces (80%, 90%) and the real ResNet-20 digits traces,
+    written to ``args.out`` as it goes; the result."""
     models = machines()
     result: dict[str, Any] = {"machine": machine(), "paper": {str(k): v for k, v in
                                                               PAPER.items()}}
@@ -201,6 +238,24 @@ def main() -> None:
     write_json_atomic(args.out, result)
     print("closest to the paper: " + ", ".join(f"{n} ({both[n]:.3f})"
                                                for n in result["closest"]))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="benchmarks/results/table6.json")
+    parser.add_argument("--budget-s", type=float, default=900.0)
+    parser.add_argument("--layer-stride", type=int, default=0,
+                        help="keep every K-th layer (0: decide from --budget-s)")
+    parser.add_argument("--runs", default="runs/calibration",
+                        help="the bench_calibration.py run directories (real, small scale)")
+    parser.add_argument("--table", action="store_true",
+                        help="print the README table of the committed result and exit")
+    args = parser.parse_args()
+    if args.table:
+        print(render_table(json.loads(Path(args.out).read_text())))
+        return
+    print(render_table(run(args)))
 
 
 if __name__ == "__main__":
