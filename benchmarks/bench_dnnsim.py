@@ -21,8 +21,8 @@ protobuf-compiler libprotobuf-dev``).  What the script does:
    (the cycles of the PE array; DNNsim's ``cycles`` adds its DRAMSim2 memory model, which
    accelsim's ideal memory does not model);
 4. simulates the same trace with accelsim: the built-in hardware of the configuration with
-   default options (DNNsim's conventions, ``fold_first_layer`` and ``idle_padding_rows``
-   included) except ``[frontend] schedule = "weights"`` (DNNsim's inference scheduler) and
+   default options (DNNsim's conventions, ``fold_first_layer``, ``idle_padding_rows`` and
+   ``linear_columns`` included) except ``[frontend] schedule = "weights"`` (DNNsim's inference scheduler) and
    ``priority = "most-flexible"`` (what DNNsim's ``BitTactical::original_schedule`` does),
    and the configuration's shape and lookahead/lookaside;
 5. writes per (trace, configuration, layer) both cycle counts and their ratio, the machine,
