@@ -21,8 +21,8 @@ protobuf-compiler libprotobuf-dev``).  What the script does:
    (the cycles of the PE array; DNNsim's ``cycles`` adds its DRAMSim2 memory model, which
    accelsim's ideal memory does not model);
 4. simulates the same trace with accelsim: the built-in hardware of the configuration with
-   default options (DNNsim's conventions, ``fold_first_layer`` and ``idle_padding_rows``
-   included) except ``[frontend] schedule = "weights"`` (DNNsim's inference scheduler) and
+   default options (DNNsim's conventions, ``fold_first_layer``, ``idle_padding_rows`` and
+   ``linear_columns`` included) except ``[frontend] schedule = "weights"`` (DNNsim's inference scheduler) and
    ``priority = "most-flexible"`` (what DNNsim's ``BitTactical::original_schedule`` does),
    and the configuration's shape and lookahead/lookaside;
 5. writes per (trace, configuration, layer) both cycle counts and their ratio, the machine,
@@ -73,7 +73,9 @@ TRACES: dict[str, tuple[int, float, float, tuple[int, int], str, int]] = {
     "w70-a50-s8-batch2": (6, 0.7, 0.5, (-128, 127), "conv", 2),
 }
 
-#: name -> (builtin hardware, DNNsim architecture, search shape, lookahead, lookaside)
+#: name -> (builtin hardware, DNNsim architecture, search shape, lookahead, lookaside); no
+#: shape: no weight skipping (DaDianNao; TCLp/TCLe with ``[frontend] kind = "dense"``, DNNsim
+#: without ``tactical``)
 CONFIGS: dict[str, tuple[str, str, str | None, int, int]] = {
     "dense": ("dadiannao", "DaDianNao", None, 0, 0),
     "tcl-T<2,5>": ("bit-tactical", "DaDianNao", "T", 2, 5),
@@ -81,8 +83,10 @@ CONFIGS: dict[str, tuple[str, str, str | None, int, int]] = {
     "tcl-L<2,3>": ("bit-tactical", "DaDianNao", "L", 2, 3),
     "tcl-L<3,5>": ("bit-tactical", "DaDianNao", "L", 3, 5),
     "tcl-L<4,8>": ("bit-tactical", "DaDianNao", "L", 4, 8),
+    "tclp-dense": ("bit-tactical-tclp", "ShapeShifter", None, 0, 0),
     "tclp-T<2,5>": ("bit-tactical-tclp", "ShapeShifter", "T", 2, 5),
     "tclp-L<2,3>": ("bit-tactical-tclp", "ShapeShifter", "L", 2, 3),
+    "tcle-dense": ("bit-tactical-tcle", "BitPragmatic", None, 0, 0),
     "tcle-T<2,5>": ("bit-tactical-tcle", "BitPragmatic", "T", 2, 5),
     "tcle-L<2,3>": ("bit-tactical-tcle", "BitPragmatic", "L", 2, 3),
 }
@@ -182,6 +186,8 @@ def accelsim_hardware(config: str) -> dict[str, Any]:
     if shape is not None:
         changes.update({"frontend.shape": shape, "frontend.lookahead": h,
                         "frontend.lookaside": d})
+    elif builtin != "dadiannao":  # a bit-serial machine without weight skipping
+        changes["frontend.kind"] = "dense"
     return {"builtin": builtin, "changes": changes}
 
 

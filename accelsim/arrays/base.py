@@ -45,12 +45,15 @@ def as_masks(operands: Sequence[np.ndarray]) -> list[np.ndarray]:
 class Work:
     """One lowered problem with what the memory model needs of it: ``source``, the distinct
     source elements behind its windows, and ``key``, the identity of that source tensor;
-    ``quantisation``: the rule that made its serial operand's magnitudes ("" if none)."""
+    ``quantisation``: the rule that made its serial operand's magnitudes ("" if none);
+    ``steps_to_columns``: a bit-serial linear layer's windows each deal their steps to the
+    columns (``[backend] linear_columns = "steps"``)."""
 
     problem: LoweredProblem
     source: int | None = None
     key: object = None
     quantisation: str = ""
+    steps_to_columns: bool = False
 
 
 def lowered_work(geometry: LayerGeometry, pass_name: str, first: np.ndarray,

@@ -116,11 +116,13 @@ def select_bits(hw: Hardware) -> int:
 
 
 def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: str,
-                   signed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+                   signed: np.ndarray | None = None, steps_to_columns: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray, int]:
     """Bit-serial blocks of one problem: -> (block cycles, steps of each scheduled set,
     lane operations).  ``f``: filter mask; ``x_vals``: window magnitudes (uint16);
     ``signed``: the window values as signed integers when TCLp counts their precision in
-    two's complement (``[backend] signed_precision``), else None."""
+    two's complement (``[backend] signed_precision``), else None; ``steps_to_columns``: each
+    window deals its steps to the columns (filters scheduled; ``[backend] linear_columns``)."""
     arr, be = hw.array, hw.backend
     n_f, lines, lanes = f.shape
     mode = serial.TCLP if be.kind == "tclp" else serial.TCLE
@@ -142,7 +144,7 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
         codes_t = (serial_codes(x_vals, be.kind, transposed=True) if signed_codes is None
                    else np.ascontiguousarray(signed_codes.T))
         block, ops = serial_filters(src, steps, codes_t, arr.tiles, arr.columns, mode, window,
-                                    be.column_registers)
+                                    be.column_registers, steps_to_columns)
         return block, steps, ops
     codes = serial_codes(x_vals, be.kind) if signed_codes is None else signed_codes
     x = x_vals != 0
@@ -251,7 +253,8 @@ def _performed_products(f: np.ndarray, x: np.ndarray, hw: Hardware, scheduled: s
 
 
 def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, scheduled: str, *,
-                   window_source: int | None = None, window_key: object = None) -> ProblemTiming:
+                   window_source: int | None = None, window_key: object = None,
+                   steps_to_columns: bool = False) -> ProblemTiming:
     """Cycles, blocks, bytes and access counts of one lowered problem with the ``"filters"``
     or ``"windows"`` operand scheduled.
 
@@ -264,7 +267,9 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     this problem's own scale.  ``window_source``: distinct source
     elements behind the windows (default: the lowered elements) and ``window_key`` the
     identity of that source (problems with equal keys read the same data), for the memory
-    model.
+    model.  ``steps_to_columns`` (bit-serial, filters scheduled): every window on its own,
+    its steps dealt round-robin to the columns (``[backend] linear_columns = "steps"``); the
+    base stays a window per column.
     """
     f = _as_mask(filters)
     arr, is_serial, bits = hw.array, hw.backend.serial, hw.array.pe_bits
@@ -294,7 +299,7 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     base = filter_rounds * window_sets * lines * (bits if is_serial else 1)
     ideal = _ideal_cycles(f, x, hw, scheduled, filter_rounds, window_sets)
     if is_serial:
-        block, steps, ops = _serial_blocks(f, x_vals, hw, scheduled, signed)
+        block, steps, ops = _serial_blocks(f, x_vals, hw, scheduled, signed, steps_to_columns)
     else:
         block, steps = _parallel_blocks(f, x, hw, scheduled, filter_rounds, window_sets)
         ops = _performed_products(f, x, hw, scheduled)
@@ -349,7 +354,12 @@ class BitTacticalModel(ArrayModel):
             geometry, lowered[0], lowered[1] = fold_first_layer(geometry, lowered[0], lowered[1])
         work = lowered_work(geometry, pass_name, lowered[0], lowered[1], lanes=hw.array.lanes,
                             traversal=hw.frontend.traversal)
-        return [dataclasses.replace(w, quantisation=rule) for w in work] if rule else work
+        steps = (hw.backend.serial and hw.backend.linear_columns == "steps"
+                 and geometry.kind == "linear" and pass_name != "backward_weight")
+        if rule or steps:
+            work = [dataclasses.replace(w, quantisation=rule, steps_to_columns=steps)
+                    for w in work]
+        return work
 
     def timings(self, problems: Sequence[Work], hw: Hardware) -> list[ProblemTiming]:
         lowered = [w.problem for w in problems]
@@ -360,7 +370,9 @@ class BitTacticalModel(ArrayModel):
         scheduled = choose_scheduled(lowered, hw)
         out = map_ordered(lambda w: problem_timing(w.problem.filters, w.problem.windows, hw,
                                                    scheduled, window_source=w.source,
-                                                   window_key=w.key), problems)
+                                                   window_key=w.key,
+                                                   steps_to_columns=w.steps_to_columns),
+                           problems)
         return [dataclasses.replace(t, breakdown=dataclasses.replace(
             t.breakdown, quantisation=w.quantisation)) if w.quantisation else t
             for t, w in zip(out, problems, strict=True)]

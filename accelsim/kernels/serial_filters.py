@@ -14,7 +14,9 @@ recurrence, the step costs); this module computes them in two phases:
    releases the GIL), each writing only its own columns of the cost table: the result does
    not depend on the thread count.
 2. **Recurrence** (:func:`_filter_recurrence`): the columns walk the rounds, window sets and
-   steps in processing order over the cost table.
+   steps in processing order over the cost table; or, for a linear layer under ``[backend]
+   linear_columns = "steps"``, :func:`_steps_recurrence` deals each window's steps to the
+   columns round-robin.
 
 Codes are uint16 when every value fits (TCLp precisions always; TCLe term masks of
 magnitudes below 2**15), else uint32; either gives the same cycles.
@@ -180,6 +182,41 @@ def _filter_recurrence(cost, active, round_steps, columns, mode, registers):
 
 
 @numba.njit(cache=True, nogil=True)
+def _steps_recurrence(cost, active, round_steps, columns, mode):
+    """Each window on its own (DNNsim's linear layers, ``[backend] linear_columns =
+    "steps"``): its steps (rounds, then steps) are dealt round-robin to the columns, one
+    dispatch a cycle; a step starts at ``max(previous start + 1, its column's finish)`` and
+    takes its own cost (no synchronisation, no column registers).  -> ``(block int64[rounds,
+    window sets], lane_ops)``: window ``w``'s cycles go to the blocks of window set ``w //
+    columns``, split by round (TCLp lane ops: each step's active slots times its cost)."""
+    n_windows = cost.shape[1]
+    wsets = (n_windows + columns - 1) // columns
+    block = np.zeros((round_steps.size, wsets), np.int64)
+    finish = np.zeros(columns, np.int64)
+    ops = np.int64(0)
+    for w in range(n_windows):
+        finish[:] = 0
+        clock = np.int64(0)
+        top = np.int64(0)
+        k = 0
+        g = 0
+        for rnd in range(round_steps.size):
+            before = top
+            for _ in range(round_steps[rnd]):
+                c = k % columns
+                start = max(clock, finish[c])
+                finish[c] = start + cost[g, w]
+                clock = start + 1
+                top = max(top, finish[c])
+                if mode == TCLP:
+                    ops += np.int64(active[g, w]) * cost[g, w]
+                k += 1
+                g += 1
+            block[rnd, w // columns] += top - before
+    return block, ops
+
+
+@numba.njit(cache=True, nogil=True)
 def _slot_terms(codes_t, pos, n_windows):
     """TCLe lane operations: the terms every active slot reads over all windows."""
     terms = np.full(codes_t.shape[0], -1, np.int64)
@@ -195,15 +232,17 @@ def _slot_terms(codes_t, pos, n_windows):
 
 
 def serial_filters(src: np.ndarray, steps: np.ndarray, codes_t: np.ndarray, tiles: int,
-                   columns: int, mode: int, window: int, registers: int
-                   ) -> tuple[np.ndarray, int]:
+                   columns: int, mode: int, window: int, registers: int,
+                   steps_to_columns: bool = False) -> tuple[np.ndarray, int]:
     """Bit-serial cycles with the filter operand scheduled.
 
     ``src``/``steps`` from :func:`accelsim.kernels.serial._schedule_sources` (sets of
     ``rows`` filters, ``tiles`` sets per round), ``codes_t``: the codes transposed,
     uint16/uint32 ``[lines * lanes, n_windows]`` (precisions for ``mode`` TCLP, term masks
     for TCLE), ``window = 2**bits_first_stage``, ``registers``: column registers (TCLp
-    synchronises every step).  -> ``(block int64[rounds, window sets], lane_ops)``."""
+    synchronises every step); ``steps_to_columns``: every window on its own, its steps dealt
+    round-robin to the columns (:func:`_steps_recurrence`) instead of a window per column.
+    -> ``(block int64[rounds, window sets], lane_ops)``."""
     if mode == TCLP:
         registers = 0
     n_windows = codes_t.shape[1]
@@ -212,7 +251,10 @@ def serial_filters(src: np.ndarray, steps: np.ndarray, codes_t: np.ndarray, tile
     active = np.zeros_like(cost)
     split_run(lambda w0, w1: _filter_costs(codes_t, pe_ptr, ptr, pos, mode, window, w0, w1,
                                            cost, active), n_windows, CHUNK)
-    block, ops = _filter_recurrence(cost, active, round_steps, columns, mode, registers)
+    if steps_to_columns:
+        block, ops = _steps_recurrence(cost, active, round_steps, columns, mode)
+    else:
+        block, ops = _filter_recurrence(cost, active, round_steps, columns, mode, registers)
     if mode == TCLE:
         ops += _slot_terms(codes_t, pos, n_windows)
     return block, int(ops)

@@ -148,3 +148,36 @@ def _serial_windows_ref(src, steps, codes, filt, n_filters, filters_per_round, m
 
     return _serial_ref(kind, pe_lanes, -(-n_filters // filters_per_round), wsets, columns,
                        registers, int(np.log2(window)))
+
+
+def _serial_steps_ref(src, steps, codes, n_windows, tiles, columns, mode, window):
+    """Reference of ``serial_filters(..., steps_to_columns=True)``: each window on its own,
+    its steps (rounds, then steps) dealt round-robin to ``columns`` columns, one dispatch a
+    cycle; a step costs its slowest PE (TCLp: largest precision), at least 1."""
+    src = np.asarray(src)
+    sets, _, rows, _ = src.shape
+    rounds = -(-sets // tiles)
+    wsets = -(-n_windows // columns)
+    block = np.zeros((rounds, wsets), np.int64)
+    ops = 0
+    for w in range(n_windows):
+        finish, clock, top, k = [0] * columns, 0, 0, 0
+        for rnd in range(rounds):
+            members = range(rnd * tiles, min(sets, rnd * tiles + tiles))
+            before = top
+            for s in range(max(int(steps[m]) for m in members)):
+                pes = [[int(codes[w, p]) for p in src[m, s, r] if p >= 0 and codes[w, p]]
+                       for m in members if s < steps[m] for r in range(rows)]
+                if mode == TCLP:
+                    cost = max([1] + [v for pe in pes for v in pe])
+                    ops += cost * sum(len(pe) for pe in pes)
+                else:
+                    cost = max([1] + [_tcle_pe_ref([_terms_list(v) for v in pe],
+                                                   int(np.log2(window))) for pe in pes])
+                    ops += sum(len(_terms_list(v)) for pe in pes for v in pe)
+                c = k % columns
+                start = max(clock, finish[c])
+                finish[c] = start + cost
+                clock, top, k = start + 1, max(top, finish[c]), k + 1
+            block[rnd, w // columns] += top - before
+    return block, ops

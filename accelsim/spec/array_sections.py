@@ -20,11 +20,13 @@ BACKEND_KINDS = ("bit-parallel", "tclp", "tcle")
 SERIAL_BACKENDS = ("tclp", "tcle")
 QUANTISATIONS = ("auto", "integer", "per-tensor", "per-layer-profile")
 SIGNED_PRECISIONS = ("auto", "twos-complement", "sign-magnitude")
+LINEAR_COLUMNS = ("windows", "steps")
 #: keys that :meth:`accelsim.spec.hardware.Hardware.to_dict` writes only when set away from
 #: their default, so that a machine's dict and digest are those it had before the keys
 #: existed (section -> key -> default)
 LATE_KEYS = {"frontend": {"fold_first_layer": True},
-             "backend": {"signed_precision": "auto", "idle_padding_rows": True}}
+             "backend": {"signed_precision": "auto", "idle_padding_rows": True,
+                         "linear_columns": "steps"}}
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,13 @@ class BackendSpec:
     not fill it) hold no filter.  ``true`` (default, DNNsim): their PEs stay idle; ``false``
     (the rule before): they hold zero weights, which with ``skip_zero_weights = false``
     occupy their lanes, so their activations count in the step's cost.
+
+    ``linear_columns`` (TCLp, TCLe; forward and backward-input of a linear layer, filters
+    scheduled): what the columns share out.  ``"steps"`` (default, DNNsim's
+    ``process_linear``): each sample on its own, the scheduled steps of its one input vector
+    dealt round-robin to the columns, one dispatch a cycle, each column taking its step's
+    own cost; ``"windows"`` (the rule before): a window (sample) per column, as for a
+    convolution.
     """
 
     kind: str = "bit-parallel"
@@ -224,6 +233,7 @@ class BackendSpec:
     fraction_bits: int = 8
     signed_precision: str = "auto"
     idle_padding_rows: bool = True
+    linear_columns: str = "steps"
 
     def __post_init__(self) -> None:
         check_choice("backend", "kind", self.kind, BACKEND_KINDS)
@@ -250,6 +260,7 @@ class BackendSpec:
         check_choice("backend", "signed_precision", self.signed_precision, SIGNED_PRECISIONS)
         check_bool("backend", "idle_padding_rows", self.idle_padding_rows,
                    "rows padding the last filter set stay idle")
+        check_choice("backend", "linear_columns", self.linear_columns, LINEAR_COLUMNS)
 
     @property
     def serial(self) -> bool:

@@ -2,9 +2,11 @@
 the real DNNsim binary gave on the committed traces ``tests/data/dnnsim/*.trace``
 (``benchmarks/bench_dnnsim.py``; DNNsim itself is not needed here).  Every (trace,
 configuration) is simulated again and each layer's cycles must equal DNNsim's, except a linear
-layer on a bit-serial array (TCLp, TCLe), where DNNsim deals the steps of the one input vector
-to the columns and reads promoted activations from the wrong column, which accelsim does not
-copy (README, "Fidelity to the peers")."""
+layer on a bit-serial array (TCLp, TCLe) with weight skipping, where DNNsim reads promoted
+activations from the wrong column, which accelsim does not copy (README, "Fidelity to the
+peers", bug 7).  DNNsim deals the steps of a linear layer's input vector round-robin to the
+columns; so does accelsim (``[backend] linear_columns = "steps"``, the default): with the
+dense front end (bug 7 cannot act) those layers are equal."""
 
 from __future__ import annotations
 
@@ -33,9 +35,12 @@ GROUPS = _groups()
 
 
 def not_modelled(run: dict) -> bool:
-    """The runs of a linear layer on a bit-serial array (see the module docstring)."""
-    serial = RESULTS["configs"][run["config"]]["builtin"].startswith("bit-tactical-tcl")
-    return serial and run["layer"].startswith("fc")
+    """The runs of a linear layer on a bit-serial array with weight skipping (see the module
+    docstring)."""
+    spec = RESULTS["configs"][run["config"]]
+    serial = spec["builtin"].startswith("bit-tactical-tcl")
+    skipping = spec["changes"].get("frontend.kind") != "dense"
+    return serial and skipping and run["layer"].startswith("fc")
 
 
 @pytest.mark.parametrize(("trace", "config"), sorted(GROUPS))
@@ -61,13 +66,19 @@ def test_results_cover_the_issue():
         assert spec["changes"]["frontend.priority"] == "most-flexible"
         assert set(spec["changes"]) <= {"frontend.schedule", "frontend.priority",
                                         "frontend.shape", "frontend.lookahead",
-                                        "frontend.lookaside"}
+                                        "frontend.lookaside", "frontend.kind"}
     runs = RESULTS["runs"]
     configs = {r["config"] for r in runs}
-    assert {"dense", "tcl-T<2,5>", "tclp-T<2,5>", "tcle-T<2,5>"} <= configs
+    assert {"dense", "tcl-T<2,5>", "tclp-T<2,5>", "tcle-T<2,5>", "tclp-dense",
+            "tcle-dense"} <= configs
     assert sum(c.startswith("tcl-L") for c in configs) >= 3
     assert len({r["trace"] for r in runs}) >= 4
     assert {"conv_first", "conv_first_odd"} <= {r["layer"] for r in runs}
     equal = [r for r in runs if r["accelsim_cycles"] == r["dnnsim_compute_cycles"]]
-    assert len(equal) == sum(not not_modelled(r) for r in runs) == RESULTS["summary"]["equal"]
+    assert len(equal) == RESULTS["summary"]["equal"]
+    assert all(r in equal for r in runs if not not_modelled(r))
+    # the linear layers on the bit-serial machines with the dense front end: equal
+    dense_linear = [r for r in runs if r["config"] in ("tclp-dense", "tcle-dense")
+                    and r["layer"].startswith("fc")]
+    assert len(dense_linear) >= 8 and all(r in equal for r in dense_linear)
     assert len(RESULTS["dnnsim"]["commit"]) == 40 and RESULTS["machine"]["cpu"]

@@ -31,17 +31,19 @@ from tests.snapshots.cases import CASES, normalise, overrides, snapshot_path
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = "61f6191"  # main before the two options became true by default
-OPTIONS = {"frontend.fold_first_layer": False, "backend.idle_padding_rows": False}
+# linear_columns came later (prove_linear_columns.py): set back too, so the proof still runs
+OPTIONS = {"frontend.fold_first_layer": False, "backend.idle_padding_rows": False,
+           "backend.linear_columns": "windows"}
 NAMES = {k.split(".")[1] for k in OPTIONS}
 
 
-def _recording_digests(renamed: dict[str, str]) -> Any:
-    """A :meth:`Hardware.digest` that records new digest -> digest without :data:`OPTIONS`."""
+def _recording_digests(renamed: dict[str, str], options: dict[str, Any]) -> Any:
+    """A :meth:`Hardware.digest` that records new digest -> digest without ``options``."""
     original = Hardware.digest
 
     def digest(self: Hardware) -> str:
         data = self.to_dict()
-        for key in OPTIONS:
+        for key in options:
             section, name = key.split(".")
             data.get(section, {}).pop(name, None)
         new = original(self)
@@ -51,14 +53,15 @@ def _recording_digests(renamed: dict[str, str]) -> Any:
     return original, digest
 
 
-def translate(value: Any, renamed: dict[str, str], top: bool = True) -> Any:
-    """The value with the two keys dropped and digests renamed; a top-level list of rows
-    (the sweep's CSV, sorted by its JSON) sorted again."""
+def translate(value: Any, renamed: dict[str, str], top: bool = True,
+              names: frozenset[str] | set[str] = NAMES) -> Any:
+    """The value with the keys ``names`` dropped and digests renamed; a top-level list of
+    rows (the sweep's CSV, sorted by its JSON) sorted again."""
     if isinstance(value, dict):
-        return {k: translate(v, renamed, False) for k, v in value.items()
-                if k.split(".")[-1] not in NAMES}
+        return {k: translate(v, renamed, False, names) for k, v in value.items()
+                if k.split(".")[-1] not in names}
     if isinstance(value, list):
-        out = [translate(v, renamed, False) for v in value]
+        out = [translate(v, renamed, False, names) for v in value]
         if top and all(isinstance(v, dict) for v in out):
             out.sort(key=lambda r: json.dumps(r, sort_keys=True))
         return out
@@ -87,20 +90,24 @@ def committed(name: str, ref: str) -> Any:
     return json.loads(text)
 
 
-def main(argv: list[str]) -> int:
-    ref = argv[1] if argv[:1] == ["--ref"] and len(argv) == 2 else BASE
+def main(argv: list[str], options: dict[str, Any] | None = None, base: str = BASE) -> int:
+    """Run the proof with ``options`` (default :data:`OPTIONS`) against the snapshots
+    committed at ``--ref`` (default ``base``); -> the exit status."""
+    options = OPTIONS if options is None else options
+    names = {k.split(".")[1] for k in options}
+    ref = argv[1] if argv[:1] == ["--ref"] and len(argv) == 2 else base
     bad = 0
     for name in sorted(CASES):
         renamed: dict[str, str] = {}
-        original, recording = _recording_digests(renamed)
+        original, recording = _recording_digests(renamed, options)
         Hardware.digest = recording  # type: ignore[method-assign]
         try:
-            with tempfile.TemporaryDirectory() as tmp, overrides(OPTIONS):
+            with tempfile.TemporaryDirectory() as tmp, overrides(options):
                 got = normalise(CASES[name](Path(tmp)), Path(tmp))
         finally:
             Hardware.digest = original  # type: ignore[method-assign]
-        old = translate(committed(name, ref), {})
-        diff = differences(old, translate(got, renamed))
+        old = translate(committed(name, ref), {}, names=names)
+        diff = differences(old, translate(got, renamed, names=names))
         used = sum(json.dumps(got).count(d) for d in renamed)
         print(f"{name}: {'equal' if not diff else f'{len(diff)} differences'} "
               f"({used} digest occurrences renamed, {len(set(renamed.values()))} machines)")
