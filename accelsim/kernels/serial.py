@@ -84,7 +84,7 @@ def _tcle_pe(buf, n, window):
     return cycles
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _popcount32(x):
     """Set bits of a 32-bit value (SWAR, in int64 arithmetic so nothing wraps)."""
     x = np.int64(x) & 0xFFFFFFFF
@@ -146,7 +146,7 @@ def _schedule_sources(nonzero, offsets, lookahead, priority, lookaside, occupy_z
     return steps, src
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _advance(costs, columns, finish, hist, j, registers):
     """One global step of the column recurrence; ``hist`` is a ring of the last
     ``registers + 1`` values of ``max_c finish``.  -> the new ``max_c finish``."""
@@ -163,7 +163,7 @@ def _advance(costs, columns, finish, hist, j, registers):
     return top
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _sync_columns(cost, active, columns):
     """TCLp step: every column takes the step's largest cost (columns run in lockstep);
     -> the step's lane ops, its active lanes times that cost."""
