@@ -80,7 +80,7 @@ def _chain_order(lanes, d):
     if lanes < 0 or d < 0:
         raise ValueError("_chain_order: lanes and d must be >= 0")
     order = np.empty(lanes, np.int64)
-    visited = np.zeros(lanes, np.bool_)
+    visited = np.zeros(lanes, np.int64)  # int64 as elsewhere: one allocation to compile
     n = 0
     for i in range(lanes):
         if visited[i]:
@@ -89,7 +89,7 @@ def _chain_order(lanes, d):
         while True:
             order[n] = pos
             n += 1
-            visited[pos] = True
+            visited[pos] = 1
             if d == 0:
                 break
             pos += d
