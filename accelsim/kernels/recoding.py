@@ -112,7 +112,7 @@ def booth_terms(mags: np.ndarray) -> np.ndarray:
     if m.size and (m.min() < 0 or m.max() > 65535):
         raise ConfigError("magnitudes must be in 0..65535")
     m = np.asarray(m, dtype=np.uint16)
-    # every 16-bit value is recoded once per process (one compiled specialisation) and the
+    # every 16-bit value is recoded once per process (one numpy table) and the
     # magnitudes are looked up
     return _terms_lut("u32")[m]
 
