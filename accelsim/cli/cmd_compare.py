@@ -19,6 +19,7 @@ def add_compare(p: argparse.ArgumentParser) -> None:
                         "systolic-os-32x32, scnn, ideal)")
     o.add_reference(p)
     o.add_passes(p, help="passes to simulate and sum")
+    o.add_threads(p)
     o.add_json(p)
 
 
@@ -32,7 +33,8 @@ def run_compare(args: argparse.Namespace) -> int:
         raise AccelsimError("--passes: give at least one pass, e.g. --passes forward")
     hws = [load_hardware(m) for m in machines]
     result = api.compare_trace(args.trace, hws, reference=load_hardware(args.reference),
-                               passes=passes, step=args.step)
+                               passes=passes, step=args.step,
+                               threads=args.threads)
     if args.json:
         print_json(result.to_dict())
     else:

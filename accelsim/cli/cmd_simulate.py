@@ -14,13 +14,8 @@ from accelsim.kernels import cache_dir
 from accelsim.spec.hardware import load_hardware
 
 
-def add_threads(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=o.pos_int, default=None, metavar="N",
-                   help="kernel threads (default: every core); results are the same for any N")
-
-
 def add_warm(p: argparse.ArgumentParser) -> None:
-    add_threads(p)
+    o.add_threads(p)
 
 
 def run_warm(args: argparse.Namespace) -> int:
@@ -46,7 +41,7 @@ def add_simulate(p: argparse.ArgumentParser) -> None:
     o.add_sparsity(p, help="with --synthetic: target weight sparsity")
     o.add_batch(p, "with --synthetic: samples per batch")
     o.add_seed(p, "with --synthetic: random seed")
-    add_threads(p)
+    o.add_threads(p)
     fmt = p.add_mutually_exclusive_group()
     o.add_json(fmt)
     fmt.add_argument("--csv", action="store_true", help="print CSV rows instead of a table")
@@ -89,7 +84,7 @@ def add_simulate_layer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--padding", type=o.nonneg_int, default=0, help="conv zero padding")
     o.add_hardware(p)
     o.add_reference(p)
-    add_threads(p)
+    o.add_threads(p)
     o.add_json(p)
 
 

@@ -149,6 +149,12 @@ def add_reference(p: argparse.ArgumentParser) -> None:
                         "(default: dadiannao, the dense Bit-Tactical array)")
 
 
+def add_threads(p: argparse.ArgumentParser) -> None:
+    """``--threads N``: kernel threads (default: every core); the figures do not depend on N."""
+    p.add_argument("--threads", type=pos_int, default=None, metavar="N",
+                   help="kernel threads (default: every core); results are the same for any N")
+
+
 def add_passes(p: argparse.ArgumentParser, default: str | None = ",".join(PASSES),
                help: str = "comma-separated passes") -> None:
     p.add_argument("--passes", default=default, metavar="PASS[,PASS...]",

@@ -44,7 +44,6 @@ windows fill the columns), which is how ``data/bit-tactical-tcle.toml`` is sized
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from accelsim.errors import ConfigError
@@ -113,7 +112,7 @@ def booth_terms(mags: np.ndarray) -> np.ndarray:
     if m.size and (m.min() < 0 or m.max() > 65535):
         raise ConfigError("magnitudes must be in 0..65535")
     m = np.asarray(m, dtype=np.uint16)
-    # every 16-bit value is recoded once per process (one compiled specialisation) and the
+    # every 16-bit value is recoded once per process (one numpy table) and the
     # magnitudes are looked up
     return _terms_lut("u32")[m]
 
@@ -140,8 +139,7 @@ def serial_codes(window_mags: np.ndarray, kind: str, *, transposed: bool = False
     return _terms_lut("u16" if narrow else "u32")[flat_t]
 
 
-@numba.njit(cache=True)
-def _booth_terms(mags):
+def _booth_terms(mags: np.ndarray) -> np.ndarray:
     """Term bit masks (uint32, bit p <=> a term at position p, p in 0..16) of 16-bit magnitudes.
 
     The Booth-like recoding of the Bit-Tactical TCLe back end, scanning bits 15 down to 0 (bits
@@ -150,35 +148,26 @@ def _booth_terms(mags):
     and opens a run; inside a run, a 0 bit whose next lower bit is 1 is a term (-2^p), and the
     first 1 bit whose two lower bits are both 0 is a term (-2^p) and closes the run.
     7 -> {3, 0} (8 - 1); 27 -> {4, 3, 1, 0}.  ``mags``: any integer array of values in
-    0..65535; the result has its shape.
+    0..65535; the result has its shape.  Plain numpy over all values at once, one bit position
+    at a time (built once per process as a table, so nothing is compiled for it).
     """
-    flat = mags.ravel()
-    out = np.zeros(flat.size, np.uint32)
-    for i in range(flat.size):
-        v = np.int64(flat[i])
-        if v < 0 or v > 65535:
-            raise ValueError("magnitudes must be in 0..65535")
-        m = np.uint32(0)
-        run = False
-        for p in range(TERM_BITS - 1, -1, -1):
-            b = (v >> p) & 1
-            b1 = (v >> (p - 1)) & 1 if p >= 1 else 0
-            b2 = (v >> (p - 2)) & 1 if p >= 2 else 0
-            if not run:
-                if b:
-                    if b1 and b2:
-                        m |= np.uint32(1) << np.uint32(p + 1)
-                        run = True
-                    else:
-                        m |= np.uint32(1) << np.uint32(p)
-            elif b == 0:
-                if b1:
-                    m |= np.uint32(1) << np.uint32(p)
-            elif b1 == 0 and b2 == 0:
-                m |= np.uint32(1) << np.uint32(p)
-                run = False
-        out[i] = m
-    return out.reshape(mags.shape)
+    v = np.asarray(mags).astype(np.int64).ravel()
+    if v.size and (v.min() < 0 or v.max() > 65535):
+        raise ValueError("magnitudes must be in 0..65535")
+    out = np.zeros(v.size, np.uint32)
+    run = np.zeros(v.size, bool)
+    for p in range(TERM_BITS - 1, -1, -1):
+        b = (v >> p) & 1 == 1
+        b1 = (v >> (p - 1)) & 1 == 1 if p >= 1 else np.zeros(v.size, bool)
+        b2 = (v >> (p - 2)) & 1 == 1 if p >= 2 else np.zeros(v.size, bool)
+        opens = ~run & b & b1 & b2
+        plain = ~run & b & ~(b1 & b2)
+        minus = run & ((~b & b1) | (b & ~b1 & ~b2))
+        closes = run & b & ~b1 & ~b2
+        out[opens] |= np.uint32(1 << (p + 1))
+        out[plain | minus] |= np.uint32(1 << p)
+        run = (run | opens) & ~closes
+    return out.reshape(np.shape(mags))
 
 
 def _booth_terms_ref(value: int) -> list[tuple[int, int]]:

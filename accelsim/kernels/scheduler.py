@@ -80,7 +80,7 @@ def _chain_order(lanes, d):
     if lanes < 0 or d < 0:
         raise ValueError("_chain_order: lanes and d must be >= 0")
     order = np.empty(lanes, np.int64)
-    visited = np.zeros(lanes, np.bool_)
+    visited = np.zeros(lanes, np.int64)  # int64 as elsewhere: one allocation to compile
     n = 0
     for i in range(lanes):
         if visited[i]:
@@ -89,7 +89,7 @@ def _chain_order(lanes, d):
         while True:
             order[n] = pos
             n += 1
-            visited[pos] = True
+            visited[pos] = 1
             if d == 0:
                 break
             pos += d
@@ -133,7 +133,7 @@ def _prepare(offsets, lanes, lookahead, priority, lookaside):
     return dts, shifts, _chain_order(lanes, d), max_dt
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _rotate(m, s, lanes, full):
     """Bit ``l`` of the result is bit ``(l + s) mod lanes`` of ``m`` (``0 <= s < lanes``)."""
     if s == 0:
@@ -148,13 +148,13 @@ for _i in range(64):
 del _i
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _lowest_lane(low):
     """Index of the single set bit of ``low`` (a de Bruijn multiply: no loop, no branch)."""
     return _DEBRUIJN_LANE[(low * _DEBRUIJN) >> np.uint64(58)]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _scratch(k, lanes):
     cand = np.zeros(max(k, 1), np.uint64)
     bucket = np.zeros(k + 1, np.uint64)
@@ -162,7 +162,7 @@ def _scratch(k, lanes):
     return cand, bucket, count
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _take(mask, t, r, lane, tt, src, track, oline, olane):
     """Move the non-zero at ``(tt, src)`` of filter ``r`` into the zero slot ``(t, lane)``."""
     mask[t, r] |= _ONE << np.uint64(lane)
@@ -202,7 +202,7 @@ def _fill_non_overlapping(mask, t, r, lanes, full, dts, shifts, order, track, ol
                     break
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _bucket_lanes(cand, bucket, count, avail, k):
     """``bucket[c]``: the zero lanes of ``avail`` with exactly ``c`` candidates in ``cand``
     (``count[lane] = c``)."""
@@ -219,7 +219,7 @@ def _bucket_lanes(cand, bucket, count, avail, k):
         avail ^= low
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _pick_bucket(bucket, priority, k):
     """The candidate count whose lanes go first: the least (``priority`` 0) or the most
     flexible non-empty bucket; 0 when every bucket is empty."""
@@ -234,7 +234,7 @@ def _pick_bucket(bucket, priority, k):
     return 0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _drop_source(cand, bucket, count, dts, shifts, dt, src, lanes):
     """The slot ``src`` of line ``t + dt`` is now a zero: every lane that saw it as a
     candidate loses one (moves down one bucket)."""
@@ -331,7 +331,7 @@ def _schedule_set(mask, lines, rows, lanes, dts, shifts, order, lookahead, prior
     return steps
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _fill_mask(nonzero, mask, lines, rows, lanes):
     for t in range(lines):
         for r in range(rows):

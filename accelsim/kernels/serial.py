@@ -84,7 +84,7 @@ def _tcle_pe(buf, n, window):
     return cycles
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _popcount32(x):
     """Set bits of a 32-bit value (SWAR, in int64 arithmetic so nothing wraps)."""
     x = np.int64(x) & 0xFFFFFFFF
@@ -117,7 +117,9 @@ def _schedule_sources(nonzero, offsets, lookahead, priority, lookaside, occupy_z
     out_t = np.zeros(lines, np.int32)
     cand, bucket, count = _scratch(dts.shape[0], lanes)
     steps = np.zeros(sets, np.int64)
-    src = np.full((sets, lines, rows, lanes), -1, np.int32)
+    flat = np.empty(sets * lines * rows * lanes, np.int32)  # 1-D: no 4-D allocation to compile
+    flat[:] = -1
+    src = flat.reshape((sets, lines, rows, lanes))
     for s in range(sets):
         nz = nonzero[s]
         _fill_mask(nz, mask, lines, rows, lanes)
@@ -146,7 +148,7 @@ def _schedule_sources(nonzero, offsets, lookahead, priority, lookaside, occupy_z
     return steps, src
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _advance(costs, columns, finish, hist, j, registers):
     """One global step of the column recurrence; ``hist`` is a ring of the last
     ``registers + 1`` values of ``max_c finish``.  -> the new ``max_c finish``."""
@@ -163,7 +165,7 @@ def _advance(costs, columns, finish, hist, j, registers):
     return top
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _sync_columns(cost, active, columns):
     """TCLp step: every column takes the step's largest cost (columns run in lockstep);
     -> the step's lane ops, its active lanes times that cost."""
@@ -198,7 +200,7 @@ def _serial_windows(src, steps, codes, filt, n_filters, filters_per_round, mode,
     finish = np.zeros(columns, np.int64)
     hist = np.zeros(registers + 1, np.int64)
     buf = np.zeros(lanes, np.uint32)
-    cost = np.ones(columns, np.int64)
+    cost = np.zeros(columns, np.int64)  # set before every use
     active = np.zeros(columns, np.int64)
     ops = np.int64(0)
     j = 0

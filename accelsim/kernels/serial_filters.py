@@ -157,7 +157,7 @@ def _filter_recurrence(cost, active, round_steps, columns, mode, registers):
     block = np.zeros((round_steps.size, wsets), np.int64)
     finish = np.zeros(columns, np.int64)
     hist = np.zeros(registers + 1, np.int64)
-    step_cost = np.ones(columns, np.int64)
+    step_cost = np.zeros(columns, np.int64)  # set before every use
     step_active = np.zeros(columns, np.int64)
     ops = np.int64(0)
     j = 0
@@ -219,7 +219,8 @@ def _steps_recurrence(cost, active, round_steps, columns, mode):
 @numba.njit(cache=True, nogil=True)
 def _slot_terms(codes_t, pos, n_windows):
     """TCLe lane operations: the terms every active slot reads over all windows."""
-    terms = np.full(codes_t.shape[0], -1, np.int64)
+    terms = np.empty(codes_t.shape[0], np.int64)
+    terms[:] = -1  # not counted yet
     ops = np.int64(0)
     for i in range(pos.size):
         p = pos[i]

@@ -111,6 +111,15 @@ def test_compare(cli, trace):
     assert tactical["energy_pj"] == sum(tactical["energy_breakdown_pj"].values())
 
 
+def test_compare_threads_gives_the_same_figures(cli, usage_error, trace):
+    argv = ("compare", trace, "--hardware", "bit-tactical-tcle,scnn", "--passes", "forward",
+            "--json")
+    one, two = cli(*argv, "--threads", "1"), cli(*argv, "--threads", "2")
+    assert one[0] == two[0] == 0 and json.loads(one[1]) == json.loads(two[1])
+    assert "--threads" in usage_error("compare", trace, "--hardware", "scnn", "--threads", "0")
+    assert "--threads" in usage_error("compare", trace, "--hardware", "scnn", "--threads", "x")
+
+
 @pytest.mark.parametrize("argv, words", [
     (["compare", "x.trace", "--hardware", ","], "give one or more machines"),
     (["compare", "x.trace", "--hardware", "bit-tactical,warp-drive"], "warp-drive"),
