@@ -213,7 +213,10 @@ class ParamsCheckpoint:
     sparsity: float
 
     def _params(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The method's own parameters, saved with its checkpoint; every class that mixes
+        this in defines it (an abstract hook, not a missing feature)."""
+        raise NotImplementedError(f"{type(self).__name__} mixes in ParamsCheckpoint but "
+                                  "does not define _params()")
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "sparsity": self.sparsity,  # type: ignore[misc]
