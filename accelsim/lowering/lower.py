@@ -56,6 +56,19 @@ backward-weight lanes (output pixels) y fastest and the kernel-tap problems kx o
 tags are the same in both, and :func:`accelsim.lowering.assemble.assemble` takes the
 traversal the problems were lowered with.
 
+Group mapping (``group_mapping``, :data:`GROUP_MAPPINGS`; ``[frontend] group_mapping``):
+``"per-group"`` lowers every group as above.  ``"dnnsim"`` lays the forward pass of a
+*depthwise* layer (``in / groups == 1`` over more than one input channel, ``m = out / in``
+filters per channel) out as DNNsim does (``OutputStationary::configure_layer``): chunks of
+``k = min(lanes, rows)`` consecutive filters are one problem each, filter ``i`` of a chunk has
+its tap ``t`` in line ``t``, lane ``i`` (the other lanes hold no weight: the problem's
+``held`` mask says so), and window lane ``i`` holds filter ``i``'s input channel (``(c0 + i)
+// m``; DNNsim reads channel ``c0 + i``, right only for ``m = 1``).  Tag ``("forward", n0, n1,
+chunk, c0, c1)``: result ``[c1-c0, (n1-n0)*Ho*Wo]`` goes to ``output[n0:n1, c0:c1]``.  Other
+grouped layers and the backward passes stay per group (DNNsim maps a 2-group layer per group
+too, reads group 0's channels for every filter of a layer of more groups, and simulates no
+backward pass).
+
 Every tag is ``(pass_name, n0, n1, group, ...)``.  Convolutions put one sample in each
 forward / backward-input problem (memory stays bounded: one sample's im2col at a time);
 linear layers put the whole batch in one problem (one window per sample) unless told
@@ -77,27 +90,34 @@ import numpy as np
 
 from accelsim.errors import LoweringError
 from accelsim.numeric import ceil_div
-from accelsim.spec.array_sections import TRAVERSALS
+from accelsim.spec.array_sections import GROUP_MAPPINGS, TRAVERSALS
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace.schema import PASSES
 
-__all__ = ["LoweredProblem", "check_traversal", "iter_problems", "lower_pass", "lower_with_sources", "phases",
-           "window_source_elements"]
+__all__ = ["LoweredProblem", "check_traversal", "depthwise_chunk", "iter_problems", "lower_pass",
+           "lower_with_sources", "phases", "window_source_elements"]
 
 
 @dataclass(frozen=True, eq=False)
 class LoweredProblem:
-    """One filter x window product: ``result[f, w] = sum(filters[f] * windows[w])``."""
+    """One filter x window product: ``result[f, w] = sum(filters[f] * windows[w])``.
+    ``held``: bool ``[n_filters, lines, lanes]``, the filter slots that hold a weight of the
+    layer (zero or not); None: every slot (DNNsim's depthwise mapping leaves the others
+    empty)."""
 
     filters: np.ndarray  # [n_filters, lines, lanes]
     windows: np.ndarray  # [n_windows, lines, lanes]
     tag: tuple           # (pass_name, n0, n1, group, ...): where the result goes
+    held: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         f, x = self.filters, self.windows
         if f.ndim != 3 or x.ndim != 3 or f.shape[1:] != x.shape[1:]:
             raise LoweringError(f"problem {self.tag}: filters {f.shape} and windows {x.shape} "
                                 "must both be [count, lines, lanes] with equal lines and lanes")
+        if self.held is not None and self.held.shape != f.shape:
+            raise LoweringError(f"problem {self.tag}: held {self.held.shape} must have the "
+                                f"filters' shape {f.shape}")
 
     @property
     def n_filters(self) -> int:
@@ -211,6 +231,24 @@ def check_traversal(traversal: str) -> str:
     return traversal
 
 
+def depthwise_chunk(geometry: LayerGeometry, pass_name: str, group_mapping: str, lanes: int,
+                    rows: int | None) -> int:
+    """Filters per problem of ``group_mapping``'s depthwise forward lowering (``min(lanes,
+    rows)``, rows defaulting to lanes), or 0 when the pass is lowered per group: another
+    mapping, pass or layer (see the module docstring)."""
+    if group_mapping not in GROUP_MAPPINGS:
+        raise LoweringError(f"group_mapping {group_mapping!r} is unknown; use one of "
+                            f"{', '.join(map(repr, GROUP_MAPPINGS))}")
+    g = geometry
+    if (group_mapping != "dnnsim" or pass_name != "forward" or g.kind != "conv"
+            or g.in_channels // g.groups != 1 or g.in_channels == 1):
+        return 0
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, (int, np.integer))
+                             or rows < 1):
+        raise LoweringError(f"rows must be an integer >= 1, got {rows!r}")
+    return int(min(lanes, lanes if rows is None else rows))
+
+
 def _axis(geometry: LayerGeometry, axis: str) -> tuple[int, int, int, int, int, int]:
     """(input size, output size, kernel, stride, padding, dilation) along ``axis``."""
     g = geometry
@@ -244,21 +282,27 @@ def _samples_per_problem(geometry: LayerGeometry, batch: int, value: int | None)
 
 # ---- lowering --------------------------------------------------------------------------
 def iter_problems(geometry: LayerGeometry, pass_name: str, first, second, *, lanes: int,
-                  samples_per_problem: int | None = None,
-                  traversal: str = "row-major") -> Iterator[LoweredProblem]:
+                  samples_per_problem: int | None = None, traversal: str = "row-major",
+                  group_mapping: str = "per-group",
+                  rows: int | None = None) -> Iterator[LoweredProblem]:
     """Yield the problems of one pass one at a time (see the module docstring).
 
     ``first``, ``second`` are the trace operands of the pass: forward (weight,
     activation), backward_input (weight, grad), backward_weight (activation, grad).
     ``samples_per_problem`` (forward and backward-input only) is how many samples' windows
     one problem holds: default 1 for conv, the whole batch for linear.  ``traversal``
-    (:data:`TRAVERSALS`, see the module docstring) orders the windows and the taps.  Shapes
-    are checked before the first problem is made."""
+    (:data:`TRAVERSALS`, see the module docstring) orders the windows and the taps;
+    ``group_mapping`` (:data:`GROUP_MAPPINGS`) and the array's ``rows`` (PE rows, default
+    ``lanes``) say how a depthwise layer's forward pass is laid out.  Shapes are checked
+    before the first problem is made."""
     _check(geometry, pass_name, lanes)
     check_traversal(traversal)
+    chunk = depthwise_chunk(geometry, pass_name, group_mapping, lanes, rows)
     weight, act, grad, batch = _operands(geometry, pass_name, first, second)
     per = _samples_per_problem(geometry, batch, samples_per_problem)
-    if pass_name == "forward":
+    if chunk:
+        gen = _forward_depthwise(geometry, weight, act, batch, lanes, per, traversal, chunk)
+    elif pass_name == "forward":
         gen = _forward(geometry, weight, act, batch, lanes, per, traversal)
     elif pass_name == "backward_input":
         gen = _backward_input(geometry, weight, grad, batch, lanes, per, traversal)
@@ -268,11 +312,13 @@ def iter_problems(geometry: LayerGeometry, pass_name: str, first, second, *, lan
 
 
 def lower_pass(geometry: LayerGeometry, pass_name: str, first, second, *, lanes: int,
-               samples_per_problem: int | None = None,
-               traversal: str = "row-major") -> list[LoweredProblem]:
+               samples_per_problem: int | None = None, traversal: str = "row-major",
+               group_mapping: str = "per-group",
+               rows: int | None = None) -> list[LoweredProblem]:
     """All problems of one pass as a list (``list(iter_problems(...))``)."""
     return list(iter_problems(geometry, pass_name, first, second, lanes=lanes,
-                              samples_per_problem=samples_per_problem, traversal=traversal))
+                              samples_per_problem=samples_per_problem, traversal=traversal,
+                              group_mapping=group_mapping, rows=rows))
 
 
 def _forward(g: LayerGeometry, weight, act, batch, lanes, per,
@@ -289,6 +335,32 @@ def _forward(g: LayerGeometry, weight, act, batch, lanes, per,
         for gi in range(groups):
             x = _chunk(_gather(act[n0:n1, gi * cg:(gi + 1) * cg], iy, ix, traversal), lanes)
             yield LoweredProblem(filters[gi], x, ("forward", n0, n1, gi))
+
+
+def _forward_depthwise(g: LayerGeometry, weight, act, batch, lanes, per, traversal,
+                       chunk) -> Iterator[LoweredProblem]:
+    """DNNsim's depthwise forward lowering (module docstring): chunks of ``chunk`` filters,
+    filter ``i``'s weights in lane ``i``, window lane ``i`` its input channel."""
+    _, ho, kh, sh, ph, dh = _axis(g, "h")
+    _, wo, kw, sw, pw, dw = _axis(g, "w")
+    iy = np.arange(ho)[:, None] * sh + np.arange(kh)[None, :] * dh - ph
+    ix = np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw - pw
+    taps = _taps_last(weight.transpose(1, 0, 2, 3), traversal)[:, :, 0]  # [out, taps]
+    per_channel = g.out_channels // g.in_channels
+    parts = []
+    for c0 in range(0, g.out_channels, chunk):
+        n = min(chunk, g.out_channels - c0)
+        f = np.zeros((n, taps.shape[1], lanes), dtype=weight.dtype)
+        held = np.zeros(f.shape, dtype=bool)
+        f[np.arange(n), :, np.arange(n)] = taps[c0:c0 + n]
+        held[np.arange(n), :, np.arange(n)] = True
+        f.flags.writeable = held.flags.writeable = False
+        parts.append((c0, n, f, held, np.arange(c0, c0 + n) // per_channel))
+    for n0 in range(0, batch, per):
+        n1 = min(batch, n0 + per)
+        for k, (c0, n, f, held, channels) in enumerate(parts):
+            x = _chunk(_gather(act[n0:n1][:, channels], iy, ix, traversal), lanes)
+            yield LoweredProblem(f, x, ("forward", n0, n1, k, c0, c0 + n), held)
 
 
 def _backward_input(g: LayerGeometry, weight, grad, batch, lanes, per,
@@ -337,12 +409,17 @@ def window_source_elements(geometry: LayerGeometry, tag: tuple) -> int:
     """Distinct elements of the source tensor a lowered problem's windows read (tag as
     above): forward -> its samples' input activation of the group (``samples x Cg x H x W``);
     backward-input -> its samples' output gradient of the group (``samples x Mg x Ho x Wo``);
-    backward-weight -> the activation sampled at the tap (``Cg x Ho x Wo``)."""
+    backward-weight -> the activation sampled at the tap (``Cg x Ho x Wo``); a depthwise chunk
+    of filters ``c0..c1-1`` (DNNsim's mapping) -> its samples' input channels of those filters
+    (``samples x channels x H x W``)."""
     g = geometry
     cg, mg = g.in_channels // g.groups, g.out_channels // g.groups
     h, w = (g.input_h, g.input_w) if g.kind == "conv" else (1, 1)
     ho, wo = (g.output_h, g.output_w) if g.kind == "conv" else (1, 1)
     pass_name, n0, n1 = tag[0], tag[1], tag[2]
+    if pass_name == "forward" and len(tag) == 6:
+        per_channel = g.out_channels // g.in_channels
+        return (n1 - n0) * ((tag[5] - 1) // per_channel - tag[4] // per_channel + 1) * h * w
     if pass_name == "forward":
         return (n1 - n0) * cg * h * w
     if pass_name == "backward_input":
@@ -351,11 +428,13 @@ def window_source_elements(geometry: LayerGeometry, tag: tuple) -> int:
 
 
 def lower_with_sources(geometry: LayerGeometry, pass_name: str, first, second, *, lanes: int,
-                       traversal: str = "row-major"
+                       traversal: str = "row-major", group_mapping: str = "per-group",
+                       rows: int | None = None
                        ) -> tuple[list[LoweredProblem], list[int], list[tuple]]:
     """:func:`lower_pass` plus, per problem, the distinct source elements behind its windows
     (:func:`window_source_elements`) and the key of that source: ``tag[:4]`` = (pass,
     samples, group), so the taps and phases of one sample and group share their data."""
-    problems = lower_pass(geometry, pass_name, first, second, lanes=lanes, traversal=traversal)
+    problems = lower_pass(geometry, pass_name, first, second, lanes=lanes, traversal=traversal,
+                          group_mapping=group_mapping, rows=rows)
     return (problems, [window_source_elements(geometry, p.tag) for p in problems],
             [p.tag[:4] for p in problems])
