@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -62,8 +64,10 @@ TRACE_DIR = ROOT / "tests" / "data" / "dnnsim"
 
 #: name -> (seed, weight sparsity, activation sparsity, activation range, layers, batch);
 #: layers: "all" (four convolutions and a linear layer), "first" (two first layers and two
-#: convolutions) or "conv" (the four convolutions: DNNsim's TCLe carries state from a linear
-#: layer into the next sample's first layer, see the README)
+#: convolutions), "conv" (the four convolutions: DNNsim's TCLe carries state from a linear
+#: layer into the next sample's first layer, see the README), "grouped" (depthwise and
+#: grouped convolutions, :func:`layers`) or "grouped-big" (a 2-group layer of more than
+#: ``rows`` filters per group, on which DNNsim crashes)
 TRACES: dict[str, tuple[int, float, float, tuple[int, int], str, int]] = {
     "w00-a50-u8": (1, 0.0, 0.5, (0, 255), "all", 1),
     "w50-a30-u8": (2, 0.5, 0.3, (0, 255), "all", 1),
@@ -72,6 +76,16 @@ TRACES: dict[str, tuple[int, float, float, tuple[int, int], str, int]] = {
     "w65-a40-u8-first": (5, 0.65, 0.4, (0, 255), "first", 1),
     "w70-a50-s8-batch2": (6, 0.7, 0.5, (-128, 127), "conv", 2),
 }
+#: the grouped traces (README, "DNNsim bugs", item 11), same fields; run alone with
+#: ``--grouped`` (kept apart from :data:`TRACES` so that their results add to the others')
+GROUPED_TRACES: dict[str, tuple[int, float, float, tuple[int, int], str, int]] = {
+    "grp-w50-a40-u8": (7, 0.5, 0.4, (0, 255), "grouped", 1),
+    "grp-w80-a30-s8": (8, 0.8, 0.3, (-128, 127), "grouped", 1),
+    "grp-w00-a50-u12": (9, 0.0, 0.5, (0, 4095), "grouped", 1),
+    "grp-big-w50-a40-u8": (10, 0.5, 0.4, (0, 255), "grouped-big", 1),
+}
+#: the configurations the grouped traces run on
+GROUPED_CONFIGS = ("dense", "tcl-T<2,5>", "tclp-dense", "tclp-T<2,5>", "tcle-dense", "tcle-T<2,5>")
 
 #: name -> (builtin hardware, DNNsim architecture, search shape, lookahead, lookaside); no
 #: shape: no weight skipping (DaDianNao; TCLp/TCLe with ``[frontend] kind = "dense"``, DNNsim
@@ -143,12 +157,22 @@ ARCH = {
 
 
 def _conv(name: str, cin: int, cout: int, size: int, k: int, stride: int,
-          pad: int) -> LayerGeometry:
+          pad: int, groups: int = 1) -> LayerGeometry:
     out = (size + 2 * pad - k) // stride + 1
     return LayerGeometry(name=name, kind="conv", in_channels=cin, out_channels=cout,
                          kernel_h=k, kernel_w=k, stride_h=stride, stride_w=stride,
                          padding_h=pad, padding_w=pad, input_h=size, input_w=size,
-                         output_h=out, output_w=out)
+                         output_h=out, output_w=out, groups=groups)
+
+
+#: the layers of the "grouped" traces: depthwise (16 channels 1x1 on 2x2, the README's hand
+#: case; 32 channels; 20 channels at stride 2, not a multiple of the rows; two filters per
+#: channel, where DNNsim reads the wrong channels), two groups (8 and 16 channels) and four
+#: groups (which DNNsim maps as one group reading group 0's channels)
+GROUPED = [_conv("dw16", 16, 16, 2, 1, 1, 0, 16), _conv("dw32", 32, 32, 8, 3, 1, 1, 32),
+           _conv("dw20s2", 20, 20, 9, 3, 2, 1, 20), _conv("dwx2", 8, 16, 6, 3, 1, 1, 8),
+           _conv("g2a", 8, 8, 9, 3, 1, 0, 2), _conv("g2b", 16, 24, 7, 3, 1, 1, 2),
+           _conv("g4", 16, 16, 6, 3, 1, 1, 4)]
 
 
 def layers(kind: str) -> list[LayerGeometry]:
@@ -156,6 +180,10 @@ def layers(kind: str) -> list[LayerGeometry]:
     body = [_conv("conv_a", 16, 32, 8, 3, 1, 1), _conv("conv_b", 32, 48, 9, 3, 2, 1),
             _conv("conv_c", 48, 32, 5, 1, 1, 0), _conv("conv_d", 20, 24, 11, 5, 2, 0),
             LayerGeometry(name="fc1", kind="linear", in_channels=96, out_channels=10)]
+    if kind == "grouped":
+        return list(GROUPED)
+    if kind == "grouped-big":
+        return [_conv("g2big", 32, 48, 8, 3, 1, 1, 2)]
     if kind == "first":  # the second one's folded output is one window larger than its own
         return [_conv("conv_first", 3, 16, 12, 3, 2, 1), _conv("conv_first_odd", 3, 8, 11, 4, 2, 1),
                 *body[:2]]
@@ -238,6 +266,12 @@ def _parse(results: Path) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
+def _memory_limit() -> None:
+    """DNNsim's address space capped at 4 GiB: on some grouped layers it reads past a
+    vector's end and asks for tens of GiB (README, "DNNsim bugs", item 11)."""
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
 def dnnsim_cycles(dnnsim: Path, export: Path, config: str,
                   quantised: bool = True) -> list[dict[str, Any]]:
     """DNNsim's per-layer rows for one exported trace on one configuration (``quantised``:
@@ -248,7 +282,8 @@ def dnnsim_cycles(dnnsim: Path, export: Path, config: str,
         _layout(export, work, net)
         (work / "batch.prototxt").write_text(_batch_file(net, config, quantised))
         proc = subprocess.run([str(dnnsim / "DNNsim"), "batch.prototxt", "--quiet"], cwd=work,
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600,
+                              preexec_fn=_memory_limit)
         results = work / "results" / net
         if proc.returncode != 0 or not results.is_dir():
             raise RuntimeError(f"DNNsim failed on {export.name} {config} "
@@ -256,19 +291,31 @@ def dnnsim_cycles(dnnsim: Path, export: Path, config: str,
         return _parse(results)
 
 
-def compare(dnnsim: Path, trace: Path, tmp: Path, quantised: bool) -> list[dict[str, Any]]:
-    """Export ``trace`` under ``tmp`` and compare DNNsim and accelsim on every configuration
-    (on a float trace, ``quantised = False``, only those that do not read values: DNNsim's
-    own linear quantisation overflows and its TCLe hangs, see the README); -> one run per
-    (configuration, layer)."""
+def compare(dnnsim: Path, trace: Path, tmp: Path, quantised: bool,
+            configs: tuple[str, ...] = tuple(CONFIGS),
+            crashes: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Export ``trace`` under ``tmp`` and compare DNNsim and accelsim on ``configs`` (on a
+    float trace, ``quantised = False``, only those that do not read values: DNNsim's own
+    linear quantisation overflows and its TCLe hangs, see the README); -> one run per
+    (configuration, layer).  With ``crashes`` a DNNsim failure is appended there (trace,
+    configuration, accelsim's cycles, DNNsim's last error line) instead of raised."""
     exported = tmp / trace.stem
     export(trace, exported)
     runs = []
-    for config in CONFIGS:
+    for config in configs:
         if not quantised and CONFIGS[config][0].startswith("bit-tactical-tcl"):
             continue
-        peer = dnnsim_cycles(dnnsim, exported, config, quantised)
         ours = accelsim_cycles(trace, config)
+        try:
+            peer = dnnsim_cycles(dnnsim, exported, config, quantised)
+        except RuntimeError as exc:
+            if crashes is None:
+                raise
+            error = [ln for ln in str(exc).splitlines() if "error" in ln.lower()]
+            crashes.append({"trace": trace.name, "config": config, "accelsim_cycles": ours,
+                            "dnnsim_error": (error or [str(exc)])[-1].strip()})
+            print(f"{trace.stem:22s} {config:12s} DNNsim failed: {crashes[-1]['dnnsim_error']}")
+            continue
         for row, cycles in zip(peer, ours, strict=True):
             runs.append({"trace": trace.name, "config": config, "layer": row["layer"],
                          "samples": row["samples"], "dnnsim_quantised": quantised,
@@ -287,15 +334,57 @@ def export(trace: Path, out: Path) -> None:
                     str(out)], check=True)
 
 
+def known_difference(layer: str, config: str) -> str:
+    """Why DNNsim's cycles on a grouped layer cannot be ours ("" if they should be equal):
+    the DNNsim bugs of README item 11 that act on the layer and configuration."""
+    g = next((g for g in GROUPED if g.name == layer), None)
+    if g is None:
+        return ""
+    serial = CONFIGS[config][0].startswith("bit-tactical-tcl")
+    if g.groups > 2 and g.in_channels != g.groups:
+        return "groups > 2: DNNsim maps one group, every filter over group 0's channels"
+    if g.in_channels == g.groups and g.out_channels > g.in_channels and serial:
+        return "depthwise, 2 filters a channel: DNNsim reads channel c0 + i, not filter i's"
+    return ""
+
+
+def _grouped(dnnsim: Path, tmp: Path, commit: str) -> dict[str, Any]:
+    """The grouped traces on :data:`GROUPED_CONFIGS`: runs, DNNsim's crashes, counts."""
+    runs: list[dict[str, Any]] = []
+    crashes: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    for name, params in GROUPED_TRACES.items():
+        make_trace(TRACE_DIR / f"{name}.trace", *params)
+        runs += compare(dnnsim, TRACE_DIR / f"{name}.trace", tmp, True, GROUPED_CONFIGS,
+                        crashes)
+    for run in runs:
+        run["dnnsim_differs"] = known_difference(run["layer"], run["config"])
+    equal = sum(r["accelsim_cycles"] == r["dnnsim_compute_cycles"] for r in runs)
+    print(f"grouped: {equal}/{len(runs)} runs equal, {len(crashes)} DNNsim failures")
+    return {"machine": machine(dnnsim_commit=commit, seconds=round(time.perf_counter() - t0, 1)),
+            "configs": list(GROUPED_CONFIGS),
+            "summary": {"runs": len(runs), "equal": equal, "dnnsim_failures": len(crashes)},
+            "runs": runs, "crashes": crashes}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dnnsim", type=Path, required=True, help="built DNNsim checkout")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/dnnsim.json")
+    ap.add_argument("--grouped", action="store_true",
+                    help="run only the grouped traces and put their results into --out, "
+                         "keeping the others")
     args = ap.parse_args()
     dnnsim = args.dnnsim.resolve()
     commit = subprocess.run(["git", "-C", str(dnnsim), "rev-parse", "HEAD"], check=True,
                             capture_output=True, text=True).stdout.strip()
     TRACE_DIR.mkdir(parents=True, exist_ok=True)
+    if args.grouped:
+        result = json.loads(args.out.read_text())
+        with tempfile.TemporaryDirectory(prefix="dnnsim-export-") as tmp:
+            result["grouped"] = _grouped(dnnsim, Path(tmp), commit)
+        write_json_atomic(args.out, result)
+        return
     runs: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dnnsim-export-") as tmp:
@@ -305,6 +394,7 @@ def main() -> None:
         for name in REAL_TRACES:
             if (TRACE_DIR / f"{name}.trace").is_file():
                 runs += compare(dnnsim, TRACE_DIR / f"{name}.trace", Path(tmp), quantised=False)
+        grouped = _grouped(dnnsim, Path(tmp), commit)
     equal = sum(r["accelsim_cycles"] == r["dnnsim_compute_cycles"] for r in runs)
     write_json_atomic(args.out, {
         "machine": machine(dnnsim_commit=commit, seconds=round(time.perf_counter() - t0, 1)),
@@ -316,7 +406,7 @@ def main() -> None:
         "real_traces": REAL_TRACES,
         "configs": {c: accelsim_hardware(c) for c in CONFIGS},
         "summary": {"runs": len(runs), "equal": equal},
-        "runs": runs})
+        "runs": runs, "grouped": grouped})
     print(f"{equal}/{len(runs)} runs equal -> {args.out}")
 
 

@@ -59,7 +59,7 @@ from accelsim.kernels.recoding import (
     serial_codes,
     twos_complement_precisions,
 )
-from accelsim.kernels.serial_filters import serial_filters
+from accelsim.kernels.serial_filters import column_state, serial_filters
 from accelsim.kernels.threads import map_ordered
 from accelsim.lowering.fold import fold_first_layer, folds
 from accelsim.numeric import ceil_div
@@ -68,7 +68,7 @@ from accelsim.pipeline.energy import AccessCounts
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
 
-__all__ = ["PRIORITY_CODES", "WINDOW_OPERAND", "BitTacticalModel", "choose_scheduled",
+__all__ = ["PRIORITY_CODES", "WINDOW_OPERAND", "BitTacticalModel", "chains", "choose_scheduled",
            "problem_timing", "select_bits", "set_steps"]
 
 PRIORITY_CODES = {"least-flexible": 0, "most-flexible": 1, "non-overlapping": 2}
@@ -117,14 +117,16 @@ def select_bits(hw: Hardware) -> int:
 
 def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: str,
                    signed: np.ndarray | None = None, steps_to_columns: bool = False,
-                   held: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+                   held: np.ndarray | None = None, carry: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, int]:
     """Bit-serial blocks of one problem: -> (block cycles, steps of each scheduled set,
     lane operations).  ``f``: filter mask; ``x_vals``: window magnitudes (uint16);
     ``signed``: the window values as signed integers when TCLp counts their precision in
     two's complement (``[backend] signed_precision``), else None; ``steps_to_columns``: each
     window deals its steps to the columns (filters scheduled; ``[backend] linear_columns``);
     ``held``: the filter slots holding a weight, or None (all); with weight skipping a slot
-    without one is idle (the dense front end feeds every lane, as DNNsim's does)."""
+    without one is idle (the dense front end feeds every lane, as DNNsim's does); ``carry``:
+    the column state a previous problem left (filters scheduled; see :func:`serial_filters`)."""
     if hw.frontend.kind == "dense":
         held = None
     arr, be = hw.array, hw.backend
@@ -150,7 +152,7 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
         codes_t = (serial_codes(x_vals, be.kind, transposed=True) if signed_codes is None
                    else np.ascontiguousarray(signed_codes.T))
         block, ops = serial_filters(src, steps, codes_t, arr.tiles, arr.columns, mode, window,
-                                    be.column_registers, steps_to_columns)
+                                    be.column_registers, steps_to_columns, carry)
         return block, steps, ops
     codes = serial_codes(x_vals, be.kind) if signed_codes is None else signed_codes
     x = x_vals != 0
@@ -274,8 +276,8 @@ def _performed_products(f: np.ndarray, x: np.ndarray, hw: Hardware, scheduled: s
 
 def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, scheduled: str, *,
                    window_source: int | None = None, window_key: object = None,
-                   steps_to_columns: bool = False,
-                   held: np.ndarray | None = None) -> ProblemTiming:
+                   steps_to_columns: bool = False, held: np.ndarray | None = None,
+                   carry: np.ndarray | None = None) -> ProblemTiming:
     """Cycles, blocks, bytes and access counts of one lowered problem with the ``"filters"``
     or ``"windows"`` operand scheduled.
 
@@ -292,7 +294,9 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     its steps dealt round-robin to the columns (``[backend] linear_columns = "steps"``); the
     base stays a window per column.  ``held`` (bit-serial, weight skipping): the filter slots
     that hold a weight (:class:`accelsim.lowering.lower.LoweredProblem`); a slot without one
-    stays idle unless a weight is promoted into it (None: every slot holds one).
+    stays idle unless a weight is promoted into it (None: every slot holds one).  ``carry``
+    (TCLe, filters scheduled, :func:`accelsim.kernels.serial_filters.column_state`, updated):
+    the columns go on from where the previous problem left them (:func:`chains`).
     """
     f = _as_mask(filters)
     arr, is_serial, bits = hw.array, hw.backend.serial, hw.array.pe_bits
@@ -323,7 +327,7 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     ideal = _ideal_cycles(f, x, hw, scheduled, filter_rounds, window_sets)
     if is_serial:
         block, steps, ops = _serial_blocks(f, x_vals, hw, scheduled, signed, steps_to_columns,
-                                           held)
+                                           held, carry)
     else:
         block, steps = _parallel_blocks(f, x, hw, scheduled, filter_rounds, window_sets)
         ops = _performed_products(f, x, hw, scheduled)
@@ -334,6 +338,25 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
         f, n_w, steps, hw, scheduled, _compute_counts(ops, hw), window_source)
     return ProblemTiming(breakdown, block, round_bytes, set_bytes, out_bytes, counts,
                          base_counts, id(filters), window_key, base_filter_bytes)
+
+
+def chains(problems: Sequence[Work], hw: Hardware, scheduled: str) -> list[list[int]]:
+    """The problems of a pass in runs timed one after the other, the columns going on from
+    one problem to the next (indices, in order): under ``[frontend] group_mapping =
+    "dnnsim"`` with TCLe and the filters scheduled, the consecutive forward problems of the
+    same samples (a layer's groups, or depthwise chunks, of one sample), as DNNsim runs a
+    layer's groups without synchronising its columns; else every problem alone."""
+    together = (hw.frontend.group_mapping == "dnnsim" and hw.backend.kind == "tcle"
+                and scheduled == "filters")
+    out: list[list[int]] = []
+    for i, w in enumerate(problems):
+        tag = w.problem.tag
+        if (together and out and tag[0] == "forward" and not w.steps_to_columns
+                and problems[out[-1][-1]].problem.tag[:3] == tag[:3]):
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
 
 
 def choose_scheduled(problems: Iterable, hw: Hardware) -> str:
@@ -393,12 +416,17 @@ class BitTacticalModel(ArrayModel):
                                 f"lanes, the array has {hw.array.lanes}; lower with "
                                 "lanes = [array] lanes")
         scheduled = choose_scheduled(lowered, hw)
-        out = map_ordered(lambda w: problem_timing(w.problem.filters, w.problem.windows, hw,
-                                                   scheduled, window_source=w.source,
-                                                   window_key=w.key,
-                                                   steps_to_columns=w.steps_to_columns,
-                                                   held=w.problem.held),
-                           problems)
+        arr = hw.array
+
+        def run(chain: list[int]) -> list[ProblemTiming]:
+            carry = (column_state(arr.columns, hw.backend.column_registers) if len(chain) > 1
+                     else None)
+            return [problem_timing(w.problem.filters, w.problem.windows, hw, scheduled,
+                                   window_source=w.source, window_key=w.key,
+                                   steps_to_columns=w.steps_to_columns, held=w.problem.held,
+                                   carry=carry)
+                    for w in (problems[i] for i in chain)]
+        out = [t for part in map_ordered(run, chains(problems, hw, scheduled)) for t in part]
         return [dataclasses.replace(t, breakdown=dataclasses.replace(
             t.breakdown, quantisation=w.quantisation)) if w.quantisation else t
             for t, w in zip(out, problems, strict=True)]

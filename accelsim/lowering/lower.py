@@ -84,13 +84,20 @@ may share their filter array (it is read-only).  This module uses numpy only.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
 from accelsim.errors import LoweringError
-from accelsim.numeric import ceil_div
-from accelsim.spec.array_sections import GROUP_MAPPINGS, TRAVERSALS
+from accelsim.lowering.depthwise import depthwise_chunk, forward_depthwise
+from accelsim.lowering.layout import (
+    LoweredProblem,
+    axis_params,
+    chunk_lanes,
+    gather,
+    pixels,
+    taps_last,
+)
+from accelsim.spec.array_sections import TRAVERSALS
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace.schema import PASSES
 
@@ -98,45 +105,6 @@ __all__ = ["LoweredProblem", "check_traversal", "depthwise_chunk", "iter_problem
            "lower_with_sources", "phases", "window_source_elements"]
 
 
-@dataclass(frozen=True, eq=False)
-class LoweredProblem:
-    """One filter x window product: ``result[f, w] = sum(filters[f] * windows[w])``.
-    ``held``: bool ``[n_filters, lines, lanes]``, the filter slots that hold a weight of the
-    layer (zero or not); None: every slot (DNNsim's depthwise mapping leaves the others
-    empty)."""
-
-    filters: np.ndarray  # [n_filters, lines, lanes]
-    windows: np.ndarray  # [n_windows, lines, lanes]
-    tag: tuple           # (pass_name, n0, n1, group, ...): where the result goes
-    held: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        f, x = self.filters, self.windows
-        if f.ndim != 3 or x.ndim != 3 or f.shape[1:] != x.shape[1:]:
-            raise LoweringError(f"problem {self.tag}: filters {f.shape} and windows {x.shape} "
-                                "must both be [count, lines, lanes] with equal lines and lanes")
-        if self.held is not None and self.held.shape != f.shape:
-            raise LoweringError(f"problem {self.tag}: held {self.held.shape} must have the "
-                                f"filters' shape {f.shape}")
-
-    @property
-    def n_filters(self) -> int:
-        return self.filters.shape[0]
-
-    @property
-    def n_windows(self) -> int:
-        return self.windows.shape[0]
-
-    @property
-    def lines(self) -> int:
-        return self.filters.shape[1]
-
-    @property
-    def lanes(self) -> int:
-        return self.filters.shape[2]
-
-
-# ---- helpers ---------------------------------------------------------------------------
 def _check(geometry: LayerGeometry, pass_name: str, lanes: int) -> None:
     if not isinstance(geometry, LayerGeometry):
         raise LoweringError(f"geometry must be a LayerGeometry, got {type(geometry).__name__}")
@@ -175,54 +143,6 @@ def _operands(geometry: LayerGeometry, pass_name: str, first, second):
     return None, act, _as4d(geometry, "grad", second, act.shape[0]), act.shape[0]
 
 
-def _chunk(a: np.ndarray, lanes: int) -> np.ndarray:
-    """``[P, T, C]`` -> a new read-only ``[P, T*ceil(C/lanes), lanes]`` array: each of the
-    T reduction groups of C elements cut into chunks of ``lanes``, the last zero-padded."""
-    p, t, c = a.shape
-    chunks = ceil_div(c, lanes)
-    out = np.zeros((p, t, chunks * lanes), dtype=a.dtype)
-    out[:, :, :c] = a
-    out = out.reshape(p, t * chunks, lanes)
-    out.flags.writeable = False
-    return out
-
-
-def _gather(a: np.ndarray, iy: np.ndarray, ix: np.ndarray, traversal: str) -> np.ndarray:
-    """im2col of ``a[S, C, H, W]`` at rows ``iy[ny, Ty]`` and columns ``ix[nx, Tx]`` (indices
-    outside the image read zero) -> ``[S*ny*nx, Ty*Tx, C]``: row-major -- windows x fastest,
-    then y, then sample; taps y outer, x inner; dnnsim -- windows y fastest, then x, then
-    sample; taps x outer, y inner."""
-    s, c, h, w = a.shape
-    lo_y, hi_y = max(0, -int(iy.min())), max(0, int(iy.max()) - (h - 1))
-    lo_x, hi_x = max(0, -int(ix.min())), max(0, int(ix.max()) - (w - 1))
-    if lo_y or hi_y or lo_x or hi_x:
-        a = np.pad(a, ((0, 0), (0, 0), (lo_y, hi_y), (lo_x, hi_x)))
-    g = a[:, :, (iy + lo_y)[:, :, None, None], (ix + lo_x)[None, None, :, :]]
-    ny, ty = iy.shape
-    nx, tx = ix.shape
-    if traversal == "dnnsim":  # [S, C, ny, Ty, nx, Tx] -> [S, nx, ny, Tx, Ty, C]
-        return g.transpose(0, 4, 2, 5, 3, 1).reshape(s * ny * nx, ty * tx, c)
-    # [S, C, ny, Ty, nx, Tx] -> [S, ny, nx, Ty, Tx, C]
-    return g.transpose(0, 2, 4, 3, 5, 1).reshape(s * ny * nx, ty * tx, c)
-
-
-def _taps_last(w: np.ndarray, traversal: str) -> np.ndarray:
-    """``[A, B, Ty, Tx]`` -> ``[B, taps, A]`` in the traversal's tap order (row-major: y
-    outer; dnnsim: x outer)."""
-    a, b, ty, tx = w.shape
-    order = (1, 3, 2, 0) if traversal == "dnnsim" else (1, 2, 3, 0)
-    return w.transpose(order).reshape(b, ty * tx, a)
-
-
-def _pixels(a: np.ndarray, traversal: str) -> np.ndarray:
-    """``[C, Ho, Wo]`` -> ``[C, 1, Ho*Wo]``, the pixels in the traversal's order (row-major: x
-    fastest; dnnsim: y fastest)."""
-    c, ho, wo = a.shape
-    if traversal == "dnnsim":
-        a = a.transpose(0, 2, 1)
-    return a.reshape(c, 1, ho * wo)
-
-
 def check_traversal(traversal: str) -> str:
     """``traversal`` if it is one of :data:`TRAVERSALS`, else a :class:`LoweringError`."""
     if traversal not in TRAVERSALS:
@@ -231,38 +151,13 @@ def check_traversal(traversal: str) -> str:
     return traversal
 
 
-def depthwise_chunk(geometry: LayerGeometry, pass_name: str, group_mapping: str, lanes: int,
-                    rows: int | None) -> int:
-    """Filters per problem of ``group_mapping``'s depthwise forward lowering (``min(lanes,
-    rows)``, rows defaulting to lanes), or 0 when the pass is lowered per group: another
-    mapping, pass or layer (see the module docstring)."""
-    if group_mapping not in GROUP_MAPPINGS:
-        raise LoweringError(f"group_mapping {group_mapping!r} is unknown; use one of "
-                            f"{', '.join(map(repr, GROUP_MAPPINGS))}")
-    g = geometry
-    if (group_mapping != "dnnsim" or pass_name != "forward" or g.kind != "conv"
-            or g.in_channels // g.groups != 1 or g.in_channels == 1):
-        return 0
-    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, (int, np.integer))
-                             or rows < 1):
-        raise LoweringError(f"rows must be an integer >= 1, got {rows!r}")
-    return int(min(lanes, lanes if rows is None else rows))
-
-
-def _axis(geometry: LayerGeometry, axis: str) -> tuple[int, int, int, int, int, int]:
-    """(input size, output size, kernel, stride, padding, dilation) along ``axis``."""
-    g = geometry
-    return (getattr(g, f"input_{axis}"), getattr(g, f"output_{axis}"),
-            getattr(g, f"kernel_{axis}"), getattr(g, f"stride_{axis}"),
-            getattr(g, f"padding_{axis}"), getattr(g, f"dilation_{axis}"))
-
 
 def phases(geometry: LayerGeometry, axis: str) -> list[tuple[int, int, list[int], list[int]]]:
     """Backward-input phases along one axis: ``(phase, pixels, taps, offsets)`` for every
     phase with at least one input pixel and one tap.  Taps are in rotated order (k
     descending); input pixel ``phase + stride*j`` reads output-gradient row
     ``j + offset`` for each tap."""
-    size, _, kernel, stride, pad, dil = _axis(geometry, axis)
+    size, _, kernel, stride, pad, dil = axis_params(geometry, axis)
     out = []
     for ph in range(stride):
         pixels = len(range(ph, size, stride))
@@ -301,7 +196,7 @@ def iter_problems(geometry: LayerGeometry, pass_name: str, first, second, *, lan
     weight, act, grad, batch = _operands(geometry, pass_name, first, second)
     per = _samples_per_problem(geometry, batch, samples_per_problem)
     if chunk:
-        gen = _forward_depthwise(geometry, weight, act, batch, lanes, per, traversal, chunk)
+        gen = forward_depthwise(geometry, weight, act, batch, lanes, per, traversal, chunk)
     elif pass_name == "forward":
         gen = _forward(geometry, weight, act, batch, lanes, per, traversal)
     elif pass_name == "backward_input":
@@ -324,43 +219,17 @@ def lower_pass(geometry: LayerGeometry, pass_name: str, first, second, *, lanes:
 def _forward(g: LayerGeometry, weight, act, batch, lanes, per,
              traversal) -> Iterator[LoweredProblem]:
     groups, cg, mg = g.groups, g.in_channels // g.groups, g.out_channels // g.groups
-    _, ho, kh, sh, ph, dh = _axis(g, "h")
-    _, wo, kw, sw, pw, dw = _axis(g, "w")
+    _, ho, kh, sh, ph, dh = axis_params(g, "h")
+    _, wo, kw, sw, pw, dw = axis_params(g, "w")
     iy = np.arange(ho)[:, None] * sh + np.arange(kh)[None, :] * dh - ph
     ix = np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw - pw
-    filters = [_chunk(_taps_last(weight[gi * mg:(gi + 1) * mg].transpose(1, 0, 2, 3), traversal),
+    filters = [chunk_lanes(taps_last(weight[gi * mg:(gi + 1) * mg].transpose(1, 0, 2, 3), traversal),
                       lanes) for gi in range(groups)]
     for n0 in range(0, batch, per):
         n1 = min(batch, n0 + per)
         for gi in range(groups):
-            x = _chunk(_gather(act[n0:n1, gi * cg:(gi + 1) * cg], iy, ix, traversal), lanes)
+            x = chunk_lanes(gather(act[n0:n1, gi * cg:(gi + 1) * cg], iy, ix, traversal), lanes)
             yield LoweredProblem(filters[gi], x, ("forward", n0, n1, gi))
-
-
-def _forward_depthwise(g: LayerGeometry, weight, act, batch, lanes, per, traversal,
-                       chunk) -> Iterator[LoweredProblem]:
-    """DNNsim's depthwise forward lowering (module docstring): chunks of ``chunk`` filters,
-    filter ``i``'s weights in lane ``i``, window lane ``i`` its input channel."""
-    _, ho, kh, sh, ph, dh = _axis(g, "h")
-    _, wo, kw, sw, pw, dw = _axis(g, "w")
-    iy = np.arange(ho)[:, None] * sh + np.arange(kh)[None, :] * dh - ph
-    ix = np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw - pw
-    taps = _taps_last(weight.transpose(1, 0, 2, 3), traversal)[:, :, 0]  # [out, taps]
-    per_channel = g.out_channels // g.in_channels
-    parts = []
-    for c0 in range(0, g.out_channels, chunk):
-        n = min(chunk, g.out_channels - c0)
-        f = np.zeros((n, taps.shape[1], lanes), dtype=weight.dtype)
-        held = np.zeros(f.shape, dtype=bool)
-        f[np.arange(n), :, np.arange(n)] = taps[c0:c0 + n]
-        held[np.arange(n), :, np.arange(n)] = True
-        f.flags.writeable = held.flags.writeable = False
-        parts.append((c0, n, f, held, np.arange(c0, c0 + n) // per_channel))
-    for n0 in range(0, batch, per):
-        n1 = min(batch, n0 + per)
-        for k, (c0, n, f, held, channels) in enumerate(parts):
-            x = _chunk(_gather(act[n0:n1][:, channels], iy, ix, traversal), lanes)
-            yield LoweredProblem(f, x, ("forward", n0, n1, k, c0, c0 + n), held)
 
 
 def _backward_input(g: LayerGeometry, weight, grad, batch, lanes, per,
@@ -372,7 +241,7 @@ def _backward_input(g: LayerGeometry, weight, grad, batch, lanes, per,
         w = weight[gi * mg:(gi + 1) * mg]  # [Mg, Cg, kh, kw]
         for (py, _, ty, _), (px, _, tx, _) in pairs:
             sub = w[:, :, ty][:, :, :, tx]  # [Mg, Cg, Ty, Tx]
-            filters[gi, py, px] = _chunk(_taps_last(sub, traversal), lanes)
+            filters[gi, py, px] = chunk_lanes(taps_last(sub, traversal), lanes)
     for n0 in range(0, batch, per):
         n1 = min(batch, n0 + per)
         for gi in range(groups):
@@ -380,28 +249,28 @@ def _backward_input(g: LayerGeometry, weight, grad, batch, lanes, per,
             for (py, ny, _, oy), (px, nx, _, ox) in pairs:
                 iy = np.arange(ny)[:, None] + np.asarray(oy)[None, :]
                 ix = np.arange(nx)[:, None] + np.asarray(ox)[None, :]
-                x = _chunk(_gather(gr, iy, ix, traversal), lanes)
+                x = chunk_lanes(gather(gr, iy, ix, traversal), lanes)
                 yield LoweredProblem(filters[gi, py, px], x, ("backward_input", n0, n1, gi, py, px))
 
 
 def _backward_weight(g: LayerGeometry, act, grad, batch, lanes,
                      traversal) -> Iterator[LoweredProblem]:
     groups, cg, mg = g.groups, g.in_channels // g.groups, g.out_channels // g.groups
-    _, ho, kh, sh, ph, dh = _axis(g, "h")
-    _, wo, kw, sw, pw, dw = _axis(g, "w")
+    _, ho, kh, sh, ph, dh = axis_params(g, "h")
+    _, wo, kw, sw, pw, dw = axis_params(g, "w")
     taps = [(ky, kx) for ky in range(kh) for kx in range(kw)]
     if traversal == "dnnsim":
         taps = [(ky, kx) for kx in range(kw) for ky in range(kh)]
     for n in range(batch):
         padded = np.pad(act[n], ((0, 0), (ph, ph), (pw, pw)))
         for gi in range(groups):
-            f = _chunk(_pixels(grad[n, gi * mg:(gi + 1) * mg].reshape(mg, ho, wo), traversal),
+            f = chunk_lanes(pixels(grad[n, gi * mg:(gi + 1) * mg].reshape(mg, ho, wo), traversal),
                        lanes)
             a = padded[gi * cg:(gi + 1) * cg]
             for ky, kx in taps:
                 y0, x0 = ky * dh, kx * dw
                 tap = a[:, y0:y0 + (ho - 1) * sh + 1:sh, x0:x0 + (wo - 1) * sw + 1:sw]
-                x = _chunk(_pixels(tap, traversal), lanes)
+                x = chunk_lanes(pixels(tap, traversal), lanes)
                 yield LoweredProblem(f, x, ("backward_weight", n, n + 1, gi, ky, kx))
 
 
