@@ -29,6 +29,14 @@ protobuf-compiler libprotobuf-dev``).  What the script does:
    and DNNsim's commit to ``--out``.  ``tests/arrays/test_dnnsim_peer.py`` re-runs step 4 on
    the committed traces and checks accelsim's cycles against the DNNsim cycles stored here.
 
+Grouped layers (``--grouped`` runs only these and adds them to ``--out`` as ``"grouped"``,
+keeping the other runs): the traces of :data:`GROUPED_TRACES` (depthwise, 2-group and
+4-group convolutions) on :data:`GROUPED_CONFIGS`, accelsim with its default ``[frontend]
+group_mapping = "dnnsim"``.  A DNNsim failure (it crashes on some 2-group layers) is recorded
+under ``"crashes"`` with accelsim's cycles; each run names the DNNsim bug that can make it
+differ (``"dnnsim_differs"``, :func:`known_difference`; "" when it must be equal).  DNNsim runs
+with its address space capped at 4 GiB (unbounded it took 19 GiB on one such layer).
+
 DNNsim's current master only takes T<2,5> (``sys/src/Batch.cpp`` refuses any other T) and
 lookahead, lookaside >= 1; its convolutions crash on non-square inputs (see the README,
 "Fidelity to the peers"), so every input here is square.
@@ -66,8 +74,9 @@ TRACE_DIR = ROOT / "tests" / "data" / "dnnsim"
 #: layers: "all" (four convolutions and a linear layer), "first" (two first layers and two
 #: convolutions), "conv" (the four convolutions: DNNsim's TCLe carries state from a linear
 #: layer into the next sample's first layer, see the README), "grouped" (depthwise and
-#: grouped convolutions, :func:`layers`) or "grouped-big" (a 2-group layer of more than
-#: ``rows`` filters per group, on which DNNsim crashes)
+#: grouped convolutions, :func:`layers`), "grouped-big" (a 2-group layer of more than
+#: ``rows`` filters per group, on which DNNsim crashes) or "grouped-2" (two 2-group layers
+#: whose weights crash DNNsim's weight skipping)
 TRACES: dict[str, tuple[int, float, float, tuple[int, int], str, int]] = {
     "w00-a50-u8": (1, 0.0, 0.5, (0, 255), "all", 1),
     "w50-a30-u8": (2, 0.5, 0.3, (0, 255), "all", 1),
@@ -83,6 +92,7 @@ GROUPED_TRACES: dict[str, tuple[int, float, float, tuple[int, int], str, int]] =
     "grp-w80-a30-s8": (8, 0.8, 0.3, (-128, 127), "grouped", 1),
     "grp-w00-a50-u12": (9, 0.0, 0.5, (0, 4095), "grouped", 1),
     "grp-big-w50-a40-u8": (10, 0.5, 0.4, (0, 255), "grouped-big", 1),
+    "grp-w80-a40-u8-g2": (2, 0.8, 0.4, (0, 255), "grouped-2", 1),
 }
 #: the configurations the grouped traces run on
 GROUPED_CONFIGS = ("dense", "tcl-T<2,5>", "tclp-dense", "tclp-T<2,5>", "tcle-dense", "tcle-T<2,5>")
@@ -184,6 +194,8 @@ def layers(kind: str) -> list[LayerGeometry]:
         return list(GROUPED)
     if kind == "grouped-big":
         return [_conv("g2big", 32, 48, 8, 3, 1, 1, 2)]
+    if kind == "grouped-2":
+        return [_conv("g2t9", 8, 8, 9, 3, 1, 0, 2), _conv("g2t5", 8, 8, 5, 3, 1, 0, 2)]
     if kind == "first":  # the second one's folded output is one window larger than its own
         return [_conv("conv_first", 3, 16, 12, 3, 2, 1), _conv("conv_first_odd", 3, 8, 11, 4, 2, 1),
                 *body[:2]]
@@ -335,16 +347,19 @@ def export(trace: Path, out: Path) -> None:
 
 
 def known_difference(layer: str, config: str) -> str:
-    """Why DNNsim's cycles on a grouped layer cannot be ours ("" if they should be equal):
-    the DNNsim bugs of README item 11 that act on the layer and configuration."""
+    """Why DNNsim's cycles on a grouped layer may not be ours ("" if they must be equal): the
+    DNNsim bugs of README items 6 and 11 that can act on the layer and configuration."""
     g = next((g for g in GROUPED if g.name == layer), None)
     if g is None:
         return ""
-    serial = CONFIGS[config][0].startswith("bit-tactical-tcl")
     if g.groups > 2 and g.in_channels != g.groups:
         return "groups > 2: DNNsim maps one group, every filter over group 0's channels"
-    if g.in_channels == g.groups and g.out_channels > g.in_channels and serial:
-        return "depthwise, 2 filters a channel: DNNsim reads channel c0 + i, not filter i's"
+    builtin, _, shape, _, _ = CONFIGS[config]
+    if g.in_channels == g.groups and builtin == "bit-tactical-tcle" and shape is not None:
+        return ("depthwise on TCLe with weight skipping: the empty lanes of DNNsim's rows read "
+                "lane 0 at line 0 (bug 6)" + ("; 2 filters a channel: DNNsim reads channel "
+                                              "c0 + i, not filter i's" if g.out_channels >
+                                              g.in_channels else ""))
     return ""
 
 

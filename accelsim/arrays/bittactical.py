@@ -51,6 +51,7 @@ import numpy as np
 
 from accelsim.arrays.base import ArrayModel, Work, as_masks, lowered_work
 from accelsim.arrays.breakdown import ZERO, CycleBreakdown, ProblemTiming
+from accelsim.arrays.grouping import chains, idle_unheld
 from accelsim.errors import ConfigError, LoweringError
 from accelsim.kernels import scheduler, serial
 from accelsim.kernels.quantise import quantise_window, twos_complement
@@ -68,7 +69,7 @@ from accelsim.pipeline.energy import AccessCounts
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
 
-__all__ = ["PRIORITY_CODES", "WINDOW_OPERAND", "BitTacticalModel", "chains", "choose_scheduled",
+__all__ = ["PRIORITY_CODES", "WINDOW_OPERAND", "BitTacticalModel", "choose_scheduled",
            "problem_timing", "select_bits", "set_steps"]
 
 PRIORITY_CODES = {"least-flexible": 0, "most-flexible": 1, "non-overlapping": 2}
@@ -148,7 +149,7 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
         if be.idle_padding_rows:  # rows padding the last filter set hold no filter
             src[-1, :, n_f - (nonzero.shape[0] - 1) * arr.rows:, :] = -1
         if held is not None:
-            _idle_unheld(src, held, arr.rows)
+            idle_unheld(src, held, arr.rows)
         codes_t = (serial_codes(x_vals, be.kind, transposed=True) if signed_codes is None
                    else np.ascontiguousarray(signed_codes.T))
         block, ops = serial_filters(src, steps, codes_t, arr.tiles, arr.columns, mode, window,
@@ -168,18 +169,6 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
                                           mode, window, be.column_registers,
                                           be.skip_zero_weights or held is not None)
     return block, steps, int(ops)
-
-
-def _idle_unheld(src: np.ndarray, held: np.ndarray, rows: int) -> None:
-    """Idle (-1) every slot of ``src`` (``int32[sets, steps, rows, lanes]``, filters scheduled)
-    whose source position holds no weight of its filter (``held``: ``bool[n_filters, lines,
-    lanes]``): a slot left empty by the lowering that no weight was promoted into."""
-    sets = src.shape[0]
-    n_f = held.shape[0]
-    per_row = np.ones((sets * rows, held.shape[1] * held.shape[2]), dtype=bool)
-    per_row[:n_f] = held.reshape(n_f, -1)
-    ok = np.take_along_axis(per_row.reshape(sets, 1, rows, -1), np.maximum(src, 0), axis=3)
-    src[(src >= 0) & ~ok] = -1
 
 
 def _ideal_cycles(f: np.ndarray, x: np.ndarray, hw: Hardware, scheduled: str,
@@ -296,7 +285,8 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     that hold a weight (:class:`accelsim.lowering.lower.LoweredProblem`); a slot without one
     stays idle unless a weight is promoted into it (None: every slot holds one).  ``carry``
     (TCLe, filters scheduled, :func:`accelsim.kernels.serial_filters.column_state`, updated):
-    the columns go on from where the previous problem left them (:func:`chains`).
+    the columns go on from where the previous problem left them
+    (:func:`accelsim.arrays.grouping.chains`).
     """
     f = _as_mask(filters)
     arr, is_serial, bits = hw.array, hw.backend.serial, hw.array.pe_bits
@@ -338,25 +328,6 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
         f, n_w, steps, hw, scheduled, _compute_counts(ops, hw), window_source)
     return ProblemTiming(breakdown, block, round_bytes, set_bytes, out_bytes, counts,
                          base_counts, id(filters), window_key, base_filter_bytes)
-
-
-def chains(problems: Sequence[Work], hw: Hardware, scheduled: str) -> list[list[int]]:
-    """The problems of a pass in runs timed one after the other, the columns going on from
-    one problem to the next (indices, in order): under ``[frontend] group_mapping =
-    "dnnsim"`` with TCLe and the filters scheduled, the consecutive forward problems of the
-    same samples (a layer's groups, or depthwise chunks, of one sample), as DNNsim runs a
-    layer's groups without synchronising its columns; else every problem alone."""
-    together = (hw.frontend.group_mapping == "dnnsim" and hw.backend.kind == "tcle"
-                and scheduled == "filters")
-    out: list[list[int]] = []
-    for i, w in enumerate(problems):
-        tag = w.problem.tag
-        if (together and out and tag[0] == "forward" and not w.steps_to_columns
-                and problems[out[-1][-1]].problem.tag[:3] == tag[:3]):
-            out[-1].append(i)
-        else:
-            out.append([i])
-    return out
 
 
 def choose_scheduled(problems: Iterable, hw: Hardware) -> str:
