@@ -108,9 +108,12 @@ class FrontendSpec:
     ``min(lanes, rows)`` of its filters share one problem, filter ``i`` on row ``i`` with its
     weights in lane ``i`` and the window's lane ``i`` holding that filter's input channel, so
     they run at once on one tile; ``"per-group"`` (the rule before): every group is its own
-    problem of ``out / groups`` filters using one lane.  Other grouped layers and the backward
-    passes are lowered per group under both (DNNsim's 2-group mapping is the per-group one,
-    and it simulates no backward pass); see :mod:`accelsim.lowering.lower`.
+    problem of ``out / groups`` filters using one lane.  Under ``"dnnsim"`` the forward
+    problems of one sample (a layer's groups or chunks) also run back to back without the
+    TCLe columns synchronising (:func:`accelsim.arrays.grouping.chains`).  Other grouped
+    layers and the backward passes are lowered per group under both (DNNsim's 2-group mapping
+    is the per-group one, and it simulates no backward pass); see
+    :mod:`accelsim.lowering.lower`.
     """
 
     kind: str = "tcl"
