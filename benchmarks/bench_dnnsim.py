@@ -60,6 +60,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_json_atomic  # noqa: E402
+from _dnnsim_grouped import (  # noqa: E402
+    GROUPED_CONFIGS,
+    GROUPED_TRACES,
+    conv,
+    grouped_layers,
+    known_difference,
+)
 
 from accelsim.simulate import simulate  # noqa: E402
 from accelsim.spec.geometry import LayerGeometry  # noqa: E402
@@ -73,10 +80,8 @@ TRACE_DIR = ROOT / "tests" / "data" / "dnnsim"
 #: name -> (seed, weight sparsity, activation sparsity, activation range, layers, batch);
 #: layers: "all" (four convolutions and a linear layer), "first" (two first layers and two
 #: convolutions), "conv" (the four convolutions: DNNsim's TCLe carries state from a linear
-#: layer into the next sample's first layer, see the README), "grouped" (depthwise and
-#: grouped convolutions, :func:`layers`), "grouped-big" (a 2-group layer of more than
-#: ``rows`` filters per group, on which DNNsim crashes) or "grouped-2" (two 2-group layers
-#: whose weights crash DNNsim's weight skipping)
+#: layer into the next sample's first layer, see the README) or "grouped..."
+#: (``_dnnsim_grouped.grouped_layers``)
 TRACES: dict[str, tuple[int, float, float, tuple[int, int], str, int]] = {
     "w00-a50-u8": (1, 0.0, 0.5, (0, 255), "all", 1),
     "w50-a30-u8": (2, 0.5, 0.3, (0, 255), "all", 1),
@@ -85,18 +90,6 @@ TRACES: dict[str, tuple[int, float, float, tuple[int, int], str, int]] = {
     "w65-a40-u8-first": (5, 0.65, 0.4, (0, 255), "first", 1),
     "w70-a50-s8-batch2": (6, 0.7, 0.5, (-128, 127), "conv", 2),
 }
-#: the grouped traces (README, "DNNsim bugs", item 11), same fields; run alone with
-#: ``--grouped`` (kept apart from :data:`TRACES` so that their results add to the others')
-GROUPED_TRACES: dict[str, tuple[int, float, float, tuple[int, int], str, int]] = {
-    "grp-w50-a40-u8": (7, 0.5, 0.4, (0, 255), "grouped", 1),
-    "grp-w80-a30-s8": (8, 0.8, 0.3, (-128, 127), "grouped", 1),
-    "grp-w00-a50-u12": (9, 0.0, 0.5, (0, 4095), "grouped", 1),
-    "grp-big-w50-a40-u8": (10, 0.5, 0.4, (0, 255), "grouped-big", 1),
-    "grp-w80-a40-u8-g2": (2, 0.8, 0.4, (0, 255), "grouped-2", 1),
-}
-#: the configurations the grouped traces run on
-GROUPED_CONFIGS = ("dense", "tcl-T<2,5>", "tclp-dense", "tclp-T<2,5>", "tcle-dense", "tcle-T<2,5>")
-
 #: name -> (builtin hardware, DNNsim architecture, search shape, lookahead, lookaside); no
 #: shape: no weight skipping (DaDianNao; TCLp/TCLe with ``[frontend] kind = "dense"``, DNNsim
 #: without ``tactical``)
@@ -166,38 +159,17 @@ ARCH = {
 }
 
 
-def _conv(name: str, cin: int, cout: int, size: int, k: int, stride: int,
-          pad: int, groups: int = 1) -> LayerGeometry:
-    out = (size + 2 * pad - k) // stride + 1
-    return LayerGeometry(name=name, kind="conv", in_channels=cin, out_channels=cout,
-                         kernel_h=k, kernel_w=k, stride_h=stride, stride_w=stride,
-                         padding_h=pad, padding_w=pad, input_h=size, input_w=size,
-                         output_h=out, output_w=out, groups=groups)
-
-
-#: the layers of the "grouped" traces: depthwise (16 channels 1x1 on 2x2, the README's hand
-#: case; 32 channels; 20 channels at stride 2, not a multiple of the rows; two filters per
-#: channel, where DNNsim reads the wrong channels), two groups (8 and 16 channels) and four
-#: groups (which DNNsim maps as one group reading group 0's channels)
-GROUPED = [_conv("dw16", 16, 16, 2, 1, 1, 0, 16), _conv("dw32", 32, 32, 8, 3, 1, 1, 32),
-           _conv("dw20s2", 20, 20, 9, 3, 2, 1, 20), _conv("dwx2", 8, 16, 6, 3, 1, 1, 8),
-           _conv("g2a", 8, 8, 9, 3, 1, 0, 2), _conv("g2b", 16, 24, 7, 3, 1, 1, 2),
-           _conv("g4", 16, 16, 6, 3, 1, 1, 4)]
 
 
 def layers(kind: str) -> list[LayerGeometry]:
     """The layers of a trace (square inputs: DNNsim crashes on others), see :data:`TRACES`."""
-    body = [_conv("conv_a", 16, 32, 8, 3, 1, 1), _conv("conv_b", 32, 48, 9, 3, 2, 1),
-            _conv("conv_c", 48, 32, 5, 1, 1, 0), _conv("conv_d", 20, 24, 11, 5, 2, 0),
+    body = [conv("conv_a", 16, 32, 8, 3, 1, 1), conv("conv_b", 32, 48, 9, 3, 2, 1),
+            conv("conv_c", 48, 32, 5, 1, 1, 0), conv("conv_d", 20, 24, 11, 5, 2, 0),
             LayerGeometry(name="fc1", kind="linear", in_channels=96, out_channels=10)]
-    if kind == "grouped":
-        return list(GROUPED)
-    if kind == "grouped-big":
-        return [_conv("g2big", 32, 48, 8, 3, 1, 1, 2)]
-    if kind == "grouped-2":
-        return [_conv("g2t9", 8, 8, 9, 3, 1, 0, 2), _conv("g2t5", 8, 8, 5, 3, 1, 0, 2)]
+    if kind.startswith("grouped"):
+        return grouped_layers(kind)
     if kind == "first":  # the second one's folded output is one window larger than its own
-        return [_conv("conv_first", 3, 16, 12, 3, 2, 1), _conv("conv_first_odd", 3, 8, 11, 4, 2, 1),
+        return [conv("conv_first", 3, 16, 12, 3, 2, 1), conv("conv_first_odd", 3, 8, 11, 4, 2, 1),
                 *body[:2]]
     return body if kind == "all" else body[:4]
 
@@ -344,23 +316,6 @@ def export(trace: Path, out: Path) -> None:
     """``accelsim export-dnnsim TRACE --out OUT`` in a subprocess (the CLI as users run it)."""
     subprocess.run([sys.executable, "-m", "accelsim", "export-dnnsim", str(trace), "--out",
                     str(out)], check=True)
-
-
-def known_difference(layer: str, config: str) -> str:
-    """Why DNNsim's cycles on a grouped layer may not be ours ("" if they must be equal): the
-    DNNsim bugs of README items 6 and 11 that can act on the layer and configuration."""
-    g = next((g for g in GROUPED if g.name == layer), None)
-    if g is None:
-        return ""
-    if g.groups > 2 and g.in_channels != g.groups:
-        return "groups > 2: DNNsim maps one group, every filter over group 0's channels"
-    builtin, _, shape, _, _ = CONFIGS[config]
-    if g.in_channels == g.groups and builtin == "bit-tactical-tcle" and shape is not None:
-        return ("depthwise on TCLe with weight skipping: the empty lanes of DNNsim's rows read "
-                "lane 0 at line 0 (bug 6)" + ("; 2 filters a channel: DNNsim reads channel "
-                                              "c0 + i, not filter i's" if g.out_channels >
-                                              g.in_channels else ""))
-    return ""
 
 
 def _grouped(dnnsim: Path, tmp: Path, commit: str) -> dict[str, Any]:

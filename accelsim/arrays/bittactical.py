@@ -281,12 +281,8 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     identity of that source (problems with equal keys read the same data), for the memory
     model.  ``steps_to_columns`` (bit-serial, filters scheduled): every window on its own,
     its steps dealt round-robin to the columns (``[backend] linear_columns = "steps"``); the
-    base stays a window per column.  ``held`` (bit-serial, weight skipping): the filter slots
-    that hold a weight (:class:`accelsim.lowering.lower.LoweredProblem`); a slot without one
-    stays idle unless a weight is promoted into it (None: every slot holds one).  ``carry``
-    (TCLe, filters scheduled, :func:`accelsim.kernels.serial_filters.column_state`, updated):
-    the columns go on from where the previous problem left them
-    (:func:`accelsim.arrays.grouping.chains`).
+    base stays a window per column.  ``held``, ``carry``: see :func:`_serial_blocks`
+    (``LoweredProblem.held``; :func:`accelsim.arrays.grouping.chains`).
     """
     f = _as_mask(filters)
     arr, is_serial, bits = hw.array, hw.backend.serial, hw.array.pe_bits
