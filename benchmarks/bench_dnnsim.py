@@ -29,6 +29,14 @@ protobuf-compiler libprotobuf-dev``).  What the script does:
    and DNNsim's commit to ``--out``.  ``tests/arrays/test_dnnsim_peer.py`` re-runs step 4 on
    the committed traces and checks accelsim's cycles against the DNNsim cycles stored here.
 
+Grouped layers (``--grouped`` runs only these and adds them to ``--out`` as ``"grouped"``,
+keeping the other runs): the traces of :data:`GROUPED_TRACES` (depthwise, 2-group and
+4-group convolutions) on :data:`GROUPED_CONFIGS`, accelsim with its default ``[frontend]
+group_mapping = "dnnsim"``.  A DNNsim failure (it crashes on some 2-group layers) is recorded
+under ``"crashes"`` with accelsim's cycles; each run names the DNNsim bug that can make it
+differ (``"dnnsim_differs"``, :func:`known_difference`; "" when it must be equal).  DNNsim runs
+with its address space capped at 4 GiB (unbounded it took 19 GiB on one such layer).
+
 DNNsim's current master only takes T<2,5> (``sys/src/Batch.cpp`` refuses any other T) and
 lookahead, lookaside >= 1; its convolutions crash on non-square inputs (see the README,
 "Fidelity to the peers"), so every input here is square.
@@ -38,6 +46,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -50,6 +60,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_json_atomic  # noqa: E402
+from _dnnsim_grouped import (  # noqa: E402
+    GROUPED_CONFIGS,
+    GROUPED_TRACES,
+    conv,
+    grouped_layers,
+    known_difference,
+)
 
 from accelsim.simulate import simulate  # noqa: E402
 from accelsim.spec.geometry import LayerGeometry  # noqa: E402
@@ -62,8 +79,9 @@ TRACE_DIR = ROOT / "tests" / "data" / "dnnsim"
 
 #: name -> (seed, weight sparsity, activation sparsity, activation range, layers, batch);
 #: layers: "all" (four convolutions and a linear layer), "first" (two first layers and two
-#: convolutions) or "conv" (the four convolutions: DNNsim's TCLe carries state from a linear
-#: layer into the next sample's first layer, see the README)
+#: convolutions), "conv" (the four convolutions: DNNsim's TCLe carries state from a linear
+#: layer into the next sample's first layer, see the README) or "grouped..."
+#: (``_dnnsim_grouped.grouped_layers``)
 TRACES: dict[str, tuple[int, float, float, tuple[int, int], str, int]] = {
     "w00-a50-u8": (1, 0.0, 0.5, (0, 255), "all", 1),
     "w50-a30-u8": (2, 0.5, 0.3, (0, 255), "all", 1),
@@ -72,7 +90,6 @@ TRACES: dict[str, tuple[int, float, float, tuple[int, int], str, int]] = {
     "w65-a40-u8-first": (5, 0.65, 0.4, (0, 255), "first", 1),
     "w70-a50-s8-batch2": (6, 0.7, 0.5, (-128, 127), "conv", 2),
 }
-
 #: name -> (builtin hardware, DNNsim architecture, search shape, lookahead, lookaside); no
 #: shape: no weight skipping (DaDianNao; TCLp/TCLe with ``[frontend] kind = "dense"``, DNNsim
 #: without ``tactical``)
@@ -142,22 +159,17 @@ ARCH = {
 }
 
 
-def _conv(name: str, cin: int, cout: int, size: int, k: int, stride: int,
-          pad: int) -> LayerGeometry:
-    out = (size + 2 * pad - k) // stride + 1
-    return LayerGeometry(name=name, kind="conv", in_channels=cin, out_channels=cout,
-                         kernel_h=k, kernel_w=k, stride_h=stride, stride_w=stride,
-                         padding_h=pad, padding_w=pad, input_h=size, input_w=size,
-                         output_h=out, output_w=out)
 
 
 def layers(kind: str) -> list[LayerGeometry]:
     """The layers of a trace (square inputs: DNNsim crashes on others), see :data:`TRACES`."""
-    body = [_conv("conv_a", 16, 32, 8, 3, 1, 1), _conv("conv_b", 32, 48, 9, 3, 2, 1),
-            _conv("conv_c", 48, 32, 5, 1, 1, 0), _conv("conv_d", 20, 24, 11, 5, 2, 0),
+    body = [conv("conv_a", 16, 32, 8, 3, 1, 1), conv("conv_b", 32, 48, 9, 3, 2, 1),
+            conv("conv_c", 48, 32, 5, 1, 1, 0), conv("conv_d", 20, 24, 11, 5, 2, 0),
             LayerGeometry(name="fc1", kind="linear", in_channels=96, out_channels=10)]
+    if kind.startswith("grouped"):
+        return grouped_layers(kind)
     if kind == "first":  # the second one's folded output is one window larger than its own
-        return [_conv("conv_first", 3, 16, 12, 3, 2, 1), _conv("conv_first_odd", 3, 8, 11, 4, 2, 1),
+        return [conv("conv_first", 3, 16, 12, 3, 2, 1), conv("conv_first_odd", 3, 8, 11, 4, 2, 1),
                 *body[:2]]
     return body if kind == "all" else body[:4]
 
@@ -238,6 +250,12 @@ def _parse(results: Path) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
+def _memory_limit() -> None:
+    """DNNsim's address space capped at 4 GiB: on some grouped layers it reads past a
+    vector's end and asks for tens of GiB (README, "DNNsim bugs", item 11)."""
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
 def dnnsim_cycles(dnnsim: Path, export: Path, config: str,
                   quantised: bool = True) -> list[dict[str, Any]]:
     """DNNsim's per-layer rows for one exported trace on one configuration (``quantised``:
@@ -248,7 +266,8 @@ def dnnsim_cycles(dnnsim: Path, export: Path, config: str,
         _layout(export, work, net)
         (work / "batch.prototxt").write_text(_batch_file(net, config, quantised))
         proc = subprocess.run([str(dnnsim / "DNNsim"), "batch.prototxt", "--quiet"], cwd=work,
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600,
+                              preexec_fn=_memory_limit)
         results = work / "results" / net
         if proc.returncode != 0 or not results.is_dir():
             raise RuntimeError(f"DNNsim failed on {export.name} {config} "
@@ -256,19 +275,31 @@ def dnnsim_cycles(dnnsim: Path, export: Path, config: str,
         return _parse(results)
 
 
-def compare(dnnsim: Path, trace: Path, tmp: Path, quantised: bool) -> list[dict[str, Any]]:
-    """Export ``trace`` under ``tmp`` and compare DNNsim and accelsim on every configuration
-    (on a float trace, ``quantised = False``, only those that do not read values: DNNsim's
-    own linear quantisation overflows and its TCLe hangs, see the README); -> one run per
-    (configuration, layer)."""
+def compare(dnnsim: Path, trace: Path, tmp: Path, quantised: bool,
+            configs: tuple[str, ...] = tuple(CONFIGS),
+            crashes: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Export ``trace`` under ``tmp`` and compare DNNsim and accelsim on ``configs`` (on a
+    float trace, ``quantised = False``, only those that do not read values: DNNsim's own
+    linear quantisation overflows and its TCLe hangs, see the README); -> one run per
+    (configuration, layer).  With ``crashes`` a DNNsim failure is appended there (trace,
+    configuration, accelsim's cycles, DNNsim's last error line) instead of raised."""
     exported = tmp / trace.stem
     export(trace, exported)
     runs = []
-    for config in CONFIGS:
+    for config in configs:
         if not quantised and CONFIGS[config][0].startswith("bit-tactical-tcl"):
             continue
-        peer = dnnsim_cycles(dnnsim, exported, config, quantised)
         ours = accelsim_cycles(trace, config)
+        try:
+            peer = dnnsim_cycles(dnnsim, exported, config, quantised)
+        except RuntimeError as exc:
+            if crashes is None:
+                raise
+            error = [ln for ln in str(exc).splitlines() if "error" in ln.lower()]
+            crashes.append({"trace": trace.name, "config": config, "accelsim_cycles": ours,
+                            "dnnsim_error": (error or [str(exc)])[-1].strip()})
+            print(f"{trace.stem:22s} {config:12s} DNNsim failed: {crashes[-1]['dnnsim_error']}")
+            continue
         for row, cycles in zip(peer, ours, strict=True):
             runs.append({"trace": trace.name, "config": config, "layer": row["layer"],
                          "samples": row["samples"], "dnnsim_quantised": quantised,
@@ -287,15 +318,43 @@ def export(trace: Path, out: Path) -> None:
                     str(out)], check=True)
 
 
+def _grouped(dnnsim: Path, tmp: Path, commit: str) -> dict[str, Any]:
+    """The grouped traces on :data:`GROUPED_CONFIGS`: runs, DNNsim's crashes, counts."""
+    runs: list[dict[str, Any]] = []
+    crashes: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    for name, params in GROUPED_TRACES.items():
+        make_trace(TRACE_DIR / f"{name}.trace", *params)
+        runs += compare(dnnsim, TRACE_DIR / f"{name}.trace", tmp, True, GROUPED_CONFIGS,
+                        crashes)
+    for run in runs:
+        run["dnnsim_differs"] = known_difference(run["layer"], run["config"])
+    equal = sum(r["accelsim_cycles"] == r["dnnsim_compute_cycles"] for r in runs)
+    print(f"grouped: {equal}/{len(runs)} runs equal, {len(crashes)} DNNsim failures")
+    return {"machine": machine(dnnsim_commit=commit, seconds=round(time.perf_counter() - t0, 1)),
+            "configs": list(GROUPED_CONFIGS),
+            "summary": {"runs": len(runs), "equal": equal, "dnnsim_failures": len(crashes)},
+            "runs": runs, "crashes": crashes}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dnnsim", type=Path, required=True, help="built DNNsim checkout")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/dnnsim.json")
+    ap.add_argument("--grouped", action="store_true",
+                    help="run only the grouped traces and put their results into --out, "
+                         "keeping the others")
     args = ap.parse_args()
     dnnsim = args.dnnsim.resolve()
     commit = subprocess.run(["git", "-C", str(dnnsim), "rev-parse", "HEAD"], check=True,
                             capture_output=True, text=True).stdout.strip()
     TRACE_DIR.mkdir(parents=True, exist_ok=True)
+    if args.grouped:
+        result = json.loads(args.out.read_text())
+        with tempfile.TemporaryDirectory(prefix="dnnsim-export-") as tmp:
+            result["grouped"] = _grouped(dnnsim, Path(tmp), commit)
+        write_json_atomic(args.out, result)
+        return
     runs: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dnnsim-export-") as tmp:
@@ -305,6 +364,7 @@ def main() -> None:
         for name in REAL_TRACES:
             if (TRACE_DIR / f"{name}.trace").is_file():
                 runs += compare(dnnsim, TRACE_DIR / f"{name}.trace", Path(tmp), quantised=False)
+        grouped = _grouped(dnnsim, Path(tmp), commit)
     equal = sum(r["accelsim_cycles"] == r["dnnsim_compute_cycles"] for r in runs)
     write_json_atomic(args.out, {
         "machine": machine(dnnsim_commit=commit, seconds=round(time.perf_counter() - t0, 1)),
@@ -316,7 +376,7 @@ def main() -> None:
         "real_traces": REAL_TRACES,
         "configs": {c: accelsim_hardware(c) for c in CONFIGS},
         "summary": {"runs": len(runs), "equal": equal},
-        "runs": runs})
+        "runs": runs, "grouped": grouped})
     print(f"{equal}/{len(runs)} runs equal -> {args.out}")
 
 

@@ -57,11 +57,13 @@ class Work:
 
 
 def lowered_work(geometry: LayerGeometry, pass_name: str, first: np.ndarray,
-                 second: np.ndarray, *, lanes: int, traversal: str = "row-major") -> list[Work]:
-    """The pass lowered with ``lanes`` lanes in ``traversal`` order
-    (:func:`accelsim.lowering.lower.lower_with_sources`)."""
+                 second: np.ndarray, *, lanes: int, traversal: str = "row-major",
+                 group_mapping: str = "per-group", rows: int | None = None) -> list[Work]:
+    """The pass lowered with ``lanes`` lanes in ``traversal`` order, depthwise layers by
+    ``group_mapping`` on ``rows`` PE rows (:func:`accelsim.lowering.lower.lower_with_sources`)."""
     problems, sources, keys = lower_with_sources(geometry, pass_name, first, second, lanes=lanes,
-                                                 traversal=traversal)
+                                                 traversal=traversal,
+                                                 group_mapping=group_mapping, rows=rows)
     return [Work(p, s, k) for p, s, k in zip(problems, sources, keys, strict=True)]
 
 

@@ -51,6 +51,7 @@ import numpy as np
 
 from accelsim.arrays.base import ArrayModel, Work, as_masks, lowered_work
 from accelsim.arrays.breakdown import ZERO, CycleBreakdown, ProblemTiming
+from accelsim.arrays.grouping import chains, idle_unheld
 from accelsim.errors import ConfigError, LoweringError
 from accelsim.kernels import scheduler, serial
 from accelsim.kernels.quantise import quantise_window, twos_complement
@@ -59,7 +60,7 @@ from accelsim.kernels.recoding import (
     serial_codes,
     twos_complement_precisions,
 )
-from accelsim.kernels.serial_filters import serial_filters
+from accelsim.kernels.serial_filters import column_state, serial_filters
 from accelsim.kernels.threads import map_ordered
 from accelsim.lowering.fold import fold_first_layer, folds
 from accelsim.numeric import ceil_div
@@ -116,13 +117,19 @@ def select_bits(hw: Hardware) -> int:
 
 
 def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: str,
-                   signed: np.ndarray | None = None, steps_to_columns: bool = False
+                   signed: np.ndarray | None = None, steps_to_columns: bool = False,
+                   held: np.ndarray | None = None, carry: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray, int]:
     """Bit-serial blocks of one problem: -> (block cycles, steps of each scheduled set,
     lane operations).  ``f``: filter mask; ``x_vals``: window magnitudes (uint16);
     ``signed``: the window values as signed integers when TCLp counts their precision in
     two's complement (``[backend] signed_precision``), else None; ``steps_to_columns``: each
-    window deals its steps to the columns (filters scheduled; ``[backend] linear_columns``)."""
+    window deals its steps to the columns (filters scheduled; ``[backend] linear_columns``);
+    ``held``: the filter slots holding a weight, or None (all); with weight skipping a slot
+    without one is idle (the dense front end feeds every lane, as DNNsim's does); ``carry``:
+    the column state a previous problem left (filters scheduled; see :func:`serial_filters`)."""
+    if hw.frontend.kind == "dense":
+        held = None
     arr, be = hw.array, hw.backend
     n_f, lines, lanes = f.shape
     mode = serial.TCLP if be.kind == "tclp" else serial.TCLE
@@ -141,10 +148,12 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
                                                 not be.skip_zero_weights)
         if be.idle_padding_rows:  # rows padding the last filter set hold no filter
             src[-1, :, n_f - (nonzero.shape[0] - 1) * arr.rows:, :] = -1
+        if held is not None:
+            idle_unheld(src, held, arr.rows)
         codes_t = (serial_codes(x_vals, be.kind, transposed=True) if signed_codes is None
                    else np.ascontiguousarray(signed_codes.T))
         block, ops = serial_filters(src, steps, codes_t, arr.tiles, arr.columns, mode, window,
-                                    be.column_registers, steps_to_columns)
+                                    be.column_registers, steps_to_columns, carry)
         return block, steps, ops
     codes = serial_codes(x_vals, be.kind) if signed_codes is None else signed_codes
     x = x_vals != 0
@@ -153,10 +162,12 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
         nonzero = np.ones_like(nonzero)
     steps, src = serial._schedule_sources(nonzero, offsets, lookahead, priority, lookaside,
                                             True)
-    filt = np.ascontiguousarray(f.reshape(n_f, lines * lanes))
+    # a filter lane without a weight is masked like a skipped zero weight
+    lane_mask = f if be.skip_zero_weights or held is None else held
+    filt = np.ascontiguousarray(lane_mask.reshape(n_f, lines * lanes))
     block, ops = serial._serial_windows(src, steps, codes, filt, n_f, arr.tiles * arr.rows,
                                           mode, window, be.column_registers,
-                                          be.skip_zero_weights)
+                                          be.skip_zero_weights or held is not None)
     return block, steps, int(ops)
 
 
@@ -254,7 +265,8 @@ def _performed_products(f: np.ndarray, x: np.ndarray, hw: Hardware, scheduled: s
 
 def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, scheduled: str, *,
                    window_source: int | None = None, window_key: object = None,
-                   steps_to_columns: bool = False) -> ProblemTiming:
+                   steps_to_columns: bool = False, held: np.ndarray | None = None,
+                   carry: np.ndarray | None = None) -> ProblemTiming:
     """Cycles, blocks, bytes and access counts of one lowered problem with the ``"filters"``
     or ``"windows"`` operand scheduled.
 
@@ -269,7 +281,8 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     identity of that source (problems with equal keys read the same data), for the memory
     model.  ``steps_to_columns`` (bit-serial, filters scheduled): every window on its own,
     its steps dealt round-robin to the columns (``[backend] linear_columns = "steps"``); the
-    base stays a window per column.
+    base stays a window per column.  ``held``, ``carry``: see :func:`_serial_blocks`
+    (``LoweredProblem.held``; :func:`accelsim.arrays.grouping.chains`).
     """
     f = _as_mask(filters)
     arr, is_serial, bits = hw.array, hw.backend.serial, hw.array.pe_bits
@@ -299,7 +312,8 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     base = filter_rounds * window_sets * lines * (bits if is_serial else 1)
     ideal = _ideal_cycles(f, x, hw, scheduled, filter_rounds, window_sets)
     if is_serial:
-        block, steps, ops = _serial_blocks(f, x_vals, hw, scheduled, signed, steps_to_columns)
+        block, steps, ops = _serial_blocks(f, x_vals, hw, scheduled, signed, steps_to_columns,
+                                           held, carry)
     else:
         block, steps = _parallel_blocks(f, x, hw, scheduled, filter_rounds, window_sets)
         ops = _performed_products(f, x, hw, scheduled)
@@ -353,7 +367,8 @@ class BitTacticalModel(ArrayModel):
         if hw.frontend.fold_first_layer and folds(geometry, pass_name):
             geometry, lowered[0], lowered[1] = fold_first_layer(geometry, lowered[0], lowered[1])
         work = lowered_work(geometry, pass_name, lowered[0], lowered[1], lanes=hw.array.lanes,
-                            traversal=hw.frontend.traversal)
+                            traversal=hw.frontend.traversal,
+                            group_mapping=hw.frontend.group_mapping, rows=hw.array.rows)
         steps = (hw.backend.serial and hw.backend.linear_columns == "steps"
                  and geometry.kind == "linear" and pass_name != "backward_weight")
         if rule or steps:
@@ -368,11 +383,17 @@ class BitTacticalModel(ArrayModel):
                                 f"lanes, the array has {hw.array.lanes}; lower with "
                                 "lanes = [array] lanes")
         scheduled = choose_scheduled(lowered, hw)
-        out = map_ordered(lambda w: problem_timing(w.problem.filters, w.problem.windows, hw,
-                                                   scheduled, window_source=w.source,
-                                                   window_key=w.key,
-                                                   steps_to_columns=w.steps_to_columns),
-                           problems)
+        arr = hw.array
+
+        def run(chain: list[int]) -> list[ProblemTiming]:
+            carry = (column_state(arr.columns, hw.backend.column_registers) if len(chain) > 1
+                     else None)
+            return [problem_timing(w.problem.filters, w.problem.windows, hw, scheduled,
+                                   window_source=w.source, window_key=w.key,
+                                   steps_to_columns=w.steps_to_columns, held=w.problem.held,
+                                   carry=carry)
+                    for w in (problems[i] for i in chain)]
+        out = [t for part in map_ordered(run, chains(problems, hw, scheduled)) for t in part]
         return [dataclasses.replace(t, breakdown=dataclasses.replace(
             t.breakdown, quantisation=w.quantisation)) if w.quantisation else t
             for t, w in zip(out, problems, strict=True)]

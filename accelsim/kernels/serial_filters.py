@@ -30,7 +30,7 @@ import numpy as np
 from accelsim.kernels.serial import TCLE, TCLP, _advance, _popcount32, _sync_columns
 from accelsim.kernels.threads import split_run
 
-__all__ = ["CHUNK", "serial_filters"]
+__all__ = ["CHUNK", "column_state", "serial_filters"]
 
 CHUNK = 128
 """Windows simulated side by side (the result does not depend on it)."""
@@ -149,19 +149,20 @@ def _filter_costs(codes_t, pe_ptr, ptr, pos, mode, window, w0, w1, cost, active)
 
 
 @numba.njit(cache=True, nogil=True)
-def _filter_recurrence(cost, active, round_steps, columns, mode, registers):
-    """The column recurrence over the step costs (rounds, then window sets, then steps).
+def _filter_recurrence(cost, active, round_steps, columns, mode, registers, state):
+    """The column recurrence over the step costs (rounds, then window sets, then steps),
+    continuing from ``state`` (:func:`column_state`, updated in place).
     -> ``(block int64[rounds, window sets], lane_ops)`` (lane ops: TCLp's only)."""
     n_windows = cost.shape[1]
     wsets = (n_windows + columns - 1) // columns
     block = np.zeros((round_steps.size, wsets), np.int64)
-    finish = np.zeros(columns, np.int64)
-    hist = np.zeros(registers + 1, np.int64)
+    finish = state[:columns]
+    hist = state[columns:columns + registers + 1]
     step_cost = np.zeros(columns, np.int64)  # set before every use
     step_active = np.zeros(columns, np.int64)
     ops = np.int64(0)
-    j = 0
-    top = np.int64(0)
+    j = state[state.size - 2]
+    top = state[state.size - 1]
     g0 = 0
     for rnd in range(round_steps.size):
         for ws in range(wsets):
@@ -178,7 +179,15 @@ def _filter_recurrence(cost, active, round_steps, columns, mode, registers):
                 j += 1
             block[rnd, ws] = top - before
         g0 += round_steps[rnd]
+    state[state.size - 2] = j
+    state[state.size - 1] = top
     return block, ops
+
+
+def column_state(columns: int, registers: int) -> np.ndarray:
+    """A fresh column recurrence state for :func:`serial_filters`' ``carry``: int64 ``[columns
+    finish times, registers + 1 past maxima, global step, max finish]``, all 0."""
+    return np.zeros(columns + registers + 3, np.int64)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -234,7 +243,8 @@ def _slot_terms(codes_t, pos, n_windows):
 
 def serial_filters(src: np.ndarray, steps: np.ndarray, codes_t: np.ndarray, tiles: int,
                    columns: int, mode: int, window: int, registers: int,
-                   steps_to_columns: bool = False) -> tuple[np.ndarray, int]:
+                   steps_to_columns: bool = False,
+                   carry: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Bit-serial cycles with the filter operand scheduled.
 
     ``src``/``steps`` from :func:`accelsim.kernels.serial._schedule_sources` (sets of
@@ -242,8 +252,10 @@ def serial_filters(src: np.ndarray, steps: np.ndarray, codes_t: np.ndarray, tile
     uint16/uint32 ``[lines * lanes, n_windows]`` (precisions for ``mode`` TCLP, term masks
     for TCLE), ``window = 2**bits_first_stage``, ``registers``: column registers (TCLp
     synchronises every step); ``steps_to_columns``: every window on its own, its steps dealt
-    round-robin to the columns (:func:`_steps_recurrence`) instead of a window per column.
-    -> ``(block int64[rounds, window sets], lane_ops)``."""
+    round-robin to the columns (:func:`_steps_recurrence`) instead of a window per column;
+    ``carry`` (:func:`column_state` of ``columns`` and ``registers``, updated in place): the
+    columns go on from where a previous problem's left them instead of starting together
+    (not with ``steps_to_columns``).  -> ``(block int64[rounds, window sets], lane_ops)``."""
     if mode == TCLP:
         registers = 0
     n_windows = codes_t.shape[1]
@@ -255,7 +267,9 @@ def serial_filters(src: np.ndarray, steps: np.ndarray, codes_t: np.ndarray, tile
     if steps_to_columns:
         block, ops = _steps_recurrence(cost, active, round_steps, columns, mode)
     else:
-        block, ops = _filter_recurrence(cost, active, round_steps, columns, mode, registers)
+        state = column_state(columns, registers) if carry is None else carry
+        block, ops = _filter_recurrence(cost, active, round_steps, columns, mode, registers,
+                                        state)
     if mode == TCLE:
         ops += _slot_terms(codes_t, pos, n_windows)
     return block, int(ops)

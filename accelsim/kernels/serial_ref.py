@@ -40,19 +40,24 @@ def _schedule_sources_ref(nonzero, offsets, lookahead, priority, lookaside, occu
     return steps, src
 
 
-def _recurrence_ref(costs: list[list[int]], registers: int) -> list[int]:
-    """max_c finish after every global step, for per-step column costs ``costs[j][c]``."""
-    finish = [0] * (len(costs[0]) if costs else 0)
-    tops: list[int] = []
-    for j, step in enumerate(costs):
+def _recurrence_ref(costs: list[list[int]], registers: int, carry: dict | None = None
+                    ) -> list[int]:
+    """max_c finish after every global step, for per-step column costs ``costs[j][c]``;
+    ``carry`` ({"finish": [...], "tops": [...]}, updated): go on from a previous run."""
+    carry = {"finish": [], "tops": []} if carry is None else carry
+    finish = carry["finish"] or [0] * (len(costs[0]) if costs else 0)
+    tops: list[int] = carry["tops"]
+    first = len(tops)
+    for j, step in enumerate(costs, start=first):
         gate = tops[j - 1 - registers] if j - 1 - registers >= 0 else 0
         finish = [max(f, gate) + c for f, c in zip(finish, step, strict=True)]
         tops.append(max(finish))
-    return tops
+    carry["finish"] = finish
+    return tops[first:]
 
 
 def _serial_ref(kind: str, pe_lanes, n_rounds: int, n_wsets: int, columns: int, registers: int,
-                bits_first_stage: int):
+                bits_first_stage: int, carry: dict | None = None):
     """Shared reference driver: ``pe_lanes(rnd, ws, s, c)`` -> None past the round's steps,
     else a list of PEs, each the list of the active lanes' codes (precision or term list).
     -> (block[rounds, wsets], lane_ops)."""
@@ -86,11 +91,12 @@ def _serial_ref(kind: str, pe_lanes, n_rounds: int, n_wsets: int, columns: int, 
                 steps_costs.append(costs)
                 s += 1
             marks.append((rnd, ws, len(steps_costs)))
-    tops = _recurrence_ref(steps_costs, 0 if kind == "tclp" else registers)
+    start = carry["tops"][-1] if carry and carry["tops"] else 0
+    tops = _recurrence_ref(steps_costs, 0 if kind == "tclp" else registers, carry)
     block = np.zeros((n_rounds, n_wsets), np.int64)
-    prev = 0
+    prev = start
     for rnd, ws, end in marks:
-        now = tops[end - 1] if end else 0
+        now = tops[end - 1] if end else start
         block[rnd, ws] = now - prev
         prev = now
     return block, ops
@@ -100,7 +106,8 @@ def _terms_list(mask: int) -> list[int]:
     return [p for p in range(32) if (int(mask) >> p) & 1]
 
 
-def _serial_filters_ref(src, steps, codes, n_windows, tiles, columns, mode, window, registers):
+def _serial_filters_ref(src, steps, codes, n_windows, tiles, columns, mode, window, registers,
+                        carry=None):
     src = np.asarray(src)
     sets, _, rows, lanes = src.shape
     rounds = -(-sets // tiles)
@@ -123,7 +130,7 @@ def _serial_filters_ref(src, steps, codes, n_windows, tiles, columns, mode, wind
         return pes
 
     return _serial_ref(kind, pe_lanes, rounds, -(-n_windows // columns), columns, registers,
-                       int(np.log2(window)))
+                       int(np.log2(window)), carry)
 
 
 def _serial_windows_ref(src, steps, codes, filt, n_filters, filters_per_round, mode, window,

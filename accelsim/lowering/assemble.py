@@ -86,11 +86,13 @@ def assemble(geometry: LayerGeometry, pass_name: str, problems: Iterable[Lowered
         if n1 > batch:
             raise LoweringError(f"layer {g.name!r}: problem {tag!r} reaches past batch {batch}")
         if pass_name == "forward":
+            # a depthwise chunk (DNNsim's group mapping) names its filters, a group has Mg
+            lo, hi = (tag[4], tag[5]) if len(tag) == 6 else (gi * mg, (gi + 1) * mg)
             if dnnsim:
-                r = r.reshape(mg, n1 - n0, g.output_w, g.output_h).transpose(1, 0, 3, 2)
+                r = r.reshape(hi - lo, n1 - n0, g.output_w, g.output_h).transpose(1, 0, 3, 2)
             else:
-                r = r.reshape(mg, n1 - n0, g.output_h, g.output_w).transpose(1, 0, 2, 3)
-            out[n0:n1, gi * mg:(gi + 1) * mg] += r
+                r = r.reshape(hi - lo, n1 - n0, g.output_h, g.output_w).transpose(1, 0, 2, 3)
+            out[n0:n1, lo:hi] += r
         elif pass_name == "backward_input":
             py, px = tag[4], tag[5]
             view = out[n0:n1, gi * cg:(gi + 1) * cg, py::g.stride_h, px::g.stride_w]

@@ -56,6 +56,19 @@ backward-weight lanes (output pixels) y fastest and the kernel-tap problems kx o
 tags are the same in both, and :func:`accelsim.lowering.assemble.assemble` takes the
 traversal the problems were lowered with.
 
+Group mapping (``group_mapping``, :data:`GROUP_MAPPINGS`; ``[frontend] group_mapping``):
+``"per-group"`` lowers every group as above.  ``"dnnsim"`` lays the forward pass of a
+*depthwise* layer (``in / groups == 1`` over more than one input channel, ``m = out / in``
+filters per channel) out as DNNsim does (``OutputStationary::configure_layer``): chunks of
+``k = min(lanes, rows)`` consecutive filters are one problem each, filter ``i`` of a chunk has
+its tap ``t`` in line ``t``, lane ``i`` (the other lanes hold no weight: the problem's
+``held`` mask says so), and window lane ``i`` holds filter ``i``'s input channel (``(c0 + i)
+// m``; DNNsim reads channel ``c0 + i``, right only for ``m = 1``).  Tag ``("forward", n0, n1,
+chunk, c0, c1)``: result ``[c1-c0, (n1-n0)*Ho*Wo]`` goes to ``output[n0:n1, c0:c1]``.  Other
+grouped layers and the backward passes stay per group (DNNsim maps a 2-group layer per group
+too, reads group 0's channels for every filter of a layer of more groups, and simulates no
+backward pass).
+
 Every tag is ``(pass_name, n0, n1, group, ...)``.  Convolutions put one sample in each
 forward / backward-input problem (memory stays bounded: one sample's im2col at a time);
 linear layers put the whole batch in one problem (one window per sample) unless told
@@ -71,52 +84,27 @@ may share their filter array (it is read-only).  This module uses numpy only.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
 from accelsim.errors import LoweringError
-from accelsim.numeric import ceil_div
+from accelsim.lowering.depthwise import depthwise_chunk, forward_depthwise
+from accelsim.lowering.layout import (
+    LoweredProblem,
+    axis_params,
+    chunk_lanes,
+    gather,
+    pixels,
+    taps_last,
+)
 from accelsim.spec.array_sections import TRAVERSALS
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.trace.schema import PASSES
 
-__all__ = ["LoweredProblem", "check_traversal", "iter_problems", "lower_pass", "lower_with_sources", "phases",
-           "window_source_elements"]
+__all__ = ["LoweredProblem", "check_traversal", "depthwise_chunk", "iter_problems", "lower_pass",
+           "lower_with_sources", "phases", "window_source_elements"]
 
 
-@dataclass(frozen=True, eq=False)
-class LoweredProblem:
-    """One filter x window product: ``result[f, w] = sum(filters[f] * windows[w])``."""
-
-    filters: np.ndarray  # [n_filters, lines, lanes]
-    windows: np.ndarray  # [n_windows, lines, lanes]
-    tag: tuple           # (pass_name, n0, n1, group, ...): where the result goes
-
-    def __post_init__(self) -> None:
-        f, x = self.filters, self.windows
-        if f.ndim != 3 or x.ndim != 3 or f.shape[1:] != x.shape[1:]:
-            raise LoweringError(f"problem {self.tag}: filters {f.shape} and windows {x.shape} "
-                                "must both be [count, lines, lanes] with equal lines and lanes")
-
-    @property
-    def n_filters(self) -> int:
-        return self.filters.shape[0]
-
-    @property
-    def n_windows(self) -> int:
-        return self.windows.shape[0]
-
-    @property
-    def lines(self) -> int:
-        return self.filters.shape[1]
-
-    @property
-    def lanes(self) -> int:
-        return self.filters.shape[2]
-
-
-# ---- helpers ---------------------------------------------------------------------------
 def _check(geometry: LayerGeometry, pass_name: str, lanes: int) -> None:
     if not isinstance(geometry, LayerGeometry):
         raise LoweringError(f"geometry must be a LayerGeometry, got {type(geometry).__name__}")
@@ -155,54 +143,6 @@ def _operands(geometry: LayerGeometry, pass_name: str, first, second):
     return None, act, _as4d(geometry, "grad", second, act.shape[0]), act.shape[0]
 
 
-def _chunk(a: np.ndarray, lanes: int) -> np.ndarray:
-    """``[P, T, C]`` -> a new read-only ``[P, T*ceil(C/lanes), lanes]`` array: each of the
-    T reduction groups of C elements cut into chunks of ``lanes``, the last zero-padded."""
-    p, t, c = a.shape
-    chunks = ceil_div(c, lanes)
-    out = np.zeros((p, t, chunks * lanes), dtype=a.dtype)
-    out[:, :, :c] = a
-    out = out.reshape(p, t * chunks, lanes)
-    out.flags.writeable = False
-    return out
-
-
-def _gather(a: np.ndarray, iy: np.ndarray, ix: np.ndarray, traversal: str) -> np.ndarray:
-    """im2col of ``a[S, C, H, W]`` at rows ``iy[ny, Ty]`` and columns ``ix[nx, Tx]`` (indices
-    outside the image read zero) -> ``[S*ny*nx, Ty*Tx, C]``: row-major -- windows x fastest,
-    then y, then sample; taps y outer, x inner; dnnsim -- windows y fastest, then x, then
-    sample; taps x outer, y inner."""
-    s, c, h, w = a.shape
-    lo_y, hi_y = max(0, -int(iy.min())), max(0, int(iy.max()) - (h - 1))
-    lo_x, hi_x = max(0, -int(ix.min())), max(0, int(ix.max()) - (w - 1))
-    if lo_y or hi_y or lo_x or hi_x:
-        a = np.pad(a, ((0, 0), (0, 0), (lo_y, hi_y), (lo_x, hi_x)))
-    g = a[:, :, (iy + lo_y)[:, :, None, None], (ix + lo_x)[None, None, :, :]]
-    ny, ty = iy.shape
-    nx, tx = ix.shape
-    if traversal == "dnnsim":  # [S, C, ny, Ty, nx, Tx] -> [S, nx, ny, Tx, Ty, C]
-        return g.transpose(0, 4, 2, 5, 3, 1).reshape(s * ny * nx, ty * tx, c)
-    # [S, C, ny, Ty, nx, Tx] -> [S, ny, nx, Ty, Tx, C]
-    return g.transpose(0, 2, 4, 3, 5, 1).reshape(s * ny * nx, ty * tx, c)
-
-
-def _taps_last(w: np.ndarray, traversal: str) -> np.ndarray:
-    """``[A, B, Ty, Tx]`` -> ``[B, taps, A]`` in the traversal's tap order (row-major: y
-    outer; dnnsim: x outer)."""
-    a, b, ty, tx = w.shape
-    order = (1, 3, 2, 0) if traversal == "dnnsim" else (1, 2, 3, 0)
-    return w.transpose(order).reshape(b, ty * tx, a)
-
-
-def _pixels(a: np.ndarray, traversal: str) -> np.ndarray:
-    """``[C, Ho, Wo]`` -> ``[C, 1, Ho*Wo]``, the pixels in the traversal's order (row-major: x
-    fastest; dnnsim: y fastest)."""
-    c, ho, wo = a.shape
-    if traversal == "dnnsim":
-        a = a.transpose(0, 2, 1)
-    return a.reshape(c, 1, ho * wo)
-
-
 def check_traversal(traversal: str) -> str:
     """``traversal`` if it is one of :data:`TRAVERSALS`, else a :class:`LoweringError`."""
     if traversal not in TRAVERSALS:
@@ -211,20 +151,13 @@ def check_traversal(traversal: str) -> str:
     return traversal
 
 
-def _axis(geometry: LayerGeometry, axis: str) -> tuple[int, int, int, int, int, int]:
-    """(input size, output size, kernel, stride, padding, dilation) along ``axis``."""
-    g = geometry
-    return (getattr(g, f"input_{axis}"), getattr(g, f"output_{axis}"),
-            getattr(g, f"kernel_{axis}"), getattr(g, f"stride_{axis}"),
-            getattr(g, f"padding_{axis}"), getattr(g, f"dilation_{axis}"))
-
 
 def phases(geometry: LayerGeometry, axis: str) -> list[tuple[int, int, list[int], list[int]]]:
     """Backward-input phases along one axis: ``(phase, pixels, taps, offsets)`` for every
     phase with at least one input pixel and one tap.  Taps are in rotated order (k
     descending); input pixel ``phase + stride*j`` reads output-gradient row
     ``j + offset`` for each tap."""
-    size, _, kernel, stride, pad, dil = _axis(geometry, axis)
+    size, _, kernel, stride, pad, dil = axis_params(geometry, axis)
     out = []
     for ph in range(stride):
         pixels = len(range(ph, size, stride))
@@ -244,21 +177,27 @@ def _samples_per_problem(geometry: LayerGeometry, batch: int, value: int | None)
 
 # ---- lowering --------------------------------------------------------------------------
 def iter_problems(geometry: LayerGeometry, pass_name: str, first, second, *, lanes: int,
-                  samples_per_problem: int | None = None,
-                  traversal: str = "row-major") -> Iterator[LoweredProblem]:
+                  samples_per_problem: int | None = None, traversal: str = "row-major",
+                  group_mapping: str = "per-group",
+                  rows: int | None = None) -> Iterator[LoweredProblem]:
     """Yield the problems of one pass one at a time (see the module docstring).
 
     ``first``, ``second`` are the trace operands of the pass: forward (weight,
     activation), backward_input (weight, grad), backward_weight (activation, grad).
     ``samples_per_problem`` (forward and backward-input only) is how many samples' windows
     one problem holds: default 1 for conv, the whole batch for linear.  ``traversal``
-    (:data:`TRAVERSALS`, see the module docstring) orders the windows and the taps.  Shapes
-    are checked before the first problem is made."""
+    (:data:`TRAVERSALS`, see the module docstring) orders the windows and the taps;
+    ``group_mapping`` (:data:`GROUP_MAPPINGS`) and the array's ``rows`` (PE rows, default
+    ``lanes``) say how a depthwise layer's forward pass is laid out.  Shapes are checked
+    before the first problem is made."""
     _check(geometry, pass_name, lanes)
     check_traversal(traversal)
+    chunk = depthwise_chunk(geometry, pass_name, group_mapping, lanes, rows)
     weight, act, grad, batch = _operands(geometry, pass_name, first, second)
     per = _samples_per_problem(geometry, batch, samples_per_problem)
-    if pass_name == "forward":
+    if chunk:
+        gen = forward_depthwise(geometry, weight, act, batch, lanes, per, traversal, chunk)
+    elif pass_name == "forward":
         gen = _forward(geometry, weight, act, batch, lanes, per, traversal)
     elif pass_name == "backward_input":
         gen = _backward_input(geometry, weight, grad, batch, lanes, per, traversal)
@@ -268,26 +207,28 @@ def iter_problems(geometry: LayerGeometry, pass_name: str, first, second, *, lan
 
 
 def lower_pass(geometry: LayerGeometry, pass_name: str, first, second, *, lanes: int,
-               samples_per_problem: int | None = None,
-               traversal: str = "row-major") -> list[LoweredProblem]:
+               samples_per_problem: int | None = None, traversal: str = "row-major",
+               group_mapping: str = "per-group",
+               rows: int | None = None) -> list[LoweredProblem]:
     """All problems of one pass as a list (``list(iter_problems(...))``)."""
     return list(iter_problems(geometry, pass_name, first, second, lanes=lanes,
-                              samples_per_problem=samples_per_problem, traversal=traversal))
+                              samples_per_problem=samples_per_problem, traversal=traversal,
+                              group_mapping=group_mapping, rows=rows))
 
 
 def _forward(g: LayerGeometry, weight, act, batch, lanes, per,
              traversal) -> Iterator[LoweredProblem]:
     groups, cg, mg = g.groups, g.in_channels // g.groups, g.out_channels // g.groups
-    _, ho, kh, sh, ph, dh = _axis(g, "h")
-    _, wo, kw, sw, pw, dw = _axis(g, "w")
+    _, ho, kh, sh, ph, dh = axis_params(g, "h")
+    _, wo, kw, sw, pw, dw = axis_params(g, "w")
     iy = np.arange(ho)[:, None] * sh + np.arange(kh)[None, :] * dh - ph
     ix = np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw - pw
-    filters = [_chunk(_taps_last(weight[gi * mg:(gi + 1) * mg].transpose(1, 0, 2, 3), traversal),
+    filters = [chunk_lanes(taps_last(weight[gi * mg:(gi + 1) * mg].transpose(1, 0, 2, 3), traversal),
                       lanes) for gi in range(groups)]
     for n0 in range(0, batch, per):
         n1 = min(batch, n0 + per)
         for gi in range(groups):
-            x = _chunk(_gather(act[n0:n1, gi * cg:(gi + 1) * cg], iy, ix, traversal), lanes)
+            x = chunk_lanes(gather(act[n0:n1, gi * cg:(gi + 1) * cg], iy, ix, traversal), lanes)
             yield LoweredProblem(filters[gi], x, ("forward", n0, n1, gi))
 
 
@@ -300,7 +241,7 @@ def _backward_input(g: LayerGeometry, weight, grad, batch, lanes, per,
         w = weight[gi * mg:(gi + 1) * mg]  # [Mg, Cg, kh, kw]
         for (py, _, ty, _), (px, _, tx, _) in pairs:
             sub = w[:, :, ty][:, :, :, tx]  # [Mg, Cg, Ty, Tx]
-            filters[gi, py, px] = _chunk(_taps_last(sub, traversal), lanes)
+            filters[gi, py, px] = chunk_lanes(taps_last(sub, traversal), lanes)
     for n0 in range(0, batch, per):
         n1 = min(batch, n0 + per)
         for gi in range(groups):
@@ -308,28 +249,28 @@ def _backward_input(g: LayerGeometry, weight, grad, batch, lanes, per,
             for (py, ny, _, oy), (px, nx, _, ox) in pairs:
                 iy = np.arange(ny)[:, None] + np.asarray(oy)[None, :]
                 ix = np.arange(nx)[:, None] + np.asarray(ox)[None, :]
-                x = _chunk(_gather(gr, iy, ix, traversal), lanes)
+                x = chunk_lanes(gather(gr, iy, ix, traversal), lanes)
                 yield LoweredProblem(filters[gi, py, px], x, ("backward_input", n0, n1, gi, py, px))
 
 
 def _backward_weight(g: LayerGeometry, act, grad, batch, lanes,
                      traversal) -> Iterator[LoweredProblem]:
     groups, cg, mg = g.groups, g.in_channels // g.groups, g.out_channels // g.groups
-    _, ho, kh, sh, ph, dh = _axis(g, "h")
-    _, wo, kw, sw, pw, dw = _axis(g, "w")
+    _, ho, kh, sh, ph, dh = axis_params(g, "h")
+    _, wo, kw, sw, pw, dw = axis_params(g, "w")
     taps = [(ky, kx) for ky in range(kh) for kx in range(kw)]
     if traversal == "dnnsim":
         taps = [(ky, kx) for kx in range(kw) for ky in range(kh)]
     for n in range(batch):
         padded = np.pad(act[n], ((0, 0), (ph, ph), (pw, pw)))
         for gi in range(groups):
-            f = _chunk(_pixels(grad[n, gi * mg:(gi + 1) * mg].reshape(mg, ho, wo), traversal),
+            f = chunk_lanes(pixels(grad[n, gi * mg:(gi + 1) * mg].reshape(mg, ho, wo), traversal),
                        lanes)
             a = padded[gi * cg:(gi + 1) * cg]
             for ky, kx in taps:
                 y0, x0 = ky * dh, kx * dw
                 tap = a[:, y0:y0 + (ho - 1) * sh + 1:sh, x0:x0 + (wo - 1) * sw + 1:sw]
-                x = _chunk(_pixels(tap, traversal), lanes)
+                x = chunk_lanes(pixels(tap, traversal), lanes)
                 yield LoweredProblem(f, x, ("backward_weight", n, n + 1, gi, ky, kx))
 
 
@@ -337,12 +278,17 @@ def window_source_elements(geometry: LayerGeometry, tag: tuple) -> int:
     """Distinct elements of the source tensor a lowered problem's windows read (tag as
     above): forward -> its samples' input activation of the group (``samples x Cg x H x W``);
     backward-input -> its samples' output gradient of the group (``samples x Mg x Ho x Wo``);
-    backward-weight -> the activation sampled at the tap (``Cg x Ho x Wo``)."""
+    backward-weight -> the activation sampled at the tap (``Cg x Ho x Wo``); a depthwise chunk
+    of filters ``c0..c1-1`` (DNNsim's mapping) -> its samples' input channels of those filters
+    (``samples x channels x H x W``)."""
     g = geometry
     cg, mg = g.in_channels // g.groups, g.out_channels // g.groups
     h, w = (g.input_h, g.input_w) if g.kind == "conv" else (1, 1)
     ho, wo = (g.output_h, g.output_w) if g.kind == "conv" else (1, 1)
     pass_name, n0, n1 = tag[0], tag[1], tag[2]
+    if pass_name == "forward" and len(tag) == 6:
+        per_channel = g.out_channels // g.in_channels
+        return (n1 - n0) * ((tag[5] - 1) // per_channel - tag[4] // per_channel + 1) * h * w
     if pass_name == "forward":
         return (n1 - n0) * cg * h * w
     if pass_name == "backward_input":
@@ -351,11 +297,13 @@ def window_source_elements(geometry: LayerGeometry, tag: tuple) -> int:
 
 
 def lower_with_sources(geometry: LayerGeometry, pass_name: str, first, second, *, lanes: int,
-                       traversal: str = "row-major"
+                       traversal: str = "row-major", group_mapping: str = "per-group",
+                       rows: int | None = None
                        ) -> tuple[list[LoweredProblem], list[int], list[tuple]]:
     """:func:`lower_pass` plus, per problem, the distinct source elements behind its windows
     (:func:`window_source_elements`) and the key of that source: ``tag[:4]`` = (pass,
     samples, group), so the taps and phases of one sample and group share their data."""
-    problems = lower_pass(geometry, pass_name, first, second, lanes=lanes, traversal=traversal)
+    problems = lower_pass(geometry, pass_name, first, second, lanes=lanes, traversal=traversal,
+                          group_mapping=group_mapping, rows=rows)
     return (problems, [window_source_elements(geometry, p.tag) for p in problems],
             [p.tag[:4] for p in problems])

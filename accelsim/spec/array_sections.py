@@ -16,6 +16,7 @@ SHAPES = ("T", "L")
 PRIORITIES = ("least-flexible", "most-flexible", "non-overlapping")
 SCHEDULES = ("sparser", "weights", "activations")
 TRAVERSALS = ("dnnsim", "row-major")
+GROUP_MAPPINGS = ("dnnsim", "per-group")
 BACKEND_KINDS = ("bit-parallel", "tclp", "tcle")
 SERIAL_BACKENDS = ("tclp", "tcle")
 QUANTISATIONS = ("auto", "integer", "per-tensor", "per-layer-profile")
@@ -24,7 +25,7 @@ LINEAR_COLUMNS = ("windows", "steps")
 #: keys that :meth:`accelsim.spec.hardware.Hardware.to_dict` writes only when set away from
 #: their default, so that a machine's dict and digest are those it had before the keys
 #: existed (section -> key -> default)
-LATE_KEYS = {"frontend": {"fold_first_layer": True},
+LATE_KEYS = {"frontend": {"fold_first_layer": True, "group_mapping": "dnnsim"},
              "backend": {"signed_precision": "auto", "idle_padding_rows": True,
                          "linear_columns": "steps"}}
 
@@ -101,6 +102,18 @@ class FrontendSpec:
     ``fold_first_layer``: ``true`` (default) folds the forward pass of a strided convolution
     over 3 input channels to a stride-1 one over ``3 s s`` channels, as DNNsim does
     (:mod:`accelsim.lowering.fold`); ``false`` simulates it as it is (the rule before).
+    ``group_mapping`` (:data:`GROUP_MAPPINGS`): how the forward pass of a depthwise
+    convolution (one input channel per group, more than one input channel) is laid on the
+    array.  ``"dnnsim"`` (default, DNNsim's ``OutputStationary::configure_layer``): up to
+    ``min(lanes, rows)`` of its filters share one problem, filter ``i`` on row ``i`` with its
+    weights in lane ``i`` and the window's lane ``i`` holding that filter's input channel, so
+    they run at once on one tile; ``"per-group"`` (the rule before): every group is its own
+    problem of ``out / groups`` filters using one lane.  Under ``"dnnsim"`` the forward
+    problems of one sample (a layer's groups or chunks) also run back to back without the
+    TCLe columns synchronising (:func:`accelsim.arrays.grouping.chains`).  Other grouped
+    layers and the backward passes are lowered per group under both (DNNsim's 2-group mapping
+    is the per-group one, and it simulates no backward pass); see
+    :mod:`accelsim.lowering.lower`.
     """
 
     kind: str = "tcl"
@@ -111,6 +124,7 @@ class FrontendSpec:
     schedule: str = "sparser"
     traversal: str = "dnnsim"
     fold_first_layer: bool = True
+    group_mapping: str = "dnnsim"
 
     def __post_init__(self) -> None:
         check_choice("frontend", "kind", self.kind, FRONTEND_KINDS)
@@ -122,6 +136,7 @@ class FrontendSpec:
         check_choice("frontend", "traversal", self.traversal, TRAVERSALS)
         check_bool("frontend", "fold_first_layer", self.fold_first_layer,
                    "fold a strided 3-channel layer to stride 1 (DNNsim)")
+        check_choice("frontend", "group_mapping", self.group_mapping, GROUP_MAPPINGS)
 
     @property
     def label(self) -> str:

@@ -6,7 +6,10 @@ layer on a bit-serial array (TCLp, TCLe) with weight skipping, where DNNsim read
 activations from the wrong column, which accelsim does not copy (README, "Fidelity to the
 peers", bug 7).  DNNsim deals the steps of a linear layer's input vector round-robin to the
 columns; so does accelsim (``[backend] linear_columns = "steps"``, the default): with the
-dense front end (bug 7 cannot act) those layers are equal."""
+dense front end (bug 7 cannot act) those layers are equal.  The grouped traces (depthwise,
+2- and 4-group layers, ``"grouped"`` in the JSON) are held to DNNsim's cycles under the
+default ``[frontend] group_mapping = "dnnsim"`` except where a DNNsim bug can act (item 11),
+and the configurations DNNsim crashed on are re-simulated against their recorded cycles."""
 
 from __future__ import annotations
 
@@ -82,3 +85,66 @@ def test_results_cover_the_issue():
                     and r["layer"].startswith("fc")]
     assert len(dense_linear) >= 8 and all(r in equal for r in dense_linear)
     assert len(RESULTS["dnnsim"]["commit"]) == 40 and RESULTS["machine"]["cpu"]
+
+
+# ---- grouped layers (README, "DNNsim bugs", item 11) -----------------------------------
+GROUPED = RESULTS["grouped"]
+
+
+def _grouped_runs() -> dict[tuple[str, str], list[dict]]:
+    out: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for run in GROUPED["runs"]:
+        out[run["trace"], run["config"]].append(run)
+    return dict(out)
+
+
+GROUPED_RUNS = _grouped_runs()
+
+
+@pytest.mark.parametrize(("trace", "config"), sorted(GROUPED_RUNS))
+def test_grouped_layers_give_dnnsims_cycles(trace, config):
+    """With the default ``[frontend] group_mapping = "dnnsim"`` every grouped run equals
+    DNNsim's cycles unless one of DNNsim's bugs can act on it (``dnnsim_differs``)."""
+    spec = RESULTS["configs"][config]
+    hw = builtin_hardware(spec["builtin"]).replace(**spec["changes"])
+    report = simulate(TRACES / trace, hw, passes=("forward",))
+    runs = GROUPED_RUNS[trace, config]
+    assert [lr.geometry.name for lr in report.layers] == [r["layer"] for r in runs]
+    for lr, run in zip(report.layers, runs, strict=True):
+        cycles = lr.passes["forward"].compute_cycles
+        assert cycles == run["accelsim_cycles"], (run["layer"], "accelsim changed")
+        if not run["dnnsim_differs"]:
+            assert cycles == run["dnnsim_compute_cycles"], (run["layer"], cycles, run)
+
+
+@pytest.mark.parametrize("crash", GROUPED["crashes"], ids=lambda c: f"{c['trace']}-{c['config']}")
+def test_grouped_layers_dnnsim_crashes_on(crash):
+    """The (trace, configuration) pairs DNNsim failed on: accelsim simulates them and still
+    gives the cycles recorded (README, item 11, lists them)."""
+    spec = RESULTS["configs"][crash["config"]]
+    hw = builtin_hardware(spec["builtin"]).replace(**spec["changes"])
+    report = simulate(TRACES / crash["trace"], hw, passes=("forward",))
+    assert [lr.passes["forward"].compute_cycles for lr in report.layers] == \
+        crash["accelsim_cycles"]
+    assert crash["dnnsim_error"]
+
+
+def test_grouped_results_cover_the_mappings():
+    """Depthwise (one chunk, several chunks, a partial chunk, two filters a channel), 2-group
+    and 4-group layers on dense, T<2,5>, TCLp and TCLe; the per-group mapping differs from
+    DNNsim's on the depthwise layers (the reason for the option)."""
+    runs = GROUPED["runs"]
+    assert {r["config"] for r in runs} == set(GROUPED["configs"]) == {
+        "dense", "tcl-T<2,5>", "tclp-dense", "tclp-T<2,5>", "tcle-dense", "tcle-T<2,5>"}
+    assert {"dw16", "dw32", "dw20s2", "dwx2", "g2a", "g2b", "g4"} <= {r["layer"] for r in runs}
+    equal = [r for r in runs if r["accelsim_cycles"] == r["dnnsim_compute_cycles"]]
+    assert len(equal) == GROUPED["summary"]["equal"] and len(runs) == GROUPED["summary"]["runs"]
+    assert all(r in equal for r in runs if not r["dnnsim_differs"])
+    assert GROUPED["crashes"] and len(GROUPED["crashes"]) == GROUPED["summary"]["dnnsim_failures"]
+    dw = next(r for r in runs if r["layer"] == "dw16" and r["config"] == "dense")
+    assert dw["dnnsim_compute_cycles"] == dw["accelsim_cycles"] == 4
+    spec = RESULTS["configs"]["dense"]
+    hw = builtin_hardware(spec["builtin"]).replace(**spec["changes"],
+                                                   **{"frontend.group_mapping": "per-group"})
+    report = simulate(TRACES / dw["trace"], hw, passes=("forward",))
+    assert report.layers[0].passes["forward"].compute_cycles == 64

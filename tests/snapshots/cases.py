@@ -33,10 +33,11 @@ MACHINES = ("bit-tactical", "bit-tactical-tclp", "bit-tactical-tcle", "dadiannao
             "scnn", "systolic-os-32x32")
 LEGACY = {"frontend.traversal": "row-major", "backend.quantisation": "per-tensor",
           "systolic.output_size": "exact", "frontend.fold_first_layer": False,
-          "backend.idle_padding_rows": False, "backend.linear_columns": "windows"}
+          "backend.idle_padding_rows": False, "backend.linear_columns": "windows",
+          "frontend.group_mapping": "per-group"}
 NEW_KEYS = ("traversal", "quantisation", "value_bits", "precision_file", "fraction_bits",
             "output_size", "hardware_digest", "fold_first_layer", "idle_padding_rows",
-            "linear_columns")
+            "linear_columns", "group_mapping")
 #: the changes applied to every machine a case builds (section.key -> value), whether the
 #: sweep's reference machine takes them too and which the sweep's points name (:func:`overrides`)
 _MODE: dict[str, Any] = {"changes": {}, "reference": False, "point_keys": ()}
