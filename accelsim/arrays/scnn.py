@@ -40,7 +40,13 @@ import numpy as np
 from accelsim.arrays.base import ArrayModel, as_masks
 from accelsim.arrays.breakdown import CycleBreakdown, ProblemTiming
 from accelsim.arrays.operands import dense_bytes, split_even
-from accelsim.kernels.scnn import scnn_count_cycles, scnn_cycles
+from accelsim.kernels.scnn import (
+    plane_csr,
+    scnn_count_cycles,
+    scnn_cycles,
+    weight_counts,
+    weight_csr,
+)
 from accelsim.lowering.lower import (
     LoweredProblem,
     iter_problems,
@@ -54,54 +60,58 @@ from accelsim.spec.hardware import Hardware
 from accelsim.spec.kind_sections import ScnnSpec
 
 __all__ = ["SCNN_INDEX_BITS", "ScnnModel", "ScnnProblem", "ScnnWeights", "crossbar_stages",
-           "iter_scnn_problems", "plane_counts", "scnn_closed_form", "scnn_problems",
+           "closed_form_cycles", "iter_scnn_problems", "kernel_cycles", "scnn_closed_form", "scnn_problems",
            "scnn_work"]
 
 SCNN_INDEX_BITS = 4  # SCNN's compressed-sparse encoding: a 4-bit zero run before each non-zero
 
 
 class ScnnWeights:
-    """The weight masks of problems, arranged ``[G, C, Kc, kh, kw]`` (group, reduction channel,
-    output channel in the group, tap) from ``w [K, C, kh, kw]`` (``K`` output channels, padded
-    to ``G * Kc``); their non-zeros and counts are found once for every problem that shares
-    them."""
+    """The weight masks ``w [K, C, kh, kw]`` of problems (``K`` output channels in groups of
+    ``kc``, ``C`` reduction channels); their non-zeros and counts are found once for every
+    problem that shares them."""
 
     def __init__(self, w: np.ndarray, kc: int) -> None:
-        k = w.shape[0]
-        groups = ceil_div(k, kc)
-        if groups * kc != k:
-            w = np.pad(w, ((0, groups * kc - k), (0, 0), (0, 0), (0, 0)))
-        self.n_out = k
-        self.mask = w.reshape(groups, kc, *w.shape[1:]).transpose(0, 2, 1, 3, 4)
+        self.mask, self.kc, self.n_out = np.ascontiguousarray(w), kc, w.shape[0]
+        self._gemm: tuple | None = None
 
     @cached_property
     def csr(self) -> tuple[np.ndarray, ...]:
-        """``(w_ptr, w_kk, w_tap, tap_r, tap_s)`` (:mod:`accelsim.kernels.scnn`)."""
-        n_g, n_c, _, kh, kw = self.mask.shape
-        g, c, kk, r, s = np.nonzero(self.mask)  # sorted by (group, channel, k, r, s)
-        ptr = np.zeros(n_g * n_c + 1, np.int64)
-        np.cumsum(np.bincount(g * n_c + c, minlength=n_g * n_c), out=ptr[1:])
-        taps = np.arange(kh * kw)
-        return ptr, kk, r * kw + s, taps // kw, taps % kw
+        """``(w_ptr, w_kk, w_tap, tap_r, tap_s)`` (:func:`accelsim.kernels.scnn.weight_csr`)."""
+        return weight_csr(self.mask, self.kc)
 
     @cached_property
     def counts(self) -> np.ndarray:
         """Non-zero weights per (group, channel) ``[G, C]``."""
-        return self.mask.sum(axis=(2, 3, 4), dtype=np.int64)
+        k, n_c = self.mask.shape[:2]
+        groups = ceil_div(k, self.kc)
+        per = self.mask.reshape(k, n_c, -1)
+        per = per[:, :, 0] if per.shape[2] == 1 else per.sum(axis=2, dtype=np.int64)
+        if groups * self.kc != k:
+            per = np.pad(per, ((0, groups * self.kc - k), (0, 0)))
+        return per.reshape(groups, self.kc, n_c).sum(axis=1, dtype=np.int64)
+
+    def gemm_counts(self, f_vec: int) -> tuple[np.ndarray, ...]:
+        """:func:`accelsim.kernels.scnn.weight_counts` of :attr:`counts` (the last ``f_vec``
+        asked for is kept)."""
+        if self._gemm is None or self._gemm[0] != f_vec:
+            self._gemm = (f_vec, weight_counts(self.counts, f_vec))
+        return self._gemm[1]
 
 
 @dataclass(frozen=True, eq=False)
 class ScnnProblem:
     """One SCNN problem: ``weights`` (:class:`ScnnWeights`), ``plane`` the activation masks
-    arranged ``[C, PR, PC, th, tw]`` (channel, PE row, PE column, pixel (y, x) = (pr * th +
-    ty, pc * tw + tx) of the tile), ``geo`` (:mod:`accelsim.kernels.scnn`), ``gemm`` (the
-    lowered form: every product is kept), and its dense sizes: ``dense_macs`` (the lowered
-    problem's MACs), ``filter_elems`` / ``n_out`` (dense weights, output channels),
-    ``window_source`` (dense plane elements), ``out_elems`` (outputs), and the memory keys of
-    its operands."""
+    ``[C, H, W]`` tiled over ``rows x cols`` PEs (:func:`accelsim.kernels.scnn.plane_csr`),
+    ``geo`` (:mod:`accelsim.kernels.scnn`), ``gemm`` (the lowered form: every product is
+    kept), and its dense sizes: ``dense_macs`` (the lowered problem's MACs),
+    ``filter_elems`` / ``n_out`` (dense weights, output channels), ``window_source`` (dense
+    plane elements), ``out_elems`` (outputs), and the memory keys of its operands."""
 
     weights: ScnnWeights
     plane: np.ndarray
+    rows: int
+    cols: int
     geo: np.ndarray
     gemm: bool
     dense_macs: int
@@ -114,49 +124,43 @@ class ScnnProblem:
 
 
 def scnn_work(p: ScnnProblem) -> tuple[np.ndarray, ...]:
-    """The CSR work of :func:`accelsim.kernels.scnn.scnn_cycles`: ``(w_ptr, w_kk, w_tap,
-    tap_r, tap_s, a_ptr, a_y, a_x, geo)``."""
-    n_c, n_pr, n_pc, th, tw = p.plane.shape
-    c, pr, pc, ty, tx = np.nonzero(p.plane)  # sorted by (channel, PE, y, x)
-    a_ptr = np.zeros(n_c * n_pr * n_pc + 1, np.int64)
-    np.cumsum(np.bincount(c * (n_pr * n_pc) + pr * n_pc + pc, minlength=a_ptr.size - 1),
-              out=a_ptr[1:])
-    return (*p.weights.csr, a_ptr, pr * th + ty, pc * tw + tx, p.geo)
+    """The CSR work of the reference :func:`accelsim.kernels.scnn._scnn_cycles_ref` (with
+    ``w_k, w_r, w_s = w_kk, tap_r[w_tap], tap_s[w_tap]``): ``(w_ptr, w_kk, w_tap, tap_r,
+    tap_s, a_ptr, a_y, a_x, geo)``."""
+    return (*p.weights.csr, *plane_csr(p.plane, p.rows, p.cols), p.geo)
 
 
-def plane_counts(p: ScnnProblem) -> np.ndarray:
-    """Non-zero activations per (channel, PE) ``[C, P]``."""
-    return p.plane.sum(axis=(3, 4), dtype=np.int64).reshape(p.plane.shape[0], -1)
+def kernel_cycles(p: ScnnProblem) -> tuple[np.ndarray, int, int, int]:
+    """:func:`accelsim.kernels.scnn.scnn_cycles` of the problem."""
+    return scnn_cycles(*p.weights.csr, np.ascontiguousarray(p.plane), p.rows, p.cols, p.geo)
 
 
-def scnn_closed_form(p: ScnnProblem, counts: np.ndarray) -> bool | None:
-    """Whether a lowered problem's cycles follow from its counts (``counts``: the
-    activations' :func:`plane_counts`; :func:`accelsim.kernels.scnn.scnn_count_cycles`):
-    ``True`` when every vector pair costs a cycle per weight, ``False`` when one cycle,
-    ``None`` when neither is proven.  Window ``x`` (on PE ``x // tw``) and output channel k
-    meet in bank ``(kk * n_w + x) mod A`` (``kk = k mod Kc``), every product kept: the
-    windows of a vector reach distinct banks when ``tw <= A``; then when every ``kk * n_w``
-    is one bank, each bank a pair reaches takes one product per weight, and when they are
-    all distinct and no vector holds two windows, no two products of a pair meet."""
+def scnn_closed_form(p: ScnnProblem) -> bool | None:
+    """Whether a lowered problem's cycles follow from its counts
+    (:func:`accelsim.kernels.scnn.scnn_count_cycles`): ``True`` when every vector pair costs
+    a cycle per weight, ``False`` when one cycle, ``None`` when neither is proven.  Window
+    ``x`` (on PE ``x // tw``) and output channel k meet in bank ``(kk * n_w + x) mod A``
+    (``kk = k mod Kc``), every product kept: the windows of a vector reach distinct banks
+    when ``tw <= A``; then when every ``kk * n_w`` is one bank, each bank a pair reaches
+    takes one product per weight, and when they are all distinct and every PE holds one
+    window (``tw = 1``), no two products of a pair meet."""
     banks, kc, n_w = int(p.geo[5]), int(p.geo[6]), int(p.geo[8])
-    if not p.gemm or p.plane.shape[4] > banks:
+    tw = ceil_div(n_w, p.cols)
+    if not p.gemm or tw > banks:
         return None
     rot = np.arange(min(kc, p.weights.n_out)) * n_w % banks
     if np.all(rot == rot[0]):
         return True
-    if np.unique(rot).size == rot.size and (counts.size == 0 or counts.max() <= 1):
+    if np.unique(rot).size == rot.size and tw == 1:
         return False
     return None
 
 
-def _arrange_plane(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Planar tiling of ``a [C, H, W]`` over ``rows x cols`` PEs: ``[C, rows, cols, th,
-    tw]`` (pixel (y, x) on PE ``(y // th, x // tw)``, ``th = ceil(H / rows)``)."""
-    n_c, h, w = a.shape
-    th, tw = ceil_div(h, rows), ceil_div(w, cols)
-    if (th * rows, tw * cols) != (h, w):
-        a = np.pad(a, ((0, 0), (0, th * rows - h), (0, tw * cols - w)))
-    return a.reshape(n_c, rows, th, cols, tw).transpose(0, 1, 3, 2, 4)
+def closed_form_cycles(p: ScnnProblem, per_weight: bool) -> tuple[np.ndarray, int, int, int]:
+    """:func:`accelsim.kernels.scnn.scnn_count_cycles` of a lowered problem (``per_weight``:
+    :func:`scnn_closed_form`)."""
+    return scnn_count_cycles(p.weights.gemm_counts(int(p.geo[3])), p.plane[:, 0].T, p.cols,
+                             int(p.geo[4]), per_weight)
 
 
 def _geo(n_in: int, n_out: int, spec: ScnnSpec, out_hw: tuple[int, int],
@@ -181,7 +185,7 @@ def _gemm_problem(p: LoweredProblem, spec: ScnnSpec, source: int | None,
         f = (p.filters != 0).reshape(p.n_filters, -1)
         reuse[:] = [p.filters, ScnnWeights(f[:, :, None, None], spec.output_channel_group)]
     src = n_w * k if source is None else min(source, n_w * k)
-    return ScnnProblem(reuse[1], _arrange_plane(x.T[:, None, :], 1, spec.pes),
+    return ScnnProblem(reuse[1], x.T[:, None, :], 1, spec.pes,
                        _geo(k, n_f, spec, (1, n_w), (1, 0, 0, 1, 1, 0, 0, 1)), True,
                        n_f * n_w * k, n_f * k, n_f, src, n_f * n_w, id(p.filters), key)
 
@@ -231,11 +235,11 @@ def iter_scnn_problems(geometry: LayerGeometry, pass_name: str, first: np.ndarra
     for gi in range(g.groups):
         w = weight[gi * mg:(gi + 1) * mg]  # [Mg, Cg, kh, kw]
         # the weights of a group are the same for every sample: analysed once
-        weights = ScnnWeights(w if forward else w.transpose(1, 0, 2, 3),
+        weights = ScnnWeights(w if forward else np.ascontiguousarray(w.transpose(1, 0, 2, 3)),
                               spec.output_channel_group)
         for n in range(plane.shape[0]):
             a = plane[n, gi * channels:(gi + 1) * channels]  # [channels, H, W]
-            yield ScnnProblem(weights, _arrange_plane(a, spec.pe_rows, spec.pe_columns), geo,
+            yield ScnnProblem(weights, a, spec.pe_rows, spec.pe_columns, geo,
                               False, dense, mg * cg * taps, weights.n_out, source, out_elems,
                               ("scnn-w", gi), (pass_name, n, n + 1, gi))
 
@@ -248,13 +252,9 @@ def crossbar_stages(spec: ScnnSpec) -> int:
 
 def _scnn_timing(p: ScnnProblem, hw: Hardware) -> ProblemTiming:
     spec, bits = hw.scnn, hw.array.pe_bits
-    counts = plane_counts(p) if p.gemm else None
-    closed = None if counts is None else scnn_closed_form(p, counts)
-    if closed is None:
-        groups, products, kept, pairs = scnn_cycles(*scnn_work(p))
-    else:
-        groups, products, kept, pairs = scnn_count_cycles(
-            p.weights.counts, counts, spec.weights_per_cycle, spec.activations_per_cycle, closed)
+    closed = scnn_closed_form(p)
+    groups, products, kept, pairs = kernel_cycles(p) if closed is None else \
+        closed_form_cycles(p, closed)
     compute = int(groups.sum())
     macs = spec.multipliers
     breakdown = CycleBreakdown(ceil_div(p.dense_macs, macs), compute, ceil_div(int(kept), macs),

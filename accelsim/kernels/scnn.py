@@ -11,12 +11,15 @@ import numpy as np
 from accelsim.kernels.scnn_banks import (
     _count_cycles,
     _group_cycles,
+    _plane_counts,
+    _plane_masks,
     _product_cycles,
-    _tap_masks,
+    _weight_csr,
 )
 from accelsim.kernels.threads import split_run
 
-__all__ = ["scnn_count_cycles", "scnn_cycles"]
+__all__ = ["plane_counts", "plane_csr", "scnn_count_cycles", "scnn_cycles", "weight_counts",
+           "weight_csr"]
 
 # Work of one problem (built by :func:`accelsim.arrays.scnn.scnn_work`), in CSR form:
 #
@@ -25,7 +28,8 @@ __all__ = ["scnn_count_cycles", "scnn_cycles"]
 #   holds the output channels ``[g*Kc, (g+1)*Kc)``; the tap ``w_tap`` is ``(tap_r, tap_s)[w_tap]``,
 #   the reference takes ``w_k/w_r/w_s`` per weight);
 # * activations, sorted by (channel c, PE p, y, x): the non-zeros of (c, p) are
-#   ``a_y/a_x[a_ptr[c*P + p]:a_ptr[c*P + p + 1]]``;
+#   ``a_y/a_x[a_ptr[c*P + p]:a_ptr[c*P + p + 1]]`` (:func:`plane_csr`; the kernels read the
+#   plane itself);
 # * ``geo = (C, G, P, F, I, A, Kc, OH, OW, my, by, cy, dy, mx, bx, cx, dx)``: a product of
 #   weight (k, r, s) and activation (y, x) lands on output row ``oy = (y*my + r*by + cy) / dy``
 #   (likewise ox) when the division is exact and ``0 <= oy < OH`` (``0 <= ox < OW``); other
@@ -43,59 +47,98 @@ __all__ = ["scnn_count_cycles", "scnn_cycles"]
 # output: the effectual MACs), and (F, I) vector pairs processed (= cycles without conflicts).
 
 
-def _totals(w_ptr, a_ptr, geo) -> tuple[np.ndarray, np.ndarray]:
-    """Non-zero weights ``[G, C]`` and activations ``[C, P]`` of every (group, channel) and
-    (channel, PE)."""
-    n_c, n_g, n_p = int(geo[0]), int(geo[1]), int(geo[2])
-    return np.diff(w_ptr).reshape(n_g, n_c), np.diff(a_ptr).reshape(n_c, n_p)
+def plane_csr(plane: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, ...]:
+    """The activations of ``plane [C, H, W]`` tiled over ``rows x cols`` PEs (pixel (y, x)
+    on PE ``(y // th) * cols + x // tw``, ``th = ceil(H / rows)``, ``tw = ceil(W / cols)``)
+    in the CSR form above: ``(a_ptr, a_y, a_x)``."""
+    n_c, h, w = plane.shape
+    th, tw = -(-h // rows), -(-w // cols)
+    if (th * rows, tw * cols) != (h, w):
+        plane = np.pad(plane, ((0, 0), (0, th * rows - h), (0, tw * cols - w)))
+    tiles = plane.reshape(n_c, rows, th, cols, tw).transpose(0, 1, 3, 2, 4)
+    c, pr, pc, ty, tx = np.nonzero(tiles)  # sorted by (channel, PE, y, x)
+    a_ptr = np.zeros(n_c * rows * cols + 1, np.int64)
+    np.cumsum(np.bincount((c * rows + pr) * cols + pc, minlength=a_ptr.size - 1),
+              out=a_ptr[1:])
+    return a_ptr, pr * th + ty, pc * tw + tx
 
 
-def scnn_cycles(w_ptr, w_kk, w_tap, tap_r, tap_s, a_ptr, a_y, a_x, geo
+def scnn_cycles(w_ptr, w_kk, w_tap, tap_r, tap_s, plane, rows, cols, geo
                 ) -> tuple[np.ndarray, int, int, int]:
-    """The SCNN work of one problem (see above) -> ``(group_cycles[G], products, kept,
+    """The SCNN work of one problem (see above; the activations: non-zeros of ``plane [C, H,
+    W]`` tiled as in :func:`plane_csr`) -> ``(group_cycles[G], products, kept,
     vector_pairs)``.  The groups are independent: they are split among the kernel threads
     (:func:`accelsim.kernels.threads.split_run`), each writing its own rows, and reduced here
     in order (the same result for any thread count)."""
     n_c, n_g, n_p, f_vec, i_vec, banks = (int(v) for v in geo[:6])
     cyc = np.zeros((n_g, n_p), np.int64)
     kept = np.zeros(n_g, np.int64)
-    nw, na = _totals(w_ptr, a_ptr, geo)
-    nav = -(-na // i_vec)
+    na = _plane_counts(plane, rows, cols)
     if banks <= 64:
-        work = _tap_masks(a_ptr, a_y, a_x, tap_r, tap_s, geo, 1)
+        work = _plane_masks(plane, rows, cols, na, tap_r, tap_s, geo, 1)
         if work[4] > 1:  # products of one weight meet in a bank: layered masks
-            work = _tap_masks(a_ptr, a_y, a_x, tap_r, tap_s, geo, i_vec)
+            work = _plane_masks(plane, rows, cols, na, tap_r, tap_s, geo, i_vec)
             work = work[:2] + (work[2][:work[4]].copy(),) + work[3:]
         v_ptr, v_pe, masks, kept_ct, _ = work
         split_run(lambda g0, g1: _group_cycles(w_ptr, w_kk, w_tap, v_ptr, v_pe, masks, kept_ct,
                                                geo, g0, g1, cyc, kept), n_g)
     else:
+        a_ptr, a_y, a_x = plane_csr(plane, rows, cols)
         w_r, w_s = tap_r[w_tap], tap_s[w_tap]
         split_run(lambda g0, g1: _product_cycles(w_ptr, w_kk, w_r, w_s, a_ptr, a_y, a_x, geo,
                                                  g0, g1, cyc, kept), n_g)
+    nw = np.diff(w_ptr).reshape(n_g, n_c)
     products = int(nw.sum(axis=0) @ na.sum(axis=1))
-    pairs = int((-(-nw // f_vec)).sum(axis=0) @ nav.sum(axis=1))
+    pairs = int((-(-nw // f_vec)).sum(axis=0) @ (-(-na // i_vec)).sum(axis=1))
     group_cycles = cyc.max(axis=1) if n_p else np.zeros(n_g, np.int64)
     return group_cycles, products, int(kept.sum()), pairs
 
 
-def scnn_count_cycles(nw: np.ndarray, na: np.ndarray, f_vec: int, i_vec: int,
+def weight_csr(w: np.ndarray, kc: int) -> tuple[np.ndarray, ...]:
+    """The non-zeros of ``w [K, C, kh, kw]`` (K output channels) in the CSR form above:
+    ``(w_ptr, w_kk, w_tap, tap_r, tap_s)``."""
+    n_k, n_c, kh, kw = w.shape
+    w_ptr, w_kk, w_tap = _weight_csr(np.flatnonzero(w), n_k, n_c, kh * kw, int(kc))
+    taps = np.arange(kh * kw)
+    return w_ptr, w_kk, w_tap, taps // w.shape[3], taps % w.shape[3]
+
+
+def plane_counts(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Non-zero activations of ``plane [C, H, W]`` per (channel, PE) ``[C, rows * cols]``
+    (tiled as in :func:`plane_csr`)."""
+    return _plane_counts(np.ascontiguousarray(plane), int(rows), int(cols))
+
+
+def weight_counts(nw: np.ndarray, f_vec: int) -> tuple[np.ndarray, ...]:
+    """What :func:`scnn_count_cycles` needs of the non-zero weights ``nw[G, K]`` of every
+    (group, element): ``(nw.T, ceil(nw / F).T, weights per element, weight vectors per
+    element)``."""
+    nw = np.asarray(nw, np.int64)
+    nwv = -(-nw // int(f_vec))
+    return (np.ascontiguousarray(nw.T), np.ascontiguousarray(nwv.T), nw.sum(axis=0),
+            nwv.sum(axis=0))
+
+
+def scnn_count_cycles(counts: tuple[np.ndarray, ...], x: np.ndarray, cols: int, i_vec: int,
                       per_weight: bool) -> tuple[np.ndarray, int, int, int]:
-    """:func:`scnn_cycles` in closed form from the counts alone -- non-zero weights ``nw[G, C]``
-    and activations ``na[C, P]`` -- for work where every product is kept and a vector pair
-    costs a cycle per weight (``per_weight``: all its products meet in one bank per
+    """:func:`scnn_cycles` of a lowered problem in closed form from the counts alone --
+    ``counts`` (:func:`weight_counts`) and windows ``x [n_w, K]`` split evenly over ``cols``
+    PEs (the plane ``x.T [K, 1, n_w]``) -- for work where every product is kept and a vector
+    pair costs a cycle per weight (``per_weight``: all its products meet in one bank per
     activation) or one cycle (else: no two of its products meet).  The caller proves which
-    (:func:`accelsim.arrays.scnn.scnn_closed_form`)."""
-    nw, na = np.asarray(nw, np.int64), np.asarray(na, np.int64)
-    nav, nwv = -(-na // i_vec), -(-nw // f_vec)
-    per_pair = nw if per_weight else nwv
-    busy = np.flatnonzero(nav.any(axis=0))  # PEs without activations have no cycles
-    nav_busy = np.ascontiguousarray(nav[:, busy])
-    cyc = np.zeros((nw.shape[0], busy.size), np.int64)
-    split_run(lambda g0, g1: _count_cycles(per_pair, nav_busy, g0, g1, cyc), nw.shape[0])
-    group_cycles = cyc.max(axis=1) if cyc.shape[1] else np.zeros(nw.shape[0], np.int64)
-    products = int(nw.sum(axis=0) @ na.sum(axis=1))
-    return group_cycles, products, products, int(nwv.sum(axis=0) @ nav.sum(axis=1))
+    (:func:`accelsim.arrays.scnn.scnn_closed_form`).  The PEs are split among the kernel
+    threads, each writing its own rows."""
+    nw_t, nwv_t, w_sum, wv_sum = counts
+    per_pair = nw_t if per_weight else nwv_t
+    x = np.ascontiguousarray(x)
+    cols, i_vec = int(cols), int(i_vec)
+    cyc = np.zeros((cols, nw_t.shape[1]), np.int64)
+    totals = np.zeros((cols, 2), np.int64)
+    split_run(lambda p0, p1: _count_cycles(per_pair, w_sum, wv_sum, x, cols, i_vec, p0, p1,
+                                           cyc, totals), cols)
+    group_cycles = cyc.max(axis=0) if cols else np.zeros(nw_t.shape[1], np.int64)
+    products, pairs = (int(v) for v in totals.sum(axis=0))
+    return group_cycles, products, products, pairs
 
 
 def _scnn_cycles_ref(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo):

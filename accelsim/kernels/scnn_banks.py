@@ -1,12 +1,12 @@
 """SCNN's numba kernels (the work layout and the rules: :mod:`accelsim.kernels.scnn`).
 
-:func:`_tap_masks` and :func:`_group_cycles` count the bank conflicts of SCNN's vector pairs
+:func:`_plane_masks` and :func:`_group_cycles` count the bank conflicts of SCNN's vector pairs
 without enumerating products.  A kept product of weight ``i`` (output channel ``k``, tap
 ``(r, s)``) and activation ``j`` goes to bank ``(rot(k) + b(j, r, s)) mod A``, where
 ``rot(k) = ((k mod Kc) * OH * OW) mod A`` depends on the weight's channel only and
 ``b = (oy * OW + ox) mod A`` on the activation and the tap only (which also decide whether
 the product is kept).  So every activation vector gets, per tap, the set of banks its kept
-products reach, an A-bit mask (:func:`_tap_masks`; when two products of one weight meet in a
+products reach, an A-bit mask (:func:`_plane_masks`; when two products of one weight meet in a
 bank the mask is split into layers, a bank in layer d when at least d + 1 meet); a weight's
 products are that mask rotated by ``rot(k)``; and the load of the busiest bank of a vector
 pair is the number of non-empty "at least n" levels of the sum of its weights' masks
@@ -27,59 +27,117 @@ ZERO = np.uint64(0)
 @numba.njit(cache=True, nogil=True)
 def _tap_table(tap_r, tap_s, geo):
     """Per tap ``(r, s)``: the remainders an activation must have to keep a product
-    (``need_y, need_x``) and the tap's part of the output pixel (``qy, qx``; see
-    :func:`_tap_masks`)."""
-    by, dy, bx, dx = geo[10], geo[12], geo[14], geo[16]
+    (``need_y, need_x``), the tap's part of the output pixel (``qy, qx``; see
+    :func:`_plane_masks`) and of its address mod A."""
+    ow, by, dy, bx, dx, banks = geo[8], geo[10], geo[12], geo[14], geo[16], geo[5]
     n_t = tap_r.size
-    out = np.empty((4, n_t), np.int64)
+    out = np.empty((5, n_t), np.int64)
     for t in range(n_t):
         qy, ry = tap_r[t] * by // dy, tap_r[t] * by % dy
         qx, rx = tap_s[t] * bx // dx, tap_s[t] * bx % dx
         out[0, t], out[1, t] = (dy - ry) % dy, qy + (ry > 0)
         out[2, t], out[3, t] = (dx - rx) % dx, qx + (rx > 0)
+        out[4, t] = (out[1, t] * ow + out[3, t]) % banks
     return out
 
 
 @numba.njit(cache=True, nogil=True)
-def _tap_masks(a_ptr, a_y, a_x, tap_r, tap_s, geo, layers):
-    """The activation vectors of a problem and their per-tap bank masks: ``(v_ptr[C+1],
-    v_pe[V], masks[layers, T, V], kept[C, T], depth)``.  Vector ``v`` (activations of one
-    (channel, PE), I at a time, in order) is in channel ``c`` iff ``v_ptr[c] <= v <
-    v_ptr[c+1]`` and on PE ``v_pe[v]``; bit b of ``masks[d, t, v]`` is set when more than d
-    of its activations keep a product of tap t in bank b (mod A, before the weight's
-    rotation); ``kept[c, t]``: the kept products of one tap-t weight with all of channel c;
-    ``depth``: the layers used (``layers + 1`` when too few: call again with more).  An
-    activation (y, x) meets tap (r, s) on output row ``oy = (y*my + cy + r*by) / dy`` when
-    the division is exact, i.e. when ``(y*my + cy) mod dy`` is the tap's need (then ``oy =
-    (y*my + cy) // dy + qy``); likewise the column."""
-    n_c, n_p, i_vec, banks = geo[0], geo[2], geo[4], geo[5]
-    oh, ow, my, cy, dy, mx, cx, dx = geo[7], geo[8], geo[9], geo[11], geo[12], geo[13], \
-        geo[15], geo[16]
+def _weight_csr(flat, n_k, n_c, n_t, kc):
+    """The non-zeros of a weight mask ``[K, C, T]`` (T taps; ``flat``: their flat indices,
+    ascending) sorted by (group of Kc output channels, channel, k, tap) -- a counting sort,
+    stable: ``(w_ptr[G*C + 1], w_kk = k mod Kc, w_tap)``."""
+    n_g = (n_k + kc - 1) // kc
+    ptr = np.zeros(n_g * n_c + 1, np.int64)
+    ct = n_c * n_t
+    for i in range(flat.size):
+        k = flat[i] // ct
+        ptr[(k // kc) * n_c + (flat[i] - k * ct) // n_t + 1] += 1
+    for i in range(n_g * n_c):
+        ptr[i + 1] += ptr[i]
+    pos = ptr[:-1].copy()
+    kk = np.empty(flat.size, np.int64)
+    tap = np.empty(flat.size, np.int64)
+    for i in range(flat.size):
+        k = flat[i] // ct
+        rest = flat[i] - k * ct
+        c = rest // n_t
+        row = (k // kc) * n_c + c
+        kk[pos[row]], tap[pos[row]] = k % kc, rest - c * n_t
+        pos[row] += 1
+    return ptr, kk, tap
+
+
+@numba.njit(cache=True, nogil=True)
+def _plane_counts(plane, rows, cols):
+    """Non-zero activations of ``plane [C, H, W]`` per (channel, PE) ``[C, rows * cols]``
+    (planar tiling: pixel (y, x) on PE ``(y // ceil(H / rows), x // ceil(W / cols))``)."""
+    n_c, h, w = plane.shape
+    th, tw = (h + rows - 1) // rows, (w + cols - 1) // cols
+    out = np.zeros((n_c, rows * cols), np.int64)
+    for c in range(n_c):
+        for p in range(rows * cols):
+            y0, x0 = (p // cols) * th, (p % cols) * tw
+            n = 0
+            for y in range(y0, min(h, y0 + th)):
+                for x in range(x0, min(w, x0 + tw)):
+                    n += plane[c, y, x]
+            out[c, p] = n
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _plane_masks(plane, rows, cols, counts, tap_r, tap_s, geo, layers):
+    """The activation vectors of ``plane [C, H, W]`` (tiled as in :func:`_plane_counts`,
+    ``counts`` its result) and their per-tap bank masks: ``(v_ptr[C+1], v_pe[V],
+    masks[layers, T, V], kept[C, T], depth)``.  Vector ``v`` (activations of one (channel,
+    PE), I at a time, in (y, x) order) is in channel ``c`` iff ``v_ptr[c] <= v < v_ptr[c+1]``
+    and on PE ``v_pe[v]``; bit b of ``masks[d, t, v]`` is set when more than d of its
+    activations keep a product of tap t in bank b (mod A, before the weight's rotation);
+    ``kept[c, t]``: the kept products of one tap-t weight with all of channel c; ``depth``:
+    the layers used (``layers + 1`` when too few: call again with more).  An activation
+    (y, x) meets tap (r, s) on output row ``oy = (y*my + cy + r*by) / dy`` when the division
+    is exact, i.e. when ``(y*my + cy) mod dy`` is the tap's need (then ``oy = (y*my + cy) //
+    dy + qy``); likewise the column."""
+    n_c, h, w = plane.shape
+    th, tw = (h + rows - 1) // rows, (w + cols - 1) // cols
+    i_vec, banks, oh, ow = geo[4], geo[5], geo[7], geo[8]
+    my, cy, dy, mx, cx, dx = geo[9], geo[11], geo[12], geo[13], geo[15], geo[16]
     tab = _tap_table(tap_r, tap_s, geo)
     n_t = tap_r.size
     n_v = 0
-    for s in range(n_c * n_p):
-        n_v += (a_ptr[s + 1] - a_ptr[s] + i_vec - 1) // i_vec
+    for c in range(n_c):
+        for p in range(rows * cols):
+            n_v += (counts[c, p] + i_vec - 1) // i_vec
     v_ptr = np.zeros(n_c + 1, np.int64)
     v_pe = np.empty(n_v, np.int64)
     masks = np.zeros((layers, n_t, n_v), np.uint64)
     kept = np.zeros((n_c, n_t), np.int64)
-    depth, v = 1, 0
+    depth, v = 1, -1
     for c in range(n_c):
-        for p in range(n_p):
-            s = c * n_p + p
-            for j0 in range(a_ptr[s], a_ptr[s + 1], i_vec):
-                v_pe[v] = p
-                for j in range(j0, min(a_ptr[s + 1], j0 + i_vec)):
-                    ny, nx = a_y[j] * my + cy, a_x[j] * mx + cx
-                    qy, ry, qx, rx = ny // dy, ny % dy, nx // dx, nx % dx
+        for p in range(rows * cols):
+            pr, pc = p // cols, p % cols
+            in_vec = i_vec
+            for y in range(pr * th, min(h, pr * th + th)):
+                ny = y * my + cy
+                qy, ry = ny // dy, ny % dy
+                for x in range(pc * tw, min(w, pc * tw + tw)):
+                    if not plane[c, y, x]:
+                        continue
+                    if in_vec == i_vec:
+                        v, in_vec = v + 1, 0
+                        v_pe[v] = p
+                    in_vec += 1
+                    nx = x * mx + cx
+                    qx, rx = nx // dx, nx % dx
+                    base = (qy * ow + qx) % banks
                     for t in range(n_t):
                         oy, ox = qy + tab[1, t], qx + tab[3, t]
                         if ry != tab[0, t] or rx != tab[2, t] or \
                                 np.uint64(oy) >= np.uint64(oh) or np.uint64(ox) >= np.uint64(ow):
                             continue
                         kept[c, t] += 1
-                        bit = ONE << np.uint64((oy * ow + ox) % banks)
+                        b = base + tab[4, t]
+                        bit = ONE << np.uint64(b - banks if b >= banks else b)
                         d = 0
                         while d < layers and masks[d, t, v] & bit:
                             d += 1
@@ -87,8 +145,7 @@ def _tap_masks(a_ptr, a_y, a_x, tap_r, tap_s, geo, layers):
                             return v_ptr, v_pe, masks, kept, layers + 1
                         masks[d, t, v] |= bit
                         depth = max(depth, d + 1)
-                v += 1
-        v_ptr[c + 1] = v
+        v_ptr[c + 1] = v + 1
     return v_ptr, v_pe, masks, kept, depth
 
 
@@ -187,16 +244,29 @@ def _product_cycles(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo, g0, g1, cyc, kep
 
 
 @numba.njit(cache=True, nogil=True)
-def _count_cycles(per_pair, nav, g0, g1, cyc):
-    """Groups ``g0:g1`` of ``cyc = per_pair @ nav`` (``per_pair[G, C]`` cycles of each of a
-    channel's vectors with one activation vector, ``nav[C, P]`` activation vectors), skipping
-    zeros (most (group, channel) pairs of a sparse layer have no weight)."""
-    n_c, n_p = nav.shape
-    for c in range(n_c):
-        row = nav[c]
-        for g in range(g0, g1):
-            w = per_pair[g, c]
-            if w == 0:
+def _count_cycles(per_pair, w_sum, wv_sum, x, cols, i_vec, p0, p1, cyc, totals):
+    """PEs ``p0:p1`` of a lowered problem in closed form: ``cyc[p, g] = sum_c per_pair[c, g]
+    * ceil(n[p, c] / I)`` (``per_pair[K, G]``: cycles of a channel's weight vectors with one
+    activation vector, ``n[p, c]``: non-zero windows of PE p, ``x [n_w, K]`` split evenly
+    over ``cols`` PEs), ``totals[p] = (products, vector pairs)`` (``w_sum[c]``,
+    ``wv_sum[c]``: weights and weight vectors of element c)."""
+    n_w, n_k = x.shape
+    per = (n_w + cols - 1) // cols
+    cnt = np.empty(n_k, np.int64)
+    for p in range(p0, p1):
+        if p * per >= n_w:
+            break
+        cnt[:] = 0
+        for w in range(p * per, min(n_w, p * per + per)):
+            for c in range(n_k):
+                cnt[c] += x[w, c]
+        row = cyc[p]
+        for c in range(n_k):
+            if cnt[c] == 0:
                 continue
-            for p in range(n_p):
-                cyc[g, p] += w * row[p]
+            nav = (cnt[c] + i_vec - 1) // i_vec
+            totals[p, 0] += cnt[c] * w_sum[c]
+            totals[p, 1] += nav * wv_sum[c]
+            weights = per_pair[c]
+            for g in range(row.size):
+                row[g] += weights[g] * nav

@@ -7,8 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accelsim.arrays.scnn import plane_counts, scnn_closed_form, scnn_problems, scnn_work
-from accelsim.kernels.scnn import _scnn_cycles_ref, scnn_count_cycles, scnn_cycles
+from accelsim.arrays.scnn import (
+    closed_form_cycles,
+    kernel_cycles,
+    scnn_closed_form,
+    scnn_problems,
+    scnn_work,
+)
+from accelsim.kernels.scnn import _scnn_cycles_ref
 from accelsim.kernels.threads import kernel_threads
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.kind_sections import ScnnSpec
@@ -62,7 +68,7 @@ def test_scnn_kernel_matches_reference(seed):
         want = _reference(p)
         for threads in (1, 2):
             with kernel_threads(threads):
-                _same(scnn_cycles(*scnn_work(p)), want)
+                _same(kernel_cycles(p), want)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -73,7 +79,7 @@ def test_scnn_layered_masks_match_reference(seed):
     spec = ScnnSpec(pe_rows=1, pe_columns=2, weights_per_cycle=3, activations_per_cycle=4,
                     accumulator_banks=int(rng.choice([2, 3, 4])), output_channel_group=2)
     for p in _problems(g, w, a, grad, spec):
-        _same(scnn_cycles(*scnn_work(p)), _reference(p))
+        _same(kernel_cycles(p), _reference(p))
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -90,15 +96,13 @@ def test_scnn_closed_forms_match_reference(seed):
                     output_channel_group=int(rng.integers(1, 5)))
     closed = 0
     for p in scnn_problems(g, "backward_weight", a, grad, spec):
-        counts = plane_counts(p)
-        per_weight = scnn_closed_form(p, counts)
+        per_weight = scnn_closed_form(p)
         if per_weight is None:
             continue
         closed += 1
-        got = scnn_count_cycles(p.weights.counts, counts, spec.weights_per_cycle,
-                                spec.activations_per_cycle, per_weight)
+        got = closed_form_cycles(p, per_weight)
         _same(got, _reference(p))
-        _same(got, scnn_cycles(*scnn_work(p)))
+        _same(got, kernel_cycles(p))
     assert closed or seed % 3  # most seeds reach a closed form
 
 
@@ -110,9 +114,8 @@ def test_scnn_closed_forms_both_kinds():
     for n_in in (4, 8, 3, 2):  # n_w = in-channels: a multiple of A or not; tw = 1 or 2
         g, w, a, grad = _conv(rng, n_in, 7, 5, 3, 1, 1, 0.7)
         for p in scnn_problems(g, "backward_weight", a, grad, spec):
-            counts = plane_counts(p)
-            kind = scnn_closed_form(p, counts)
+            kind = scnn_closed_form(p)
             kinds.add(kind)
             if kind is not None:
-                _same(scnn_count_cycles(p.weights.counts, counts, 2, 2, kind), _reference(p))
+                _same(closed_form_cycles(p, kind), _reference(p))
     assert {True, False} <= kinds
