@@ -8,14 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from accelsim.kernels.scnn_banks import (
-    _count_cycles,
-    _group_cycles,
-    _plane_counts,
-    _plane_masks,
-    _product_cycles,
-    _weight_csr,
-)
+from accelsim.kernels.scnn_banks import _count_cycles, _group_cycles, _product_cycles
+from accelsim.kernels.scnn_masks import _plane_counts, _plane_masks, _weight_csr
 from accelsim.kernels.threads import split_run
 
 __all__ = ["plane_counts", "plane_csr", "scnn_count_cycles", "scnn_cycles", "weight_counts",
@@ -75,13 +69,15 @@ def scnn_cycles(w_ptr, w_kk, w_tap, tap_r, tap_s, plane, rows, cols, geo
     kept = np.zeros(n_g, np.int64)
     na = _plane_counts(plane, rows, cols)
     if banks <= 64:
-        work = _plane_masks(plane, rows, cols, na, tap_r, tap_s, geo, 1)
-        if work[4] > 1:  # products of one weight meet in a bank: layered masks
-            work = _plane_masks(plane, rows, cols, na, tap_r, tap_s, geo, i_vec)
-            work = work[:2] + (work[2][:work[4]].copy(),) + work[3:]
-        v_ptr, v_pe, masks, kept_ct, _ = work
-        split_run(lambda g0, g1: _group_cycles(w_ptr, w_kk, w_tap, v_ptr, v_pe, masks, kept_ct,
-                                               geo, g0, g1, cyc, kept), n_g)
+        kh, kw = int(tap_r.max()) + 1, int(tap_s.max()) + 1  # taps: t = r * kw + s
+        v_ptr, v_pe, masks, nonempty, kept_ct, depth = _plane_masks(plane, rows, cols, na, kh,
+                                                                    kw, geo, 1)
+        if depth > 1:  # products of one weight meet in a bank: layered masks
+            v_ptr, v_pe, masks, nonempty, kept_ct, depth = _plane_masks(
+                plane, rows, cols, na, kh, kw, geo, i_vec)
+            masks, nonempty = masks[:depth].copy(), nonempty[:depth].copy()
+        split_run(lambda g0, g1: _group_cycles(w_ptr, w_kk, w_tap, v_ptr, v_pe, masks, nonempty,
+                                               kept_ct, geo, g0, g1, cyc, kept), n_g)
     else:
         a_ptr, a_y, a_x = plane_csr(plane, rows, cols)
         w_r, w_s = tap_r[w_tap], tap_s[w_tap]
