@@ -57,33 +57,65 @@ def plane_csr(plane: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, ...]
     return a_ptr, pr * th + ty, pc * tw + tx
 
 
+MIN_SPLIT = 100_000  # steps of a kernel call below which it runs in one thread: starting
+                     # the others would cost more
+
+
+def _run(fn, n: int, steps: int) -> None:
+    """``fn(start, stop)`` over ``0:n``, split among the kernel threads when there are at
+    least :data:`MIN_SPLIT` ``steps`` of work."""
+    if steps < MIN_SPLIT:
+        fn(0, n)
+    else:
+        split_run(fn, n)
+
+
+def _bank_masks(plane, rows, cols, na, kh, kw, geo, layers):
+    """:func:`accelsim.kernels.scnn_masks._plane_masks` of every channel, split among the
+    kernel threads: ``(v_ptr, v_pe, masks, nonempty, kept, depth)``."""
+    n_c, n_t = plane.shape[0], kh * kw
+    v_ptr = np.zeros(n_c + 1, np.int64)
+    np.cumsum((-(-na // int(geo[4]))).sum(axis=1), out=v_ptr[1:])
+    v_pe = np.empty(v_ptr[-1], np.int64)
+    masks = np.zeros((layers, n_t, v_ptr[-1]), np.uint64)
+    nonempty = np.zeros((layers, n_t, n_c), np.bool_)
+    nonempty[0] = True
+    kept = np.zeros((n_c, n_t), np.int64)
+    depth = np.ones(n_c, np.int64)
+    _run(lambda c0, c1: _plane_masks(plane, rows, cols, v_ptr, kh, kw, geo, c0, c1, v_pe, masks,
+                                     nonempty, kept, depth), n_c, int(na.sum()) * n_t)
+    return v_ptr, v_pe, masks, nonempty, kept, int(depth.max(initial=1))
+
+
 def scnn_cycles(w_ptr, w_kk, w_tap, tap_r, tap_s, plane, rows, cols, geo
                 ) -> tuple[np.ndarray, int, int, int]:
     """The SCNN work of one problem (see above; the activations: non-zeros of ``plane [C, H,
     W]`` tiled as in :func:`plane_csr`) -> ``(group_cycles[G], products, kept,
-    vector_pairs)``.  The groups are independent: they are split among the kernel threads
-    (:func:`accelsim.kernels.threads.split_run`), each writing its own rows, and reduced here
-    in order (the same result for any thread count)."""
+    vector_pairs)``.  The channels (building the masks) and then the groups are independent:
+    they are split among the kernel threads (:func:`accelsim.kernels.threads.split_run`),
+    each writing its own rows, and reduced here in order (the same result for any thread
+    count)."""
     n_c, n_g, n_p, f_vec, i_vec, banks = (int(v) for v in geo[:6])
     cyc = np.zeros((n_g, n_p), np.int64)
     kept = np.zeros(n_g, np.int64)
     na = _plane_counts(plane, rows, cols)
+    nw = np.diff(w_ptr).reshape(n_g, n_c)
     if banks <= 64:
         kh, kw = int(tap_r.max()) + 1, int(tap_s.max()) + 1  # taps: t = r * kw + s
-        v_ptr, v_pe, masks, nonempty, kept_ct, depth = _plane_masks(plane, rows, cols, na, kh,
-                                                                    kw, geo, 1)
+        v_ptr, v_pe, masks, nonempty, kept_ct, depth = _bank_masks(plane, rows, cols, na, kh,
+                                                                   kw, geo, 1)
         if depth > 1:  # products of one weight meet in a bank: layered masks
-            v_ptr, v_pe, masks, nonempty, kept_ct, depth = _plane_masks(
-                plane, rows, cols, na, kh, kw, geo, i_vec)
+            v_ptr, v_pe, masks, nonempty, kept_ct, depth = _bank_masks(plane, rows, cols, na, kh,
+                                                                       kw, geo, i_vec)
             masks, nonempty = masks[:depth].copy(), nonempty[:depth].copy()
-        split_run(lambda g0, g1: _group_cycles(w_ptr, w_kk, w_tap, v_ptr, v_pe, masks, nonempty,
-                                               kept_ct, geo, g0, g1, cyc, kept), n_g)
+        steps = int(nw.sum(axis=0) @ np.diff(v_ptr)) * depth
+        _run(lambda g0, g1: _group_cycles(w_ptr, w_kk, w_tap, v_ptr, v_pe, masks, nonempty,
+                                          kept_ct, geo, g0, g1, cyc, kept), n_g, steps)
     else:
         a_ptr, a_y, a_x = plane_csr(plane, rows, cols)
         w_r, w_s = tap_r[w_tap], tap_s[w_tap]
-        split_run(lambda g0, g1: _product_cycles(w_ptr, w_kk, w_r, w_s, a_ptr, a_y, a_x, geo,
-                                                 g0, g1, cyc, kept), n_g)
-    nw = np.diff(w_ptr).reshape(n_g, n_c)
+        _run(lambda g0, g1: _product_cycles(w_ptr, w_kk, w_r, w_s, a_ptr, a_y, a_x, geo, g0, g1,
+                                            cyc, kept), n_g, int(nw.sum(axis=0) @ na.sum(axis=1)))
     products = int(nw.sum(axis=0) @ na.sum(axis=1))
     pairs = int((-(-nw // f_vec)).sum(axis=0) @ (-(-na // i_vec)).sum(axis=1))
     group_cycles = cyc.max(axis=1) if n_p else np.zeros(n_g, np.int64)
@@ -130,8 +162,8 @@ def scnn_count_cycles(counts: tuple[np.ndarray, ...], x: np.ndarray, cols: int, 
     cols, i_vec = int(cols), int(i_vec)
     cyc = np.zeros((cols, nw_t.shape[1]), np.int64)
     totals = np.zeros((cols, 2), np.int64)
-    split_run(lambda p0, p1: _count_cycles(per_pair, w_sum, wv_sum, x, cols, i_vec, p0, p1,
-                                           cyc, totals), cols)
+    _run(lambda p0, p1: _count_cycles(per_pair, w_sum, wv_sum, x, cols, i_vec, p0, p1, cyc,
+                                      totals), cols, x.size + per_pair.size)
     group_cycles = cyc.max(axis=0) if cols else np.zeros(nw_t.shape[1], np.int64)
     products, pairs = (int(v) for v in totals.sum(axis=0))
     return group_cycles, products, products, pairs

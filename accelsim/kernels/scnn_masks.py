@@ -70,36 +70,29 @@ def _plane_counts(plane, rows, cols):
 
 
 @numba.njit(cache=True, nogil=True)
-def _plane_masks(plane, rows, cols, counts, kh, kw, geo, layers):
-    """The activation vectors of ``plane [C, H, W]`` (tiled as in :func:`_plane_counts`,
-    ``counts`` its result) and their bank masks per tap ``t = r * kw + s`` of the ``kh x kw``
-    taps: ``(v_ptr[C+1], v_pe[V], masks[layers, T, V], nonempty[layers, T, C], kept[C, T],
-    depth)``.  Vector ``v`` (activations of one (channel, PE), I at a time, in (y, x) order)
-    is in channel ``c`` iff ``v_ptr[c] <= v < v_ptr[c+1]`` and on PE ``v_pe[v]``; bit b of
+def _plane_masks(plane, rows, cols, v_ptr, kh, kw, geo, c0, c1, v_pe, masks, nonempty, kept,
+                 depth):
+    """Channels ``c0:c1`` of the activation vectors of ``plane [C, H, W]`` (tiled as in
+    :func:`_plane_counts`) and their bank masks per tap ``t = r * kw + s`` of the ``kh x kw``
+    taps.  Vector ``v`` (activations of one (channel, PE), I at a time, in (y, x) order; the
+    vectors of channel ``c`` are ``v_ptr[c]:v_ptr[c+1]``) is on PE ``v_pe[v]``; bit b of
     ``masks[d, t, v]`` is set when more than d of its activations keep a product of tap t in
-    bank b (mod A, before the weight's rotation); ``nonempty``: False when all of a
-    channel's masks are empty (layer 0: always True); ``kept[c, t]``: the kept products of
-    one tap-t weight with all of channel c; ``depth``: the layers used (``layers + 1`` when
-    too few: call again with more).  An activation (y, x) meets tap (r, s) on output row
-    ``oy = (y*my + cy + r*by) / dy`` when the division is exact, i.e. when ``(y*my + cy) mod
-    dy`` is the tap's need (then ``oy = (y*my + cy) // dy + q``); likewise the column."""
+    bank b (mod A, before the weight's rotation; ``masks`` zero on entry); ``nonempty[d, t,
+    c]`` is set when one of channel c's layer-d masks is (layer 0: set on entry);
+    ``kept[c, t]``: the kept products of one tap-t weight with all of channel c;
+    ``depth[c]``: the layers channel c uses (``layers + 1`` when too few: call again with
+    more).  An activation (y, x) meets tap (r, s) on output row ``oy = (y*my + cy + r*by) /
+    dy`` when the division is exact, i.e. when ``(y*my + cy) mod dy`` is the tap's need (then
+    ``oy = (y*my + cy) // dy + q``); likewise the column."""
     n_c, h, w = plane.shape
     th, tw = (h + rows - 1) // rows, (w + cols - 1) // cols
     i_vec, banks, oh, ow = geo[4], geo[5], geo[7], geo[8]
     my, cy, dy, mx, cx, dx = geo[9], geo[11], geo[12], geo[13], geo[15], geo[16]
     ty, tx = _axis_taps(kh, geo[10], dy, ow, banks), _axis_taps(kw, geo[14], dx, 1, banks)
-    n_v = 0
-    for c in range(n_c):
-        for p in range(rows * cols):
-            n_v += (counts[c, p] + i_vec - 1) // i_vec
-    v_ptr = np.zeros(n_c + 1, np.int64)
-    v_pe = np.empty(n_v, np.int64)
-    masks = np.zeros((layers, kh * kw, n_v), np.uint64)
-    nonempty = np.zeros((layers, kh * kw, n_c), np.bool_)
-    nonempty[0] = True
-    kept = np.zeros((n_c, kh * kw), np.int64)
-    depth, v = 1, -1
-    for c in range(n_c):
+    layers = masks.shape[0]
+    for c in range(c0, c1):
+        v = v_ptr[c] - 1
+        depth[c] = 1
         for p in range(rows * cols):
             in_vec = i_vec
             for y in range((p // cols) * th, min(h, (p // cols) * th + th)):
@@ -135,9 +128,8 @@ def _plane_masks(plane, rows, cols, counts, kh, kw, geo, layers):
                             while d < layers and masks[d, t, v] & bit:
                                 d += 1
                             if d == layers:
-                                return v_ptr, v_pe, masks, nonempty, kept, layers + 1
+                                depth[c] = layers + 1
+                                return
                             masks[d, t, v] |= bit
                             nonempty[d, t, c] = True
-                            depth = max(depth, d + 1)
-        v_ptr[c + 1] = v + 1
-    return v_ptr, v_pe, masks, nonempty, kept, depth
+                            depth[c] = max(depth[c], d + 1)

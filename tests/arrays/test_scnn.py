@@ -14,6 +14,7 @@ from accelsim.arrays.scnn import (
     scnn_problems,
     scnn_work,
 )
+from accelsim.kernels import scnn as scnn_kernels
 from accelsim.kernels.scnn import _scnn_cycles_ref
 from accelsim.kernels.threads import kernel_threads
 from accelsim.spec.geometry import LayerGeometry
@@ -57,7 +58,8 @@ def _random_spec(rng, banks):
 
 
 @pytest.mark.parametrize("seed", range(10))
-def test_scnn_kernel_matches_reference(seed):
+def test_scnn_kernel_matches_reference(seed, monkeypatch):
+    monkeypatch.setattr(scnn_kernels, "MIN_SPLIT", 0)  # split even the smallest work
     rng = np.random.default_rng(seed)
     g, w, a, grad = _conv(rng, int(rng.integers(1, 5)), int(rng.integers(1, 12)),
                           int(rng.integers(3, 10)), int(rng.choice([1, 2, 3])),
@@ -83,7 +85,8 @@ def test_scnn_layered_masks_match_reference(seed):
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_scnn_closed_forms_match_reference(seed):
+def test_scnn_closed_forms_match_reference(seed, monkeypatch):
+    monkeypatch.setattr(scnn_kernels, "MIN_SPLIT", 0)
     """Lowered GEMMs (backward-weight, linear layers) whose banks follow from the counts."""
     rng = np.random.default_rng(200 + seed)
     n_in = int(rng.choice([1, 2, 3, 4, 8, 16]))
@@ -103,6 +106,8 @@ def test_scnn_closed_forms_match_reference(seed):
         got = closed_form_cycles(p, per_weight)
         _same(got, _reference(p))
         _same(got, kernel_cycles(p))
+        with kernel_threads(2):
+            _same(closed_form_cycles(p, per_weight), got)
     assert closed or seed % 3  # most seeds reach a closed form
 
 
