@@ -109,7 +109,8 @@ def scnn_cycles(w_ptr, w_kk, w_tap, tap_r, tap_s, plane, rows, cols, geo
                                                                        kw, geo, i_vec)
             masks, nonempty = masks[:depth].copy(), nonempty[:depth].copy()
         steps = int(nw.sum(axis=0) @ np.diff(v_ptr)) * depth
-        _run(lambda g0, g1: _group_cycles(w_ptr, w_kk, w_tap, v_ptr, v_pe, masks, nonempty,
+        nvec = -(-na // i_vec)
+        _run(lambda g0, g1: _group_cycles(w_ptr, w_kk, w_tap, v_ptr, v_pe, nvec, masks, nonempty,
                                           kept_ct, geo, g0, g1, cyc, kept), n_g, steps)
     else:
         a_ptr, a_y, a_x = plane_csr(plane, rows, cols)

@@ -71,38 +71,97 @@ def _vector_pair_levels(w_kk, w_tap, i0, i1, masks, nonempty, c, b0, b1, geo, lv
 
 
 @numba.njit(cache=True, nogil=True)
-def _group_cycles(w_ptr, w_kk, w_tap, v_ptr, v_pe, masks, nonempty, kept_ct, geo, g0, g1,
+def _three_levels(w_kk, w_tap, i0, i1, masks, nonempty, c, b0, b1, geo, l0, l1, l2):
+    """:func:`_vector_pair_levels` keeping only the first three levels (``l0``: banks
+    reached, ``l1``: twice, ``l2``: three times), one pass per mask; -> ``(masks added,
+    overflow)``, overflow when a bank is reached four times (then the levels are
+    incomplete)."""
+    banks, plane = geo[5], geo[7] * geo[8]
+    n = b1 - b0
+    full = ~ZERO if banks == 64 else (ONE << np.uint64(banks)) - ONE
+    r0 = w_kk[i0] * plane % banks
+    added = 0
+    over = ZERO
+    for i in range(i0, i1):
+        t = w_tap[i]
+        r = np.uint64((w_kk[i] * plane - r0) % banks)
+        back = np.uint64(banks) - r
+        for d in range(masks.shape[0]):
+            if not nonempty[d, t, c]:
+                continue
+            src = masks[d, t, b0:b1]
+            if added == 0:
+                for k in range(n):
+                    l0[k] = ((src[k] << r) | (src[k] >> back)) & full if r else src[k]
+                    l1[k] = l2[k] = ZERO
+            elif r == ZERO:
+                for k in range(n):
+                    x = src[k]
+                    over |= l2[k] & x
+                    l2[k] |= l1[k] & x
+                    l1[k] |= l0[k] & x
+                    l0[k] |= x
+            else:
+                for k in range(n):
+                    x = ((src[k] << r) | (src[k] >> back)) & full
+                    over |= l2[k] & x
+                    l2[k] |= l1[k] & x
+                    l1[k] |= l0[k] & x
+                    l0[k] |= x
+            added += 1
+    return added, over != ZERO
+
+
+@numba.njit(cache=True, nogil=True)
+def _group_cycles(w_ptr, w_kk, w_tap, v_ptr, v_pe, nvec, masks, nonempty, kept_ct, geo, g0, g1,
                   cyc, kept):
     """Groups ``g0:g1``: ``cyc[g, p]`` the cycles of PE p in group g, ``kept[g]`` the kept
-    products.  A vector pair costs ``max(1, busiest bank)`` = 1 + the non-empty levels
-    above the first of its weights' masks."""
+    products (``nvec[c, p]``: activation vectors of channel c on PE p).  A vector pair costs
+    ``max(1, busiest bank)``: one cycle (added per PE at once) plus the non-empty levels
+    above the first of its weights' masks (three levels, :func:`_three_levels`, unless a
+    bank is reached four times: then all)."""
     n_c, f_vec = geo[0], geo[3]
     layers = masks.shape[0]
-    lv = np.empty((f_vec * layers, BLOCK), np.uint64)
+    lv = np.empty((max(3, f_vec * layers), BLOCK), np.uint64)
     m = np.empty(BLOCK, np.uint64)
     acc = np.empty(BLOCK, np.int64)
     for g in range(g0, g1):
+        row = cyc[g]
         for c in range(n_c):
             w0, w1, v0, v1 = w_ptr[g * n_c + c], w_ptr[g * n_c + c + 1], v_ptr[c], v_ptr[c + 1]
             if w0 == w1 or v0 == v1:
                 continue
             for i in range(w0, w1):
                 kept[g] += kept_ct[c, w_tap[i]]
+            nwv = (w1 - w0 + f_vec - 1) // f_vec
+            vec = nvec[c]
+            for p in range(row.size):
+                row[p] += nwv * vec[p]
+            if w1 - w0 == 1 and layers == 1:
+                continue  # one mask: no bank is reached twice
             for b0 in range(v0, v1, BLOCK):
                 b1 = min(v1, b0 + BLOCK)
                 n = b1 - b0
-                acc[:n] = (w1 - w0 + f_vec - 1) // f_vec  # one cycle per pair at least
+                acc[:n] = 0
                 for i0 in range(w0, w1, f_vec):
                     i1 = min(w1, i0 + f_vec)
                     if i1 - i0 == 1 and layers == 1:
-                        continue  # one mask: no bank is reached twice
+                        continue
+                    added, over = _three_levels(w_kk, w_tap, i0, i1, masks, nonempty, c, b0,
+                                                b1, geo, lv[0], lv[1], lv[2])
+                    if not over:
+                        if added > 1:
+                            for k in range(n):
+                                acc[k] += (lv[1, k] != ZERO) + (lv[2, k] != ZERO)
+                        continue
                     top = _vector_pair_levels(w_kk, w_tap, i0, i1, masks, nonempty, c, b0, b1,
                                               geo, lv, m)
                     for q in range(1, top):
                         for k in range(n):
                             acc[k] += lv[q, k] != ZERO
                 for k in range(n):
-                    cyc[g, v_pe[b0 + k]] += acc[k]
+                    if acc[k]:
+                        row[v_pe[b0 + k]] += acc[k]
 
 
 @numba.njit(cache=True, nogil=True)
