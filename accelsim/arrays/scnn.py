@@ -17,8 +17,9 @@ paper overlaps it).  Backward-weight (a GEMM over pixels, for which SCNN has no 
 form) and linear layers run the same Cartesian product on the lowered problem: channel =
 reduction element, weights = the filter operand, the plane = the ``n_windows`` windows
 split evenly over all PEs (where the banks the products of a vector pair reach follow from
-the counts alone, :func:`scnn_closed_form`, no product is looked at).  ``base = ceil(dense MACs / multipliers)`` (the paper's dense
-DCNN of equal multipliers), ``ideal = ceil(effectual / multipliers)``.
+the counts alone, :func:`scnn_closed_form`, no product is looked at).  ``base = ceil(dense
+MACs / multipliers)`` (the paper's dense DCNN of equal multipliers), ``ideal =
+ceil(effectual / multipliers)``.
 
 Memory and energy: the blocks are output-channel groups with their dense operands (as for the
 systolic array, :mod:`accelsim.arrays.systolic`); energy counts every Cartesian product at
@@ -59,9 +60,9 @@ from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
 from accelsim.spec.kind_sections import ScnnSpec
 
-__all__ = ["SCNN_INDEX_BITS", "ScnnModel", "ScnnProblem", "ScnnWeights", "crossbar_stages",
-           "closed_form_cycles", "iter_scnn_problems", "kernel_cycles", "scnn_closed_form", "scnn_problems",
-           "scnn_work"]
+__all__ = ["SCNN_INDEX_BITS", "ScnnModel", "ScnnProblem", "ScnnWeights", "closed_form_cycles",
+           "crossbar_stages", "iter_scnn_problems", "kernel_cycles", "scnn_closed_form",
+           "scnn_problems", "scnn_work"]
 
 SCNN_INDEX_BITS = 4  # SCNN's compressed-sparse encoding: a 4-bit zero run before each non-zero
 

@@ -10,11 +10,11 @@ activation vector gets, per tap, the set of banks its kept products reach, an A-
 bank the mask is split into layers, a bank in layer d when at least d + 1 meet); a weight's
 products are that mask rotated by ``rot(k)``; and the load of the busiest bank of a vector
 pair is the number of non-empty "at least n" levels of the sum of its weights' masks (one
-vectorisable pass over a block of a channel's activation vectors per weight; the busiest
-bank does not move when every mask turns alike, so the masks turn by their rotation relative
-to the vector's first weight).  Masks are one 64-bit word: A <= 64.  :func:`_product_cycles`
-enumerates the products instead (any A); :func:`_count_cycles` is the closed form of lowered
-GEMMs.  The plain numpy reference of all: :func:`accelsim.kernels.scnn._scnn_cycles_ref`.
+vectorisable pass over a block of a channel's activation vectors per weight; turning every
+mask alike leaves the busiest bank's load as it is, so the masks turn by their rotation
+relative to the vector's first weight).  Masks are one 64-bit word: A <= 64.
+:func:`_product_cycles` enumerates the products instead (any A); :func:`_count_cycles` is the
+closed form of lowered GEMMs.  The plain numpy reference of all: :func:`accelsim.kernels.scnn._scnn_cycles_ref`.
 """
 
 from __future__ import annotations

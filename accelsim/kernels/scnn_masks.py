@@ -72,18 +72,16 @@ def _plane_counts(plane, rows, cols):
 @numba.njit(cache=True, nogil=True)
 def _plane_masks(plane, rows, cols, v_ptr, kh, kw, geo, c0, c1, v_pe, masks, nonempty, kept,
                  depth):
-    """Channels ``c0:c1`` of the activation vectors of ``plane [C, H, W]`` (tiled as in
-    :func:`_plane_counts`) and their bank masks per tap ``t = r * kw + s`` of the ``kh x kw``
-    taps.  Vector ``v`` (activations of one (channel, PE), I at a time, in (y, x) order; the
-    vectors of channel ``c`` are ``v_ptr[c]:v_ptr[c+1]``) is on PE ``v_pe[v]``; bit b of
-    ``masks[d, t, v]`` is set when more than d of its activations keep a product of tap t in
-    bank b (mod A, before the weight's rotation; ``masks`` zero on entry); ``nonempty[d, t,
-    c]`` is set when one of channel c's layer-d masks is (layer 0: set on entry);
-    ``kept[c, t]``: the kept products of one tap-t weight with all of channel c;
-    ``depth[c]``: the layers channel c uses (``layers + 1`` when too few: call again with
-    more).  An activation (y, x) meets tap (r, s) on output row ``oy = (y*my + cy + r*by) /
-    dy`` when the division is exact, i.e. when ``(y*my + cy) mod dy`` is the tap's need (then
-    ``oy = (y*my + cy) // dy + q``); likewise the column."""
+    """Channels ``c0:c1``: the activation vectors of ``plane [C, H, W]`` (tiled as in
+    :func:`_plane_counts`; one (channel, PE)'s activations I at a time in (y, x) order,
+    channel c's ``v_ptr[c]:v_ptr[c+1]``) on PEs ``v_pe``, and their banks per tap ``t = r *
+    kw + s``: bit b of ``masks[d, t, v]`` (zero on entry) when more than d activations keep
+    a product of tap t in bank b (before the weight's rotation); ``nonempty[d, t, c]`` when
+    one of channel c's layer-d masks is (layer 0: set on entry); ``kept[c, t]`` the kept
+    products of a tap-t weight with channel c; ``depth[c]`` the layers used (``layers + 1``:
+    too few).  Activation (y, x) meets tap (r, s) on row ``oy = (y*my + cy + r*by) / dy``
+    when exact, i.e. when ``(y*my + cy) mod dy`` is the tap's need (then ``oy = (y*my + cy)
+    // dy + q``); likewise the column."""
     n_c, h, w = plane.shape
     th, tw = (h + rows - 1) // rows, (w + cols - 1) // cols
     i_vec, banks, oh, ow = geo[4], geo[5], geo[7], geo[8]
