@@ -14,7 +14,8 @@ vectorisable pass over a block of a channel's activation vectors per weight; tur
 mask alike leaves the busiest bank's load as it is, so the masks turn by their rotation
 relative to the vector's first weight).  Masks are one 64-bit word: A <= 64.
 :func:`_product_cycles` enumerates the products instead (any A); :func:`_count_cycles` is the
-closed form of lowered GEMMs.  The plain numpy reference of all: :func:`accelsim.kernels.scnn._scnn_cycles_ref`.
+closed form of lowered GEMMs.  The plain numpy reference of all:
+:func:`accelsim.kernels.scnn._scnn_cycles_ref`.
 """
 
 from __future__ import annotations
