@@ -57,8 +57,9 @@ def plane_csr(plane: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, ...]
     return a_ptr, pr * th + ty, pc * tw + tx
 
 
-MIN_SPLIT = 100_000  # steps of a kernel call below which it runs in one thread: starting
-                     # the others would cost more
+MIN_SPLIT = 2_000_000  # steps (about a nanosecond each) of a kernel call below which it runs
+                       # in one thread: starting the others would cost more than they save
+MASK_STEP = 8  # steps per (activation, tap) of the masks
 
 
 def _run(fn, n: int, steps: int) -> None:
@@ -83,7 +84,7 @@ def _bank_masks(plane, rows, cols, na, kh, kw, geo, layers):
     kept = np.zeros((n_c, n_t), np.int64)
     depth = np.ones(n_c, np.int64)
     _run(lambda c0, c1: _plane_masks(plane, rows, cols, v_ptr, kh, kw, geo, c0, c1, v_pe, masks,
-                                     nonempty, kept, depth), n_c, int(na.sum()) * n_t)
+                                     nonempty, kept, depth), n_c, int(na.sum()) * n_t * MASK_STEP)
     return v_ptr, v_pe, masks, nonempty, kept, int(depth.max(initial=1))
 
 
