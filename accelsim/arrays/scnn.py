@@ -11,13 +11,15 @@ activations of the same channel in its tile (sorted by y, x), all F x I products
 cycle, products that land outside the output (borders, strides) computed and dropped;
 kept products go through the crossbar to A accumulator banks, and a cycle with c > 1
 products meeting in one bank costs c cycles.  Output channels go in groups of Kc; the PEs
-synchronise after each group: ``compute = sum_groups max_PE cycles`` (the kernel and its
-rules: :func:`accelsim.kernels.scheduler._scnn_cycles`).  Halo exchange is not modelled (the
+synchronise after each group: ``compute = sum_groups max_PE cycles`` (the kernels and
+their rules: :func:`accelsim.kernels.scnn.scnn_cycles`).  Halo exchange is not modelled (the
 paper overlaps it).  Backward-weight (a GEMM over pixels, for which SCNN has no planar
 form) and linear layers run the same Cartesian product on the lowered problem: channel =
 reduction element, weights = the filter operand, the plane = the ``n_windows`` windows
-split evenly over all PEs.  ``base = ceil(dense MACs / multipliers)`` (the paper's dense
-DCNN of equal multipliers), ``ideal = ceil(effectual / multipliers)``.
+split evenly over all PEs (where the banks the products of a vector pair reach follow from
+the counts alone, :func:`scnn_closed_form`, no product is looked at).  ``base = ceil(dense
+MACs / multipliers)`` (the paper's dense DCNN of equal multipliers), ``ideal =
+ceil(effectual / multipliers)``.
 
 Memory and energy: the blocks are output-channel groups with their dense operands (as for the
 systolic array, :mod:`accelsim.arrays.systolic`); energy counts every Cartesian product at
@@ -32,13 +34,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from accelsim.arrays.base import ArrayModel, as_masks
 from accelsim.arrays.breakdown import CycleBreakdown, ProblemTiming
 from accelsim.arrays.operands import dense_bytes, split_even
-from accelsim.kernels.scnn import _scnn_cycles
+from accelsim.kernels.scnn import (
+    plane_csr,
+    scnn_count_cycles,
+    scnn_cycles,
+    weight_counts,
+    weight_csr,
+)
 from accelsim.lowering.lower import (
     LoweredProblem,
     iter_problems,
@@ -51,27 +60,61 @@ from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
 from accelsim.spec.kind_sections import ScnnSpec
 
-__all__ = ["SCNN_INDEX_BITS", "ScnnModel", "ScnnProblem", "crossbar_stages", "iter_scnn_problems",
-           "scnn_problems"]
+__all__ = ["SCNN_INDEX_BITS", "ScnnModel", "ScnnProblem", "ScnnWeights", "closed_form_cycles",
+           "crossbar_stages", "iter_scnn_problems", "kernel_cycles", "scnn_closed_form",
+           "scnn_problems", "scnn_work"]
 
 SCNN_INDEX_BITS = 4  # SCNN's compressed-sparse encoding: a 4-bit zero run before each non-zero
 
 
+class ScnnWeights:
+    """The weight masks ``w [K, C, kh, kw]`` of problems (``K`` output channels in groups of
+    ``kc``, ``C`` reduction channels); their non-zeros and counts are found once for every
+    problem that shares them."""
+
+    def __init__(self, w: np.ndarray, kc: int) -> None:
+        self.mask, self.kc, self.n_out = np.ascontiguousarray(w), kc, w.shape[0]
+        self._gemm: tuple | None = None
+
+    @cached_property
+    def csr(self) -> tuple[np.ndarray, ...]:
+        """``(w_ptr, w_kk, w_tap, tap_r, tap_s)`` (:func:`accelsim.kernels.scnn.weight_csr`)."""
+        return weight_csr(self.mask, self.kc)
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        """Non-zero weights per (group, channel) ``[G, C]``."""
+        k, n_c = self.mask.shape[:2]
+        groups = ceil_div(k, self.kc)
+        per = self.mask.reshape(k, n_c, -1)
+        per = per[:, :, 0] if per.shape[2] == 1 else per.sum(axis=2, dtype=np.int64)
+        if groups * self.kc != k:
+            per = np.pad(per, ((0, groups * self.kc - k), (0, 0)))
+        return per.reshape(groups, self.kc, n_c).sum(axis=1, dtype=np.int64)
+
+    def gemm_counts(self, f_vec: int) -> tuple[np.ndarray, ...]:
+        """:func:`accelsim.kernels.scnn.weight_counts` of :attr:`counts` (the last ``f_vec``
+        asked for is kept)."""
+        if self._gemm is None or self._gemm[0] != f_vec:
+            self._gemm = (f_vec, weight_counts(self.counts, f_vec))
+        return self._gemm[1]
+
+
 @dataclass(frozen=True, eq=False)
 class ScnnProblem:
-    """One SCNN problem in the CSR form of :func:`accelsim.kernels.scheduler._scnn_cycles`, plus its
-    dense sizes: ``dense_macs`` (the lowered problem's MACs), ``filter_elems`` / ``n_out``
-    (dense weights, output channels), ``window_source`` (dense plane elements), ``out_elems``
-    (outputs), and the memory keys of its operands."""
+    """One SCNN problem: ``weights`` (:class:`ScnnWeights`), ``plane`` the activation masks
+    ``[C, H, W]`` tiled over ``rows x cols`` PEs (:func:`accelsim.kernels.scnn.plane_csr`),
+    ``geo`` (:mod:`accelsim.kernels.scnn`), ``gemm`` (the lowered form: every product is
+    kept), and its dense sizes: ``dense_macs`` (the lowered problem's MACs),
+    ``filter_elems`` / ``n_out`` (dense weights, output channels), ``window_source`` (dense
+    plane elements), ``out_elems`` (outputs), and the memory keys of its operands."""
 
-    w_ptr: np.ndarray
-    w_k: np.ndarray
-    w_r: np.ndarray
-    w_s: np.ndarray
-    a_ptr: np.ndarray
-    a_y: np.ndarray
-    a_x: np.ndarray
+    weights: ScnnWeights
+    plane: np.ndarray
+    rows: int
+    cols: int
     geo: np.ndarray
+    gemm: bool
     dense_macs: int
     filter_elems: int
     n_out: int
@@ -81,72 +124,71 @@ class ScnnProblem:
     window_key: object = None
 
 
-def _csr(keys: np.ndarray, n_keys: int, *sort_by: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(order, ptr): entries sorted by ``keys`` then ``sort_by`` (first most significant)."""
-    order = np.lexsort(tuple(reversed(sort_by)) + (keys,)) if keys.size else \
-        np.zeros(0, np.int64)
-    ptr = np.zeros(n_keys + 1, np.int64)
-    np.cumsum(np.bincount(keys, minlength=n_keys), out=ptr[1:])
-    return order, ptr
+def scnn_work(p: ScnnProblem) -> tuple[np.ndarray, ...]:
+    """The CSR work of the reference :func:`accelsim.kernels.scnn._scnn_cycles_ref` (with
+    ``w_k, w_r, w_s = w_kk, tap_r[w_tap], tap_s[w_tap]``): ``(w_ptr, w_kk, w_tap, tap_r,
+    tap_s, a_ptr, a_y, a_x, geo)``."""
+    return (*p.weights.csr, *plane_csr(p.plane, p.rows, p.cols), p.geo)
 
 
-def _weight_csr(w_nz: tuple[np.ndarray, ...], n_out: int, n_in: int,
-                spec: ScnnSpec) -> tuple[np.ndarray, ...]:
-    """(w_ptr, k, r, s) of the non-zero weights ``w_nz = (k, c, r, s)``, sorted by (group,
-    channel, k, r, s)."""
-    k, c, r, s = (np.asarray(v, np.int64) for v in w_nz)
-    groups = ceil_div(n_out, spec.output_channel_group)
-    order, ptr = _csr((k // spec.output_channel_group) * n_in + c, groups * n_in, k, r, s)
-    return ptr, k[order], r[order], s[order]
+def kernel_cycles(p: ScnnProblem) -> tuple[np.ndarray, int, int, int]:
+    """:func:`accelsim.kernels.scnn.scnn_cycles` of the problem."""
+    return scnn_cycles(*p.weights.csr, np.ascontiguousarray(p.plane), p.rows, p.cols, p.geo)
 
 
-def _scnn_problem(w_nz: tuple[np.ndarray, ...], n_out: int, n_in: int,
-                  a_nz: tuple[np.ndarray, np.ndarray, np.ndarray], a_pe: np.ndarray,
-                  spec: ScnnSpec, mapping: tuple[int, ...], out_hw: tuple[int, int],
-                  dense_macs: int, filter_elems: int, window_source: int, filters_key: object,
-                  window_key: object, w_csr: tuple[np.ndarray, ...] | None = None
-                  ) -> ScnnProblem:
-    """Build the CSR work: ``w_nz = (k, c, r, s)`` of the non-zero weights (``n_out`` output,
-    ``n_in`` reduction channels; or their :func:`_weight_csr` ``w_csr``), ``a_nz = (c, y,
-    x)`` of the non-zero activations with their PE ``a_pe``; ``mapping = (my, by, cy, dy, mx,
-    bx, cx, dx)``; ``out_hw = (OH, OW)``."""
-    w_ptr, wk, wr, ws = _weight_csr(w_nz, n_out, n_in, spec) if w_csr is None else w_csr
-    ac, ay, ax = (np.asarray(v, np.int64) for v in a_nz)
-    groups = ceil_div(n_out, spec.output_channel_group)
-    a_order, a_ptr = _csr(np.asarray(a_pe, np.int64) * n_in + ac, spec.pes * n_in, ay, ax)
-    geo = np.array([n_in, groups, spec.pes, spec.weights_per_cycle, spec.activations_per_cycle,
-                    spec.accumulator_banks, spec.output_channel_group, out_hw[0], out_hw[1],
-                    *mapping], np.int64)
-    return ScnnProblem(w_ptr, wk, wr, ws, a_ptr, ay[a_order], ax[a_order], geo, dense_macs,
-                       filter_elems, n_out, window_source, out_hw[0] * out_hw[1] * n_out,
-                       filters_key, window_key)
+def scnn_closed_form(p: ScnnProblem) -> bool | None:
+    """Whether a lowered problem's cycles follow from its counts
+    (:func:`accelsim.kernels.scnn.scnn_count_cycles`): ``True`` when every vector pair costs
+    a cycle per weight, ``False`` when one cycle, ``None`` when neither is proven.  Window
+    ``x`` (on PE ``x // tw``) and output channel k meet in bank ``(kk * n_w + x) mod A``
+    (``kk = k mod Kc``), every product kept: the windows of a vector reach distinct banks
+    when ``tw <= A``; then when every ``kk * n_w`` is one bank, each bank a pair reaches
+    takes one product per weight, and when they are all distinct and every PE holds one
+    window (``tw = 1``), no two products of a pair meet."""
+    banks, kc, n_w = int(p.geo[5]), int(p.geo[6]), int(p.geo[8])
+    tw = ceil_div(n_w, p.cols)
+    if not p.gemm or tw > banks:
+        return None
+    rot = np.arange(min(kc, p.weights.n_out)) * n_w % banks
+    if np.all(rot == rot[0]):
+        return True
+    if np.unique(rot).size == rot.size and tw == 1:
+        return False
+    return None
 
 
-def _plane_pe(y: np.ndarray, x: np.ndarray, h: int, w: int, spec: ScnnSpec) -> np.ndarray:
-    """Planar tiling: PE of pixel (y, x) of an h x w plane."""
-    th, tw = ceil_div(h, spec.pe_rows), ceil_div(w, spec.pe_columns)
-    return (y // th) * spec.pe_columns + x // tw
+def closed_form_cycles(p: ScnnProblem, per_weight: bool) -> tuple[np.ndarray, int, int, int]:
+    """:func:`accelsim.kernels.scnn.scnn_count_cycles` of a lowered problem (``per_weight``:
+    :func:`scnn_closed_form`)."""
+    return scnn_count_cycles(p.weights.gemm_counts(int(p.geo[3])), p.plane[:, 0].T, p.cols,
+                             int(p.geo[4]), per_weight)
+
+
+def _geo(n_in: int, n_out: int, spec: ScnnSpec, out_hw: tuple[int, int],
+         mapping: tuple[int, ...]) -> np.ndarray:
+    """``geo`` of :mod:`accelsim.kernels.scnn`; ``mapping = (my, by, cy, dy, mx, bx, cx,
+    dx)``, ``out_hw = (OH, OW)``."""
+    return np.array([n_in, ceil_div(n_out, spec.output_channel_group), spec.pes,
+                     spec.weights_per_cycle, spec.activations_per_cycle,
+                     spec.accumulator_banks, spec.output_channel_group, *out_hw, *mapping],
+                    np.int64)
 
 
 def _gemm_problem(p: LoweredProblem, spec: ScnnSpec, source: int | None,
                   key: object, reuse: list) -> ScnnProblem:
     """A lowered problem as a Cartesian product: channel = reduction element, weights = the
     filters, the plane = the windows (1 x n_windows) split evenly over all PEs.  ``reuse``
-    holds the last ``(filters, weight CSR)``: the backward-weight taps of a sample share
-    their filter array, whose CSR is built once."""
+    holds the last ``(filters, ScnnWeights)``: the backward-weight taps of a sample share
+    their filter array, analysed once."""
     x = (p.windows != 0).reshape(p.n_windows, -1)
     n_f, n_w, k = p.n_filters, x.shape[0], x.shape[1]
     if not reuse or reuse[0] is not p.filters:
         f = (p.filters != 0).reshape(p.n_filters, -1)
-        wk, wc = np.nonzero(f)
-        zeros_w = np.zeros_like(wk)
-        reuse[:] = [p.filters, _weight_csr((wk, wc, zeros_w, zeros_w), n_f, k, spec)]
-    aw, ac = np.nonzero(x)
-    per_pe = ceil_div(n_w, spec.pes)
+        reuse[:] = [p.filters, ScnnWeights(f[:, :, None, None], spec.output_channel_group)]
     src = n_w * k if source is None else min(source, n_w * k)
-    return _scnn_problem((), n_f, k, (ac, np.zeros_like(aw), aw), aw // per_pe, spec,
-                         (1, 0, 0, 1, 1, 0, 0, 1), (1, n_w), n_f * n_w * k, n_f * k, src,
-                         id(p.filters), key, reuse[1])
+    return ScnnProblem(reuse[1], x.T[:, None, :], 1, spec.pes,
+                       _geo(k, n_f, spec, (1, n_w), (1, 0, 0, 1, 1, 0, 0, 1)), True,
+                       n_f * n_w * k, n_f * k, n_f, src, n_f * n_w, id(p.filters), key)
 
 
 def _gemm_problems(geometry: LayerGeometry, pass_name: str, first: np.ndarray,
@@ -176,36 +218,31 @@ def iter_scnn_problems(geometry: LayerGeometry, pass_name: str, first: np.ndarra
     weight = np.asarray(first) != 0
     plane = np.asarray(second) != 0
     taps = g.kernel_h * g.kernel_w
+    forward = pass_name == "forward"
+    if forward:
+        mapping = (1, -g.dilation_h, g.padding_h, g.stride_h,
+                   1, -g.dilation_w, g.padding_w, g.stride_w)
+        geo = _geo(cg, mg, spec, (g.output_h, g.output_w), mapping)
+        dense = g.output_h * g.output_w * mg * cg * taps
+        channels, source = cg, cg * g.input_h * g.input_w
+    else:
+        mapping = (g.stride_h, g.dilation_h, -g.padding_h, 1,
+                   g.stride_w, g.dilation_w, -g.padding_w, 1)
+        geo = _geo(mg, cg, spec, (g.input_h, g.input_w), mapping)
+        dense = sum(ny * nx * len(ty) * len(tx) for _, ny, ty, _ in phases(g, "h")
+                    for _, nx, tx, _ in phases(g, "w")) * mg * cg
+        channels, source = mg, mg * g.output_h * g.output_w
+    out_elems = int(geo[7] * geo[8]) * (mg if forward else cg)
     for gi in range(g.groups):
         w = weight[gi * mg:(gi + 1) * mg]  # [Mg, Cg, kh, kw]
-        m_nz, c_nz, r_nz, s_nz = np.nonzero(w)
-        # the weights of a group are the same for every sample: sorted once
-        w_csr = (_weight_csr((m_nz, c_nz, r_nz, s_nz), mg, cg, spec) if pass_name == "forward"
-                 else _weight_csr((c_nz, m_nz, r_nz, s_nz), cg, mg, spec))
+        # the weights of a group are the same for every sample: analysed once
+        weights = ScnnWeights(w if forward else np.ascontiguousarray(w.transpose(1, 0, 2, 3)),
+                              spec.output_channel_group)
         for n in range(plane.shape[0]):
-            if pass_name == "forward":
-                a = plane[n, gi * cg:(gi + 1) * cg]  # [Cg, H, W]
-                ac, ay, ax = np.nonzero(a)
-                pe = _plane_pe(ay, ax, g.input_h, g.input_w, spec)
-                mapping = (1, -g.dilation_h, g.padding_h, g.stride_h,
-                           1, -g.dilation_w, g.padding_w, g.stride_w)
-                dense = g.output_h * g.output_w * mg * cg * taps
-                yield _scnn_problem((m_nz, c_nz, r_nz, s_nz), mg, cg, (ac, ay, ax), pe, spec,
-                                    mapping, (g.output_h, g.output_w), dense, mg * cg * taps,
-                                    cg * g.input_h * g.input_w, ("scnn-w", gi),
-                                    ("forward", n, n + 1, gi), w_csr)
-            else:
-                a = plane[n, gi * mg:(gi + 1) * mg]  # output gradient [Mg, Ho, Wo]
-                ac, ay, ax = np.nonzero(a)
-                pe = _plane_pe(ay, ax, g.output_h, g.output_w, spec)
-                mapping = (g.stride_h, g.dilation_h, -g.padding_h, 1,
-                           g.stride_w, g.dilation_w, -g.padding_w, 1)
-                dense = sum(ny * nx * len(ty) * len(tx) for _, ny, ty, _ in phases(g, "h")
-                            for _, nx, tx, _ in phases(g, "w")) * mg * cg
-                yield _scnn_problem((c_nz, m_nz, r_nz, s_nz), cg, mg, (ac, ay, ax), pe, spec,
-                                    mapping, (g.input_h, g.input_w), dense, mg * cg * taps,
-                                    mg * g.output_h * g.output_w, ("scnn-w", gi),
-                                    ("backward_input", n, n + 1, gi), w_csr)
+            a = plane[n, gi * channels:(gi + 1) * channels]  # [channels, H, W]
+            yield ScnnProblem(weights, a, spec.pe_rows, spec.pe_columns, geo,
+                              False, dense, mg * cg * taps, weights.n_out, source, out_elems,
+                              ("scnn-w", gi), (pass_name, n, n + 1, gi))
 
 
 def crossbar_stages(spec: ScnnSpec) -> int:
@@ -216,8 +253,9 @@ def crossbar_stages(spec: ScnnSpec) -> int:
 
 def _scnn_timing(p: ScnnProblem, hw: Hardware) -> ProblemTiming:
     spec, bits = hw.scnn, hw.array.pe_bits
-    groups, products, kept, pairs = _scnn_cycles(p.w_ptr, p.w_k, p.w_r, p.w_s,
-                                                          p.a_ptr, p.a_y, p.a_x, p.geo)
+    closed = scnn_closed_form(p)
+    groups, products, kept, pairs = kernel_cycles(p) if closed is None else \
+        closed_form_cycles(p, closed)
     compute = int(groups.sum())
     macs = spec.multipliers
     breakdown = CycleBreakdown(ceil_div(p.dense_macs, macs), compute, ceil_div(int(kept), macs),

@@ -1,21 +1,29 @@
 """SCNN's Cartesian-product PE array with accumulator-bank conflicts (Parashar et al., ISCA
-2017): the numba kernel and its numpy reference (:mod:`accelsim.arrays.scnn` builds the work).
+2017): the cycle counts of one problem (the numba kernels: :mod:`accelsim.kernels.scnn_banks`),
+a closed form for lowered GEMMs, and the numpy reference (:mod:`accelsim.arrays.scnn`
+builds the work).
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from accelsim.kernels.scnn_banks import _count_cycles, _group_cycles, _product_cycles
+from accelsim.kernels.scnn_masks import _plane_counts, _plane_masks, _weight_csr
 from accelsim.kernels.threads import split_run
 
-# Work of one problem (built by :func:`accelsim.arrays.scnn.scnn_problems`), in CSR form:
+__all__ = ["plane_counts", "plane_csr", "scnn_count_cycles", "scnn_cycles", "weight_counts",
+           "weight_csr"]
+
+# Work of one problem (built by :func:`accelsim.arrays.scnn.scnn_work`), in CSR form:
 #
 # * weights, sorted by (group g, reduction channel c, output channel k, r, s): the non-zeros of
-#   (g, c) are ``w_k/w_r/w_s[w_ptr[g*C + c]:w_ptr[g*C + c + 1]]``; group g holds the output
-#   channels ``[g*Kc, (g+1)*Kc)``;
-# * activations, sorted by (PE p, channel c, y, x): the non-zeros of (p, c) are
-#   ``a_y/a_x[a_ptr[p*C + c]:a_ptr[p*C + c + 1]]``;
+#   (g, c) are ``w_kk/w_tap[w_ptr[g*C + c]:w_ptr[g*C + c + 1]]`` (``w_kk = k mod Kc``; group g
+#   holds the output channels ``[g*Kc, (g+1)*Kc)``; the tap ``w_tap`` is ``(tap_r, tap_s)[w_tap]``,
+#   the reference takes ``w_k/w_r/w_s`` per weight);
+# * activations, sorted by (channel c, PE p, y, x): the non-zeros of (c, p) are
+#   ``a_y/a_x[a_ptr[c*P + p]:a_ptr[c*P + p + 1]]`` (:func:`plane_csr`; the kernels read the
+#   plane itself);
 # * ``geo = (C, G, P, F, I, A, Kc, OH, OW, my, by, cy, dy, mx, bx, cx, dx)``: a product of
 #   weight (k, r, s) and activation (y, x) lands on output row ``oy = (y*my + r*by + cy) / dy``
 #   (likewise ox) when the division is exact and ``0 <= oy < OH`` (``0 <= ox < OW``); other
@@ -33,110 +41,138 @@ from accelsim.kernels.threads import split_run
 # output: the effectual MACs), and (F, I) vector pairs processed (= cycles without conflicts).
 
 
-@numba.njit(cache=True, nogil=True)
-def _split(v, d):
-    """Floor quotient and remainder of every ``v`` by ``d > 0`` (``0 <= rem < d``)."""
-    q = np.empty(v.size, np.int64)
-    r = np.empty(v.size, np.int64)
-    for i in range(v.size):
-        q[i] = v[i] // d
-        r[i] = v[i] - q[i] * d
-    return q, r
+def plane_csr(plane: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, ...]:
+    """The activations of ``plane [C, H, W]`` tiled over ``rows x cols`` PEs (pixel (y, x)
+    on PE ``(y // th) * cols + x // tw``, ``th = ceil(H / rows)``, ``tw = ceil(W / cols)``)
+    in the CSR form above: ``(a_ptr, a_y, a_x)``."""
+    n_c, h, w = plane.shape
+    th, tw = -(-h // rows), -(-w // cols)
+    if (th * rows, tw * cols) != (h, w):
+        plane = np.pad(plane, ((0, 0), (0, th * rows - h), (0, tw * cols - w)))
+    tiles = plane.reshape(n_c, rows, th, cols, tw).transpose(0, 1, 3, 2, 4)
+    c, pr, pc, ty, tx = np.nonzero(tiles)  # sorted by (channel, PE, y, x)
+    a_ptr = np.zeros(n_c * rows * cols + 1, np.int64)
+    np.cumsum(np.bincount((c * rows + pr) * cols + pc, minlength=a_ptr.size - 1),
+              out=a_ptr[1:])
+    return a_ptr, pr * th + ty, pc * tw + tx
 
 
-@numba.njit(cache=True, nogil=True)
-def _scnn_pes(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo, busy, k0, k1, cyc, counts):
-    """PEs ``busy[k0:k1]`` (PEs with activations) of :func:`_scnn_cycles`: ``cyc[g, p]`` the cycles of PE ``p`` in group
-    ``g``; ``counts[p] = (products, kept, vector pairs)``.  A product's output row is
-    ``oy = (a_y*my + cy + w_r*by) / dy``: both parts are split once into a quotient and a
-    remainder by ``dy``, so that a product lands on a row iff the remainders sum to 0 or
-    ``dy`` (no division per product); likewise the columns."""
-    n_c, n_g, f_vec, i_vec, banks, kc = geo[0], geo[1], geo[3], geo[4], geo[5], geo[6]
-    oh, ow = geo[7], geo[8]
-    my, by, cy, dy, mx, bx, cx, dx = geo[9], geo[10], geo[11], geo[12], geo[13], geo[14], \
-        geo[15], geo[16]
-    qay, ray = _split(a_y * my + cy, dy)
-    qax, rax = _split(a_x * mx + cx, dx)
-    qwy, rwy = _split(w_r * by, dy)
-    qwx, rwx = _split(w_s * bx, dx)
-    plane = (w_k % kc) * oh * ow
-    pow2 = banks & (banks - 1) == 0
-    unit = dy == 1 and dx == 1
-    load = np.zeros(banks, np.int64)
-    touched = np.zeros(f_vec * i_vec, np.int64)
-    for k in range(k0, k1):
-        p = busy[k]
-        products = kept = pairs = 0
-        for g in range(n_g):
-            cycles = 0
-            for c in range(n_c):
-                w0, w1 = w_ptr[g * n_c + c], w_ptr[g * n_c + c + 1]
-                a0, a1 = a_ptr[p * n_c + c], a_ptr[p * n_c + c + 1]
-                if w0 == w1 or a0 == a1:
-                    continue
-                for i0 in range(w0, w1, f_vec):
-                    i1 = min(w1, i0 + f_vec)
-                    for j0 in range(a0, a1, i_vec):
-                        j1 = min(a1, j0 + i_vec)
-                        products += (i1 - i0) * (j1 - j0)
-                        pairs += 1
-                        n_t = 0
-                        worst_bank = 0
-                        for i in range(i0, i1):
-                            wy, wx, qy, qx = rwy[i], rwx[i], qwy[i], qwx[i]
-                            for j in range(j0, j1):
-                                if unit:  # stride 1: every product lands on a pixel
-                                    oy = qay[j] + qy
-                                    ox = qax[j] + qx
-                                else:
-                                    sy = ray[j] + wy
-                                    sx = rax[j] + wx
-                                    if (sy != 0 and sy != dy) or (sx != 0 and sx != dx):
-                                        continue
-                                    oy = qay[j] + qy + (sy != 0)
-                                    ox = qax[j] + qx + (sx != 0)
-                                # one unsigned compare: negative or past the edge
-                                if np.uint64(oy) >= np.uint64(oh) or \
-                                        np.uint64(ox) >= np.uint64(ow):
-                                    continue
-                                kept += 1
-                                t = plane[i] + oy * ow + ox
-                                b = t & (banks - 1) if pow2 else t % banks
-                                if load[b] == 0:
-                                    touched[n_t] = b
-                                    n_t += 1
-                                load[b] += 1
-                                if load[b] > worst_bank:
-                                    worst_bank = load[b]
-                        for t in range(n_t):
-                            load[touched[t]] = 0
-                        cycles += max(1, worst_bank)
-            cyc[g, p] = cycles
-        counts[p, 0] = products
-        counts[p, 1] = kept
-        counts[p, 2] = pairs
+MIN_SPLIT = 2_000_000  # steps (about a nanosecond each) of a kernel call below which it runs
+                       # in one thread: starting the others would cost more than they save
+MASK_STEP = 8  # steps per (activation, tap) of the masks
 
 
-def _scnn_cycles(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo):
-    """The SCNN work of one problem (see above) -> ``(group_cycles[G], products, kept,
-    vector_pairs)``.  The PEs are independent until they synchronise: they are split among
-    the kernel threads (:func:`accelsim.kernels.threads.split_run`), each writing its own
-    rows, and reduced here in order (the same result for any thread count)."""
-    n_g, n_p = int(geo[1]), int(geo[2])
+def _run(fn, n: int, steps: int) -> None:
+    """``fn(start, stop)`` over ``0:n``, split among the kernel threads when there are at
+    least :data:`MIN_SPLIT` ``steps`` of work."""
+    if steps < MIN_SPLIT:
+        fn(0, n)
+    else:
+        split_run(fn, n)
+
+
+def _bank_masks(plane, rows, cols, na, kh, kw, geo, layers):
+    """:func:`accelsim.kernels.scnn_masks._plane_masks` of every channel, split among the
+    kernel threads: ``(v_ptr, v_pe, masks, nonempty, kept, depth)``."""
+    n_c, n_t = plane.shape[0], kh * kw
+    v_ptr = np.zeros(n_c + 1, np.int64)
+    np.cumsum((-(-na // int(geo[4]))).sum(axis=1), out=v_ptr[1:])
+    v_pe = np.empty(v_ptr[-1], np.int64)
+    masks = np.zeros((layers, n_t, v_ptr[-1]), np.uint64)
+    nonempty = np.zeros((layers, n_t, n_c), np.bool_)
+    nonempty[0] = True
+    kept = np.zeros((n_c, n_t), np.int64)
+    depth = np.ones(n_c, np.int64)
+    _run(lambda c0, c1: _plane_masks(plane, rows, cols, v_ptr, kh, kw, geo, c0, c1, v_pe, masks,
+                                     nonempty, kept, depth), n_c, int(na.sum()) * n_t * MASK_STEP)
+    return v_ptr, v_pe, masks, nonempty, kept, int(depth.max(initial=1))
+
+
+def scnn_cycles(w_ptr, w_kk, w_tap, tap_r, tap_s, plane, rows, cols, geo
+                ) -> tuple[np.ndarray, int, int, int]:
+    """The SCNN work of one problem (see above; the activations: non-zeros of ``plane [C, H,
+    W]`` tiled as in :func:`plane_csr`) -> ``(group_cycles[G], products, kept,
+    vector_pairs)``.  The channels (building the masks) and then the groups are independent:
+    they are split among the kernel threads (:func:`accelsim.kernels.threads.split_run`),
+    each writing its own rows, and reduced here in order (the same result for any thread
+    count)."""
+    n_c, n_g, n_p, f_vec, i_vec, banks = (int(v) for v in geo[:6])
     cyc = np.zeros((n_g, n_p), np.int64)
-    counts = np.zeros((n_p, 3), np.int64)
-    n_c = int(geo[0])
-    # only PEs with activations work (an idle PE has 0 cycles): they are what is shared
-    busy = np.flatnonzero(a_ptr[n_c::n_c] > a_ptr[:-1:n_c]) if n_c else np.zeros(0, np.int64)
-    split_run(lambda k0, k1: _scnn_pes(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo, busy, k0,
-                                       k1, cyc, counts), busy.size)
+    kept = np.zeros(n_g, np.int64)
+    na = _plane_counts(plane, rows, cols)
+    nw = np.diff(w_ptr).reshape(n_g, n_c)
+    if banks <= 64:
+        kh, kw = int(tap_r.max()) + 1, int(tap_s.max()) + 1  # taps: t = r * kw + s
+        v_ptr, v_pe, masks, nonempty, kept_ct, depth = _bank_masks(plane, rows, cols, na, kh,
+                                                                   kw, geo, 1)
+        if depth > 1:  # products of one weight meet in a bank: layered masks
+            v_ptr, v_pe, masks, nonempty, kept_ct, depth = _bank_masks(plane, rows, cols, na, kh,
+                                                                       kw, geo, i_vec)
+            masks, nonempty = masks[:depth].copy(), nonempty[:depth].copy()
+        steps = int(nw.sum(axis=0) @ np.diff(v_ptr)) * depth
+        nvec = -(-na // i_vec)
+        _run(lambda g0, g1: _group_cycles(w_ptr, w_kk, w_tap, v_ptr, v_pe, nvec, masks, nonempty,
+                                          kept_ct, geo, g0, g1, cyc, kept), n_g, steps)
+    else:
+        a_ptr, a_y, a_x = plane_csr(plane, rows, cols)
+        w_r, w_s = tap_r[w_tap], tap_s[w_tap]
+        _run(lambda g0, g1: _product_cycles(w_ptr, w_kk, w_r, w_s, a_ptr, a_y, a_x, geo, g0, g1,
+                                            cyc, kept), n_g, int(nw.sum(axis=0) @ na.sum(axis=1)))
+    products = int(nw.sum(axis=0) @ na.sum(axis=1))
+    pairs = int((-(-nw // f_vec)).sum(axis=0) @ (-(-na // i_vec)).sum(axis=1))
     group_cycles = cyc.max(axis=1) if n_p else np.zeros(n_g, np.int64)
-    total = counts.sum(axis=0)
-    return group_cycles, int(total[0]), int(total[1]), int(total[2])
+    return group_cycles, products, int(kept.sum()), pairs
+
+
+def weight_csr(w: np.ndarray, kc: int) -> tuple[np.ndarray, ...]:
+    """The non-zeros of ``w [K, C, kh, kw]`` (K output channels) in the CSR form above:
+    ``(w_ptr, w_kk, w_tap, tap_r, tap_s)``."""
+    n_k, n_c, kh, kw = w.shape
+    w_ptr, w_kk, w_tap = _weight_csr(np.flatnonzero(w), n_k, n_c, kh * kw, int(kc))
+    taps = np.arange(kh * kw)
+    return w_ptr, w_kk, w_tap, taps // w.shape[3], taps % w.shape[3]
+
+
+def plane_counts(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Non-zero activations of ``plane [C, H, W]`` per (channel, PE) ``[C, rows * cols]``
+    (tiled as in :func:`plane_csr`)."""
+    return _plane_counts(np.ascontiguousarray(plane), int(rows), int(cols))
+
+
+def weight_counts(nw: np.ndarray, f_vec: int) -> tuple[np.ndarray, ...]:
+    """What :func:`scnn_count_cycles` needs of the non-zero weights ``nw[G, K]`` of every
+    (group, element): ``(nw.T, ceil(nw / F).T, weights per element, weight vectors per
+    element)``."""
+    nw = np.asarray(nw, np.int64)
+    nwv = -(-nw // int(f_vec))
+    return (np.ascontiguousarray(nw.T), np.ascontiguousarray(nwv.T), nw.sum(axis=0),
+            nwv.sum(axis=0))
+
+
+def scnn_count_cycles(counts: tuple[np.ndarray, ...], x: np.ndarray, cols: int, i_vec: int,
+                      per_weight: bool) -> tuple[np.ndarray, int, int, int]:
+    """:func:`scnn_cycles` of a lowered problem in closed form from the counts alone --
+    ``counts`` (:func:`weight_counts`) and windows ``x [n_w, K]`` split evenly over ``cols``
+    PEs (the plane ``x.T [K, 1, n_w]``) -- for work where every product is kept and a vector
+    pair costs a cycle per weight (``per_weight``: all its products meet in one bank per
+    activation) or one cycle (else: no two of its products meet).  The caller proves which
+    (:func:`accelsim.arrays.scnn.scnn_closed_form`).  The PEs are split among the kernel
+    threads, each writing its own rows."""
+    nw_t, nwv_t, w_sum, wv_sum = counts
+    per_pair = nw_t if per_weight else nwv_t
+    x = np.ascontiguousarray(x)
+    cols, i_vec = int(cols), int(i_vec)
+    cyc = np.zeros((cols, nw_t.shape[1]), np.int64)
+    totals = np.zeros((cols, 2), np.int64)
+    _run(lambda p0, p1: _count_cycles(per_pair, w_sum, wv_sum, x, cols, i_vec, p0, p1, cyc,
+                                      totals), cols, x.size + per_pair.size)
+    group_cycles = cyc.max(axis=0) if cols else np.zeros(nw_t.shape[1], np.int64)
+    products, pairs = (int(v) for v in totals.sum(axis=0))
+    return group_cycles, products, products, pairs
 
 
 def _scnn_cycles_ref(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo):
-    """numpy reference of :func:`_scnn_cycles`: each (F, I) vector pair's products at once."""
+    """numpy reference of :func:`scnn_cycles`: each (F, I) vector pair's products at once."""
     n_c, n_g, n_p, f_vec, i_vec, banks, kc, oh, ow = (int(v) for v in geo[:9])
     my, by, cy, dy, mx, bx, cx, dx = (int(v) for v in geo[9:17])
     group_cycles = np.zeros(n_g, np.int64)
@@ -147,7 +183,7 @@ def _scnn_cycles_ref(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo):
             cycles = 0
             for c in range(n_c):
                 ws = np.arange(w_ptr[g * n_c + c], w_ptr[g * n_c + c + 1])
-                acts = np.arange(a_ptr[p * n_c + c], a_ptr[p * n_c + c + 1])
+                acts = np.arange(a_ptr[c * n_p + p], a_ptr[c * n_p + p + 1])
                 for wv in (ws[i:i + f_vec] for i in range(0, ws.size, f_vec)):
                     for av in (acts[j:j + i_vec] for j in range(0, acts.size, i_vec)):
                         wi, aj = np.meshgrid(wv, av, indexing="ij")

@@ -39,6 +39,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import simpy
 
 from accelsim.spec.hardware import Hardware
@@ -99,20 +100,23 @@ def blocks_of(problems: Sequence, hw: Hardware) -> list[Block]:
     f_key = w_key = None
     for index, p in enumerate(problems):
         f_tiles = _group(p.round_bytes, w_slot)
-        w_tiles = _group(p.window_set_bytes, a_slot)
+        # per window tile: its bytes, and the cycles and output bytes of every round with it
+        w_tiles = [(int(sum(p.window_set_bytes[s0:s1])),
+                    np.asarray(p.block_cycles)[:, s0:s1].sum(axis=1).tolist(),
+                    np.asarray(p.out_bytes)[:, s0:s1].sum(axis=1).tolist())
+                   for s0, s1 in _group(p.window_set_bytes, a_slot)]
+        window = ("problem", index) if p.window_key is None else p.window_key
         for ft, (r0, r1) in enumerate(f_tiles):
             f_bytes = int(sum(p.round_bytes[r0:r1]))
+            key = (p.filters_key, ft)
             for rnd in range(r0, r1):
-                for wt, (s0, s1) in enumerate(w_tiles):
-                    key = (p.filters_key, ft)
+                for wt, (w_bytes, cycles, out) in enumerate(w_tiles):
                     if key != f_key:
                         f_key, f_inst = key, f_inst + 1
-                    wkey = (("problem", index) if p.window_key is None else p.window_key, wt)
-                    if wkey != w_key:
-                        w_key, w_inst = wkey, w_inst + 1
-                    blocks.append(Block(int(p.block_cycles[rnd, s0:s1].sum()), f_inst, f_bytes,
-                                        w_inst, int(sum(p.window_set_bytes[s0:s1])),
-                                        int(p.out_bytes[rnd, s0:s1].sum())))
+                    if (window, wt) != w_key:
+                        w_key, w_inst = (window, wt), w_inst + 1
+                    blocks.append(Block(int(cycles[rnd]), f_inst, f_bytes, w_inst, w_bytes,
+                                        int(out[rnd])))
     return blocks
 
 

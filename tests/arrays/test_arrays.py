@@ -8,11 +8,8 @@ import numpy as np
 import pytest
 
 from accelsim import simulate_layer
-from accelsim.arrays.scnn import scnn_problems
 from accelsim.errors import HardwareError
-from accelsim.kernels.scnn import _scnn_cycles, _scnn_cycles_ref
 from accelsim.spec.array_sections import ArraySpec
-from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import (
     Hardware,
     builtin_hardware,
@@ -89,36 +86,6 @@ def test_ideal_cycles_formula():
 
 
 # ---- SCNN ---------------------------------------------------------------------------------
-def _scnn_case(rng, n_in, n_out, size, k, density):
-    g = LayerGeometry(name="c", kind="conv", in_channels=n_in, out_channels=n_out, kernel_h=k,
-                      kernel_w=k, stride_h=1, stride_w=1, padding_h=k // 2, padding_w=k // 2,
-                      input_h=size, input_w=size, output_h=size, output_w=size)
-    w = rng.random((n_out, n_in, k, k)) < density
-    a = rng.random((1, n_in, size, size)) < density
-    return g, w, a
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_scnn_kernel_matches_reference(seed):
-    rng = np.random.default_rng(seed)
-    g, w, a = _scnn_case(rng, int(rng.integers(1, 5)), int(rng.integers(1, 12)),
-                         int(rng.integers(3, 9)), int(rng.choice([1, 3])), rng.uniform(0.2, 1))
-    spec = ScnnSpec(pe_rows=int(rng.integers(1, 4)), pe_columns=int(rng.integers(1, 4)),
-                    weights_per_cycle=int(rng.integers(1, 5)),
-                    activations_per_cycle=int(rng.integers(1, 5)),
-                    accumulator_banks=int(rng.integers(1, 9)),
-                    output_channel_group=int(rng.integers(1, 6)))
-    grad = rng.random((1, g.out_channels, g.output_h, g.output_w)) < 0.6
-    work = (scnn_problems(g, "forward", w, a, spec)
-            + scnn_problems(g, "backward_input", w, grad, spec)
-            + scnn_problems(g, "backward_weight", a, grad, spec))
-    for p in work:
-        args = (p.w_ptr, p.w_k, p.w_r, p.w_s, p.a_ptr, p.a_y, p.a_x, p.geo)
-        got, want = _scnn_cycles(*args), _scnn_cycles_ref(*args)
-        assert np.array_equal(got[0], want[0])
-        assert tuple(int(v) for v in got[1:]) == tuple(int(v) for v in want[1:])
-
-
 def test_scnn_one_multiplier_counts_cartesian_products():
     """F = I = 1, one PE, one group: every product is its own cycle (no conflicts possible),
     so compute = sum over input channels of nnz(weights of c) x nnz(activations of c)."""
