@@ -337,6 +337,7 @@ class BitTacticalModel(ArrayModel):
 
     kind = "bit-tactical"
     name = "Bit-Tactical"
+    concurrent_passes = True
 
     def needs_values(self, hw: Hardware) -> bool:
         return hw.backend.serial
