@@ -344,13 +344,17 @@ class BitTacticalModel(ArrayModel):
 
     def problems(self, geometry: LayerGeometry, pass_name: str,
                  operands: Sequence[np.ndarray], hw: Hardware) -> list[Work]:
-        lowered, rule = as_masks(operands), ""
-        if hw.backend.serial:
+        rule = ""
+        if hw.backend.serial:  # the window operand is quantised: only the other is a mask
             i = WINDOW_OPERAND[pass_name]
+            lowered = list(operands)
+            lowered[1 - i] = as_masks([operands[1 - i]])[0]
             lowered[i], rule = quantise_window(operands[i], hw.backend, geometry.name, pass_name)
             if twos_complement(hw.backend, rule, operands[i]):  # TCLp reads the signs too
                 lowered[i] = np.where(np.asarray(operands[i]) < 0, -lowered[i].astype(np.int32),
                                       lowered[i].astype(np.int32))
+        else:
+            lowered = as_masks(operands)
         if hw.frontend.fold_first_layer and folds(geometry, pass_name):
             geometry, lowered[0], lowered[1] = fold_first_layer(geometry, lowered[0], lowered[1])
         work = lowered_work(geometry, pass_name, lowered[0], lowered[1], lanes=hw.array.lanes,
