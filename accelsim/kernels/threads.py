@@ -41,11 +41,6 @@ R = TypeVar("R")
 
 _THREADS: ContextVar[int | None] = ContextVar("accelsim_kernel_threads", default=None)
 
-#: ranges :func:`split_run` cuts its work into per kernel thread (at most), so that a thread
-#: that joins late still finds some
-PIECES_PER_THREAD = 4
-
-
 def available_threads() -> int:
     """Threads the kernels may use at most in this process: ``NUMBA_NUM_THREADS`` when set
     (sweep workers set it to their share of the cores), else every core this process may
@@ -185,22 +180,32 @@ def _run_job(fn: Callable[[int], R], n: int) -> list[R]:
     return job.results  # type: ignore[return-value]
 
 
+def _guided(blocks: int, threads: int) -> list[int]:
+    """Block counts of the ranges of :func:`split_run`: each ``1 / (2 * threads)`` of what is
+    left (at least one block), so ranges shrink towards the end and a thread that joins late
+    or finishes early finds small ones."""
+    sizes, left = [], blocks
+    while left:
+        sizes.append(max(1, left // (2 * threads)))
+        left -= sizes[-1]
+    return sizes
+
+
 def split_run(fn: Callable[[int, int], object], n: int, align: int = 1) -> None:
     """Run ``fn(start, stop)`` over ``0:n`` split into contiguous ranges (bounds multiples of
-    ``align``; up to :data:`PIECES_PER_THREAD` per kernel thread) shared among the kernel
-    threads.  ``fn`` must write only what belongs to its range (and release the GIL to gain
+    ``align``, shrinking towards the end: :func:`_guided`) shared among the kernel threads.
+    ``fn`` must write only what belongs to its range (and release the GIL to gain
     anything)."""
-    if n <= 0:
-        fn(0, 0)
-        return
-    blocks = -(-n // max(1, align))
+    align = max(1, align)
+    blocks = -(-n // align)
     threads = current_threads()
-    pieces = max(1, min(blocks, threads * PIECES_PER_THREAD if threads > 1 else 1))
-    per = -(-blocks // pieces) * align
-    bounds = [(a, min(n, a + per)) for a in range(0, n, per)]
-    if len(bounds) == 1:
-        fn(0, n)
+    if n <= 0 or blocks < 2 or threads < 2:
+        fn(0, max(n, 0))
         return
+    bounds, start = [], 0
+    for size in _guided(blocks, threads):
+        bounds.append((start, min(n, start + size * align)))
+        start = bounds[-1][1]
     _run_job(lambda i: fn(*bounds[i]), len(bounds))
 
 
