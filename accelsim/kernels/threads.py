@@ -7,11 +7,13 @@ each writing only its own outputs, whose results come back in item order -- a re
 same for any thread count, which only changes the wall time.
 
 Threads share a job by *claiming* its items one at a time: the calling thread works through
-its own job, and each kernel thread that is idle joins in (one ticket per thread on a queue).
-A job may start jobs of its own (the problems of a pass inside the passes of a layer): the
-caller always works its job to the end and only waits for items that other threads are
-running, so nesting never deadlocks, and a thread that finishes early helps with whatever job
-is still open -- the end of a layer is shared rather than left to one thread.
+its own job, and each kernel thread that is idle joins in (a job is open to ``threads - 1``
+others; an idle thread takes the newest open job, the innermost and finest work).  A job may
+start jobs of its own (the problems of a pass inside the passes of a layer; the ranges of a
+kernel inside a problem): the caller always works its job to the end and only waits for items
+that other threads are running -- joining other open jobs meanwhile -- so nesting never
+deadlocks, and a thread that finishes early helps with whatever is still open: the end of a
+layer is shared rather than left to one thread.
 
 The helper threads are started once per thread count and kept (a pool of ``n - 1`` idle
 threads blocked on a queue).  A forked child starts without them and makes its own on first
@@ -118,7 +120,7 @@ class _Pool:
                 if mine is not None and mine.left == 0:
                     return None
                 if self.open:
-                    return self.open.popleft()
+                    return self.open.pop()  # the newest: the innermost, finest work
                 self.cond.wait()
 
     def join(self, job: _Job) -> None:
