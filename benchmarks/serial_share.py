@@ -5,21 +5,24 @@
 
 Runs the synthetic ResNet-50 SWAT-U 90% training step of ``bench_speed.py --only threads``
 with one kernel thread (after a batch-1 step that loads every kernel) and splits its
-simulation time (the drawing of the layers excluded) in two:
+simulation time (the drawing of the layers excluded), per layer and in total, into:
 
-* ``parallel_s``: time inside the nogil numba kernels (every dispatcher compiled with
-  ``nogil=True`` in :mod:`accelsim.kernels`) called inside a section that two threads would
-  share (:func:`accelsim.kernels.threads.split_run` with at least two blocks,
-  :func:`~accelsim.kernels.threads.map_ordered` with at least two items);
-* ``serial_s``: the rest -- Python orchestration, lowering, numpy preparation, the memory
-  pipeline, kernels outside a shared section, GIL-holding code.
+* ``outside_s``: time outside every section that two threads would share
+  (:func:`accelsim.kernels.threads.map_ordered` of at least two items,
+  :func:`~accelsim.kernels.threads.split_run` of at least two blocks) -- serial whatever
+  the thread count;
+* ``shared_nogil_s``: time inside the nogil numba kernels (every dispatcher of
+  :mod:`accelsim.kernels` compiled with ``nogil=True``) inside such a section;
+* ``shared_gil_s``: the rest of the shared sections (Python, numpy): it overlaps another
+  thread's kernels but, where it holds the GIL, not another thread's Python.
 
-With ``f = serial_s / wall_s`` the best 2-thread ratio is ``1 / (f + (1 - f) / 2)``;
-``balanced_two_thread_ratio`` also charges each shared section its 2-thread makespan (items
-dealt in order to the free thread), so it adds the imbalance of a few uneven items.  The
-serial time is also split by stage (the wrapped functions of :data:`STAGES`), per pass, and
-per layer with ``--layers``.  The script only wraps functions from outside: it changes
-nothing in the package.
+``serial_share`` ``f`` counts everything but the kernels as serial (Amdahl's law, the best
+two-thread ratio ``1 / (f + (1 - f) / 2)``); ``gil_bound_two_thread_ratio`` only the time
+outside the shared sections, each section taking at least its non-kernel time
+(``max(section / 2, non-kernel)``).  The truth lies between: numpy releases the GIL in its
+loops (``py-spy record --gil`` measures the time the GIL is really held).  The largest stages
+by their own time (:data:`STAGES` and the kernels) come last.  The script wraps functions
+from outside: it changes nothing in the package.
 """
 
 from __future__ import annotations
