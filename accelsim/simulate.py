@@ -20,6 +20,7 @@ from accelsim.arrays.breakdown import ZERO, CycleBreakdown
 from accelsim.arrays.registry import model_for
 from accelsim.errors import AccelsimError, ConfigError
 from accelsim.kernels.threads import kernel_threads as _kernel_threads
+from accelsim.kernels.threads import map_ordered
 from accelsim.pipeline.energy import ENERGY_PARTS
 from accelsim.spec.geometry import LayerGeometry, conv_output_size
 from accelsim.spec.hardware import Hardware, load_hardware
@@ -36,6 +37,11 @@ TOTAL = "*total*"
 #: largest pass: output positions x reduction length, 8 bytes each), checked from the shapes
 #: before anything is allocated
 MAX_LOWERED_BYTES = 16 << 30
+
+#: the most bytes a layer's operands may take for the passes of a layer to run at the same
+#: time (each pass lowers its own copy of them; a bigger layer runs its passes in turn, each
+#: still on every kernel thread)
+CONCURRENT_PASS_BYTES = 64 << 20
 
 _DTYPE_KINDS = {"b": "boolean", "c": "complex", "U": "string", "S": "bytes", "O": "object",
                 "M": "datetime", "m": "timedelta", "V": "structured"}
@@ -161,15 +167,34 @@ def _check_passes(passes: Iterable[str]) -> tuple[str, ...]:
     return out
 
 
+def _operand_bytes(operands: dict[str, dict[str, np.ndarray]]) -> int:
+    """Bytes of a layer's distinct operand arrays."""
+    arrays = {id(a): a for roles in operands.values() for a in roles.values()}
+    return sum(int(np.asarray(a).nbytes) for a in arrays.values())
+
+
 def _run_passes(geometry: LayerGeometry, operands: dict[str, dict[str, np.ndarray]],
-                hw: Hardware, passes: Sequence[str]) -> dict[str, CycleBreakdown]:
-    model = model_for(hw)
-    out = {}
-    for pass_name in passes:
-        if pass_name not in operands:
-            continue
+                hws: Sequence[Hardware], passes: Sequence[str]) -> list[dict[str, CycleBreakdown]]:
+    """The passes of one layer on each machine: ``[{pass: breakdown}]`` in machine order.
+    The passes of models that allow it (:attr:`~accelsim.arrays.base.ArrayModel.
+    concurrent_passes`) run at the same time on the kernel threads when the layer's operands
+    take at most :data:`CONCURRENT_PASS_BYTES` (so one pass's preparation overlaps another's
+    kernels); the others, and every pass of a bigger layer, one after the other.  The
+    results do not depend on the order."""
+    tasks = [(i, hw, model_for(hw), p) for i, hw in enumerate(hws) for p in passes
+             if p in operands]
+
+    def run(task: tuple[int, Hardware, Any, str]) -> CycleBreakdown:
+        _, hw, model, pass_name = task
         ops = [np.asarray(operands[pass_name][r]) for r in PASS_ROLES[pass_name]]
-        out[pass_name] = model.run_pass(geometry, pass_name, ops, hw)
+        return model.run_pass(geometry, pass_name, ops, hw)
+
+    together = _operand_bytes(operands) <= CONCURRENT_PASS_BYTES
+    shared = [t for t in tasks if together and t[2].concurrent_passes]
+    done = dict(zip(map(id, shared), map_ordered(run, shared), strict=True))
+    out: list[dict[str, CycleBreakdown]] = [{} for _ in hws]
+    for t in tasks:
+        out[t[0]][t[3]] = done[id(t)] if id(t) in done else run(t)
     return out
 
 
@@ -191,15 +216,14 @@ def simulate_machines(geometry: LayerGeometry, operands: dict[str, dict[str, np.
     """:func:`simulate_operands` of several machines on one layer: the reference runs once
     (and not at all when it is one of the machines: that machine's figures are reused)."""
     hws = [load_hardware(hw) for hw in hardwares]
-    results = [_run_passes(geometry, operands, hw, passes) for hw in hws]
-    if reference is None:
+    ref_hw = None if reference is None else reference_hardware(reference)
+    extra = [] if ref_hw is None or ref_hw in hws else [ref_hw]
+    results = _run_passes(geometry, operands, hws + extra, passes)
+    if ref_hw is None:
         return tuple(LayerReport(geometry, r, hw) for r, hw in zip(results, hws, strict=True))
-    ref_hw = reference_hardware(reference)
-    ref = next((r for r, hw in zip(results, hws, strict=True) if hw == ref_hw), None)
-    if ref is None:
-        ref = _run_passes(geometry, operands, ref_hw, passes)
+    ref = results[-1] if extra else results[hws.index(ref_hw)]
     return tuple(LayerReport(geometry, r, hw, ref, ref_hw)
-                 for r, hw in zip(results, hws, strict=True))
+                 for r, hw in zip(results[:len(hws)], hws, strict=True))
 
 
 def read_operands(layer: LayerData, passes: Sequence[str], values: bool

@@ -70,12 +70,16 @@ def lowered_work(geometry: LayerGeometry, pass_name: str, first: np.ndarray,
 class ArrayModel(ABC):
     """One kind of PE array: ``kind`` is its ``[array] kind``, ``name`` a human label,
     ``passes`` the training passes it models; ``self_baseline``: the machine is its own dense
-    baseline (its base energy is its energy)."""
+    baseline (its base energy is its energy); ``concurrent_passes``: the passes of a small
+    layer may run at the same time on the kernel threads (:func:`accelsim.simulate.
+    simulate_operands`), worth it where much of a pass holds the GIL (preparation in numpy)
+    and the memory of two passes in flight is small."""
 
     kind: ClassVar[str]
     name: ClassVar[str]
     passes: ClassVar[tuple[str, ...]] = PASSES
     self_baseline: ClassVar[bool] = False
+    concurrent_passes: ClassVar[bool] = False
 
     def needs_values(self, hw: Hardware) -> bool:
         """Whether the model reads operand values (else only the non-zero masks)."""

@@ -61,7 +61,7 @@ from accelsim.kernels.recoding import (
     twos_complement_precisions,
 )
 from accelsim.kernels.serial_filters import column_state, serial_filters
-from accelsim.kernels.threads import map_ordered
+from accelsim.kernels.threads import current_threads, map_ordered, split_run
 from accelsim.lowering.fold import fold_first_layer, folds
 from accelsim.numeric import ceil_div
 from accelsim.pipeline.area import mux_width
@@ -116,6 +116,23 @@ def select_bits(hw: Hardware) -> int:
     return math.ceil(math.log2(k + 1)) if k else 0
 
 
+def _sources(nonzero: np.ndarray, offsets: np.ndarray, lookahead: int, priority: int,
+             lookaside: int, occupy_zeros: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`accelsim.kernels.serial._schedule_sources` of the sets ``nonzero[sets, lines,
+    rows, lanes]`` (C-contiguous), whose sets are independent: ranges of sets are shared
+    among the kernel threads (:func:`~accelsim.kernels.threads.split_run`)."""
+    args = (offsets, lookahead, priority, lookaside, occupy_zeros)
+    if nonzero.shape[0] < 2 or current_threads() < 2:
+        return serial._schedule_sources(nonzero, *args)
+    steps = np.empty(nonzero.shape[0], np.int64)
+    src = np.empty(nonzero.shape, np.int32)
+
+    def part(a: int, b: int) -> None:
+        steps[a:b], src[a:b] = serial._schedule_sources(nonzero[a:b], *args)
+    split_run(part, nonzero.shape[0])
+    return steps, src
+
+
 def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: str,
                    signed: np.ndarray | None = None, steps_to_columns: bool = False,
                    held: np.ndarray | None = None, carry: np.ndarray | None = None
@@ -144,8 +161,8 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
         nonzero = np.ascontiguousarray(_buffers(f, arr.rows))
         if hw.frontend.kind == "dense" and not be.skip_zero_weights:
             nonzero = np.ones_like(nonzero)  # the dense front end feeds every slot
-        steps, src = serial._schedule_sources(nonzero, offsets, lookahead, priority, lookaside,
-                                                not be.skip_zero_weights)
+        steps, src = _sources(nonzero, offsets, lookahead, priority, lookaside,
+                              not be.skip_zero_weights)
         if be.idle_padding_rows:  # rows padding the last filter set hold no filter
             src[-1, :, n_f - (nonzero.shape[0] - 1) * arr.rows:, :] = -1
         if held is not None:
@@ -160,8 +177,7 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
     nonzero = np.ascontiguousarray(_buffers(x, arr.columns))
     if hw.frontend.kind == "dense":
         nonzero = np.ones_like(nonzero)
-    steps, src = serial._schedule_sources(nonzero, offsets, lookahead, priority, lookaside,
-                                            True)
+    steps, src = _sources(nonzero, offsets, lookahead, priority, lookaside, True)
     # a filter lane without a weight is masked like a skipped zero weight
     lane_mask = f if be.skip_zero_weights or held is None else held
     filt = np.ascontiguousarray(lane_mask.reshape(n_f, lines * lanes))
@@ -351,19 +367,24 @@ class BitTacticalModel(ArrayModel):
 
     kind = "bit-tactical"
     name = "Bit-Tactical"
+    concurrent_passes = True
 
     def needs_values(self, hw: Hardware) -> bool:
         return hw.backend.serial
 
     def problems(self, geometry: LayerGeometry, pass_name: str,
                  operands: Sequence[np.ndarray], hw: Hardware) -> list[Work]:
-        lowered, rule = as_masks(operands), ""
-        if hw.backend.serial:
+        rule = ""
+        if hw.backend.serial:  # the window operand is quantised: only the other is a mask
             i = WINDOW_OPERAND[pass_name]
+            lowered = list(operands)
+            lowered[1 - i] = as_masks([operands[1 - i]])[0]
             lowered[i], rule = quantise_window(operands[i], hw.backend, geometry.name, pass_name)
             if twos_complement(hw.backend, rule, operands[i]):  # TCLp reads the signs too
                 lowered[i] = np.where(np.asarray(operands[i]) < 0, -lowered[i].astype(np.int32),
                                       lowered[i].astype(np.int32))
+        else:
+            lowered = as_masks(operands)
         if hw.frontend.fold_first_layer and folds(geometry, pass_name):
             geometry, lowered[0], lowered[1] = fold_first_layer(geometry, lowered[0], lowered[1])
         work = lowered_work(geometry, pass_name, lowered[0], lowered[1], lanes=hw.array.lanes,

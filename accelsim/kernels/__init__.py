@@ -9,7 +9,8 @@ python reference that the tests compare it against.
 * :mod:`~accelsim.kernels.serial` (reference :mod:`~accelsim.kernels.serial_ref`): the TCLp /
   TCLe cycle kernels;
 * :mod:`~accelsim.kernels.scnn`: SCNN's Cartesian-product PE array (kernel and reference);
-* :mod:`~accelsim.kernels.threads`: the kernels' thread count.
+* :mod:`~accelsim.kernels.threads`: the kernels' thread count and the kept pool of threads
+  that share their work.
 
 Only these modules import numba; the array models (:mod:`accelsim.arrays`) call them.
 

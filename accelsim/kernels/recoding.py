@@ -75,16 +75,19 @@ def fixed_point_magnitudes(values: np.ndarray, pe_bits: int = 16) -> np.ndarray:
     """
     if isinstance(pe_bits, bool) or not isinstance(pe_bits, int | np.integer) or not 2 <= pe_bits <= 16:
         raise ConfigError(f"pe_bits = {pe_bits!r}: bit-serial values need 2..16 bits")
-    a = np.abs(np.asarray(values, dtype=np.float64))
-    if not np.isfinite(a).all():
+    a = np.abs(np.asarray(values), dtype=np.float64)  # a new array, worked in place
+    top = float(a.max()) if a.size else 0.0  # NaN if any is NaN, inf if any is infinite
+    if not np.isfinite(top):
         raise ConfigError("values hold NaN/inf; fix the tensor before simulating")
-    top = float(a.max()) if a.size else 0.0
     if top == 0.0:
         return np.zeros(a.shape, dtype=np.uint16)
     full = (1 << (pe_bits - 1)) - 1
-    q = np.rint(a / top * full)
-    q = np.where(a > 0, np.maximum(q, 1), 0)
-    return q.astype(np.uint16)
+    nonzero = a > 0
+    a /= top
+    a *= full
+    np.rint(a, out=a)
+    np.maximum(a, nonzero, out=a)  # 0 stays 0 (rint(0) = 0), a non-zero becomes >= 1
+    return a.astype(np.uint16)
 
 
 def precisions(mags: np.ndarray) -> np.ndarray:
