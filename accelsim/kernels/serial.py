@@ -151,7 +151,7 @@ def _windows_kernel(mode: int):
         top = np.int64(0)
         for rnd in range(block.shape[0]):
             f0 = rnd * filters_per_round
-            f1 = min(n_filters, f0 + filters_per_round)
+            f1 = f0 + filters_per_round if f0 + filters_per_round < n_filters else n_filters
             shared = 1 if skip_zero_weights else f1 - f0  # filters seeing the same lanes
             for ws in range(wsets):
                 before = top
@@ -174,14 +174,17 @@ def _windows_kernel(mode: int):
                                 if m != 0:
                                     active[c] += shared
                                     if mode == TCLP:
-                                        best = max(best, np.int64(m))
+                                        if m > best:
+                                            best = np.int64(m)
                                     else:
                                         ops += _popcount32(m) * shared
                                         buf[n] = m
                                         n += 1
                                         orv |= m
                             if mode == TCLE and n > 0 and _popcount32(orv) > best:
-                                best = max(best, _tcle_pe(buf, n, window))
+                                cycles = _tcle_pe(buf, n, window)
+                                if cycles > best:
+                                    best = cycles
                         cost[c] = best
                     if mode == TCLP:
                         ops += _sync_columns(cost, active, columns)
