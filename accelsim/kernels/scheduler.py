@@ -1,14 +1,15 @@
-"""Numba kernels of the simulator (all of them live here), each with a plain-python reference.
+"""Bit-Tactical static weight-skipping scheduler: numba kernels, and the python wrappers that
+check their arguments, normalise them (one compiled specialisation per kernel) and allocate
+their outputs.
 
-Contents: the Bit-Tactical static scheduler (below), and the bit-serial back ends (TCLp, TCLe;
-see the section "bit-serial back ends" further down and :mod:`accelsim.kernels.recoding`): the TCLe
-term recoding, one TCLe PE, scheduled sources of every slot, and the cycle kernels for the
-filter or the window operand scheduled; and the SCNN Cartesian-product PE array with its
-accumulator-bank conflicts (section "SCNN" at the end, :mod:`accelsim.arrays.scnn`).
-
-Every kernel is a private ``@numba.njit(cache=True)`` function taking and returning arrays;
-its ``<kernel>_ref`` in :mod:`accelsim.kernels.scheduler_ref` is a straightforward python/numpy
-version of the same rule that the tests compare the kernel against.
+Kernels and compile time: the compiled code is one entry kernel per fill rule --
+:func:`_sets_flexible` (priorities 0 and 1) and :func:`_sets_chained` (priority 2) -- whose
+helpers are inlined (``inline="always"``), so nothing else is compiled; everything around
+the hot loop (checking the offsets, the chain order, allocating) is plain numpy.
+:func:`_schedule_steps` (the bit-parallel step counts), :func:`_schedule_sets` (the scheduled
+sources of the bit-serial back ends, :func:`accelsim.kernels.serial._schedule_sources`) and
+:func:`_schedule_detail` all run on them.  The plain-python references are in
+:mod:`accelsim.kernels.scheduler_ref`; the tests compare against them.
 
 Bit-Tactical static weight-skipping scheduler (Delmas Lascorz et al., ASPLOS 2019)
 ---------------------------------------------------------------------------------
@@ -64,13 +65,12 @@ _ZERO = np.uint64(0)
 
 
 # --------------------------------------------------------------------------------------------
-# chain order of the non-overlapping scheduler
+# arguments (plain python: nothing here is compiled)
 # --------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
-def _chain_order(lanes, d):
-    """Lane visiting order of the non-overlapping scheduler.
+def _chain_order(lanes: int, d: int) -> np.ndarray:
+    """Lane visiting order of the non-overlapping scheduler, int64[lanes].
 
     From the lowest unvisited lane ``i``: visit ``i, i + d, i + 2d, ...`` while the lane is
     ``< lanes - d + i`` (and ``< lanes``); the chain start itself is always visited. ``d == 0``
@@ -79,33 +79,23 @@ def _chain_order(lanes, d):
     """
     if lanes < 0 or d < 0:
         raise ValueError("_chain_order: lanes and d must be >= 0")
-    order = np.empty(lanes, np.int64)
-    visited = np.zeros(lanes, np.int64)  # int64 as elsewhere: one allocation to compile
-    n = 0
+    order: list[int] = []
+    visited = [False] * lanes
     for i in range(lanes):
-        if visited[i]:
-            continue
         pos = i
-        while True:
-            order[n] = pos
-            n += 1
-            visited[pos] = 1
-            if d == 0:
-                break
+        while not visited[pos]:
+            order.append(pos)
+            visited[pos] = True
             pos += d
-            if pos >= lanes or pos >= lanes - d + i or visited[pos]:
+            if d == 0 or pos >= lanes or pos >= lanes - d + i:
                 break
-    return order
+    return np.array(order, dtype=np.int64)
 
 
-# --------------------------------------------------------------------------------------------
-# scheduler kernels
-# --------------------------------------------------------------------------------------------
-
-
-@numba.njit(cache=True)
-def _prepare(offsets, lanes, lookahead, priority, lookaside):
+def _prepare(offsets: np.ndarray, lanes: int, lookahead: int, priority: int,
+             lookaside: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Validate the arguments; -> (dts, lane shifts in [0, lanes), chain order, max dt)."""
+    offsets = np.asarray(offsets)
     if offsets.ndim != 2 or offsets.shape[1] != 2:
         raise ValueError("offsets must be an int64 array of shape (k, 2)")
     if lanes < 1 or lanes > MAX_LANES:
@@ -114,26 +104,22 @@ def _prepare(offsets, lanes, lookahead, priority, lookaside):
         raise ValueError("lookahead must be >= 0")
     if priority < 0 or priority > 2:
         raise ValueError("priority must be 0 (least-flexible), 1 (most-flexible) or 2")
-    k = offsets.shape[0]
-    dts = np.empty(k, np.int64)
-    shifts = np.empty(k, np.int64)
-    max_dt = 0
-    d = 0
-    for i in range(k):
-        dt = offsets[i, 0]
-        dl = offsets[i, 1]
-        if dt < 1 or dt > lookahead:
-            raise ValueError("every offset dt must be in [1, lookahead]")
-        dts[i] = dt
-        shifts[i] = dl % lanes
-        max_dt = max(max_dt, dt)
-        d = max(d, abs(dl))
+    dts = np.ascontiguousarray(offsets[:, 0], dtype=np.int64)
+    dls = offsets[:, 1].astype(np.int64)
+    if ((dts < 1) | (dts > lookahead)).any():
+        raise ValueError("every offset dt must be in [1, lookahead]")
+    d = int(np.abs(dls).max()) if dls.size else 0
     if lookaside >= 0:  # the front end's d (T<2,5>: 5) spaces the non-overlapping chains
         d = lookaside
-    return dts, shifts, _chain_order(lanes, d), max_dt
+    return dts, dls % lanes, _chain_order(lanes, d), int(dts.max()) if dts.size else 0
 
 
-@numba.njit(cache=True, inline="always")
+# --------------------------------------------------------------------------------------------
+# helpers of the kernels (inlined into them, never compiled on their own)
+# --------------------------------------------------------------------------------------------
+
+
+@numba.njit(inline="always")
 def _rotate(m, s, lanes, full):
     """Bit ``l`` of the result is bit ``(l + s) mod lanes`` of ``m`` (``0 <= s < lanes``)."""
     if s == 0:
@@ -148,61 +134,52 @@ for _i in range(64):
 del _i
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _lowest_lane(low):
     """Index of the single set bit of ``low`` (a de Bruijn multiply: no loop, no branch)."""
     return _DEBRUIJN_LANE[(low * _DEBRUIJN) >> np.uint64(58)]
 
 
-@numba.njit(cache=True, inline="always")
-def _scratch(k, lanes):
-    cand = np.zeros(max(k, 1), np.uint64)
-    bucket = np.zeros(k + 1, np.uint64)
-    count = np.zeros(lanes, np.int64)
-    return cand, bucket, count
-
-
-@numba.njit(cache=True, inline="always")
-def _take(mask, t, r, lane, tt, src, track, oline, olane):
-    """Move the non-zero at ``(tt, src)`` of filter ``r`` into the zero slot ``(t, lane)``."""
+@numba.njit(inline="always")
+def _take(mask, t, r, lane, tt, src, track, orig):
+    """Move the non-zero at ``(tt, src)`` of filter ``r`` into the zero slot ``(t, lane)``
+    (with ``track``, its origin ``orig`` too; the source slot's becomes -1)."""
     mask[t, r] |= _ONE << np.uint64(lane)
     mask[tt, r] &= ~(_ONE << np.uint64(src))
     if track:
-        oline[t, r, lane] = oline[tt, r, src]
-        olane[t, r, lane] = olane[tt, r, src]
-        oline[tt, r, src] = -1
-        olane[tt, r, src] = -1
+        orig[t, r, lane] = orig[tt, r, src]
+        orig[tt, r, src] = -1
 
 
-@numba.njit(cache=True)
-def _fill_non_overlapping(mask, t, r, lanes, full, dts, shifts, order, track, oline, olane):
+@numba.njit(inline="always")
+def _fill_chained(mask, t, r, lanes, full, dts, shifts, order, track, orig):
     """Non-overlapping priority: fill the zero slots of line ``t`` of filter ``r`` in the
     lane ``order``, each from its first candidate in offset order."""
     k = dts.shape[0]
     zeros = ~mask[t, r] & full
-    if zeros == _ZERO:
-        return
     avail = _ZERO
     for j in range(k):
         avail |= _rotate(mask[t + dts[j], r], shifts[j], lanes, full)
     avail &= zeros
-    if avail == _ZERO:
-        return
     # takes only remove candidates, so lanes outside ``avail`` never get one
-    for i in range(lanes):
+    i = 0
+    while avail != _ZERO:
         lane = order[i]
-        if (avail >> np.uint64(lane)) & _ONE:
+        i += 1
+        bit = _ONE << np.uint64(lane)
+        if avail & bit:
+            avail ^= bit
             for j in range(k):
                 tt = t + dts[j]
                 src = lane + shifts[j]
                 if src >= lanes:
                     src -= lanes
                 if (mask[tt, r] >> np.uint64(src)) & _ONE:
-                    _take(mask, t, r, lane, tt, src, track, oline, olane)
+                    _take(mask, t, r, lane, tt, src, track, orig)
                     break
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _bucket_lanes(cand, bucket, count, avail, k):
     """``bucket[c]``: the zero lanes of ``avail`` with exactly ``c`` candidates in ``cand``
     (``count[lane] = c``)."""
@@ -219,22 +196,18 @@ def _bucket_lanes(cand, bucket, count, avail, k):
         avail ^= low
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _pick_bucket(bucket, priority, k):
     """The candidate count whose lanes go first: the least (``priority`` 0) or the most
     flexible non-empty bucket; 0 when every bucket is empty."""
-    if priority == 0:
-        for i in range(1, k + 1):
-            if bucket[i] != _ZERO:
-                return i
-    else:
-        for i in range(k, 0, -1):
-            if bucket[i] != _ZERO:
-                return i
+    for i in range(1, k + 1):
+        c = i if priority == 0 else k + 1 - i
+        if bucket[c] != _ZERO:
+            return c
     return 0
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _drop_source(cand, bucket, count, dts, shifts, dt, src, lanes):
     """The slot ``src`` of line ``t + dt`` is now a zero: every lane that saw it as a
     candidate loses one (moves down one bucket)."""
@@ -252,17 +225,15 @@ def _drop_source(cand, bucket, count, dts, shifts, dt, src, lanes):
                 count[other] = c - 1
 
 
-@numba.njit(cache=True)
-def _fill_by_flexibility(mask, t, r, lanes, full, dts, shifts, priority, cand, bucket, count,
-                         track, oline, olane):
+@numba.njit(inline="always")
+def _fill_flexible(mask, t, r, lanes, full, dts, shifts, priority, cand, bucket, count,
+                   track, orig):
     """Least- (``priority`` 0) or most-flexible (1) priority: fill the zero slots of line
     ``t`` of filter ``r``, the lane with the fewest (most) candidates first, each from its
     first candidate in offset order; the buckets are updated incrementally (a take only
     removes candidates)."""
     k = dts.shape[0]
     zeros = ~mask[t, r] & full
-    if zeros == _ZERO:
-        return
     avail = _ZERO
     for j in range(k):
         cand[j] = _rotate(mask[t + dts[j], r], shifts[j], lanes, full) & zeros
@@ -283,89 +254,136 @@ def _fill_by_flexibility(mask, t, r, lanes, full, dts, shifts, priority, cand, b
         src = best + shifts[first]
         if src >= lanes:
             src -= lanes
-        _take(mask, t, r, best, t + dt, src, track, oline, olane)
+        _take(mask, t, r, best, t + dt, src, track, orig)
         bucket[c] ^= low
         for j in range(k):
             cand[j] &= ~low
         _drop_source(cand, bucket, count, dts, shifts, dt, src, lanes)
 
 
-@numba.njit(cache=True)
-def _schedule_set(mask, lines, rows, lanes, dts, shifts, order, lookahead, priority, cand,
-                  bucket, count, track, oline, olane, out_line, out_lane, out_t):
-    """Schedule one set in place; -> number of steps.
-
-    ``mask[t, r]`` is the non-zero bit mask of line ``t`` of filter ``r`` with at least
-    ``max dt`` all-zero padding lines after ``lines``. With ``track`` the original (line, lane)
-    of every slot travels in ``oline`` / ``olane`` (-1 for zeros) and each scheduled line is
-    written to ``out_line[step]`` / ``out_lane[step]`` and its line ``t`` to ``out_t[step]``.
-    ``cand`` (k), ``bucket`` (k + 1) and ``count`` (lanes) are scratch.
-    """
-    k = dts.shape[0]
-    full = _ONE << np.uint64(lanes - 1)
-    full = full | (full - _ONE)
-    steps = 0
-    skipped = 0
-    for t in range(lines):
-        line_or = _ZERO
-        for r in range(rows):
-            line_or |= mask[t, r]
-        if line_or == _ZERO and skipped < lookahead:
-            skipped += 1
-            continue
-        skipped = 0
-        for r in range(rows if k > 0 else 0):
-            if priority == 2:
-                _fill_non_overlapping(mask, t, r, lanes, full, dts, shifts, order, track,
-                                      oline, olane)
-            else:
-                _fill_by_flexibility(mask, t, r, lanes, full, dts, shifts, priority, cand,
-                                     bucket, count, track, oline, olane)
-        if track:
-            out_t[steps] = t
-            for r in range(rows):
-                for lane in range(lanes):
-                    out_line[steps, r, lane] = oline[t, r, lane]
-                    out_lane[steps, r, lane] = olane[t, r, lane]
-        steps += 1
-    return steps
-
-
-@numba.njit(cache=True, inline="always")
-def _fill_mask(nonzero, mask, lines, rows, lanes):
+@numba.njit(inline="always")
+def _load_set(nonzero, s, mask, orig, track):
+    """Set ``s``'s non-zero bit masks into ``mask`` (its lines; the padding lines stay zero)
+    and, with ``track``, every slot's origin ``line * lanes + lane`` into ``orig`` (-1: a
+    zero)."""
+    _, lines, rows, lanes = nonzero.shape
     for t in range(lines):
         for r in range(rows):
             m = _ZERO
             for lane in range(lanes):
-                if nonzero[t, r, lane]:
+                on = nonzero[s, t, r, lane]
+                if on:
                     m |= _ONE << np.uint64(lane)
+                if track:
+                    orig[t, r, lane] = t * lanes + lane if on else -1
             mask[t, r] = m
 
 
-@numba.njit(cache=True, nogil=True)
-def _schedule_steps(nonzero, offsets, lookahead, priority, lookaside=-1):
+@numba.njit(inline="always")
+def _emit_line(nonzero, s, t, n, orig, occupy_zeros, src):
+    """Step ``n`` of set ``s`` is line ``t`` (final: later lines only take from lines below
+    them): the origin of every slot into ``src[s, n]`` (see :func:`_schedule_sets`)."""
+    _, _, rows, lanes = nonzero.shape
+    for r in range(rows):
+        for lane in range(lanes):
+            o = orig[t, r, lane]
+            if o >= 0:
+                src[s, n, r, lane] = o
+            elif occupy_zeros and not nonzero[s, t, r, lane]:
+                src[s, n, r, lane] = t * lanes + lane
+
+
+def _sets_kernel(chained: bool):
+    """The entry kernel of one fill rule: ``chained`` (non-overlapping, priority 2) or the
+    least/most-flexible fill (priorities 0 and 1).  ``chained`` is a constant of the
+    compiled code, so the other rule is pruned before anything is compiled for it."""
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(nonzero, dts, shifts, order, lookahead, priority, occupy_zeros, track, mask,
+               orig, cand, bucket, count, steps, src):
+        """Schedule every set of ``nonzero`` (bool[sets, lines, rows, lanes]): ``steps[s]``
+        gets set ``s``'s step count and, with ``track``, ``src[s, step, row, lane]`` the
+        origins (see :func:`_schedule_sets`; -1 stays where the lane is idle).  ``mask``:
+        uint64[lines + max dt, rows] zeros; ``orig``: int32[lines, rows, lanes];
+        ``cand``/``bucket``/``count``: scratch of k, k + 1 and lanes."""
+        sets, lines, rows, lanes = nonzero.shape
+        k = dts.shape[0]
+        full = _ONE << np.uint64(lanes - 1)
+        full = full | (full - _ONE)
+        for s in range(sets):
+            _load_set(nonzero, s, mask, orig, track)
+            n = 0
+            skipped = 0
+            for t in range(lines):
+                line_or = _ZERO
+                for r in range(rows):
+                    line_or |= mask[t, r]
+                if line_or == _ZERO and skipped < lookahead:
+                    skipped += 1
+                    continue
+                skipped = 0
+                for r in range(rows if k > 0 else 0):
+                    if chained:
+                        _fill_chained(mask, t, r, lanes, full, dts, shifts, order, track, orig)
+                    else:
+                        _fill_flexible(mask, t, r, lanes, full, dts, shifts, priority, cand,
+                                       bucket, count, track, orig)
+                if track:
+                    _emit_line(nonzero, s, t, n, orig, occupy_zeros, src)
+                n += 1
+            steps[s] = n
+
+    return kernel
+
+
+# one entry kernel per fill rule, so a machine compiles only the rule it uses
+_sets_flexible = _sets_kernel(False)
+_sets_chained = _sets_kernel(True)
+
+
+def _schedule_sets(nonzero: np.ndarray, offsets: np.ndarray, lookahead: int, priority: int,
+                   lookaside: int, track: bool, occupy_zeros: bool
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Schedule every set of ``nonzero`` (bool[sets, lines, rows, lanes]).
+
+    -> ``(steps int64[sets], src)``: with ``track``, ``src`` is int32[sets, lines, rows,
+    lanes]: for step ``s < steps[set]`` and slot ``(row, lane)`` the flat position ``line *
+    lanes + lane`` of the weight processed there (its original slot; a promoted weight brings
+    its own), -1 where the lane is idle -- its weight was promoted away, or it holds a zero
+    that stayed and ``occupy_zeros`` is false (with ``occupy_zeros`` such a zero occupies its
+    lane at its own position); rows ``>= steps[set]`` are all -1.  Without ``track``, ``src``
+    is empty.  The arguments are normalised here (C order, dtypes, writable) so that every
+    call runs the same compiled specialisation."""
+    nonzero = np.require(nonzero, dtype=bool, requirements=("C", "W"))
+    if nonzero.ndim != 4:
+        raise ValueError("nonzero must be a bool array of shape (sets, lines, rows, lanes)")
+    sets, lines, rows, lanes = nonzero.shape
+    dts, shifts, order, max_dt = _prepare(offsets, lanes, lookahead, priority, lookaside)
+    k = dts.size
+    steps = np.zeros(sets, np.int64)
+    orig = np.empty((lines, rows, lanes) if track else (0, 0, 0), np.int32)
+    src = np.full((sets, lines, rows, lanes) if track else (0, 0, 0, 0), -1, np.int32)
+    kernel = _sets_chained if priority == NON_OVERLAPPING else _sets_flexible
+    kernel(nonzero, dts, shifts, order, int(lookahead), int(priority), bool(occupy_zeros),
+           bool(track), np.zeros((lines + max_dt, rows), np.uint64), orig,
+           np.zeros(max(k, 1), np.uint64), np.zeros(k + 1, np.uint64),
+           np.zeros(lanes, np.int64), steps, src)
+    return steps, src
+
+
+def _schedule_steps(nonzero: np.ndarray, offsets: np.ndarray, lookahead: int, priority: int,
+                    lookaside: int = -1) -> np.ndarray:
     """Step count of every filter set.
 
     ``nonzero``: bool[sets, lines, rows, lanes]; ``offsets``: int64[k, 2] in visiting order
     (``k = 0`` for a dense front end); ``lookahead``: h; ``priority``: 0 least-flexible,
     1 most-flexible, 2 non-overlapping. -> int64[sets].
     """
-    sets, lines, rows, lanes = nonzero.shape
-    dts, shifts, order, max_dt = _prepare(offsets, lanes, lookahead, priority, lookaside)
-    mask = np.zeros((lines + max_dt, rows), np.uint64)
-    cand, bucket, count = _scratch(dts.shape[0], lanes)
-    dummy = np.zeros((1, 1, 1), np.int32)
-    out = np.zeros(sets, np.int64)
-    for s in range(sets):
-        _fill_mask(nonzero[s], mask, lines, rows, lanes)
-        out[s] = _schedule_set(mask, lines, rows, lanes, dts, shifts, order, lookahead,
-                               priority, cand, bucket, count, False, dummy, dummy, dummy, dummy,
-                               dummy[0, 0])
-    return out
+    return _schedule_sets(nonzero, offsets, lookahead, priority, lookaside, False, False)[0]
 
 
-@numba.njit(cache=True)
-def _schedule_detail(nonzero, offsets, lookahead, priority, lookaside=-1):
+def _schedule_detail(nonzero: np.ndarray, offsets: np.ndarray, lookahead: int, priority: int,
+                     lookaside: int = -1) -> tuple[int, np.ndarray, np.ndarray]:
     """Detailed schedule of one filter set (``nonzero``: bool[lines, rows, lanes]).
 
     -> ``(steps, src_line, src_lane)``: for step ``s < steps`` and slot ``(filter, lane)`` the
@@ -373,22 +391,14 @@ def _schedule_detail(nonzero, offsets, lookahead, priority, lookaside=-1):
     weight was promoted away); rows ``>= steps`` are all -1. Both arrays are
     int32[lines, rows, lanes].
     """
-    lines, rows, lanes = nonzero.shape
-    dts, shifts, order, max_dt = _prepare(offsets, lanes, lookahead, priority, lookaside)
-    mask = np.zeros((lines + max_dt, rows), np.uint64)
-    _fill_mask(nonzero, mask, lines, rows, lanes)
-    oline = np.full((lines + max_dt, rows, lanes), -1, np.int32)
-    olane = np.full((lines + max_dt, rows, lanes), -1, np.int32)
-    for t in range(lines):
-        for r in range(rows):
-            for lane in range(lanes):
-                if nonzero[t, r, lane]:
-                    oline[t, r, lane] = t
-                    olane[t, r, lane] = lane
-    src_line = np.full((lines, rows, lanes), -1, np.int32)
-    src_lane = np.full((lines, rows, lanes), -1, np.int32)
-    cand, bucket, count = _scratch(dts.shape[0], lanes)
-    out_t = np.zeros(lines, np.int32)
-    steps = _schedule_set(mask, lines, rows, lanes, dts, shifts, order, lookahead, priority,
-                          cand, bucket, count, True, oline, olane, src_line, src_lane, out_t)
-    return steps, src_line, src_lane
+    nonzero = np.asarray(nonzero, dtype=bool)
+    if nonzero.ndim != 3:
+        raise ValueError("nonzero must be a bool array of shape (lines, rows, lanes)")
+    steps, src = _schedule_sets(nonzero[None], offsets, lookahead, priority, lookaside, True,
+                                False)
+    lanes = nonzero.shape[2]
+    flat = src[0]
+    idle = flat < 0
+    src_line = np.where(idle, -1, flat // lanes).astype(np.int32)
+    src_lane = np.where(idle, -1, flat % lanes).astype(np.int32)
+    return int(steps[0]), src_line, src_lane

@@ -41,21 +41,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from accelsim.kernels.scheduler import (
-    _ONE,
-    _ZERO,
-    _fill_mask,
-    _lowest_lane,
-    _prepare,
-    _schedule_set,
-    _scratch,
-)
+from accelsim.kernels.scheduler import _lowest_lane, _schedule_sets
 
 TCLP = 0
 TCLE = 1
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _tcle_pe(buf, n, window):
     """Cycles of one TCLe PE whose lanes hold the term masks ``buf[:n]`` (consumed; empty
     lanes may be 0).
@@ -64,7 +56,8 @@ def _tcle_pe(buf, n, window):
     term if it is ``<= o + window - 1`` (``window = 2**bits_first_stage``).  Repeats until every
     lane is empty; 0 for no terms.  ``o`` grows strictly every cycle, so the count is at most the
     number of distinct term positions over the lanes.  The lane update is branch-free
-    (``m ^= lowest_bit(m) & below(o + window)``) so that it vectorises.
+    (``m ^= lowest_bit(m) & below(o + window)``) so that it vectorises.  Inlined into the
+    kernels (a call from python compiles it on its own).
     """
     orv = np.uint32(0)
     for i in range(n):
@@ -73,7 +66,7 @@ def _tcle_pe(buf, n, window):
     while orv != 0:
         low = np.uint64(orv & (~orv + np.uint32(1)))
         o = _lowest_lane(low)
-        lim = np.uint32((_ONE << np.uint64(o + window)) - _ONE)
+        lim = np.uint32((np.uint64(1) << np.uint64(o + window)) - np.uint64(1))
         orv = np.uint32(0)
         for i in range(n):
             m = np.uint32(buf[i])
@@ -84,7 +77,7 @@ def _tcle_pe(buf, n, window):
     return cycles
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _popcount32(x):
     """Set bits of a 32-bit value (SWAR, in int64 arithmetic so nothing wraps)."""
     x = np.int64(x) & 0xFFFFFFFF
@@ -94,8 +87,8 @@ def _popcount32(x):
     return ((x * 0x01010101) & 0xFFFFFFFF) >> 24
 
 
-@numba.njit(cache=True, nogil=True)
-def _schedule_sources(nonzero, offsets, lookahead, priority, lookaside, occupy_zeros):
+def _schedule_sources(nonzero: np.ndarray, offsets: np.ndarray, lookahead: int, priority: int,
+                      lookaside: int, occupy_zeros: bool) -> tuple[np.ndarray, np.ndarray]:
     """Scheduled sources of every filter set for the bit-serial back ends.
 
     ``nonzero``: bool[sets, lines, rows, lanes] (the scheduled operand's non-zero mask).
@@ -105,50 +98,13 @@ def _schedule_sources(nonzero, offsets, lookahead, priority, lookaside, occupy_z
     promoted weight bringing its own -- or -1 when the lane is idle: its weight was promoted
     away, or it holds a zero that stayed and ``occupy_zeros`` is false.  With ``occupy_zeros``
     a zero that stayed in slot ``(line t of step s, lane)`` occupies its lane at its own
-    position (DNNsim).  Rows ``>= steps[set]`` are all -1.
+    position (DNNsim).  Rows ``>= steps[set]`` are all -1.  (The scheduler's kernel,
+    :func:`accelsim.kernels.scheduler._schedule_sets`, with tracking.)
     """
-    sets, lines, rows, lanes = nonzero.shape
-    dts, shifts, order, max_dt = _prepare(offsets, lanes, lookahead, priority, lookaside)
-    mask = np.zeros((lines + max_dt, rows), np.uint64)
-    oline = np.empty((lines + max_dt, rows, lanes), np.int32)
-    olane = np.empty((lines + max_dt, rows, lanes), np.int32)
-    line_buf = np.empty((lines, rows, lanes), np.int32)
-    lane_buf = np.empty((lines, rows, lanes), np.int32)
-    out_t = np.zeros(lines, np.int32)
-    cand, bucket, count = _scratch(dts.shape[0], lanes)
-    steps = np.zeros(sets, np.int64)
-    flat = np.empty(sets * lines * rows * lanes, np.int32)  # 1-D: no 4-D allocation to compile
-    flat[:] = -1
-    src = flat.reshape((sets, lines, rows, lanes))
-    for s in range(sets):
-        nz = nonzero[s]
-        _fill_mask(nz, mask, lines, rows, lanes)
-        for t in range(lines + max_dt):
-            for r in range(rows):
-                mask[t, r] = mask[t, r] if t < lines else _ZERO
-                for lane in range(lanes):
-                    if t < lines and nz[t, r, lane]:
-                        oline[t, r, lane] = t
-                        olane[t, r, lane] = lane
-                    else:
-                        oline[t, r, lane] = -1
-                        olane[t, r, lane] = -1
-        n = _schedule_set(mask, lines, rows, lanes, dts, shifts, order, lookahead, priority,
-                          cand, bucket, count, True, oline, olane, line_buf, lane_buf, out_t)
-        steps[s] = n
-        for st in range(n):
-            t = out_t[st]
-            for r in range(rows):
-                for lane in range(lanes):
-                    sl = line_buf[st, r, lane]
-                    if sl >= 0:
-                        src[s, st, r, lane] = sl * lanes + lane_buf[st, r, lane]
-                    elif occupy_zeros and not nz[t, r, lane]:
-                        src[s, st, r, lane] = t * lanes + lane
-    return steps, src
+    return _schedule_sets(nonzero, offsets, lookahead, priority, lookaside, True, occupy_zeros)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _advance(costs, columns, finish, hist, j, registers):
     """One global step of the column recurrence; ``hist`` is a ring of the last
     ``registers + 1`` values of ``max_c finish``.  -> the new ``max_c finish``."""
@@ -165,7 +121,7 @@ def _advance(costs, columns, finish, hist, j, registers):
     return top
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _sync_columns(cost, active, columns):
     """TCLp step: every column takes the step's largest cost (columns run in lockstep);
     -> the step's lane ops, its active lanes times that cost."""
@@ -179,9 +135,74 @@ def _sync_columns(cost, active, columns):
     return ops
 
 
-@numba.njit(cache=True, nogil=True)
-def _serial_windows(src, steps, codes, filt, n_filters, filters_per_round, mode, window,
-                    registers, skip_zero_weights):
+def _windows_kernel(mode: int):
+    """The entry kernel of :func:`_serial_windows` for ``mode`` (TCLP or TCLE), a constant
+    of the compiled code: the other mode's branches are pruned before compiling."""
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(src, steps, codes, filt, n_filters, filters_per_round, window, registers,
+               skip_zero_weights, block, finish, hist, buf, cost, active):
+        """The loops of :func:`_serial_windows`: ``block``, ``finish``, ``hist`` (registers
+        + 1) zeros, ``buf``/``cost``/``active`` scratch.  -> lane ops."""
+        wsets, _, columns, lanes = src.shape
+        n_windows = codes.shape[0]
+        ops = np.int64(0)
+        j = 0
+        top = np.int64(0)
+        for rnd in range(block.shape[0]):
+            f0 = rnd * filters_per_round
+            f1 = f0 + filters_per_round if f0 + filters_per_round < n_filters else n_filters
+            shared = 1 if skip_zero_weights else f1 - f0  # filters seeing the same lanes
+            for ws in range(wsets):
+                before = top
+                for s in range(steps[ws]):
+                    for c in range(columns):
+                        w = ws * columns + c
+                        cost[c] = 0  # no window: the column has no work
+                        active[c] = 0
+                        if w >= n_windows:
+                            continue
+                        best = 1
+                        for f in range(f0, f1 if skip_zero_weights else f0 + 1):
+                            n = 0
+                            orv = np.uint32(0)
+                            for lane in range(lanes):
+                                pos = src[ws, s, c, lane]
+                                if pos < 0 or (skip_zero_weights and not filt[f, pos]):
+                                    continue
+                                m = codes[w, pos]
+                                if m != 0:
+                                    active[c] += shared
+                                    if mode == TCLP:
+                                        if m > best:
+                                            best = np.int64(m)
+                                    else:
+                                        ops += _popcount32(m) * shared
+                                        buf[n] = m
+                                        n += 1
+                                        orv |= m
+                            if mode == TCLE and n > 0 and _popcount32(orv) > best:
+                                cycles = _tcle_pe(buf, n, window)
+                                if cycles > best:
+                                    best = cycles
+                        cost[c] = best
+                    if mode == TCLP:
+                        ops += _sync_columns(cost, active, columns)
+                    top = _advance(cost, columns, finish, hist, j, registers)
+                    j += 1
+                block[rnd, ws] = top - before
+        return ops
+
+    return kernel
+
+
+_windows_tclp = _windows_kernel(TCLP)
+_windows_tcle = _windows_kernel(TCLE)
+
+
+def _serial_windows(src: np.ndarray, steps: np.ndarray, codes: np.ndarray, filt: np.ndarray,
+                    n_filters: int, filters_per_round: int, mode: int, window: int,
+                    registers: int, skip_zero_weights: bool) -> tuple[np.ndarray, int]:
     """Bit-serial cycles with the window operand scheduled (sets of ``columns`` windows, the
     filters stream, ``filters_per_round = tiles * rows`` of them per round).
 
@@ -190,60 +211,21 @@ def _serial_windows(src, steps, codes, filt, n_filters, filters_per_round, mode,
     filter operand's non-zero mask, read when ``skip_zero_weights`` (then a lane is active only
     where the streamed filter is non-zero, and each filter is its own PE; otherwise every filter
     of a round sees the same lanes).  -> ``(block int64[rounds, window sets], lane_ops)``.
+    The arguments are normalised (C order, dtypes, writable) so that every call runs the same
+    compiled specialisation of the mode's kernel (:func:`_windows_kernel`).
     """
-    wsets, lines, columns, lanes = src.shape
-    n_windows = codes.shape[0]
-    rounds = (n_filters + filters_per_round - 1) // filters_per_round
-    block = np.zeros((rounds, wsets), np.int64)
+    src = np.require(src, dtype=np.int32, requirements=("C", "W"))
+    wsets, _, columns, lanes = src.shape
     if mode == TCLP:
         registers = 0
-    finish = np.zeros(columns, np.int64)
-    hist = np.zeros(registers + 1, np.int64)
-    buf = np.zeros(lanes, np.uint32)
-    cost = np.zeros(columns, np.int64)  # set before every use
-    active = np.zeros(columns, np.int64)
-    ops = np.int64(0)
-    j = 0
-    top = np.int64(0)
-    for rnd in range(rounds):
-        f0 = rnd * filters_per_round
-        f1 = min(n_filters, f0 + filters_per_round)
-        for ws in range(wsets):
-            before = top
-            for s in range(steps[ws]):
-                for c in range(columns):
-                    w = ws * columns + c
-                    cost[c] = 1
-                    active[c] = 0
-                    if w >= n_windows:  # no window: the column has no work
-                        cost[c] = 0
-                        continue
-                    best = 1
-                    for f in range(f0, f1 if skip_zero_weights else f0 + 1):
-                        n = 0
-                        orv = np.uint32(0)
-                        users = 0
-                        for lane in range(lanes):
-                            pos = src[ws, s, c, lane]
-                            if pos < 0 or (skip_zero_weights and not filt[f, pos]):
-                                continue
-                            m = codes[w, pos]
-                            if m != 0:
-                                users += 1
-                                if mode == TCLP:
-                                    best = max(best, np.int64(m))
-                                else:
-                                    ops += _popcount32(m) * (1 if skip_zero_weights else f1 - f0)
-                                    buf[n] = m
-                                    n += 1
-                                    orv |= m
-                        active[c] += users * (1 if skip_zero_weights else f1 - f0)
-                        if mode == TCLE and n > 0 and _popcount32(orv) > best:
-                            best = max(best, _tcle_pe(buf, n, window))
-                    cost[c] = best
-                if mode == TCLP:
-                    ops += _sync_columns(cost, active, columns)
-                top = _advance(cost, columns, finish, hist, j, registers)
-                j += 1
-            block[rnd, ws] = top - before
-    return block, ops
+    rounds = (n_filters + filters_per_round - 1) // filters_per_round
+    block = np.zeros((rounds, wsets), np.int64)
+    kernel = _windows_tclp if mode == TCLP else _windows_tcle
+    ops = kernel(src, np.require(steps, dtype=np.int64, requirements=("C", "W")),
+                 np.require(codes, dtype=np.uint32, requirements=("C", "W")),
+                 np.require(filt, dtype=bool, requirements=("C", "W")), int(n_filters),
+                 int(filters_per_round), int(window), int(registers), bool(skip_zero_weights),
+                 block, np.zeros(columns, np.int64), np.zeros(registers + 1, np.int64),
+                 np.zeros(lanes, np.uint32), np.zeros(columns, np.int64),
+                 np.zeros(columns, np.int64))
+    return block, int(ops)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from accelsim.kernels.serial import TCLE, TCLP, _advance, _popcount32, _sync_columns
+from accelsim.kernels.serial import TCLE, TCLP, _advance, _sync_columns
 from accelsim.kernels.threads import split_run
 
 __all__ = ["CHUNK", "column_state", "serial_filters"]
@@ -36,52 +36,46 @@ CHUNK = 128
 """Windows simulated side by side (the result does not depend on it)."""
 
 
-@numba.njit(cache=True, nogil=True)
-def _filter_slots(src, steps, tiles):
+def _filter_slots(src: np.ndarray, steps: np.ndarray, tiles: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The active slots of every round (``tiles`` sets of ``rows`` filters), step and PE.
     -> ``(round_steps int64[rounds], pe_ptr int64[global steps + 1], ptr, pos)``: global step
     ``g`` (rounds one after the other, each ``round_steps`` long) has the PEs
     ``pe_ptr[g]:pe_ptr[g + 1]``, PE ``e`` reads the window positions ``pos[ptr[e]:ptr[e+1]]``
-    (only PEs with at least one active slot are listed)."""
-    sets, _, rows, lanes = src.shape
-    rounds = (sets + tiles - 1) // tiles
-    round_steps = np.zeros(rounds, np.int64)
-    for rnd in range(rounds):
-        for st in range(rnd * tiles, min(sets, rnd * tiles + tiles)):
-            round_steps[rnd] = max(round_steps[rnd], steps[st])
-    total = round_steps.sum()
-    pe_ptr = np.zeros(total + 1, np.int64)
-    ptr = np.zeros(total * tiles * rows + 1, np.int64)
-    pos = np.empty(total * tiles * rows * lanes, np.int64)
-    g = e = i = 0
-    for rnd in range(rounds):
-        for s in range(round_steps[rnd]):
-            for st in range(rnd * tiles, min(sets, rnd * tiles + tiles)):
-                if s >= steps[st]:
-                    continue
-                for r in range(rows):
-                    start = i
-                    for lane in range(lanes):
-                        p = src[st, s, r, lane]
-                        if p >= 0:
-                            pos[i] = p
-                            i += 1
-                    if i > start:
-                        e += 1
-                        ptr[e] = i
-            g += 1
-            pe_ptr[g] = e
-    return round_steps, pe_ptr, ptr[:e + 1].copy(), pos[:i].copy()
+    (only PEs with at least one active slot are listed).  Plain numpy (nothing compiled):
+    the slots are laid out ``[round, step, tile, row, lane]``, the processing order."""
+    sets, lines, rows, lanes = src.shape
+    rounds = -(-sets // tiles)
+    set_steps = np.zeros(rounds * tiles, np.int64)
+    set_steps[:sets] = steps
+    set_steps = set_steps.reshape(rounds, tiles)
+    round_steps = set_steps.max(axis=1) if rounds else np.zeros(0, np.int64)
+    depth = int(round_steps.max()) if rounds else 0
+    grid = np.full((rounds * tiles, depth, rows, lanes), -1, np.int64)
+    grid[:sets] = src[:, :depth]
+    grid = grid.reshape(rounds, tiles, depth, rows, lanes).transpose(0, 2, 1, 3, 4)
+    step = np.arange(depth)
+    active = (grid >= 0) & (step[None, :, None] < set_steps[:, None, :])[..., None, None]
+    live = step[None, :] < round_steps[:, None]  # the global steps, [round, step]
+    active, grid = active[live], grid[live]  # [global step, tile, row, lane]
+    per_pe = active.sum(axis=3)
+    listed = per_pe > 0
+    pe_ptr = np.zeros(listed.shape[0] + 1, np.int64)
+    np.cumsum(listed.sum(axis=(1, 2)), out=pe_ptr[1:])
+    ptr = np.zeros(int(pe_ptr[-1]) + 1, np.int64)
+    np.cumsum(per_pe[listed], out=ptr[1:])
+    return round_steps, pe_ptr, ptr, np.ascontiguousarray(grid[active])
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(inline="always")
 def _tcle_units(buf, n_lanes, n, window, orv, lim, cycles):
     """Cycles of ``n`` independent TCLe PEs run side by side: ``buf[lane, u]`` (lanes
     ``< n_lanes``) holds the term masks of unit ``u`` (consumed; 0 for an idle lane);
     ``cycles[u]`` gets unit ``u``'s :func:`accelsim.kernels.serial._tcle_pe`.  Laid out
     unit-fastest and without ``o`` itself -- the retire mask is ``(lowest_bit(OR of the
     lanes) << window) - 1``, in 64-bit arithmetic, truncated to the masks' width -- so that
-    the loops vectorise.  ``orv``, ``lim``: scratch of >= ``n``, of the masks' dtype."""
+    the loops vectorise.  ``orv``, ``lim``: scratch of >= ``n``, of the masks' dtype.
+    Inlined into :func:`_costs_tcle` (a call from python compiles it on its own)."""
     for u in range(n):
         orv[u] = 0
         cycles[u] = 0
@@ -107,81 +101,132 @@ def _tcle_units(buf, n_lanes, n, window, orv, lim, cycles):
 
 
 @numba.njit(cache=True, nogil=True)
-def _filter_costs(codes_t, pe_ptr, ptr, pos, mode, window, w0, w1, cost, active):
-    """Step costs of windows ``w0:w1``: ``cost[g, w]`` = ``max(1, slowest PE)`` (TCLe) or
-    ``max(1, largest precision)`` (TCLp) of global step ``g``, ``active[g, w]`` its slots
-    with a non-zero code (TCLp).  ``cost`` starts at 1, ``active`` at 0."""
+def _costs_tcle(codes_t, pe_ptr, ptr, pos, window, w0, w1, cost):
+    """TCLe step costs of windows ``w0:w1``: ``cost[g, w]`` = ``max(1, slowest PE)`` of
+    global step ``g``.  The scratch is allocated here (arrays of the kernel's own are known
+    not to alias, which the inner loops need to vectorise), all of the codes' dtype (one
+    allocation routine to compile; cycle counts fit)."""
     lanes = 1
     for e in range(ptr.size - 1):
-        lanes = max(lanes, ptr[e + 1] - ptr[e])
-    buf = np.zeros((lanes, CHUNK), codes_t.dtype)
-    orv = np.zeros(CHUNK, codes_t.dtype)
-    lim = np.zeros(CHUNK, codes_t.dtype)
-    cyc = np.zeros(CHUNK, np.int64)
-    top = np.zeros(CHUNK, np.int32)
-    act = np.zeros(CHUNK, np.int32)
+        if ptr[e + 1] - ptr[e] > lanes:
+            lanes = ptr[e + 1] - ptr[e]
+    buf = np.empty((lanes, CHUNK), codes_t.dtype)
+    orv = np.empty(CHUNK, codes_t.dtype)
+    lim = np.empty(CHUNK, codes_t.dtype)
+    cyc = np.empty(CHUNK, codes_t.dtype)
+    top = np.empty(CHUNK, codes_t.dtype)
+    for c0 in range(w0, w1, CHUNK):
+        n = w1 - c0 if w1 - c0 < CHUNK else CHUNK
+        for g in range(pe_ptr.size - 1):
+            for u in range(n):
+                top[u] = 1
+            for e in range(pe_ptr[g], pe_ptr[g + 1]):
+                a = ptr[e]
+                for i in range(a, ptr[e + 1]):
+                    row = codes_t[pos[i], c0:c0 + n]
+                    for u in range(n):
+                        buf[i - a, u] = row[u]
+                _tcle_units(buf, ptr[e + 1] - a, n, window, orv, lim, cyc)
+                for u in range(n):
+                    if cyc[u] > top[u]:
+                        top[u] = cyc[u]
+            for u in range(n):
+                cost[g, c0 + u] = top[u]
+
+
+@numba.njit(cache=True, nogil=True)
+def _costs_tclp(codes_t, pe_ptr, ptr, pos, w0, w1, cost, active, top, act):
+    """TCLp step costs of windows ``w0:w1``: ``cost[g, w]`` = ``max(1, largest precision)``
+    of global step ``g``, ``active[g, w]`` its slots with a non-zero code.  ``top``, ``act``:
+    int32[CHUNK] scratch."""
     for c0 in range(w0, w1, CHUNK):
         n = min(w1, c0 + CHUNK) - c0
         for g in range(pe_ptr.size - 1):
             for u in range(n):
                 top[u] = 1
                 act[u] = 0
-            if mode == TCLP:
-                for i in range(ptr[pe_ptr[g]], ptr[pe_ptr[g + 1]]):
-                    row = codes_t[pos[i], c0:c0 + n]
-                    for u in range(n):
-                        code = np.int32(row[u])
-                        act[u] += np.int32(code > 0)
-                        top[u] = max(top[u], code)
-            else:
-                for e in range(pe_ptr[g], pe_ptr[g + 1]):
-                    a = ptr[e]
-                    for i in range(a, ptr[e + 1]):
-                        row = codes_t[pos[i], c0:c0 + n]
-                        for u in range(n):
-                            buf[i - a, u] = row[u]
-                    _tcle_units(buf, ptr[e + 1] - a, n, window, orv, lim, cyc)
-                    for u in range(n):
-                        top[u] = max(top[u], np.int32(cyc[u]))
+            for i in range(ptr[pe_ptr[g]], ptr[pe_ptr[g + 1]]):
+                row = codes_t[pos[i], c0:c0 + n]
+                for u in range(n):
+                    code = np.int32(row[u])
+                    act[u] += np.int32(code > 0)
+                    top[u] = max(top[u], code)
             for u in range(n):
                 cost[g, c0 + u] = top[u]
                 active[g, c0 + u] = act[u]
 
 
-@numba.njit(cache=True, nogil=True)
-def _filter_recurrence(cost, active, round_steps, columns, mode, registers, state):
+def _filter_costs(codes_t: np.ndarray, pe_ptr: np.ndarray, ptr: np.ndarray, pos: np.ndarray,
+                  mode: int, window: int, w0: int, w1: int, cost: np.ndarray,
+                  active: np.ndarray) -> None:
+    """Step costs of windows ``w0:w1`` (the hot loop): ``cost[g, w]`` = ``max(1, slowest
+    PE)`` (TCLe) or ``max(1, largest precision)`` (TCLp) of global step ``g``, ``active[g,
+    w]`` its slots with a non-zero code (TCLp).  ``cost`` starts at 1, ``active`` at 0.
+    Allocates the scratch of :func:`_costs_tcle` / :func:`_costs_tclp` and runs one."""
+    top = np.zeros(CHUNK, np.int32)
+    if mode == TCLP:
+        _costs_tclp(codes_t, pe_ptr, ptr, pos, w0, w1, cost, active, top,
+                    np.zeros(CHUNK, np.int32))
+        return
+    _costs_tcle(codes_t, pe_ptr, ptr, pos, int(window), w0, w1, cost)
+
+
+def _recurrence_kernel(mode: int):
+    """The entry kernel of :func:`_filter_recurrence` for ``mode`` (TCLP or TCLE), a
+    constant of the compiled code (the other mode's branches are pruned)."""
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(cost, active, round_steps, columns, registers, block, state, step_cost,
+               step_active):
+        """The column recurrence over the step costs (rounds, then window sets, then steps)
+        into ``block`` (zeros), continuing from ``state`` (:func:`column_state`, updated in
+        place).  -> lane ops (TCLp's)."""
+        n_windows = cost.shape[1]
+        finish = state[:columns]
+        hist = state[columns:columns + registers + 1]
+        ops = np.int64(0)
+        j = state[state.size - 2]
+        top = state[state.size - 1]
+        g0 = 0
+        for rnd in range(round_steps.size):
+            for ws in range(block.shape[1]):
+                before = top
+                for s in range(round_steps[rnd]):
+                    for c in range(columns):
+                        w = ws * columns + c
+                        # no window: the column has no work, it only waits (DNNsim)
+                        step_cost[c] = cost[g0 + s, w] if w < n_windows else 0
+                        if mode == TCLP:
+                            step_active[c] = active[g0 + s, w] if w < n_windows else 0
+                    if mode == TCLP:
+                        ops += _sync_columns(step_cost, step_active, columns)
+                    top = _advance(step_cost, columns, finish, hist, j, registers)
+                    j += 1
+                block[rnd, ws] = top - before
+            g0 += round_steps[rnd]
+        state[state.size - 2] = j
+        state[state.size - 1] = top
+        return ops
+
+    return kernel
+
+
+_recurrence_tclp = _recurrence_kernel(TCLP)
+_recurrence_tcle = _recurrence_kernel(TCLE)
+
+
+def _filter_recurrence(cost: np.ndarray, active: np.ndarray, round_steps: np.ndarray,
+                       columns: int, mode: int, registers: int,
+                       state: np.ndarray) -> tuple[np.ndarray, int]:
     """The column recurrence over the step costs (rounds, then window sets, then steps),
     continuing from ``state`` (:func:`column_state`, updated in place).
     -> ``(block int64[rounds, window sets], lane_ops)`` (lane ops: TCLp's only)."""
-    n_windows = cost.shape[1]
-    wsets = (n_windows + columns - 1) // columns
+    wsets = (cost.shape[1] + columns - 1) // columns
     block = np.zeros((round_steps.size, wsets), np.int64)
-    finish = state[:columns]
-    hist = state[columns:columns + registers + 1]
-    step_cost = np.zeros(columns, np.int64)  # set before every use
-    step_active = np.zeros(columns, np.int64)
-    ops = np.int64(0)
-    j = state[state.size - 2]
-    top = state[state.size - 1]
-    g0 = 0
-    for rnd in range(round_steps.size):
-        for ws in range(wsets):
-            before = top
-            for s in range(round_steps[rnd]):
-                for c in range(columns):
-                    w = ws * columns + c
-                    # no window: the column has no work, it only waits (DNNsim)
-                    step_cost[c] = cost[g0 + s, w] if w < n_windows else 0
-                    step_active[c] = active[g0 + s, w] if w < n_windows else 0
-                if mode == TCLP:
-                    ops += _sync_columns(step_cost, step_active, columns)
-                top = _advance(step_cost, columns, finish, hist, j, registers)
-                j += 1
-            block[rnd, ws] = top - before
-        g0 += round_steps[rnd]
-    state[state.size - 2] = j
-    state[state.size - 1] = top
-    return block, ops
+    kernel = _recurrence_tclp if mode == TCLP else _recurrence_tcle
+    ops = kernel(cost, active, round_steps, columns, registers, block, state,
+                 np.zeros(columns, np.int64), np.zeros(columns, np.int64))
+    return block, int(ops)
 
 
 def column_state(columns: int, registers: int) -> np.ndarray:
@@ -225,20 +270,16 @@ def _steps_recurrence(cost, active, round_steps, columns, mode):
     return block, ops
 
 
-@numba.njit(cache=True, nogil=True)
-def _slot_terms(codes_t, pos, n_windows):
-    """TCLe lane operations: the terms every active slot reads over all windows."""
-    terms = np.empty(codes_t.shape[0], np.int64)
-    terms[:] = -1  # not counted yet
-    ops = np.int64(0)
-    for i in range(pos.size):
-        p = pos[i]
-        if terms[p] < 0:
-            terms[p] = 0
-            for w in range(n_windows):
-                terms[p] += _popcount32(codes_t[p, w])
-        ops += terms[p]
-    return ops
+def _slot_terms(codes_t: np.ndarray, pos: np.ndarray) -> int:
+    """TCLe lane operations: the terms every active slot reads over all windows (numpy:
+    the set bits of each position's codes, counted 64 bits at a time where a row of codes
+    fills whole 64-bit words)."""
+    uses = np.bincount(pos, minlength=codes_t.shape[0])
+    if codes_t.shape[1] * codes_t.itemsize % 8 == 0 and codes_t.flags.c_contiguous:
+        words = codes_t.view(np.uint64)
+    else:
+        words = codes_t
+    return int(np.bitwise_count(words).sum(axis=1, dtype=np.int64) @ uses)
 
 
 def serial_filters(src: np.ndarray, steps: np.ndarray, codes_t: np.ndarray, tiles: int,
@@ -258,6 +299,8 @@ def serial_filters(src: np.ndarray, steps: np.ndarray, codes_t: np.ndarray, tile
     (not with ``steps_to_columns``).  -> ``(block int64[rounds, window sets], lane_ops)``."""
     if mode == TCLP:
         registers = 0
+    codes_t = np.require(codes_t, dtype=np.uint16 if codes_t.dtype == np.uint16 else np.uint32,
+                         requirements=("C", "W"))
     n_windows = codes_t.shape[1]
     round_steps, pe_ptr, ptr, pos = _filter_slots(src, steps, tiles)
     cost = np.ones((pe_ptr.size - 1, n_windows), np.int32)
@@ -266,10 +309,11 @@ def serial_filters(src: np.ndarray, steps: np.ndarray, codes_t: np.ndarray, tile
                                            cost, active), n_windows, CHUNK)
     if steps_to_columns:
         block, ops = _steps_recurrence(cost, active, round_steps, columns, mode)
+        ops = int(ops)
     else:
         state = column_state(columns, registers) if carry is None else carry
         block, ops = _filter_recurrence(cost, active, round_steps, columns, mode, registers,
                                         state)
     if mode == TCLE:
-        ops += _slot_terms(codes_t, pos, n_windows)
+        ops += _slot_terms(codes_t, pos)
     return block, int(ops)
