@@ -65,6 +65,10 @@ def _terms_lut(name: str) -> np.ndarray:
     return _TERMS_LUT[name]
 
 
+QUANTISE_BLOCK = 1 << 20
+"""Elements :func:`fixed_point_magnitudes` quantises at a time."""
+
+
 def fixed_point_magnitudes(values: np.ndarray, pe_bits: int = 16) -> np.ndarray:
     """Sign-magnitude fixed-point magnitudes of a tensor with one per-tensor scale.
 
@@ -75,16 +79,24 @@ def fixed_point_magnitudes(values: np.ndarray, pe_bits: int = 16) -> np.ndarray:
     """
     if isinstance(pe_bits, bool) or not isinstance(pe_bits, int | np.integer) or not 2 <= pe_bits <= 16:
         raise ConfigError(f"pe_bits = {pe_bits!r}: bit-serial values need 2..16 bits")
-    a = np.abs(np.asarray(values, dtype=np.float64))
-    if not np.isfinite(a).all():
-        raise ConfigError("values hold NaN/inf; fix the tensor before simulating")
-    top = float(a.max()) if a.size else 0.0
+    flat = np.asarray(values).reshape(-1)
+    out = np.zeros(np.shape(values), dtype=np.uint16)
+    blocks = [np.s_[i:i + QUANTISE_BLOCK] for i in range(0, flat.size, QUANTISE_BLOCK)]
+    top = 0.0  # one tensor's scale, taken a block at a time (no float64 copy of the tensor)
+    for b in blocks:
+        a = np.abs(np.asarray(flat[b], dtype=np.float64))
+        if not np.isfinite(a).all():
+            raise ConfigError("values hold NaN/inf; fix the tensor before simulating")
+        top = max(top, float(a.max()))
     if top == 0.0:
-        return np.zeros(a.shape, dtype=np.uint16)
+        return out
     full = (1 << (pe_bits - 1)) - 1
-    q = np.rint(a / top * full)
-    q = np.where(a > 0, np.maximum(q, 1), 0)
-    return q.astype(np.uint16)
+    dst = out.reshape(-1)
+    for b in blocks:
+        a = np.abs(np.asarray(flat[b], dtype=np.float64))
+        q = np.rint(a / top * full)
+        dst[b] = np.where(a > 0, np.maximum(q, 1), 0)
+    return out
 
 
 def precisions(mags: np.ndarray) -> np.ndarray:

@@ -176,8 +176,9 @@ def profiled_values(mask: np.ndarray, stats: RoleStats, channel_axis: int,
     draws = HistogramStream(rng, stats.sample_relative if by_sample else stats.magnitude, n)
     shift = stats.sample_offset.sample(rng, mask.shape[0]) if by_sample else None
     # per sample: its offset plus draws relative to it, placed by rank inside the sample
-    mags = np.empty(n)
+    mags = None  # allocated after the whole tensor's sort, if any, has freed its keys
     for (s0, s1, a, b), order in zip(blocks, _orders(keys, blocks, by_sample, n), strict=True):
+        mags = np.empty(n) if mags is None else mags
         offset = _groups(mask, s0, s1, by_sample) * 1e4
         mags[order] = np.sort(offset + np.clip(draws.take(b - a), -999.0, 999.0)) - offset
         plus = 0.0 if shift is None else shift[_groups(mask, s0, s1, True)]
