@@ -146,7 +146,7 @@ def _gemm_problem(p: LoweredProblem, spec: ScnnSpec, source: int | None,
     src = n_w * k if source is None else min(source, n_w * k)
     return _scnn_problem((), n_f, k, (ac, np.zeros_like(aw), aw), aw // per_pe, spec,
                          (1, 0, 0, 1, 1, 0, 0, 1), (1, n_w), n_f * n_w * k, n_f * k, src,
-                         id(p.filters), key, reuse[1])
+                         p.filters_key, key, reuse[1])
 
 
 def _gemm_problems(geometry: LayerGeometry, pass_name: str, first: np.ndarray,

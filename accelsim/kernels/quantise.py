@@ -44,7 +44,8 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.errors import ConfigError
-from accelsim.kernels.recoding import QUANTISE_BLOCK, fixed_point_magnitudes
+from accelsim.kernels import recoding
+from accelsim.kernels.recoding import fixed_point_magnitudes
 from accelsim.spec.array_sections import BackendSpec
 
 __all__ = ["derived_precision", "fits_integer", "integer_magnitudes", "profiled_magnitudes",
@@ -61,8 +62,9 @@ def fits_integer(values: np.ndarray, value_bits: int) -> bool:
         largest = float(np.abs(a).max()) if a.size else 0.0
     else:
         flat = a.reshape(-1)
-        for i in range(0, flat.size, QUANTISE_BLOCK):  # a block at a time: no tensor copies
-            b = flat[i:i + QUANTISE_BLOCK]
+        step = recoding.QUANTISE_BLOCK  # a block at a time: no copies of the tensor
+        for i in range(0, flat.size, step):
+            b = flat[i:i + step]
             if not np.isfinite(b).all() or not (b == np.rint(b)).all():
                 return False
         largest = max(abs(float(a.max())), abs(float(a.min()))) if a.size else 0.0
