@@ -277,6 +277,7 @@ def generate_layers(spec: SyntheticSpec, *, derive: TableDeriver | None = None
             operands["backward_input"] = {"weight": operands["forward"]["weight"],
                                           "grad": operands["backward_weight"]["grad"]}
         yield g, operands
+        del operands  # not held while the next layer is drawn
 
 
 def write_synthetic_trace(spec: SyntheticSpec, path: str | Path, *, encoding: str = "fixed16",
