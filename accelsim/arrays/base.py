@@ -3,7 +3,9 @@
 An array model turns one pass of one layer into cycles and energy in three steps:
 
 1. :meth:`ArrayModel.problems` lowers the pass's operands (trace role order, see
-   :data:`accelsim.trace.schema.PASS_ROLES`) into the model's units of work;
+   :data:`accelsim.trace.schema.PASS_ROLES`) into the model's units of work, an iterable
+   that may make them one at a time as they are timed (the lowered operands of a whole
+   batch need never sit in memory at once);
 2. :meth:`ArrayModel.timings` times every unit as a
    :class:`~accelsim.arrays.breakdown.ProblemTiming` (cycles per block, bytes, access counts);
 3. :func:`~accelsim.arrays.assemble.assemble_pass`, shared by every model, puts the timings

@@ -74,7 +74,6 @@ __all__ = ["PRIORITY_CODES", "WINDOW_OPERAND", "BitTacticalModel", "problem_timi
            "select_bits", "set_steps"]
 
 PRIORITY_CODES = {"least-flexible": 0, "most-flexible": 1, "non-overlapping": 2}
-
 # the lowered window operand of each pass (the bit-serial one): index into PASS_ROLES[pass]
 WINDOW_OPERAND = {"forward": 1, "backward_input": 1, "backward_weight": 0}
 
