@@ -3,7 +3,9 @@
 An array model turns one pass of one layer into cycles and energy in three steps:
 
 1. :meth:`ArrayModel.problems` lowers the pass's operands (trace role order, see
-   :data:`accelsim.trace.schema.PASS_ROLES`) into the model's units of work;
+   :data:`accelsim.trace.schema.PASS_ROLES`) into the model's units of work, an iterable
+   that may make them one at a time as they are timed (the lowered operands of a whole
+   batch need never sit in memory at once);
 2. :meth:`ArrayModel.timings` times every unit as a
    :class:`~accelsim.arrays.breakdown.ProblemTiming` (cycles per block, bytes, access counts);
 3. :func:`~accelsim.arrays.assemble.assemble_pass`, shared by every model, puts the timings
@@ -16,7 +18,7 @@ An array model turns one pass of one layer into cycles and energy in three steps
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,7 +26,7 @@ import numpy as np
 
 from accelsim.arrays.assemble import assemble_pass
 from accelsim.arrays.breakdown import CycleBreakdown, ProblemTiming
-from accelsim.lowering.lower import LoweredProblem, lower_with_sources
+from accelsim.lowering.lower import LoweredProblem, iter_problems, window_source_elements
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
 from accelsim.trace.schema import PASSES
@@ -54,17 +56,20 @@ class Work:
     key: object = None
     quantisation: str = ""
     steps_to_columns: bool = False
+    scheduled: str = ""  # Bit-Tactical: the operand scheduled in this pass ("": not chosen)
 
 
 def lowered_work(geometry: LayerGeometry, pass_name: str, first: np.ndarray,
                  second: np.ndarray, *, lanes: int, traversal: str = "row-major",
-                 group_mapping: str = "per-group", rows: int | None = None) -> list[Work]:
+                 group_mapping: str = "per-group", rows: int | None = None,
+                 **fields: Any) -> Iterator[Work]:
     """The pass lowered with ``lanes`` lanes in ``traversal`` order, depthwise layers by
-    ``group_mapping`` on ``rows`` PE rows (:func:`accelsim.lowering.lower.lower_with_sources`)."""
-    problems, sources, keys = lower_with_sources(geometry, pass_name, first, second, lanes=lanes,
-                                                 traversal=traversal,
-                                                 group_mapping=group_mapping, rows=rows)
-    return [Work(p, s, k) for p, s, k in zip(problems, sources, keys, strict=True)]
+    ``group_mapping`` on ``rows`` PE rows, one problem at a time
+    (:func:`accelsim.lowering.lower.iter_problems`), each with its window source and key
+    (:func:`accelsim.lowering.lower.lower_with_sources`) and ``fields`` of :class:`Work`."""
+    for p in iter_problems(geometry, pass_name, first, second, lanes=lanes, traversal=traversal,
+                           group_mapping=group_mapping, rows=rows):
+        yield Work(p, window_source_elements(geometry, p.tag), p.tag[:4], **fields)
 
 
 class ArrayModel(ABC):
@@ -108,11 +113,11 @@ class GemmModel(ArrayModel):
     (``lanes = 1``): its work is :class:`Work`, timed one problem at a time."""
 
     def problems(self, geometry: LayerGeometry, pass_name: str,
-                 operands: Sequence[np.ndarray], hw: Hardware) -> list[Work]:
+                 operands: Sequence[np.ndarray], hw: Hardware) -> Iterator[Work]:
         first, second = as_masks(operands)
         return lowered_work(geometry, pass_name, first, second, lanes=1)
 
-    def timings(self, problems: Sequence[Work], hw: Hardware) -> list[ProblemTiming]:
+    def timings(self, problems: Iterable[Work], hw: Hardware) -> list[ProblemTiming]:
         return [self.problem_timing(w, hw) for w in problems]
 
     @abstractmethod

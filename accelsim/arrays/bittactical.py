@@ -44,6 +44,7 @@ stays a mask.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -51,7 +52,13 @@ import numpy as np
 
 from accelsim.arrays.base import ArrayModel, Work, as_masks, lowered_work
 from accelsim.arrays.breakdown import ZERO, CycleBreakdown, ProblemTiming
-from accelsim.arrays.grouping import chains, idle_unheld
+from accelsim.arrays.grouping import chain_runs, idle_unheld
+from accelsim.arrays.passwork import (
+    TIMED_PER_THREAD,
+    choose_scheduled,
+    scheduled_work,
+    work_blocks,
+)
 from accelsim.errors import ConfigError, LoweringError
 from accelsim.kernels import scheduler, serial
 from accelsim.kernels.quantise import quantise_window, twos_complement
@@ -69,8 +76,8 @@ from accelsim.pipeline.energy import AccessCounts
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
 
-__all__ = ["PRIORITY_CODES", "WINDOW_OPERAND", "BitTacticalModel", "choose_scheduled",
-           "problem_timing", "select_bits", "set_steps"]
+__all__ = ["PRIORITY_CODES", "WINDOW_OPERAND", "BitTacticalModel", "problem_timing",
+           "select_bits", "set_steps"]
 
 PRIORITY_CODES = {"least-flexible": 0, "most-flexible": 1, "non-overlapping": 2}
 # the lowered window operand of each pass (the bit-serial one): index into PASS_ROLES[pass]
@@ -282,7 +289,8 @@ def _performed_products(f: np.ndarray, x: np.ndarray, hw: Hardware, scheduled: s
 def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, scheduled: str, *,
                    window_source: int | None = None, window_key: object = None,
                    steps_to_columns: bool = False, held: np.ndarray | None = None,
-                   carry: np.ndarray | None = None) -> ProblemTiming:
+                   carry: np.ndarray | None = None,
+                   filters_key: object = None) -> ProblemTiming:
     """Cycles, blocks, bytes and access counts of one lowered problem with the ``"filters"``
     or ``"windows"`` operand scheduled.
 
@@ -298,7 +306,9 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     model.  ``steps_to_columns`` (bit-serial, filters scheduled): every window on its own,
     its steps dealt round-robin to the columns (``[backend] linear_columns = "steps"``); the
     base stays a window per column.  ``held``, ``carry``: see :func:`_serial_blocks`
-    (``LoweredProblem.held``; :func:`accelsim.arrays.grouping.chains`).
+    (``LoweredProblem.held``; :func:`accelsim.arrays.grouping.chain_runs`).  ``filters_key``:
+    the identity of the filter array (default ``id(filters)``;
+    :attr:`~accelsim.lowering.layout.LoweredProblem.filters_key`).
     """
     f = _as_mask(filters)
     arr, is_serial, bits = hw.array, hw.backend.serial, hw.array.pe_bits
@@ -339,26 +349,8 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     round_bytes, set_bytes, out_bytes, counts, base_counts = _bytes_and_counts(
         f, n_w, steps, hw, scheduled, _compute_counts(ops, hw), window_source)
     return ProblemTiming(breakdown, block, round_bytes, set_bytes, out_bytes, counts,
-                         base_counts, id(filters), window_key, base_filter_bytes)
-
-
-def choose_scheduled(problems: Iterable, hw: Hardware) -> str:
-    """``"filters"`` or ``"windows"`` for a pass, per ``[frontend] schedule``."""
-    mode = hw.frontend.schedule
-    if mode == "weights":
-        return "filters"
-    if mode == "activations":
-        return "windows"
-    zeros_f = size_f = zeros_x = size_x = 0
-    for p in problems:
-        size_f += p.filters.size
-        zeros_f += p.filters.size - int(np.count_nonzero(p.filters))
-        size_x += p.windows.size
-        zeros_x += p.windows.size - int(np.count_nonzero(p.windows))
-    frac_f = zeros_f / size_f if size_f else 0.0
-    frac_x = zeros_x / size_x if size_x else 0.0
-    return "filters" if frac_f >= frac_x else "windows"
-
+                         base_counts, id(filters) if filters_key is None else filters_key,
+                         window_key, base_filter_bytes)
 
 
 class BitTacticalModel(ArrayModel):
@@ -373,7 +365,7 @@ class BitTacticalModel(ArrayModel):
         return hw.backend.serial
 
     def problems(self, geometry: LayerGeometry, pass_name: str,
-                 operands: Sequence[np.ndarray], hw: Hardware) -> list[Work]:
+                 operands: Sequence[np.ndarray], hw: Hardware) -> Iterable[Work]:
         rule = ""
         if hw.backend.serial:  # the window operand is quantised: only the other is a mask
             i = WINDOW_OPERAND[pass_name]
@@ -387,34 +379,46 @@ class BitTacticalModel(ArrayModel):
             lowered = as_masks(operands)
         if hw.frontend.fold_first_layer and folds(geometry, pass_name):
             geometry, lowered[0], lowered[1] = fold_first_layer(geometry, lowered[0], lowered[1])
-        work = lowered_work(geometry, pass_name, lowered[0], lowered[1], lanes=hw.array.lanes,
-                            traversal=hw.frontend.traversal,
-                            group_mapping=hw.frontend.group_mapping, rows=hw.array.rows)
         steps = (hw.backend.serial and hw.backend.linear_columns == "steps"
                  and geometry.kind == "linear" and pass_name != "backward_weight")
-        if rule or steps:
-            work = [dataclasses.replace(w, quantisation=rule, steps_to_columns=steps)
-                    for w in work]
-        return work
+        return scheduled_work(lambda: lowered_work(
+            geometry, pass_name, lowered[0], lowered[1], lanes=hw.array.lanes,
+            traversal=hw.frontend.traversal, group_mapping=hw.frontend.group_mapping,
+            rows=hw.array.rows, quantisation=rule, steps_to_columns=steps), hw)
 
-    def timings(self, problems: Sequence[Work], hw: Hardware) -> list[ProblemTiming]:
-        lowered = [w.problem for w in problems]
-        if hw.array.lanes and lowered and lowered[0].filters.shape[-1] != hw.array.lanes:
-            raise LoweringError(f"problems were lowered for {lowered[0].filters.shape[-1]} "
+    def timings(self, problems: Iterable[Work], hw: Hardware) -> list[ProblemTiming]:
+        """The timings of a pass's work, timed a few problems per kernel thread at a time (the
+        work streams: a pass made by :meth:`problems` holds one block of lowered problems)."""
+        items = iter(problems)
+        first = next(items, None)
+        if first is None:
+            return []
+        if hw.array.lanes and first.problem.filters.shape[-1] != hw.array.lanes:
+            raise LoweringError(f"problems were lowered for {first.problem.filters.shape[-1]} "
                                 f"lanes, the array has {hw.array.lanes}; lower with "
                                 "lanes = [array] lanes")
-        scheduled = choose_scheduled(lowered, hw)
+        work: Iterable[Work] = itertools.chain([first], items)
+        scheduled = first.scheduled
+        if not scheduled:  # work made elsewhere: chosen on the whole pass
+            work = list(work)
+            scheduled = choose_scheduled([w.problem for w in work], hw)
         arr = hw.array
 
-        def run(chain: list[int]) -> list[ProblemTiming]:
+        def run(chain: list[Work]) -> list[ProblemTiming]:
             carry = (column_state(arr.columns, hw.backend.column_registers) if len(chain) > 1
                      else None)
-            return [problem_timing(w.problem.filters, w.problem.windows, hw, scheduled,
+            out = []
+            for w in chain:
+                t = problem_timing(w.problem.filters, w.problem.windows, hw, scheduled,
                                    window_source=w.source, window_key=w.key,
                                    steps_to_columns=w.steps_to_columns, held=w.problem.held,
-                                   carry=carry)
-                    for w in (problems[i] for i in chain)]
-        out = [t for part in map_ordered(run, chains(problems, hw, scheduled)) for t in part]
-        return [dataclasses.replace(t, breakdown=dataclasses.replace(
-            t.breakdown, quantisation=w.quantisation)) if w.quantisation else t
-            for t, w in zip(out, problems, strict=True)]
+                                   carry=carry, filters_key=w.problem.filters_key)
+                out.append(dataclasses.replace(t, breakdown=dataclasses.replace(
+                    t.breakdown, quantisation=w.quantisation)) if w.quantisation else t)
+            return out
+        out: list[ProblemTiming] = []
+        for block in work_blocks(chain_runs(work, hw, scheduled),
+                                 TIMED_PER_THREAD * current_threads()):
+            for part in map_ordered(run, block):
+                out.extend(part)
+        return out

@@ -4,14 +4,14 @@ idle, and a sample's groups run back to back without their columns synchronising
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from accelsim.arrays.base import Work
 from accelsim.spec.hardware import Hardware
 
-__all__ = ["chains", "idle_unheld"]
+__all__ = ["chain_runs", "idle_unheld"]
 
 
 def idle_unheld(src: np.ndarray, held: np.ndarray, rows: int) -> None:
@@ -26,20 +26,24 @@ def idle_unheld(src: np.ndarray, held: np.ndarray, rows: int) -> None:
     src[(src >= 0) & ~ok] = -1
 
 
-def chains(problems: Sequence[Work], hw: Hardware, scheduled: str) -> list[list[int]]:
-    """The problems of a pass in runs timed one after the other, the columns going on from
-    one problem to the next (indices, in order): under ``[frontend] group_mapping =
-    "dnnsim"`` with TCLe and the filters scheduled, the consecutive forward problems of the
-    same samples (a layer's groups, or depthwise chunks, of one sample), as DNNsim runs a
-    layer's groups without synchronising its columns; else every problem alone."""
+def chain_runs(work: Iterable[Work], hw: Hardware, scheduled: str) -> Iterator[list[Work]]:
+    """The work of a pass in runs timed one after the other, the columns going on from one
+    problem to the next (in order; the work streams, a run at a time): under ``[frontend]
+    group_mapping = "dnnsim"`` with TCLe and the filters scheduled, the consecutive forward
+    problems of the same samples (a layer's groups, or depthwise chunks, of one sample), as
+    DNNsim runs a layer's groups without synchronising its columns; else every problem
+    alone."""
     together = (hw.frontend.group_mapping == "dnnsim" and hw.backend.kind == "tcle"
                 and scheduled == "filters")
-    out: list[list[int]] = []
-    for i, w in enumerate(problems):
+    run: list[Work] = []
+    for w in work:
         tag = w.problem.tag
-        if (together and out and tag[0] == "forward" and not w.steps_to_columns
-                and problems[out[-1][-1]].problem.tag[:3] == tag[:3]):
-            out[-1].append(i)
-        else:
-            out.append([i])
-    return out
+        if (together and run and tag[0] == "forward" and not w.steps_to_columns
+                and run[-1].problem.tag[:3] == tag[:3]):
+            run.append(w)
+            continue
+        if run:
+            yield run
+        run = [w]
+    if run:
+        yield run

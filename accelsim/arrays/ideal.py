@@ -49,7 +49,7 @@ def _ideal_timing(p: LoweredProblem, hw: Hardware, source: int | None,
     base = AccessCounts(mac_ops=dense, buffer_read_bits=(f.size + x.size) * bits,
                         buffer_write_bits=n_f * n_w * bits)
     return ProblemTiming(breakdown, np.array([[compute]], np.int64), round_bytes, set_bytes,
-                         out_bytes, counts, base, id(p.filters), key,
+                         out_bytes, counts, base, p.filters_key, key,
                          base_filter_bytes=ceil_div(n_f * k * bits, 8))
 
 

@@ -188,7 +188,7 @@ def _gemm_problem(p: LoweredProblem, spec: ScnnSpec, source: int | None,
     src = n_w * k if source is None else min(source, n_w * k)
     return ScnnProblem(reuse[1], x.T[:, None, :], 1, spec.pes,
                        _geo(k, n_f, spec, (1, n_w), (1, 0, 0, 1, 1, 0, 0, 1)), True,
-                       n_f * n_w * k, n_f * k, n_f, src, n_f * n_w, id(p.filters), key)
+                       n_f * n_w * k, n_f * k, n_f, src, n_f * n_w, p.filters_key, key)
 
 
 def _gemm_problems(geometry: LayerGeometry, pass_name: str, first: np.ndarray,

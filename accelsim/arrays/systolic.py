@@ -38,7 +38,7 @@ The base energy is that of the dense machine with the same multipliers (systolic
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,7 +168,7 @@ def _systolic_timing(p: LoweredProblem, hw: Hardware, source: int | None,
     counts = AccessCounts(mac_ops=dense, buffer_read_bits=reads * bits,
                           buffer_write_bits=writes * bits)
     return ProblemTiming(breakdown, block, round_bytes, set_bytes, out_bytes, counts, counts,
-                         id(p.filters), key)
+                         p.filters_key, key)
 
 
 class SystolicModel(GemmModel):
@@ -180,12 +180,12 @@ class SystolicModel(GemmModel):
     self_baseline = True
 
     def problems(self, geometry: LayerGeometry, pass_name: str,
-                 operands: Sequence[np.ndarray], hw: Hardware) -> list[Work]:
+                 operands: Sequence[np.ndarray], hw: Hardware) -> Iterable[Work]:
         work = super().problems(geometry, pass_name, operands, hw)
         if not hw.systolic.scalesim_output_size:
             return work
-        return [SystolicWork(w.problem, w.source, w.key,
-                             windows=_scalesim_windows(geometry, w.problem.tag)) for w in work]
+        return (SystolicWork(w.problem, w.source, w.key,
+                             windows=_scalesim_windows(geometry, w.problem.tag)) for w in work)
 
     def problem_timing(self, work: Work, hw: Hardware) -> ProblemTiming:
         windows = work.windows if isinstance(work, SystolicWork) else None

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.errors import ConfigError
+from accelsim.kernels import recoding
 from accelsim.kernels.recoding import fixed_point_magnitudes
 from accelsim.spec.array_sections import BackendSpec
 
@@ -58,12 +59,19 @@ def fits_integer(values: np.ndarray, value_bits: int) -> bool:
     a = np.asarray(values)
     if a.dtype == bool or np.issubdtype(a.dtype, np.integer):
         a = a.astype(np.int64)
-    elif not np.isfinite(a).all() or not (a == np.rint(a)).all():
-        return False
+        largest = float(np.abs(a).max()) if a.size else 0.0
+    else:
+        flat = a.reshape(-1)
+        step = recoding.QUANTISE_BLOCK  # a block at a time: no copies of the tensor
+        for i in range(0, flat.size, step):
+            b = flat[i:i + step]
+            if not np.isfinite(b).all() or not (b == np.rint(b)).all():
+                return False
+        largest = max(abs(float(a.max())), abs(float(a.min()))) if a.size else 0.0
     if a.size == 0:
         return True
     top = (1 << value_bits) if a.min() >= 0 else (1 << (value_bits - 1))
-    return float(np.abs(a).max()) < top
+    return largest < top
 
 
 def integer_magnitudes(values: np.ndarray, value_bits: int, where: str) -> np.ndarray:

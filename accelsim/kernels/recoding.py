@@ -65,6 +65,10 @@ def _terms_lut(name: str) -> np.ndarray:
     return _TERMS_LUT[name]
 
 
+QUANTISE_BLOCK = 1 << 20
+"""Elements :func:`fixed_point_magnitudes` quantises at a time."""
+
+
 def fixed_point_magnitudes(values: np.ndarray, pe_bits: int = 16) -> np.ndarray:
     """Sign-magnitude fixed-point magnitudes of a tensor with one per-tensor scale.
 
@@ -75,19 +79,28 @@ def fixed_point_magnitudes(values: np.ndarray, pe_bits: int = 16) -> np.ndarray:
     """
     if isinstance(pe_bits, bool) or not isinstance(pe_bits, int | np.integer) or not 2 <= pe_bits <= 16:
         raise ConfigError(f"pe_bits = {pe_bits!r}: bit-serial values need 2..16 bits")
-    a = np.abs(np.asarray(values), dtype=np.float64)  # a new array, worked in place
-    top = float(a.max()) if a.size else 0.0  # NaN if any is NaN, inf if any is infinite
-    if not np.isfinite(top):
-        raise ConfigError("values hold NaN/inf; fix the tensor before simulating")
+    flat = np.asarray(values).reshape(-1)
+    out = np.zeros(np.shape(values), dtype=np.uint16)
+    blocks = [np.s_[i:i + QUANTISE_BLOCK] for i in range(0, flat.size, QUANTISE_BLOCK)]
+    top = 0.0  # one tensor's scale, taken a block at a time (no float64 copy of the tensor)
+    for b in blocks:
+        m = float(np.abs(flat[b], dtype=np.float64).max())  # NaN if any is NaN, inf if any is infinite
+        if not np.isfinite(m):
+            raise ConfigError("values hold NaN/inf; fix the tensor before simulating")
+        top = max(top, m)
     if top == 0.0:
-        return np.zeros(a.shape, dtype=np.uint16)
+        return out
     full = (1 << (pe_bits - 1)) - 1
-    nonzero = a > 0
-    a /= top
-    a *= full
-    np.rint(a, out=a)
-    np.maximum(a, nonzero, out=a)  # 0 stays 0 (rint(0) = 0), a non-zero becomes >= 1
-    return a.astype(np.uint16)
+    dst = out.reshape(-1)
+    for b in blocks:
+        a = np.abs(np.asarray(flat[b]), dtype=np.float64)  # a new array, worked in place
+        nonzero = a > 0
+        a /= top
+        a *= full
+        np.rint(a, out=a)
+        np.maximum(a, nonzero, out=a)  # 0 stays 0 (rint(0) = 0), a non-zero becomes >= 1
+        dst[b] = a
+    return out
 
 
 def precisions(mags: np.ndarray) -> np.ndarray:

@@ -38,6 +38,17 @@ class LoweredProblem:
                                 f"filters' shape {f.shape}")
 
     @property
+    def filters_key(self) -> tuple:
+        """The identity of the filter array, from the tag: the problems of a pass with equal
+        keys share one array (forward: a group's or depthwise chunk's; backward-input: a
+        group's and phase's; backward-weight: a sample's and group's).  Unlike ``id(filters)``
+        it stays unique when the problems of a pass are made and dropped one at a time."""
+        t = self.tag
+        if t[0] == "backward_weight":
+            return (t[0], t[1], t[3])
+        return (t[0],) + tuple(t[3:])
+
+    @property
     def n_filters(self) -> int:
         return self.filters.shape[0]
 

@@ -78,7 +78,8 @@ needs of each problem (:func:`window_source_elements` and the key of the source 
 Results are put back together by :mod:`accelsim.lowering.assemble`.
 
 Arrays keep the operand's dtype (bool masks and float values alike); problems of one pass
-may share their filter array (it is read-only).  This module uses numpy only.
+may share their filter array (it is read-only), and ``LoweredProblem.filters_key`` (from the
+tag) says which do, also when the problems are made and dropped one at a time.  This module uses numpy only.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ class FrontendSpec:
     they run at once on one tile; ``"per-group"`` (the rule before): every group is its own
     problem of ``out / groups`` filters using one lane.  Under ``"dnnsim"`` the forward
     problems of one sample (a layer's groups or chunks) also run back to back without the
-    TCLe columns synchronising (:func:`accelsim.arrays.grouping.chains`).  Other grouped
+    TCLe columns synchronising (:func:`accelsim.arrays.grouping.chain_runs`).  Other grouped
     layers and the backward passes are lowered per group under both (DNNsim's 2-group mapping
     is the per-group one, and it simulates no backward pass); see
     :mod:`accelsim.lowering.lower`.

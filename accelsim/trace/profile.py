@@ -103,10 +103,14 @@ class Histogram:
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` draws (float64, log2 units): a bin by its probability, uniform inside it."""
+        return self.from_uniform(rng.random(n), rng.random(n))
+
+    def from_uniform(self, u_bin: np.ndarray, u_in: np.ndarray) -> np.ndarray:
+        """The draws of :meth:`sample` from its two uniform streams: ``u_bin`` picks the bin,
+        ``u_in`` the place inside it (so that a long draw can be made in blocks)."""
         cdf = np.cumsum(np.asarray(self.p, dtype=np.float64))
-        idx = np.minimum(np.searchsorted(cdf / cdf[-1], rng.random(n), side="right"),
-                         cdf.size - 1)
-        return self.lo + (idx + rng.random(n)) * BIN
+        idx = np.minimum(np.searchsorted(cdf / cdf[-1], u_bin, side="right"), cdf.size - 1)
+        return self.lo + (idx + u_in) * BIN
 
     def quantile(self, q: float) -> float:
         """The ``q``-quantile (bin-linear)."""

@@ -32,13 +32,14 @@ from scipy.ndimage import gaussian_filter, zoom
 from scipy.special import ndtri
 
 from accelsim.trace.profile import QUANTILES, RoleStats
+from accelsim.trace.ranked import profiled_values
 
 JUMP = 0.5
 """Neighbouring density quantiles further apart than this are a jump, not a slope."""
 
 __all__ = ["channel_agreement", "channel_counts", "clustered_mask", "neighbour_agreement",
-           "pixel_map", "profiled_pair",
-           "profiled_tensor", "profiled_values", "profiled_weight", "sample_channel_densities"]
+           "pixel_map", "profiled_pair", "profiled_tensor", "profiled_weight",
+           "sample_channel_densities"]
 
 
 def sample_channel_densities(stats: RoleStats, channels: int, rng: np.random.Generator,
@@ -105,28 +106,35 @@ def channel_counts(total: int, densities: np.ndarray, capacity: int) -> np.ndarr
 
 
 def _top(noise: np.ndarray, channel_axis: int, counts: np.ndarray) -> np.ndarray:
-    """Per channel (channel axis first, the rest flattened), the ``counts[c]`` largest
-    scores (more only on exact ties, which smoothed float noise all but never has)."""
-    scores = np.moveaxis(noise, channel_axis, 0).reshape(noise.shape[channel_axis], -1)
-    m = scores.shape[1]
-    ordered = np.sort(scores, axis=1)
-    thr = ordered[np.arange(scores.shape[0]), np.clip(m - counts, 0, m - 1)]
-    return (scores >= thr[:, None]) & (counts[:, None] > 0)
-
-
-def _unflatten(flat: np.ndarray, shape: tuple[int, ...], channel_axis: int) -> np.ndarray:
-    moved = (shape[channel_axis],) + tuple(s for i, s in enumerate(shape) if i != channel_axis)
-    return np.moveaxis(flat.reshape(moved), 0, channel_axis)
+    """Per channel, the ``counts[c]`` largest scores (more only on exact ties, which smoothed
+    float noise all but never has): the scores at or above the channel's threshold, its
+    ``count``-th largest, found by partition one channel at a time."""
+    channels = noise.shape[channel_axis]
+    thr = np.empty(channels, dtype=noise.dtype)
+    for c in range(channels):
+        scores = np.take(noise, c, axis=channel_axis).reshape(-1)
+        k = min(max(scores.size - int(counts[c]), 0), scores.size - 1)
+        thr[c] = np.partition(scores, k)[k]
+    along = [1] * noise.ndim
+    along[channel_axis] = channels
+    return (noise >= thr.reshape(along)) & (np.asarray(counts) > 0).reshape(along)
 
 
 def _noise(shape: tuple[int, ...], channel_axis: int, sigma: float, shared: float,
            rng: np.random.Generator) -> np.ndarray:
-    noise = rng.standard_normal(shape).astype(np.float32)
+    """float32 noise drawn (and smoothed) one sample (axis 0) at a time: the draws of one
+    ``standard_normal(shape)`` without its float64 copy of the whole tensor."""
+    noise = np.empty(shape, dtype=np.float32)
+    for s in range(shape[0]):
+        noise[s] = rng.standard_normal(shape[1:])
     if shared > 0 and len(shape) >= 2 and channel_axis == 1:
         common = rng.standard_normal((shape[0], 1) + tuple(shape[2:])).astype(np.float32)
-        noise = np.float32(np.sqrt(1 - shared)) * noise + np.float32(np.sqrt(shared)) * common
+        for s in range(shape[0]):
+            noise[s] *= np.float32(np.sqrt(1 - shared))
+            noise[s] += np.float32(np.sqrt(shared)) * common[s]
     if sigma > 0 and len(shape) == 4 and channel_axis == 1:
-        noise = gaussian_filter(noise, sigma=(0, 0, sigma, sigma), mode="wrap")
+        for s in range(shape[0]):
+            noise[s] = gaussian_filter(noise[s], sigma=(0, sigma, sigma), mode="wrap")
     return noise
 
 
@@ -158,11 +166,11 @@ def clustered_mask(shape: tuple[int, ...], counts: np.ndarray, channel_axis: int
     if pixels is not None and channel_axis == 1:
         d = min(max(float(counts.sum()) / noise.size, 1e-4), 1 - 1e-4)
         p = np.clip(d * pixels, 1e-4, 1 - 1e-4)
-        noise = noise / np.float32(max(float(noise.std()), 1e-12))
-        noise = noise + (ndtri(1 - d) - ndtri(1 - p)).astype(np.float32)
+        noise /= np.float32(max(float(noise.std()), 1e-12))
+        noise += (ndtri(1 - d) - ndtri(1 - p)).astype(np.float32)
     if inside is not None:
-        noise = np.where(inside, np.float32(np.inf), noise)
-    return _unflatten(_top(noise, channel_axis, counts), shape, channel_axis)
+        noise[inside] = np.inf
+    return _top(noise, channel_axis, counts)
 
 
 def channel_agreement(mask: np.ndarray) -> float:
@@ -188,54 +196,6 @@ def neighbour_agreement(mask: np.ndarray) -> float:
                 a = np.diff(mask.astype(np.int8), axis=axis) == 0
                 same, pairs = same + int(a.sum()), pairs + a.size
     return same / pairs if pairs else float("nan")
-
-
-def _latent(mask: np.ndarray, idx: tuple[np.ndarray, ...], stats: RoleStats,
-            channel_axis: int, rng: np.random.Generator) -> np.ndarray:
-    """The rank score of each non-zero: channel (plane) offset + position offset + residual."""
-    n = idx[0].size
-    if channel_axis == 1:  # per (sample, channel) plane
-        plane = idx[0] * mask.shape[1] + idx[1]
-        latent = stats.channel_offset.sample(rng, mask.shape[0] * mask.shape[1])[plane]
-    else:
-        latent = stats.channel_offset.sample(rng, mask.shape[channel_axis])[idx[channel_axis]]
-    latent = latent + stats.residual.sample(rng, n)
-    if stats.position_offset is not None and channel_axis == 1:
-        pos = np.ravel_multi_index((idx[0],) + idx[2:], (mask.shape[0],) + mask.shape[2:])
-        latent = latent + stats.position_offset.sample(rng, int(pos.max()) + 1)[pos]
-    return latent
-
-
-def profiled_values(mask: np.ndarray, stats: RoleStats, channel_axis: int,
-                    rng: np.random.Generator, *, top: np.ndarray | None = None) -> np.ndarray:
-    """float32 values at ``mask``'s non-zeros (module docstring); the positions of ``top``
-    (a sub-mask) take the largest magnitudes of their sample."""
-    out = np.zeros(mask.shape, dtype=np.float32)
-    idx = np.nonzero(mask)
-    n = idx[0].size
-    if n == 0:
-        return out
-    latent = _latent(mask, idx, stats, channel_axis, rng)
-    if top is not None:
-        latent = latent + np.where(top[idx], 1e6, 0.0)
-    if channel_axis == 1 and stats.sample_relative is not None:
-        # per sample: its offset plus draws relative to it, placed by rank inside the sample
-        group = idx[0]
-        draws = stats.sample_relative.sample(rng, n)
-        shift = stats.sample_offset.sample(rng, mask.shape[0])[group]
-    else:
-        group = np.zeros(n, dtype=np.int64)
-        draws, shift = stats.magnitude.sample(rng, n), np.zeros(n)
-    mags = np.empty(n)
-    # np.nonzero lists the samples in order: ``group`` never decreases
-    offset = group * 1e4
-    mags[np.argsort(offset + np.clip(latent, -999.0, 999.0))] = \
-        np.sort(offset + np.clip(draws, -999.0, 999.0)) - offset
-    mags = np.clip(mags + shift, -100.0, 100.0)
-    mags -= mags.max()
-    sign = np.where(rng.random(n) < stats.positive, 1.0, -1.0)
-    out[idx] = (sign * np.exp2(stats.log2_max + mags)).astype(np.float32)
-    return out
 
 
 def profiled_tensor(shape: tuple[int, ...], density: float, stats: RoleStats, channel_axis: int,

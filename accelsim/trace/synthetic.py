@@ -49,12 +49,8 @@ from accelsim.spec.methods import method_profile
 from accelsim.spec.sparsity import DISTRIBUTIONS, check_sparsity, layer_densities
 from accelsim.trace import TraceMetadata, TraceWriter
 from accelsim.trace.profile import Profile, read_profile, shipped_profile_path
-from accelsim.trace.profiled import (
-    profiled_pair,
-    profiled_tensor,
-    profiled_values,
-    profiled_weight,
-)
+from accelsim.trace.profiled import profiled_pair, profiled_tensor, profiled_weight
+from accelsim.trace.ranked import profiled_values
 
 STRUCTURES = ("unstructured", "channel", "filter")
 LEGACY_DEFAULTS = {"activation_sparsity": 0.5, "activation_clustering": 1.0,
@@ -281,6 +277,7 @@ def generate_layers(spec: SyntheticSpec, *, derive: TableDeriver | None = None
             operands["backward_input"] = {"weight": operands["forward"]["weight"],
                                           "grad": operands["backward_weight"]["grad"]}
         yield g, operands
+        del operands  # not held while the next layer is drawn
 
 
 def write_synthetic_trace(spec: SyntheticSpec, path: str | Path, *, encoding: str = "fixed16",
