@@ -3,6 +3,8 @@ first call with an empty compile cache, and peak memory (run on demand, results 
 
     .venv/bin/python benchmarks/bench_speed.py [--out benchmarks/results/speed.json]
         [--only layer,scnn,cold,threads,memory] [--memory-batch 32] [--memory-timeout 1800]
+        [--memory-parallel] [--merge]
+    .venv/bin/python benchmarks/bench_speed.py --table   # the README tables from the JSON
 
 Every figure is a ratio of two times measured in this run (issue 18), and every case that
 needs a clean process (peak RSS, the cold cache) runs in a subprocess of its own:
@@ -33,12 +35,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import loadavg, machine, write_json_atomic  # noqa: E402
+from speed_table import render_table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 LAYER = "layer1.0.conv2"
@@ -191,19 +195,30 @@ def bench_cold() -> dict[str, Any]:
             "target": 3}
 
 
-def bench_memory(batch: int, timeout: float) -> dict[str, Any]:
-    out = {}
-    for name in ("bit-tactical", "bit-tactical-tclp", "bit-tactical-tcle", "scnn"):
+def bench_memory(batch: int, timeout: float, parallel: bool = False) -> dict[str, Any]:
+    """Peak RSS of a whole step per back end, one fresh process each; ``parallel``: the four
+    processes at once (each peak is its own process's; the times then share the cores)."""
+    names = ("bit-tactical", "bit-tactical-tclp", "bit-tactical-tcle", "scnn")
+
+    def one(name: str) -> dict[str, Any]:
         t0 = time.perf_counter()
-        out[name] = {**case("step", name, batch=batch, timeout=timeout),
-                     "process_s": round(time.perf_counter() - t0, 1)}
-        print(f"memory {name}: {json.dumps(out[name])}", flush=True)
+        run = {**case("step", name, batch=batch, timeout=timeout),
+               "process_s": round(time.perf_counter() - t0, 1)}
+        print(f"memory {name}: {json.dumps(run)}", flush=True)
+        return run
+    if parallel:
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            out = dict(zip(names, pool.map(one, names), strict=True))
+    else:
+        out = {name: one(name) for name in names}
     return {"batch": batch, "runs": out, "target_mb": 2048, "timeout_s": timeout,
+            "parallel": parallel,
             "under_target": all(r.get("done") and r["peak_rss_mb"] < 2048 for r in out.values()),
             "note": "peak_rss_mb: ru_maxrss of the whole process (drawing the calibrated "
                     "layers included; peak_at: the layer and step that set it); process_s: "
                     "the whole case; a run marked partial was stopped after timeout_s, its "
-                    "peak covers the layers done"}
+                    "peak covers the layers done" + ("; the four back ends ran at once, so "
+                    "their times share the cores" if parallel else "")}
 
 
 def bench_threads() -> dict[str, Any]:
@@ -231,20 +246,33 @@ def main() -> None:
     parser.add_argument("--memory-batch", type=int, default=32)
     parser.add_argument("--memory-timeout", type=float, default=MEMORY_TIMEOUT,
                         help="seconds per back end of the memory case (then partial)")
+    parser.add_argument("--memory-parallel", action="store_true",
+                        help="run the memory case's four back ends at once (peaks per process)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other cases of the --out file, replacing those run")
+    parser.add_argument("--table", action="store_true",
+                        help="print the README tables of the --out file and exit")
     args = parser.parse_args()
+    if args.table:
+        print(render_table(json.loads(Path(args.out).read_text())))
+        return
     wanted = args.only.split(",")
     import numba
 
+    command = " ".join(["python"] + sys.argv)
     result: dict[str, Any] = {"machine": machine(nproc=os.cpu_count(), platform=platform.platform(),
                                                  numba=numba.__version__),
-                              "command": " ".join(["python"] + sys.argv),
-                              "loadavg_start": loadavg()}
+                              "command": command, "loadavg_start": loadavg()}
+    if args.merge and Path(args.out).exists():  # the cases not run now keep their run's record
+        kept = json.loads(Path(args.out).read_text())
+        result = {**kept, **result, "command": f"{kept.get('command', '')}; then {command}"}
     t0 = time.perf_counter()
     steps = {"layer": bench_layer, "scnn": bench_scnn, "cold": bench_cold,
-             "memory": lambda: bench_memory(args.memory_batch, args.memory_timeout), "threads": bench_threads}
+             "memory": lambda: bench_memory(args.memory_batch, args.memory_timeout,
+                                           args.memory_parallel), "threads": bench_threads}
     for name in ("layer", "scnn", "cold", "threads", "memory"):  # the long one last
         if name in wanted:
-            result[name] = steps[name]()
+            result[name] = {**steps[name](), "command": command}
             print(name, json.dumps(result[name])[:400], flush=True)
     result["loadavg_end"] = loadavg()
     result["duration_s"] = round(time.perf_counter() - t0, 1)
