@@ -1,5 +1,6 @@
 """The README's tables of committed benchmarks are generated from them: the built-in machines
-(``bench_machines.py --table``) and SWAT Table 6, explained (``bench_table6.py --table``)."""
+(``bench_machines.py --table``), SWAT Table 6, explained (``bench_table6.py --table``) and the
+speed figures (``bench_speed.py --table``)."""
 
 from __future__ import annotations
 
@@ -32,4 +33,9 @@ def test_machines_table_is_the_committed_benchmark():
 
 def test_table6_is_the_committed_benchmark():
     table = _bench("bench_table6").render_table(_result("table6"))
+    assert table in (REPO / "README.md").read_text()
+
+
+def test_speed_tables_are_the_committed_benchmark():
+    table = _bench("speed_table").render_table(_result("speed"))
     assert table in (REPO / "README.md").read_text()
