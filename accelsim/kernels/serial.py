@@ -198,13 +198,14 @@ def _recurrence(cost: np.ndarray, active: np.ndarray, nsteps: np.ndarray, row0: 
     return block, int(ops)
 
 
-def _windows_kernel(mode: int):
-    """The entry kernel of :func:`_serial_windows` for ``mode`` (TCLP or TCLE), a constant
-    of the compiled code: the other mode's branches are pruned before compiling."""
+def _windows_kernel(mode: int, skip_zero_weights: bool):
+    """The entry kernel of :func:`_serial_windows` for ``mode`` (TCLP or TCLE) and
+    ``skip_zero_weights``, constants of the compiled code: the other branches are pruned
+    before compiling."""
 
     @numba.njit(cache=True, nogil=True)
-    def kernel(src, steps, codes, filt, n_filters, filters_per_round, window,
-               skip_zero_weights, cost, active, buf):
+    def kernel(src, steps, codes, filt, n_filters, filters_per_round, window, cost, active,
+               buf):
         """The step costs of :func:`_serial_windows`: round ``rnd``'s step ``s`` of window
         ``w`` into ``cost[rnd * depth + s, w]`` (``depth = src.shape[1]``; ``cost`` ones,
         ``active`` zeros), ``buf`` scratch.  -> TCLe's lane ops."""
@@ -251,8 +252,8 @@ def _windows_kernel(mode: int):
     return kernel
 
 
-_windows_tclp = _windows_kernel(TCLP)
-_windows_tcle = _windows_kernel(TCLE)
+_WINDOWS = {(mode, skip): _windows_kernel(mode, skip) for mode in (TCLP, TCLE)
+            for skip in (False, True)}
 
 
 def _serial_windows(src: np.ndarray, steps: np.ndarray, codes: np.ndarray, filt: np.ndarray,
@@ -279,10 +280,10 @@ def _serial_windows(src: np.ndarray, steps: np.ndarray, codes: np.ndarray, filt:
     codes = np.require(codes, dtype=np.uint32, requirements=("C", "W"))
     cost = np.ones((rounds * depth, codes.shape[0]), np.int32)
     active = np.zeros_like(cost)
-    kernel = _windows_tclp if mode == TCLP else _windows_tcle
+    kernel = _WINDOWS[TCLP if mode == TCLP else TCLE, bool(skip_zero_weights)]
     ops = kernel(src, steps, codes, np.require(filt, dtype=bool, requirements=("C", "W")),
-                 int(n_filters), int(filters_per_round), int(window), bool(skip_zero_weights),
-                 cost, active, np.zeros(lanes, np.uint32))
+                 int(n_filters), int(filters_per_round), int(window), cost, active,
+                 np.zeros(lanes, np.uint32))
     nsteps = np.broadcast_to(steps[:wsets], (rounds, wsets))
     state = np.zeros(columns + registers + 3, np.int64)
     block, sync_ops = _recurrence(cost, active, nsteps, np.arange(rounds) * depth, columns,
