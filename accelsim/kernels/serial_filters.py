@@ -105,13 +105,13 @@ def _tcle_units(buf, n_lanes, n, window, orv, lim, cycles):
 def _costs_tcle(codes_t, pe_ptr, ptr, pos, window, w0, w1, cost):
     """TCLe step costs of windows ``w0:w1``: ``cost[g, w]`` = ``max(1, slowest PE)`` of
     global step ``g``.  The scratch is allocated here (arrays of the kernel's own are known
-    not to alias, which the inner loops need to vectorise), all one-dimensional and of the
-    codes' dtype (one allocation routine to compile; cycle counts fit)."""
+    not to alias, which the inner loops need to vectorise), all of the codes' dtype (one
+    allocation routine to compile; cycle counts fit)."""
     lanes = 1
     for e in range(ptr.size - 1):
         if ptr[e + 1] - ptr[e] > lanes:
             lanes = ptr[e + 1] - ptr[e]
-    buf = np.empty(lanes * CHUNK, codes_t.dtype).reshape(lanes, CHUNK)
+    buf = np.empty((lanes, CHUNK), codes_t.dtype)
     orv = np.empty(CHUNK, codes_t.dtype)
     lim = np.empty(CHUNK, codes_t.dtype)
     cyc = np.empty(CHUNK, codes_t.dtype)
