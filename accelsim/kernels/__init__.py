@@ -16,14 +16,19 @@ Only these modules import numba; the array models (:mod:`accelsim.arrays`) call 
 
 Compile time (the first call of a fresh install compiles what it uses): a machine compiles
 only the entry kernels of its own path -- one per fill rule (scheduler) or per back end mode
-(bit-serial), built from one source by a small factory whose argument is a constant of the
-compiled code, so the other rule's or mode's branches are pruned before anything is compiled
-for them -- and each of them once: the python wrappers normalise the arguments (dtypes, C
-order, writable) to one specialisation, allocate outputs and scratch (except where the hot
-loop needs arrays of its own to vectorise), and do the small work around the loops in numpy
-(argument checks, the chain order, the CSR slot lists, the TCLe term counts).  Helpers are
-``inline="always"`` leaves, never compiled on their own (a call from python, as in the
-tests, compiles one for itself).  TCLe on a 3x3 conv compiles four kernels.
+(bit-serial; the window schedule's cost kernel also per ``skip_zero_weights``), built from one
+source by a small factory whose arguments are constants of the compiled code, so the other
+rule's or mode's branches are pruned before anything is compiled for them; both bit-serial
+schedules share one column recurrence kernel -- and each of them once: the python wrappers
+normalise the arguments (dtypes, C order, writable) to one specialisation, allocate outputs
+and scratch (except where the hot loop needs arrays of its own to vectorise), and do the small
+work around the loops in numpy (argument checks, the chain order, the CSR slot lists, the TCLe
+term counts). Helpers are ``inline="always"`` leaves, never compiled on their own (a call from
+python, as in the tests, compiles one for itself). TCLe on a 3x3 conv compiles four kernels
+(the scheduler's flexible fill, the window costs, the filter costs, the recurrence). What
+makes a kernel cheap to compile: few inlined call sites (numba copies a helper's IR into every
+one), no allocation of a new dtype or shape kind (each is an overload compiled on its own),
+few loops for LLVM to vectorise.
 
 Compile cache: every kernel is compiled once per signature and cached on disk.  Unless the
 user set ``NUMBA_CACHE_DIR``, the cache lives in the user's cache directory

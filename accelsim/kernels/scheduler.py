@@ -180,11 +180,8 @@ def _fill_chained(mask, t, r, lanes, full, dts, shifts, order, track, orig):
 
 
 @numba.njit(inline="always")
-def _bucket_lanes(cand, bucket, count, avail, k):
-    """``bucket[c]``: the zero lanes of ``avail`` with exactly ``c`` candidates in ``cand``
-    (``count[lane] = c``)."""
-    for c in range(k + 1):
-        bucket[c] = _ZERO
+def _count_lanes(cand, count, avail, k):
+    """``count[lane]``: the candidates in ``cand`` of every zero lane of ``avail``."""
     while avail != _ZERO:
         low = avail & (~avail + _ONE)
         c = 0
@@ -192,61 +189,39 @@ def _bucket_lanes(cand, bucket, count, avail, k):
             if cand[j] & low:
                 c += 1
         count[_lowest_lane(low)] = c
-        bucket[c] |= low
         avail ^= low
 
 
 @numba.njit(inline="always")
-def _pick_bucket(bucket, priority, k):
-    """The candidate count whose lanes go first: the least (``priority`` 0) or the most
-    flexible non-empty bucket; 0 when every bucket is empty."""
-    for i in range(1, k + 1):
-        c = i if priority == 0 else k + 1 - i
-        if bucket[c] != _ZERO:
-            return c
-    return 0
+def _pick_lane(count, avail, priority):
+    """The lane of ``avail`` (not 0) with the fewest (``priority`` 0) or the most
+    candidates, ties -> the lowest lane."""
+    best = _lowest_lane(avail & (~avail + _ONE))
+    rest = avail & (avail - _ONE)
+    while rest != _ZERO:
+        lane = _lowest_lane(rest & (~rest + _ONE))
+        rest &= rest - _ONE
+        if (count[lane] < count[best]) if priority == 0 else (count[lane] > count[best]):
+            best = lane
+    return best
 
 
 @numba.njit(inline="always")
-def _drop_source(cand, bucket, count, dts, shifts, dt, src, lanes):
-    """The slot ``src`` of line ``t + dt`` is now a zero: every lane that saw it as a
-    candidate loses one (moves down one bucket)."""
-    for j in range(dts.shape[0]):
-        if dts[j] == dt:
-            other = src - shifts[j]
-            if other < 0:
-                other += lanes
-            bit = _ONE << np.uint64(other)
-            if cand[j] & bit:
-                cand[j] ^= bit
-                c = count[other]
-                bucket[c] ^= bit
-                bucket[c - 1] |= bit
-                count[other] = c - 1
-
-
-@numba.njit(inline="always")
-def _fill_flexible(mask, t, r, lanes, full, dts, shifts, priority, cand, bucket, count,
-                   track, orig):
+def _fill_flexible(mask, t, r, lanes, full, dts, shifts, priority, cand, count, track, orig):
     """Least- (``priority`` 0) or most-flexible (1) priority: fill the zero slots of line
     ``t`` of filter ``r``, the lane with the fewest (most) candidates first, each from its
-    first candidate in offset order; the buckets are updated incrementally (a take only
-    removes candidates)."""
+    first candidate in offset order; the counts are updated incrementally (a take only
+    removes candidates) and a lane without one leaves ``avail``."""
     k = dts.shape[0]
     zeros = ~mask[t, r] & full
     avail = _ZERO
     for j in range(k):
         cand[j] = _rotate(mask[t + dts[j], r], shifts[j], lanes, full) & zeros
         avail |= cand[j]
-    if avail == _ZERO:
-        return
-    _bucket_lanes(cand, bucket, count, avail, k)
-    while True:
-        c = _pick_bucket(bucket, priority, k)
-        if c == 0:
-            break
-        low = bucket[c] & (~bucket[c] + _ONE)
-        best = _lowest_lane(low)
+    _count_lanes(cand, count, avail, k)
+    while avail != _ZERO:
+        best = _pick_lane(count, avail, priority)
+        low = _ONE << np.uint64(best)
         first = 0
         while not cand[first] & low:
             first += 1
@@ -255,10 +230,19 @@ def _fill_flexible(mask, t, r, lanes, full, dts, shifts, priority, cand, bucket,
         if src >= lanes:
             src -= lanes
         _take(mask, t, r, best, t + dt, src, track, orig)
-        bucket[c] ^= low
+        avail ^= low
         for j in range(k):
             cand[j] &= ~low
-        _drop_source(cand, bucket, count, dts, shifts, dt, src, lanes)
+            if dts[j] == dt:  # the slot src of line t + dt is now a zero
+                other = src - shifts[j]
+                if other < 0:
+                    other += lanes
+                bit = _ONE << np.uint64(other)
+                if cand[j] & bit:
+                    cand[j] ^= bit
+                    count[other] -= 1
+                    if count[other] == 0:
+                        avail ^= bit
 
 
 @numba.njit(inline="always")
@@ -300,12 +284,12 @@ def _sets_kernel(chained: bool):
 
     @numba.njit(cache=True, nogil=True)
     def kernel(nonzero, dts, shifts, order, lookahead, priority, occupy_zeros, track, mask,
-               orig, cand, bucket, count, steps, src):
+               orig, cand, count, steps, src):
         """Schedule every set of ``nonzero`` (bool[sets, lines, rows, lanes]): ``steps[s]``
         gets set ``s``'s step count and, with ``track``, ``src[s, step, row, lane]`` the
         origins (see :func:`_schedule_sets`; -1 stays where the lane is idle).  ``mask``:
         uint64[lines + max dt, rows] zeros; ``orig``: int32[lines, rows, lanes];
-        ``cand``/``bucket``/``count``: scratch of k, k + 1 and lanes."""
+        ``cand``/``count``: scratch of k and lanes."""
         sets, lines, rows, lanes = nonzero.shape
         k = dts.shape[0]
         full = _ONE << np.uint64(lanes - 1)
@@ -327,7 +311,7 @@ def _sets_kernel(chained: bool):
                         _fill_chained(mask, t, r, lanes, full, dts, shifts, order, track, orig)
                     else:
                         _fill_flexible(mask, t, r, lanes, full, dts, shifts, priority, cand,
-                                       bucket, count, track, orig)
+                                       count, track, orig)
                 if track:
                     _emit_line(nonzero, s, t, n, orig, occupy_zeros, src)
                 n += 1
@@ -366,8 +350,7 @@ def _schedule_sets(nonzero: np.ndarray, offsets: np.ndarray, lookahead: int, pri
     kernel = _sets_chained if priority == NON_OVERLAPPING else _sets_flexible
     kernel(nonzero, dts, shifts, order, int(lookahead), int(priority), bool(occupy_zeros),
            bool(track), np.zeros((lines + max_dt, rows), np.uint64), orig,
-           np.zeros(max(k, 1), np.uint64), np.zeros(k + 1, np.uint64),
-           np.zeros(lanes, np.int64), steps, src)
+           np.zeros(max(k, 1), np.uint64), np.zeros(lanes, np.int64), steps, src)
     return steps, src
 
 

@@ -135,34 +135,94 @@ def _sync_columns(cost, active, columns):
     return ops
 
 
-def _windows_kernel(mode: int):
-    """The entry kernel of :func:`_serial_windows` for ``mode`` (TCLP or TCLE), a constant
-    of the compiled code: the other mode's branches are pruned before compiling."""
+def _recurrence_kernel(mode: int):
+    """The column recurrence's entry kernel for ``mode`` (TCLP or TCLE), a constant of the
+    compiled code (the other mode's branches are pruned); both schedules run it
+    (:func:`_recurrence`)."""
 
     @numba.njit(cache=True, nogil=True)
-    def kernel(src, steps, codes, filt, n_filters, filters_per_round, window, registers,
-               skip_zero_weights, block, finish, hist, buf, cost, active):
-        """The loops of :func:`_serial_windows`: ``block``, ``finish``, ``hist`` (registers
-        + 1) zeros, ``buf``/``cost``/``active`` scratch.  -> lane ops."""
-        wsets, _, columns, lanes = src.shape
+    def kernel(cost, active, nsteps, row0, columns, registers, block, state, step_cost,
+               step_active):
+        """The column recurrence over the step costs into ``block`` (zeros), continuing from
+        ``state`` (updated in place).  -> lane ops (TCLp's)."""
+        n_windows = cost.shape[1]
+        finish = state[:columns]
+        hist = state[columns:columns + registers + 1]
+        ops = np.int64(0)
+        j = state[state.size - 2]
+        top = state[state.size - 1]
+        for rnd in range(nsteps.shape[0]):
+            for ws in range(nsteps.shape[1]):
+                before = top
+                for s in range(row0[rnd], row0[rnd] + nsteps[rnd, ws]):
+                    for c in range(columns):
+                        w = ws * columns + c
+                        # no window: the column has no work, it only waits (DNNsim)
+                        step_cost[c] = cost[s, w] if w < n_windows else 0
+                        if mode == TCLP:
+                            step_active[c] = active[s, w] if w < n_windows else 0
+                    if mode == TCLP:
+                        ops += _sync_columns(step_cost, step_active, columns)
+                    top = _advance(step_cost, columns, finish, hist, j, registers)
+                    j += 1
+                block[rnd, ws] = top - before
+        state[state.size - 2] = j
+        state[state.size - 1] = top
+        return ops
+
+    return kernel
+
+
+_recurrence_tclp = _recurrence_kernel(TCLP)
+_recurrence_tcle = _recurrence_kernel(TCLE)
+
+
+def _recurrence(cost: np.ndarray, active: np.ndarray, nsteps: np.ndarray, row0: np.ndarray,
+                columns: int, mode: int, registers: int, state: np.ndarray
+                ) -> tuple[np.ndarray, int]:
+    """The column recurrence (rounds, then window sets, then steps) over the step costs
+    ``cost`` and (TCLp) active slots ``active``, int32[cost rows, n_windows]: block ``(rnd,
+    ws)`` runs ``nsteps[rnd, ws]`` steps, step ``s`` reading row ``row0[rnd] + s``; column
+    ``c`` of window set ``ws`` is window ``ws * columns + c``.  Continues from ``state`` (int64
+    ``[columns finish times, registers + 1 past maxima, global step, max finish]``, updated
+    in place).  -> ``(block int64[rounds, window sets], lane_ops)`` (lane ops: TCLp's only).
+    The arguments are normalised so that every call runs one specialisation per mode."""
+    nsteps = np.require(nsteps, dtype=np.int64, requirements=("C", "W"))
+    block = np.zeros(nsteps.shape, np.int64)
+    kernel = _recurrence_tclp if mode == TCLP else _recurrence_tcle
+    ops = kernel(np.require(cost, dtype=np.int32, requirements=("C", "W")),
+                 np.require(active, dtype=np.int32, requirements=("C", "W")), nsteps,
+                 np.require(row0, dtype=np.int64, requirements=("C", "W")), int(columns),
+                 int(registers), block, state, np.zeros(columns, np.int64),
+                 np.zeros(columns, np.int64))
+    return block, int(ops)
+
+
+def _windows_kernel(mode: int, skip_zero_weights: bool):
+    """The entry kernel of :func:`_serial_windows` for ``mode`` (TCLP or TCLE) and
+    ``skip_zero_weights``, constants of the compiled code: the other branches are pruned
+    before compiling."""
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(src, steps, codes, filt, n_filters, filters_per_round, window, cost, active,
+               buf):
+        """The step costs of :func:`_serial_windows`: round ``rnd``'s step ``s`` of window
+        ``w`` into ``cost[rnd * depth + s, w]`` (``depth = src.shape[1]``; ``cost`` ones,
+        ``active`` zeros), ``buf`` scratch.  -> TCLe's lane ops."""
+        wsets, depth, columns, lanes = src.shape
         n_windows = codes.shape[0]
         ops = np.int64(0)
-        j = 0
-        top = np.int64(0)
-        for rnd in range(block.shape[0]):
+        for rnd in range((n_filters + filters_per_round - 1) // filters_per_round):
             f0 = rnd * filters_per_round
             f1 = f0 + filters_per_round if f0 + filters_per_round < n_filters else n_filters
             shared = 1 if skip_zero_weights else f1 - f0  # filters seeing the same lanes
             for ws in range(wsets):
-                before = top
                 for s in range(steps[ws]):
-                    for c in range(columns):
+                    for c in range(columns if ws * columns + columns <= n_windows
+                                   else n_windows - ws * columns):
                         w = ws * columns + c
-                        cost[c] = 0  # no window: the column has no work
-                        active[c] = 0
-                        if w >= n_windows:
-                            continue
                         best = 1
+                        act = 0
                         for f in range(f0, f1 if skip_zero_weights else f0 + 1):
                             n = 0
                             orv = np.uint32(0)
@@ -172,7 +232,7 @@ def _windows_kernel(mode: int):
                                     continue
                                 m = codes[w, pos]
                                 if m != 0:
-                                    active[c] += shared
+                                    act += shared
                                     if mode == TCLP:
                                         if m > best:
                                             best = np.int64(m)
@@ -185,19 +245,15 @@ def _windows_kernel(mode: int):
                                 cycles = _tcle_pe(buf, n, window)
                                 if cycles > best:
                                     best = cycles
-                        cost[c] = best
-                    if mode == TCLP:
-                        ops += _sync_columns(cost, active, columns)
-                    top = _advance(cost, columns, finish, hist, j, registers)
-                    j += 1
-                block[rnd, ws] = top - before
+                        cost[rnd * depth + s, w] = best
+                        active[rnd * depth + s, w] = act
         return ops
 
     return kernel
 
 
-_windows_tclp = _windows_kernel(TCLP)
-_windows_tcle = _windows_kernel(TCLE)
+_WINDOWS = {(mode, skip): _windows_kernel(mode, skip) for mode in (TCLP, TCLE)
+            for skip in (False, True)}
 
 
 def _serial_windows(src: np.ndarray, steps: np.ndarray, codes: np.ndarray, filt: np.ndarray,
@@ -212,20 +268,24 @@ def _serial_windows(src: np.ndarray, steps: np.ndarray, codes: np.ndarray, filt:
     where the streamed filter is non-zero, and each filter is its own PE; otherwise every filter
     of a round sees the same lanes).  -> ``(block int64[rounds, window sets], lane_ops)``.
     The arguments are normalised (C order, dtypes, writable) so that every call runs the same
-    compiled specialisation of the mode's kernel (:func:`_windows_kernel`).
+    compiled specialisation of the mode's cost kernel (:func:`_windows_kernel`); the column
+    recurrence is :func:`_recurrence`'s, shared with the filter schedule.
     """
     src = np.require(src, dtype=np.int32, requirements=("C", "W"))
-    wsets, _, columns, lanes = src.shape
+    steps = np.require(steps, dtype=np.int64, requirements=("C", "W"))
+    wsets, depth, columns, lanes = src.shape
     if mode == TCLP:
         registers = 0
     rounds = (n_filters + filters_per_round - 1) // filters_per_round
-    block = np.zeros((rounds, wsets), np.int64)
-    kernel = _windows_tclp if mode == TCLP else _windows_tcle
-    ops = kernel(src, np.require(steps, dtype=np.int64, requirements=("C", "W")),
-                 np.require(codes, dtype=np.uint32, requirements=("C", "W")),
-                 np.require(filt, dtype=bool, requirements=("C", "W")), int(n_filters),
-                 int(filters_per_round), int(window), int(registers), bool(skip_zero_weights),
-                 block, np.zeros(columns, np.int64), np.zeros(registers + 1, np.int64),
-                 np.zeros(lanes, np.uint32), np.zeros(columns, np.int64),
-                 np.zeros(columns, np.int64))
-    return block, int(ops)
+    codes = np.require(codes, dtype=np.uint32, requirements=("C", "W"))
+    cost = np.ones((rounds * depth, codes.shape[0]), np.int32)
+    active = np.zeros_like(cost)
+    kernel = _WINDOWS[TCLP if mode == TCLP else TCLE, bool(skip_zero_weights)]
+    ops = kernel(src, steps, codes, np.require(filt, dtype=bool, requirements=("C", "W")),
+                 int(n_filters), int(filters_per_round), int(window), cost, active,
+                 np.zeros(lanes, np.uint32))
+    nsteps = np.broadcast_to(steps[:wsets], (rounds, wsets))
+    state = np.zeros(columns + registers + 3, np.int64)
+    block, sync_ops = _recurrence(cost, active, nsteps, np.arange(rounds) * depth, columns,
+                                  mode, registers, state)
+    return block, int(ops) + sync_ops

@@ -13,8 +13,9 @@ recurrence, the step costs); this module computes them in two phases:
    contiguous ranges run on the kernel threads (:mod:`accelsim.kernels.threads`; the kernel
    releases the GIL), each writing only its own columns of the cost table: the result does
    not depend on the thread count.
-2. **Recurrence** (:func:`_filter_recurrence`): the columns walk the rounds, window sets and
-   steps in processing order over the cost table; or, for a linear layer under ``[backend]
+2. **Recurrence** (:func:`_filter_recurrence`, the kernel the window schedule shares):
+   the columns walk the rounds, window sets and steps in processing order over the cost
+   table; or, for a linear layer under ``[backend]
    linear_columns = "steps"``, :func:`_steps_recurrence` deals each window's steps to the
    columns round-robin.
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from accelsim.kernels.serial import TCLE, TCLP, _advance, _sync_columns
+from accelsim.kernels.serial import TCLE, TCLP, _recurrence
 from accelsim.kernels.threads import split_run
 
 __all__ = ["CHUNK", "column_state", "serial_filters"]
@@ -171,62 +172,19 @@ def _filter_costs(codes_t: np.ndarray, pe_ptr: np.ndarray, ptr: np.ndarray, pos:
     _costs_tcle(codes_t, pe_ptr, ptr, pos, int(window), w0, w1, cost)
 
 
-def _recurrence_kernel(mode: int):
-    """The entry kernel of :func:`_filter_recurrence` for ``mode`` (TCLP or TCLE), a
-    constant of the compiled code (the other mode's branches are pruned)."""
-
-    @numba.njit(cache=True, nogil=True)
-    def kernel(cost, active, round_steps, columns, registers, block, state, step_cost,
-               step_active):
-        """The column recurrence over the step costs (rounds, then window sets, then steps)
-        into ``block`` (zeros), continuing from ``state`` (:func:`column_state`, updated in
-        place).  -> lane ops (TCLp's)."""
-        n_windows = cost.shape[1]
-        finish = state[:columns]
-        hist = state[columns:columns + registers + 1]
-        ops = np.int64(0)
-        j = state[state.size - 2]
-        top = state[state.size - 1]
-        g0 = 0
-        for rnd in range(round_steps.size):
-            for ws in range(block.shape[1]):
-                before = top
-                for s in range(round_steps[rnd]):
-                    for c in range(columns):
-                        w = ws * columns + c
-                        # no window: the column has no work, it only waits (DNNsim)
-                        step_cost[c] = cost[g0 + s, w] if w < n_windows else 0
-                        if mode == TCLP:
-                            step_active[c] = active[g0 + s, w] if w < n_windows else 0
-                    if mode == TCLP:
-                        ops += _sync_columns(step_cost, step_active, columns)
-                    top = _advance(step_cost, columns, finish, hist, j, registers)
-                    j += 1
-                block[rnd, ws] = top - before
-            g0 += round_steps[rnd]
-        state[state.size - 2] = j
-        state[state.size - 1] = top
-        return ops
-
-    return kernel
-
-
-_recurrence_tclp = _recurrence_kernel(TCLP)
-_recurrence_tcle = _recurrence_kernel(TCLE)
-
-
 def _filter_recurrence(cost: np.ndarray, active: np.ndarray, round_steps: np.ndarray,
                        columns: int, mode: int, registers: int,
                        state: np.ndarray) -> tuple[np.ndarray, int]:
     """The column recurrence over the step costs (rounds, then window sets, then steps),
-    continuing from ``state`` (:func:`column_state`, updated in place).
-    -> ``(block int64[rounds, window sets], lane_ops)`` (lane ops: TCLp's only)."""
+    continuing from ``state`` (:func:`column_state`, updated in place): every window set of
+    round ``rnd`` runs its ``round_steps[rnd]`` global steps (:func:`_recurrence`, the
+    kernel the window schedule shares).  -> ``(block int64[rounds, window sets], lane_ops)``
+    (lane ops: TCLp's only)."""
     wsets = (cost.shape[1] + columns - 1) // columns
-    block = np.zeros((round_steps.size, wsets), np.int64)
-    kernel = _recurrence_tclp if mode == TCLP else _recurrence_tcle
-    ops = kernel(cost, active, round_steps, columns, registers, block, state,
-                 np.zeros(columns, np.int64), np.zeros(columns, np.int64))
-    return block, int(ops)
+    nsteps = np.repeat(round_steps.reshape(-1, 1), wsets, axis=1)
+    row0 = np.zeros(round_steps.size, np.int64)
+    np.cumsum(round_steps[:-1], out=row0[1:])
+    return _recurrence(cost, active, nsteps, row0, columns, mode, registers, state)
 
 
 def column_state(columns: int, registers: int) -> np.ndarray:
