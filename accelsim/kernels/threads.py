@@ -1,7 +1,7 @@
 """How many threads the kernels use, and how they share work among them.
 
-The parallel kernels (the bit-serial step costs, SCNN's PEs, ...) are compiled with
-``nogil=True`` and run on plain Python threads.  Work is shared in *jobs*: a job is a list of
+The parallel kernels (the bit-serial step costs, SCNN's channel ranges and groups, ...) are
+compiled with ``nogil=True`` and run on plain Python threads.  Work is shared in *jobs*: a job is a list of
 independent items (ranges of windows or PEs, the problems of a pass, the passes of a layer),
 each writing only its own outputs, whose results come back in item order -- a result is the
 same for any thread count, which only changes the wall time.
