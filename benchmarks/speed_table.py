@@ -59,7 +59,9 @@ def _memory_row(memory: dict[str, Any]) -> str:
             text += f" ({run['wall_s'] + run.get('generate_s', 0.0):.0f} s)"
         parts.append(text)
     target = memory["target_mb"] / MB_PER_GB
-    return (f"| peak memory, ResNet-50 step batch {memory['batch']} | {'; '.join(parts)} | "
+    at_once = " (the four at once; times: drawing + simulating)" if memory.get("parallel") else ""
+    return (f"| peak memory, ResNet-50 step batch {memory['batch']}{at_once} | "
+            f"{'; '.join(parts)} | "
             f"< {target:.0f} GB each |")
 
 
