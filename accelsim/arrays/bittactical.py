@@ -68,7 +68,7 @@ from accelsim.kernels.recoding import (
     twos_complement_precisions,
 )
 from accelsim.kernels.serial_filters import column_state, serial_filters
-from accelsim.kernels.threads import current_threads, map_ordered, split_run
+from accelsim.kernels.threads import current_threads, map_ordered
 from accelsim.lowering.fold import fold_first_layer, folds
 from accelsim.numeric import ceil_div
 from accelsim.pipeline.area import mux_width
@@ -123,23 +123,6 @@ def select_bits(hw: Hardware) -> int:
     return math.ceil(math.log2(k + 1)) if k else 0
 
 
-def _sources(nonzero: np.ndarray, offsets: np.ndarray, lookahead: int, priority: int,
-             lookaside: int, occupy_zeros: bool) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`accelsim.kernels.serial._schedule_sources` of the sets ``nonzero[sets, lines,
-    rows, lanes]`` (C-contiguous), whose sets are independent: ranges of sets are shared
-    among the kernel threads (:func:`~accelsim.kernels.threads.split_run`)."""
-    args = (offsets, lookahead, priority, lookaside, occupy_zeros)
-    if nonzero.shape[0] < 2 or current_threads() < 2:
-        return serial._schedule_sources(nonzero, *args)
-    steps = np.empty(nonzero.shape[0], np.int64)
-    src = np.empty(nonzero.shape, np.int32)
-
-    def part(a: int, b: int) -> None:
-        steps[a:b], src[a:b] = serial._schedule_sources(nonzero[a:b], *args)
-    split_run(part, nonzero.shape[0])
-    return steps, src
-
-
 def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: str,
                    signed: np.ndarray | None = None, steps_to_columns: bool = False,
                    held: np.ndarray | None = None, carry: np.ndarray | None = None
@@ -168,7 +151,7 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
         nonzero = np.ascontiguousarray(_buffers(f, arr.rows))
         if hw.frontend.kind == "dense" and not be.skip_zero_weights:
             nonzero = np.ones_like(nonzero)  # the dense front end feeds every slot
-        steps, src = _sources(nonzero, offsets, lookahead, priority, lookaside,
+        steps, src = serial.schedule_sources(nonzero, offsets, lookahead, priority, lookaside,
                               not be.skip_zero_weights)
         if be.idle_padding_rows:  # rows padding the last filter set hold no filter
             src[-1, :, n_f - (nonzero.shape[0] - 1) * arr.rows:, :] = -1
@@ -184,7 +167,7 @@ def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: s
     nonzero = np.ascontiguousarray(_buffers(x, arr.columns))
     if hw.frontend.kind == "dense":
         nonzero = np.ones_like(nonzero)
-    steps, src = _sources(nonzero, offsets, lookahead, priority, lookaside, True)
+    steps, src = serial.schedule_sources(nonzero, offsets, lookahead, priority, lookaside, True)
     # a filter lane without a weight is masked like a skipped zero weight
     lane_mask = f if be.skip_zero_weights or held is None else held
     filt = np.ascontiguousarray(lane_mask.reshape(n_f, lines * lanes))

@@ -42,6 +42,7 @@ import numba
 import numpy as np
 
 from accelsim.kernels.scheduler import _lowest_lane, _schedule_sets
+from accelsim.kernels.threads import current_threads, split_run
 
 TCLP = 0
 TCLE = 1
@@ -289,3 +290,21 @@ def _serial_windows(src: np.ndarray, steps: np.ndarray, codes: np.ndarray, filt:
     block, sync_ops = _recurrence(cost, active, nsteps, np.arange(rounds) * depth, columns,
                                   mode, registers, state)
     return block, int(ops) + sync_ops
+
+
+def schedule_sources(nonzero: np.ndarray, offsets: np.ndarray, lookahead: int, priority: int,
+                     lookaside: int, occupy_zeros: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_schedule_sources` of the sets ``nonzero[sets, lines, rows, lanes]``
+    (C-contiguous), whose sets are independent: ranges of sets are shared among the kernel
+    threads (:func:`~accelsim.kernels.threads.split_run`).  -> ``(steps int64[sets], src
+    int32 of nonzero's shape)``, the same for any thread count."""
+    args = (offsets, lookahead, priority, lookaside, occupy_zeros)
+    if nonzero.shape[0] < 2 or current_threads() < 2:
+        return _schedule_sources(nonzero, *args)
+    steps = np.empty(nonzero.shape[0], np.int64)
+    src = np.empty(nonzero.shape, np.int32)
+
+    def part(a: int, b: int) -> None:
+        steps[a:b], src[a:b] = _schedule_sources(nonzero[a:b], *args)
+    split_run(part, nonzero.shape[0])
+    return steps, src

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from accelsim.api import simulate_synthetic
-from accelsim.arrays.bittactical import _sources
 from accelsim.errors import ConfigError
 from accelsim.explore.executors import worker_threads
 from accelsim.kernels.recoding import booth_terms, precisions
-from accelsim.kernels.serial import TCLE, TCLP, _schedule_sources
+from accelsim.kernels.serial import TCLE, TCLP, _schedule_sources, schedule_sources
 from accelsim.kernels.serial_filters import serial_filters
 from accelsim.kernels.serial_ref import _serial_filters_ref
 from accelsim.kernels.threads import _guided, kernel_threads, map_ordered, split_run
@@ -125,7 +124,7 @@ def test_split_schedule_sources_matches_one_call():
     want = _schedule_sources(nonzero, T25, 2, 0, 5, True)
     for threads in (1, 2, 3):
         with kernel_threads(threads):
-            got = _sources(nonzero, T25, 2, 0, 5, True)
+            got = schedule_sources(nonzero, T25, 2, 0, 5, True)
         assert (got[0] == want[0]).all() and (got[1] == want[1]).all()
 
 
