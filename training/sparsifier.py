@@ -29,7 +29,7 @@ training loop can log them and the trace recorder can record at boundaries.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -206,17 +206,20 @@ def build_dense(ctx: Any) -> Sparsifier:
 
 
 class ParamsCheckpoint:
-    """Mixin for a :class:`Sparsifier` with a ``sparsity`` and ``_params()``: its checkpoint
-    carries both, and a resume with other values is refused (one line, naming the fix)."""
+    """Mixin for a :class:`Sparsifier` with a ``sparsity`` and ``_params()`` (the method's own
+    parameters, a dict): its checkpoint carries both, and a resume with other values is
+    refused (one line, naming the fix).  A class that mixes it in without a ``_params`` is
+    refused when it is defined (``TypeError``)."""
 
     method: str
     sparsity: float
+    _params: Callable[[], dict[str, Any]]
 
-    def _params(self) -> dict[str, Any]:
-        """The method's own parameters, saved with its checkpoint; every class that mixes
-        this in defines it (an abstract hook, not a missing feature)."""
-        raise NotImplementedError(f"{type(self).__name__} mixes in ParamsCheckpoint but "
-                                  "does not define _params()")
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not callable(getattr(cls, "_params", None)):
+            raise TypeError(f"{cls.__name__} mixes in ParamsCheckpoint but does not define "
+                            "_params()")
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "sparsity": self.sparsity,  # type: ignore[misc]

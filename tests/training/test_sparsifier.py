@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 from training.masks import keep_count
-from training.sparsifier import Sparsifier
+from training.sparsifier import ParamsCheckpoint, Sparsifier
 
 
 class HalfByIndex(Sparsifier):
@@ -69,3 +70,16 @@ def test_masks_survive_a_state_dict_round_trip():
     assert set(other.masks) == set(sp.masks)
     assert all(torch.equal(other.masks[n], sp.masks[n]) for n in sp.masks)
     assert all(torch.equal(m.weight != 0, other.masks[n]) for n, m in other.layers.items())
+
+
+def test_params_checkpoint_needs_params_at_definition():
+    """A sparsifier that mixes in ParamsCheckpoint without ``_params`` is refused when the
+    class is defined, not when its first checkpoint is written."""
+    with pytest.raises(TypeError, match="NoParams mixes in ParamsCheckpoint"):
+        class NoParams(ParamsCheckpoint, Sparsifier):
+            pass
+
+    class WithParams(ParamsCheckpoint, Sparsifier):
+        def _params(self) -> dict:
+            return {"k": 1}
+    assert WithParams._params(None) == {"k": 1}
