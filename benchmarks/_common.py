@@ -1,5 +1,6 @@
 """Helpers shared by the benchmark scripts: the machine a result was measured on, atomic JSON
-results, and the SCALE-Sim v3 inputs (config, topology, layout) of the side-by-side runs.
+results, the ``--table`` option (README tables from a result), and the SCALE-Sim v3 inputs
+(config, topology, layout) of the side-by-side runs.
 
 The benchmarks run as scripts (``python benchmarks/X.py``); each puts this directory on
 ``sys.path`` and imports ``_common``.
@@ -7,11 +8,12 @@ The benchmarks run as scripts (``python benchmarks/X.py``); each puts this direc
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,19 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     directory (fsynced, then renamed; :func:`accelsim.fileio.atomic_write`): readers never see a
     half-written result."""
     atomic_write(path, json.dumps(data, indent=1) + "\n")
+
+
+def add_table_option(parser: argparse.ArgumentParser) -> None:
+    """``--table``: print the README table(s) of the ``--out`` result and exit."""
+    parser.add_argument("--table", action="store_true",
+                        help="print the README table(s) of the --out result and exit")
+
+
+def printed_table(args: argparse.Namespace, render: Callable[[dict[str, Any]], str]) -> bool:
+    """With ``--table``: print ``render`` of the JSON at ``args.out`` and return True."""
+    if args.table:
+        print(render(json.loads(Path(args.out).read_text())))
+    return bool(args.table)
 
 
 # ---- SCALE-Sim inputs --------------------------------------------------------------------

@@ -15,7 +15,6 @@ without it.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, write_json_atomic  # noqa: E402
+from _common import add_table_option, machine, printed_table, write_json_atomic  # noqa: E402
 
 from accelsim.api import compare_synthetic, simulate_synthetic  # noqa: E402
 from accelsim.spec.hardware import BUILTIN_HARDWARE, load_hardware  # noqa: E402
@@ -94,11 +93,9 @@ def render_table(data: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=str(DEFAULT_OUT))
-    parser.add_argument("--table", action="store_true",
-                        help="print the README table of the committed result and exit")
+    add_table_option(parser)
     args = parser.parse_args()
-    if args.table:
-        print(render_table(json.loads(Path(args.out).read_text())))
+    if printed_table(args, render_table):
         return
     result = run()
     write_json_atomic(args.out, result)

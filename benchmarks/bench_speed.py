@@ -41,7 +41,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import loadavg, machine, write_json_atomic  # noqa: E402
+from _common import (  # noqa: E402
+    add_table_option,
+    loadavg,
+    machine,
+    printed_table,
+    write_json_atomic,
+)
 from speed_table import render_table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -250,11 +256,9 @@ def main() -> None:
                         help="run the memory case's four back ends at once (peaks per process)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other cases of the --out file, replacing those run")
-    parser.add_argument("--table", action="store_true",
-                        help="print the README tables of the --out file and exit")
+    add_table_option(parser)
     args = parser.parse_args()
-    if args.table:
-        print(render_table(json.loads(Path(args.out).read_text())))
+    if printed_table(args, render_table):
         return
     wanted = args.only.split(",")
     import numba

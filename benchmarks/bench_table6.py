@@ -41,7 +41,6 @@ their cycles as the whole network would).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -50,7 +49,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, write_json_atomic  # noqa: E402
+from _common import add_table_option, machine, printed_table, write_json_atomic  # noqa: E402
 
 from accelsim.api import flops_of_spec  # noqa: E402
 from accelsim.rundir import trace_files, trace_step  # noqa: E402
@@ -249,11 +248,9 @@ def main() -> None:
                         help="keep every K-th layer (0: decide from --budget-s)")
     parser.add_argument("--runs", default="runs/calibration",
                         help="the bench_calibration.py run directories (real, small scale)")
-    parser.add_argument("--table", action="store_true",
-                        help="print the README table of the committed result and exit")
+    add_table_option(parser)
     args = parser.parse_args()
-    if args.table:
-        print(render_table(json.loads(Path(args.out).read_text())))
+    if printed_table(args, render_table):
         return
     print(render_table(run(args)))
 
