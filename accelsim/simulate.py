@@ -19,8 +19,9 @@ import numpy as np
 from accelsim.arrays.breakdown import ZERO, CycleBreakdown
 from accelsim.arrays.registry import model_for
 from accelsim.errors import AccelsimError, ConfigError
+from accelsim.kernels.ahead import compile_ahead
+from accelsim.kernels.threads import current_threads, map_ordered
 from accelsim.kernels.threads import kernel_threads as _kernel_threads
-from accelsim.kernels.threads import map_ordered
 from accelsim.pipeline.energy import ENERGY_PARTS
 from accelsim.spec.geometry import LayerGeometry, conv_output_size
 from accelsim.spec.hardware import Hardware, load_hardware
@@ -180,9 +181,12 @@ def _run_passes(geometry: LayerGeometry, operands: dict[str, dict[str, np.ndarra
     concurrent_passes`) run at the same time on the kernel threads when the layer's operands
     take at most :data:`CONCURRENT_PASS_BYTES` (so one pass's preparation overlaps another's
     kernels); the others, and every pass of a bigger layer, one after the other.  The
-    results do not depend on the order."""
+    results do not depend on the order.  Kernels missing from the compile cache are compiled
+    first, in up to the kernel threads' count of processes
+    (:func:`accelsim.kernels.ahead.compile_ahead`)."""
     tasks = [(i, hw, model_for(hw), p) for i, hw in enumerate(hws) for p in passes
              if p in operands]
+    compile_ahead((k for t in tasks for k in t[2].kernels(t[1], geometry)), current_threads())
 
     def run(task: tuple[int, Hardware, Any, str]) -> CycleBreakdown:
         _, hw, model, pass_name = task

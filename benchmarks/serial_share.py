@@ -56,7 +56,7 @@ STAGES = (("accelsim.arrays.bittactical", "BitTacticalModel.problems"),
           ("accelsim.arrays.bittactical", "choose_scheduled"),
           ("accelsim.arrays.bittactical", "quantise_window"),
           ("accelsim.arrays.bittactical", "lowered_work"),
-          ("accelsim.arrays.bittactical", "_buffers"),
+          ("accelsim.arrays.bitserial", "buffers"),
           ("accelsim.arrays.bittactical", "twos_complement_precisions"))
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from accelsim.arrays.assemble import assemble_pass
 from accelsim.arrays.breakdown import CycleBreakdown, ProblemTiming
+from accelsim.kernels.ahead import KernelCall
 from accelsim.lowering.lower import LoweredProblem, iter_problems, window_source_elements
 from accelsim.spec.geometry import LayerGeometry
 from accelsim.spec.hardware import Hardware
@@ -89,6 +90,12 @@ class ArrayModel(ABC):
     def needs_values(self, hw: Hardware) -> bool:
         """Whether the model reads operand values (else only the non-zero masks)."""
         return False
+
+    def kernels(self, hw: Hardware, geometry: LayerGeometry) -> list[KernelCall]:
+        """The compiled kernels the passes of ``geometry`` run on ``hw``, each with the
+        signature it is called with (:func:`accelsim.kernels.ahead.compile_ahead` compiles those missing from
+        the cache ahead, several at once); none by default."""
+        return []
 
     @abstractmethod
     def problems(self, geometry: LayerGeometry, pass_name: str,

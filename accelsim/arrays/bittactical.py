@@ -51,8 +51,15 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from accelsim.arrays.base import ArrayModel, Work, as_masks, lowered_work
+from accelsim.arrays.bitserial import (
+    PRIORITY_CODES,
+    bit_tactical_kernels,
+    buffers,
+    schedule_args,
+    serial_blocks,
+)
 from accelsim.arrays.breakdown import ZERO, CycleBreakdown, ProblemTiming
-from accelsim.arrays.grouping import chain_runs, idle_unheld
+from accelsim.arrays.grouping import chain_runs
 from accelsim.arrays.passwork import (
     TIMED_PER_THREAD,
     choose_scheduled,
@@ -60,14 +67,13 @@ from accelsim.arrays.passwork import (
     work_blocks,
 )
 from accelsim.errors import ConfigError, LoweringError
-from accelsim.kernels import scheduler, serial
+from accelsim.kernels import scheduler
+from accelsim.kernels.ahead import KernelCall
 from accelsim.kernels.quantise import quantise_window, twos_complement
 from accelsim.kernels.recoding import (
     fixed_point_magnitudes,
-    serial_codes,
-    twos_complement_precisions,
 )
-from accelsim.kernels.serial_filters import column_state, serial_filters
+from accelsim.kernels.serial_filters import column_state
 from accelsim.kernels.threads import current_threads, map_ordered
 from accelsim.lowering.fold import fold_first_layer, folds
 from accelsim.numeric import ceil_div
@@ -79,7 +85,6 @@ from accelsim.spec.hardware import Hardware
 __all__ = ["PRIORITY_CODES", "WINDOW_OPERAND", "BitTacticalModel", "problem_timing",
            "select_bits", "set_steps"]
 
-PRIORITY_CODES = {"least-flexible": 0, "most-flexible": 1, "non-overlapping": 2}
 # the lowered window operand of each pass (the bit-serial one): index into PASS_ROLES[pass]
 WINDOW_OPERAND = {"forward": 1, "backward_input": 1, "backward_weight": 0}
 
@@ -90,30 +95,13 @@ def _as_mask(a: np.ndarray) -> np.ndarray:
     return a if a.dtype == bool else a != 0
 
 
-def _schedule_args(hw: Hardware) -> tuple[np.ndarray, int, int, int]:
-    """(offsets ``int64[k, 2]``, lookahead, priority code, lookaside) of the front end."""
-    fe = hw.frontend
-    offsets = np.asarray(fe.offsets(), dtype=np.int64).reshape(-1, 2)
-    lookahead = int(offsets[:, 0].max()) if offsets.size else 0
-    return offsets, lookahead, PRIORITY_CODES[fe.priority], fe.lookaside
-
-
 def set_steps(buffers: np.ndarray, hw: Hardware) -> np.ndarray:
     """Scheduled step count of each buffer ``bool[sets, lines, members, lanes]``."""
     if hw.frontend.kind == "dense" or buffers.shape[0] == 0:
         return np.full(buffers.shape[0], buffers.shape[1], dtype=np.int64)
-    offsets, lookahead, priority, lookaside = _schedule_args(hw)
+    offsets, lookahead, priority, lookaside = schedule_args(hw)
     return scheduler._schedule_steps(np.ascontiguousarray(buffers), offsets, lookahead,
                                      priority, lookaside)
-
-
-def _buffers(members: np.ndarray, group: int) -> np.ndarray:
-    """``bool[n, lines, lanes]`` -> ``bool[ceil(n/group), lines, group, lanes]`` (zero-padded)."""
-    n, lines, lanes = members.shape
-    sets = ceil_div(n, group)
-    padded = np.zeros((sets * group, lines, lanes), dtype=bool)
-    padded[:n] = members
-    return padded.reshape(sets, group, lines, lanes).transpose(0, 2, 1, 3)
 
 
 def select_bits(hw: Hardware) -> int:
@@ -121,60 +109,6 @@ def select_bits(hw: Hardware) -> int:
     value or one of the front end's candidates); 0 for the dense front end."""
     k = len(hw.frontend.offsets())
     return math.ceil(math.log2(k + 1)) if k else 0
-
-
-def _serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: str,
-                   signed: np.ndarray | None = None, steps_to_columns: bool = False,
-                   held: np.ndarray | None = None, carry: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Bit-serial blocks of one problem: -> (block cycles, steps of each scheduled set,
-    lane operations).  ``f``: filter mask; ``x_vals``: window magnitudes (uint16);
-    ``signed``: the window values as signed integers when TCLp counts their precision in
-    two's complement (``[backend] signed_precision``), else None; ``steps_to_columns``: each
-    window deals its steps to the columns (filters scheduled; ``[backend] linear_columns``);
-    ``held``: the filter slots holding a weight, or None (all); with weight skipping a slot
-    without one is idle (the dense front end feeds every lane, as DNNsim's does); ``carry``:
-    the column state a previous problem left (filters scheduled; see :func:`serial_filters`)."""
-    if hw.frontend.kind == "dense":
-        held = None
-    arr, be = hw.array, hw.backend
-    n_f, lines, lanes = f.shape
-    mode = serial.TCLP if be.kind == "tclp" else serial.TCLE
-    signed_codes = (None if signed is None else
-                    twos_complement_precisions(signed.reshape(signed.shape[0], -1)))
-    window = 1 << be.bits_first_stage
-    offsets, lookahead, priority, lookaside = _schedule_args(hw)
-    if hw.frontend.kind == "dense":
-        # every line is a step; zero weights occupy their lanes unless skipped
-        offsets, lookahead = offsets[:0], 0
-    if scheduled == "filters":
-        nonzero = np.ascontiguousarray(_buffers(f, arr.rows))
-        if hw.frontend.kind == "dense" and not be.skip_zero_weights:
-            nonzero = np.ones_like(nonzero)  # the dense front end feeds every slot
-        steps, src = serial.schedule_sources(nonzero, offsets, lookahead, priority, lookaside,
-                              not be.skip_zero_weights)
-        if be.idle_padding_rows:  # rows padding the last filter set hold no filter
-            src[-1, :, n_f - (nonzero.shape[0] - 1) * arr.rows:, :] = -1
-        if held is not None:
-            idle_unheld(src, held, arr.rows)
-        codes_t = (serial_codes(x_vals, be.kind, transposed=True) if signed_codes is None
-                   else np.ascontiguousarray(signed_codes.T))
-        block, ops = serial_filters(src, steps, codes_t, arr.tiles, arr.columns, mode, window,
-                                    be.column_registers, steps_to_columns, carry)
-        return block, steps, ops
-    codes = serial_codes(x_vals, be.kind) if signed_codes is None else signed_codes
-    x = x_vals != 0
-    nonzero = np.ascontiguousarray(_buffers(x, arr.columns))
-    if hw.frontend.kind == "dense":
-        nonzero = np.ones_like(nonzero)
-    steps, src = serial.schedule_sources(nonzero, offsets, lookahead, priority, lookaside, True)
-    # a filter lane without a weight is masked like a skipped zero weight
-    lane_mask = f if be.skip_zero_weights or held is None else held
-    filt = np.ascontiguousarray(lane_mask.reshape(n_f, lines * lanes))
-    block, ops = serial._serial_windows(src, steps, codes, filt, n_f, arr.tiles * arr.rows,
-                                          mode, window, be.column_registers,
-                                          be.skip_zero_weights or held is not None)
-    return block, steps, int(ops)
 
 
 def _ideal_cycles(f: np.ndarray, x: np.ndarray, hw: Hardware, scheduled: str,
@@ -196,7 +130,7 @@ def _parallel_blocks(f: np.ndarray, x: np.ndarray, hw: Hardware, scheduled: str,
                      filter_rounds: int, window_sets: int) -> tuple[np.ndarray, np.ndarray]:
     """Bit-parallel blocks of one problem: -> (block cycles, steps of each scheduled set)."""
     arr = hw.array
-    steps = set_steps(_buffers(f if scheduled == "filters" else x,
+    steps = set_steps(buffers(f if scheduled == "filters" else x,
                                arr.rows if scheduled == "filters" else arr.columns), hw)
     if scheduled == "filters":
         per_round = np.pad(steps, (0, filter_rounds * arr.tiles - steps.size))
@@ -288,7 +222,7 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     identity of that source (problems with equal keys read the same data), for the memory
     model.  ``steps_to_columns`` (bit-serial, filters scheduled): every window on its own,
     its steps dealt round-robin to the columns (``[backend] linear_columns = "steps"``); the
-    base stays a window per column.  ``held``, ``carry``: see :func:`_serial_blocks`
+    base stays a window per column.  ``held``, ``carry``: see :func:`~accelsim.arrays.bitserial.serial_blocks`
     (``LoweredProblem.held``; :func:`accelsim.arrays.grouping.chain_runs`).  ``filters_key``:
     the identity of the filter array (default ``id(filters)``;
     :attr:`~accelsim.lowering.layout.LoweredProblem.filters_key`).
@@ -321,7 +255,7 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     base = filter_rounds * window_sets * lines * (bits if is_serial else 1)
     ideal = _ideal_cycles(f, x, hw, scheduled, filter_rounds, window_sets)
     if is_serial:
-        block, steps, ops = _serial_blocks(f, x_vals, hw, scheduled, signed, steps_to_columns,
+        block, steps, ops = serial_blocks(f, x_vals, hw, scheduled, signed, steps_to_columns,
                                            held, carry)
     else:
         block, steps = _parallel_blocks(f, x, hw, scheduled, filter_rounds, window_sets)
@@ -346,6 +280,9 @@ class BitTacticalModel(ArrayModel):
 
     def needs_values(self, hw: Hardware) -> bool:
         return hw.backend.serial
+
+    def kernels(self, hw: Hardware, geometry: LayerGeometry) -> list[KernelCall]:
+        return bit_tactical_kernels(hw, geometry)
 
     def problems(self, geometry: LayerGeometry, pass_name: str,
                  operands: Sequence[np.ndarray], hw: Hardware) -> Iterable[Work]:

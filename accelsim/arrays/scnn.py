@@ -41,6 +41,8 @@ import numpy as np
 from accelsim.arrays.base import ArrayModel, as_masks
 from accelsim.arrays.breakdown import CycleBreakdown, ProblemTiming
 from accelsim.arrays.operands import dense_bytes, split_even
+from accelsim.kernels.ahead import KernelCall
+from accelsim.kernels.scnn import kernel_calls as scnn_kernel_calls
 from accelsim.kernels.scnn import (
     plane_csr,
     scnn_count_cycles,
@@ -283,6 +285,9 @@ class ScnnModel(ArrayModel):
 
     kind = "scnn"
     name = "SCNN"
+
+    def kernels(self, hw: Hardware, geometry: LayerGeometry) -> list[KernelCall]:
+        return scnn_kernel_calls()
 
     def problems(self, geometry: LayerGeometry, pass_name: str,
                  operands: Sequence[np.ndarray], hw: Hardware) -> Iterator[ScnnProblem]:

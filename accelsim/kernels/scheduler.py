@@ -55,6 +55,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from accelsim.kernels.ahead import KernelCall
+from accelsim.kernels.signatures import BOOL, INT, array_type
+
 LEAST_FLEXIBLE = 0
 MOST_FLEXIBLE = 1
 NON_OVERLAPPING = 2
@@ -385,3 +388,14 @@ def _schedule_detail(nonzero: np.ndarray, offsets: np.ndarray, lookahead: int, p
     src_line = np.where(idle, -1, flat // lanes).astype(np.int32)
     src_lane = np.where(idle, -1, flat % lanes).astype(np.int32)
     return int(steps[0]), src_line, src_lane
+
+
+def kernel_calls(priority: int) -> list[KernelCall]:
+    """The kernel :func:`_schedule_sets` runs for ``priority`` (a fill rule code), with the
+    signature it normalises its arguments to (:func:`accelsim.kernels.ahead.compile_ahead`)."""
+    kernel = _sets_chained if priority == NON_OVERLAPPING else _sets_flexible
+    i64, u64, i32 = np.int64, np.uint64, np.int32
+    sig = (array_type(bool, 4), array_type(i64, 1), array_type(i64, 1), array_type(i64, 1),
+           INT, INT, BOOL, BOOL, array_type(u64, 2), array_type(i32, 3), array_type(u64, 1),
+           array_type(i64, 1), array_type(i64, 1), array_type(i32, 4))
+    return [KernelCall(kernel, sig, 1.2)]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from accelsim.kernels.ahead import KernelCall
 from accelsim.kernels.scnn_banks import _count_cycles, _group_cycles, _product_cycles
 from accelsim.kernels.scnn_masks import _plane_counts, _plane_masks, _weight_csr
+from accelsim.kernels.signatures import INT, array_type
 from accelsim.kernels.threads import split_run
 
-__all__ = ["plane_counts", "plane_csr", "scnn_count_cycles", "scnn_cycles", "weight_counts",
+__all__ = ["kernel_calls", "plane_counts", "plane_csr", "scnn_count_cycles", "scnn_cycles", "weight_counts",
            "weight_csr"]
 
 # Work of one problem (built by :func:`accelsim.arrays.scnn.scnn_work`), in CSR form:
@@ -169,6 +171,28 @@ def scnn_count_cycles(counts: tuple[np.ndarray, ...], x: np.ndarray, cols: int, 
     group_cycles = cyc.max(axis=0) if cols else np.zeros(nw_t.shape[1], np.int64)
     products, pairs = (int(v) for v in totals.sum(axis=0))
     return group_cycles, products, products, pairs
+
+
+
+def kernel_calls() -> list[KernelCall]:
+    """The kernels the SCNN model runs (up to 64 accumulator banks; the product-enumeration
+    kernel above 64 compiles on first use) with the signatures the wrappers here normalise
+    to (:func:`accelsim.kernels.ahead.compile_ahead`).  The group kernel and the helpers it
+    calls, and the mask kernel and its tap helper, are one unit each (one process compiles
+    a helper's index entries)."""
+    i64, u64 = np.int64, np.uint64
+    i1, i2 = array_type(i64, 1), array_type(i64, 2)
+    b3 = array_type(bool, 3)
+    return [
+        KernelCall(_plane_masks, (b3, INT, INT, i1, INT, INT, i1, INT, INT, i1,
+                                  array_type(u64, 3), b3, i2, i1), 0.8, "scnn-masks"),
+        KernelCall(_plane_counts, (b3, INT, INT), 0.3),
+        KernelCall(_group_cycles, (i1, i1, i1, i1, i1, i2, array_type(u64, 3), b3, i2, i1,
+                                   INT, INT, i2, i1), 1.5, "scnn-levels"),
+        KernelCall(_count_cycles, (i2, i1, i1, array_type(bool, 2), INT, INT, INT, INT, i2,
+                                   i2), 0.4),
+        KernelCall(_weight_csr, (i1, INT, INT, INT, INT), 0.3),
+    ]
 
 
 def _scnn_cycles_ref(w_ptr, w_k, w_r, w_s, a_ptr, a_y, a_x, geo):

@@ -41,7 +41,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from accelsim.kernels.ahead import KernelCall
 from accelsim.kernels.scheduler import _lowest_lane, _schedule_sets
+from accelsim.kernels.signatures import INT, array_type
 from accelsim.kernels.threads import current_threads, split_run
 
 TCLP = 0
@@ -308,3 +310,25 @@ def schedule_sources(nonzero: np.ndarray, offsets: np.ndarray, lookahead: int, p
         steps[a:b], src[a:b] = _schedule_sources(nonzero[a:b], *args)
     split_run(part, nonzero.shape[0])
     return steps, src
+
+
+def recurrence_calls(mode: int) -> list[KernelCall]:
+    """The column recurrence kernel of ``mode`` with the signature :func:`_recurrence`
+    normalises to (:func:`accelsim.kernels.ahead.compile_ahead`)."""
+    i32, i64 = np.int32, np.int64
+    sig = (array_type(i32, 2), array_type(i32, 2), array_type(i64, 2), array_type(i64, 1),
+           INT, INT, array_type(i64, 2), array_type(i64, 1), array_type(i64, 1),
+           array_type(i64, 1))
+    kernel = _recurrence_tclp if mode == TCLP else _recurrence_tcle
+    return [KernelCall(kernel, sig, 0.4)]
+
+
+def windows_calls(mode: int, skip_zero_weights: bool) -> list[KernelCall]:
+    """The kernels :func:`_serial_windows` runs for ``mode`` and ``skip_zero_weights``, with
+    the signatures it normalises to (:func:`accelsim.kernels.ahead.compile_ahead`)."""
+    i32, i64, u32 = np.int32, np.int64, np.uint32
+    sig = (array_type(i32, 4), array_type(i64, 1), array_type(u32, 2), array_type(bool, 2),
+           INT, INT, INT, array_type(i32, 2), array_type(i32, 2), array_type(u32, 1))
+    mode = TCLP if mode == TCLP else TCLE
+    return [KernelCall(_WINDOWS[mode, bool(skip_zero_weights)], sig,
+                       0.8 if mode == TCLE else 0.6), *recurrence_calls(mode)]

@@ -28,10 +28,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from accelsim.kernels.serial import TCLE, TCLP, _recurrence
+from accelsim.kernels.ahead import KernelCall
+from accelsim.kernels.serial import TCLE, TCLP, _recurrence, recurrence_calls
+from accelsim.kernels.signatures import INT, array_type
 from accelsim.kernels.threads import split_run
 
-__all__ = ["CHUNK", "column_state", "serial_filters"]
+__all__ = ["CHUNK", "column_state", "kernel_calls", "serial_filters"]
 
 CHUNK = 128
 """Windows simulated side by side (the result does not depend on it)."""
@@ -275,3 +277,22 @@ def serial_filters(src: np.ndarray, steps: np.ndarray, codes_t: np.ndarray, tile
     if mode == TCLE:
         ops += _slot_terms(codes_t, pos)
     return block, int(ops)
+
+
+def kernel_calls(mode: int, steps_to_columns: bool = False) -> list[KernelCall]:
+    """The kernels :func:`serial_filters` runs for ``mode`` (uint16 codes, the usual case:
+    uint32 ones compile on first use), the recurrence of ``steps_to_columns`` too, with the
+    signatures it normalises to (:func:`accelsim.kernels.ahead.compile_ahead`)."""
+    i32, i64, u16 = np.int32, np.int64, np.uint16
+    head = (array_type(u16, 2), array_type(i64, 1), array_type(i64, 1), array_type(i64, 1))
+    if mode == TCLP:
+        costs = KernelCall(_costs_tclp, (*head, INT, INT, array_type(i32, 2),
+                                         array_type(i32, 2), array_type(i32, 1),
+                                         array_type(i32, 1)), 0.5)
+    else:
+        costs = KernelCall(_costs_tcle, (*head, INT, INT, INT, array_type(i32, 2)), 0.9)
+    out = [costs, *recurrence_calls(mode)]
+    if steps_to_columns:
+        out.append(KernelCall(_steps_recurrence, (array_type(i32, 2), array_type(i32, 2),
+                                                  array_type(i64, 1), INT, INT), 0.7))
+    return out
