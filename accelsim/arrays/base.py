@@ -91,9 +91,9 @@ class ArrayModel(ABC):
         """Whether the model reads operand values (else only the non-zero masks)."""
         return False
 
-    def kernels(self, hw: Hardware, geometry: LayerGeometry) -> list[KernelCall]:
-        """The compiled kernels the passes of ``geometry`` run on ``hw``, each with the
-        signature it is called with (:func:`accelsim.kernels.ahead.compile_ahead` compiles those missing from
+    def kernels(self, hw: Hardware, geometry: LayerGeometry | None) -> list[KernelCall]:
+        """The compiled kernels the passes of ``geometry`` (None: of any layer) run on
+        ``hw``, each with the signature it is called with (:func:`accelsim.kernels.ahead.compile_ahead` compiles those missing from
         the cache ahead, several at once); none by default."""
         return []
 

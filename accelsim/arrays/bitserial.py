@@ -95,10 +95,11 @@ def serial_blocks(f: np.ndarray, x_vals: np.ndarray, hw: Hardware, scheduled: st
     return block, steps, int(ops)
 
 
-def bit_tactical_kernels(hw: Hardware, geometry: LayerGeometry) -> list[KernelCall]:
+def bit_tactical_kernels(hw: Hardware, geometry: LayerGeometry | None) -> list[KernelCall]:
     """The scheduler's fill rule (not for a dense bit-parallel front end) and, bit-serial,
     the cost kernels and recurrence of each operand ``[frontend] schedule`` may pick (a
-    linear layer's steps recurrence too, ``[backend] linear_columns = "steps"``)."""
+    linear layer's steps recurrence too, ``[backend] linear_columns = "steps"``; ``geometry``
+    None: any layer's)."""
     fe, be = hw.frontend, hw.backend
     if not be.serial:
         return [] if fe.kind == "dense" else scheduler.kernel_calls(PRIORITY_CODES[fe.priority])
@@ -106,7 +107,7 @@ def bit_tactical_kernels(hw: Hardware, geometry: LayerGeometry) -> list[KernelCa
     out = scheduler.kernel_calls(PRIORITY_CODES[fe.priority])
     if fe.schedule != "activations":
         out += serial_filters_calls(mode, be.linear_columns == "steps"
-                                    and geometry.kind == "linear")
+                                    and (geometry is None or geometry.kind == "linear"))
     if fe.schedule != "weights":
         out += serial.windows_calls(mode, be.skip_zero_weights)
     return out

@@ -281,7 +281,7 @@ class BitTacticalModel(ArrayModel):
     def needs_values(self, hw: Hardware) -> bool:
         return hw.backend.serial
 
-    def kernels(self, hw: Hardware, geometry: LayerGeometry) -> list[KernelCall]:
+    def kernels(self, hw: Hardware, geometry: LayerGeometry | None) -> list[KernelCall]:
         return bit_tactical_kernels(hw, geometry)
 
     def problems(self, geometry: LayerGeometry, pass_name: str,

@@ -286,7 +286,7 @@ class ScnnModel(ArrayModel):
     kind = "scnn"
     name = "SCNN"
 
-    def kernels(self, hw: Hardware, geometry: LayerGeometry) -> list[KernelCall]:
+    def kernels(self, hw: Hardware, geometry: LayerGeometry | None) -> list[KernelCall]:
         return scnn_kernel_calls()
 
     def problems(self, geometry: LayerGeometry, pass_name: str,

@@ -150,9 +150,11 @@ def add_reference(p: argparse.ArgumentParser) -> None:
 
 
 def add_threads(p: argparse.ArgumentParser) -> None:
-    """``--threads N``: kernel threads (default: every core); the figures do not depend on N."""
+    """``--threads N``: kernel threads, and processes compiling the kernels missing from the
+    compile cache (default: every core); the figures do not depend on N."""
     p.add_argument("--threads", type=pos_int, default=None, metavar="N",
-                   help="kernel threads (default: every core); results are the same for any N")
+                   help="kernel threads, and processes compiling kernels missing from the "
+                        "compile cache (default: every core); results are the same for any N")
 
 
 def add_passes(p: argparse.ArgumentParser, default: str | None = ",".join(PASSES),

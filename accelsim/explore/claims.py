@@ -118,6 +118,10 @@ class ListFeed:
     def next(self) -> PointTask | None:
         return self._tasks.popleft() if self._tasks else None
 
+    def left(self) -> list[PointTask]:
+        """The tasks not handed out yet."""
+        return list(self._tasks)
+
 
 class Feed:
     """The tasks of a sweep, each claimed as an executor asks for it."""
@@ -135,6 +139,10 @@ class Feed:
     def waiting(self) -> bool:
         """True while points claimed by another live sweep are left."""
         return bool(self._busy)
+
+    def left(self) -> list[PointTask]:
+        """The tasks not handed out yet (pending, or claimed by another sweep)."""
+        return [*self._pending, *self._busy]
 
     def next(self) -> PointTask | None:
         """The next point this sweep may compute now (claimed), or None."""

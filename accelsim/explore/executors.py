@@ -19,7 +19,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -30,6 +30,8 @@ from accelsim.arrays.registry import model_for
 from accelsim.explore.claims import Feed, ListFeed
 from accelsim.explore.records import TOTAL, PointRecord
 from accelsim.explore.spec import SweepError, Workload
+from accelsim.kernels.ahead import compile_ahead
+from accelsim.kernels.threads import available_threads
 from accelsim.networks.catalog import TableDeriver
 from accelsim.simulate import read_operands, simulate_operands
 from accelsim.spec.hardware import Hardware
@@ -205,9 +207,21 @@ def run_inline(tasks: Tasks) -> Iterator[Outcome]:
         yield outcome(task, lambda task=task: simulate_point(task))
 
 
+def compile_for(tasks: Iterable[PointTask]) -> None:
+    """Compile the kernels of the tasks' machines missing from the compile cache, in this
+    process and forked children (:func:`accelsim.kernels.ahead.compile_ahead`, every core),
+    before the workers start: then no two workers compile into one cache index at the same
+    time, which could pair an index entry with another kernel's code."""
+    machines = {t.hardware.digest(): t.hardware for t in tasks}
+    compile_ahead([k for hw in machines.values() for k in model_for(hw).kernels(hw, None)],
+                  available_threads())
+
+
 def run_pool(tasks: Tasks, workers: int) -> Iterator[Outcome]:
-    """The points on ``workers`` spawned local processes, as they finish."""
+    """The points on ``workers`` spawned local processes, as they finish (the kernels they
+    run compiled first: :func:`compile_for`)."""
     feed = _feed(tasks)
+    compile_for(feed.left())
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
                                initargs=(os.getpid(), worker_threads(workers)),
                                mp_context=multiprocessing.get_context("spawn"))

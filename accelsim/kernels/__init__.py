@@ -10,9 +10,13 @@ python reference that the tests compare it against.
   TCLe cycle kernels;
 * :mod:`~accelsim.kernels.scnn`: SCNN's Cartesian-product PE array (kernel and reference);
 * :mod:`~accelsim.kernels.threads`: the kernels' thread count and the kept pool of threads
-  that share their work.
+  that share their work;
+* :mod:`~accelsim.kernels.ahead` (with the argument types of
+  :mod:`~accelsim.kernels.signatures`): compiling the kernels a machine declares before its
+  first call, those missing from the cache shared among forked processes.
 
-Only these modules import numba; the array models (:mod:`accelsim.arrays`) call them.
+Only these modules import numba (:mod:`~accelsim.kernels.ahead` does not, so that the
+simulator's import loads none); the array models (:mod:`accelsim.arrays`) call them.
 
 Compile time (the first call of a fresh install compiles what it uses): a machine compiles
 only the entry kernels of its own path -- one per fill rule (scheduler) or per back end mode
@@ -34,7 +38,11 @@ Compile cache: every kernel is compiled once per signature and cached on disk.  
 user set ``NUMBA_CACHE_DIR``, the cache lives in the user's cache directory
 (``$XDG_CACHE_HOME/accelsim/numba``, else ``~/.cache/accelsim/numba``), so that it works for
 read-only installs too; importing this package sets it before numba is first imported
-(``accelsim warm`` fills it).
+(``accelsim warm`` fills it).  With an empty cache the kernels a layer's machines declare
+(:meth:`accelsim.arrays.base.ArrayModel.kernels`) are compiled before its passes run, shared
+among up to the kernel threads' count of processes (:func:`accelsim.kernels.ahead.
+compile_ahead`: numba compiles one kernel at a time per process; the README's speed table
+gives the first call with an empty cache against the warm one).
 """
 
 from __future__ import annotations

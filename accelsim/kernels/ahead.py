@@ -25,7 +25,10 @@ Cache safety: numba keeps one index file per function (every closure a factory m
 its factory's), and two processes adding different entries to one index at the same time can
 pair an entry with the other's data file.  So every kernel of one *unit* (by default the
 kernel's function, :attr:`KernelCall.unit`; kernels that call other non-inlined kernels share
-a unit with everything calling those) is compiled by one process.
+a unit with everything calling those) is compiled by one process.  The same race is numba's
+between any two processes that compile into one cache on first use, so a local sweep
+compiles its machines' kernels this way before its workers start
+(:func:`accelsim.explore.executors.compile_for`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -92,6 +96,8 @@ class KernelCall:
 
 _SETTLED: set[tuple[int, tuple[Any, ...]]] = set()
 """Calls found in the cache or compiled ahead in this process (never probed again)."""
+_LOCK = threading.Lock()
+"""One ahead compile at a time in a process (two threads never fork for one kernel)."""
 
 
 def _deal(calls: Sequence[KernelCall], processes: int) -> list[list[KernelCall]]:
@@ -160,6 +166,11 @@ def compile_ahead(calls: Iterable[KernelCall], processes: int) -> list[KernelCal
     """Compile the ``calls`` missing from the on-disk cache in up to ``processes`` processes
     (see the module docstring).  -> the calls compiled here or by a child (empty when it left
     everything to the first use)."""
+    with _LOCK:
+        return _compile_ahead(calls, processes)
+
+
+def _compile_ahead(calls: Iterable[KernelCall], processes: int) -> list[KernelCall]:
     todo: dict[tuple[int, tuple[Any, ...]], KernelCall] = {}
     for c in calls:
         if c.key in _SETTLED or c.key in todo or c.ready():

@@ -14,11 +14,13 @@ import pytest
 
 from accelsim import api, simulate
 from accelsim.cli import main
+from accelsim.explore import executors
 from accelsim.explore.load import load_sweep
 from accelsim.explore.records import TOTAL
 from accelsim.explore.run import run_sweep
 from accelsim.explore.spec import SweepError
 from accelsim.explore.store import open_store
+from accelsim.kernels.ahead import compile_ahead
 from tests.explore.store_checks import stored
 
 SYN = {"model": "digits-cnn", "dataset": "digits", "sparsity": [0.8, 0.9]}
@@ -285,12 +287,17 @@ def test_killed_sweep_resumes(tmp_path):
         assert sqlite3.connect(store).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_local_processes_and_dask_equal_inline(tmp_path):
+def test_local_processes_and_dask_equal_inline(tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed")
     s = load_sweep(spec())
     run_sweep(s, tmp_path / "inline.sqlite", workers=1, progress=False)
+    ahead = []  # the local pool compiles its machines' kernels before its workers start
+    monkeypatch.setattr(executors, "compile_ahead",
+                        lambda calls, n: ahead.append(list(calls)) or compile_ahead(calls, n))
     pool = run_sweep(s, tmp_path / "pool.sqlite", workers=2, progress=False)
     assert pool.executor == "2 local processes" and pool.computed == 6
+    assert len(ahead) == 1 and ahead[0]
+    assert {c.kernel.py_func.__module__ for c in ahead[0]} == {"accelsim.kernels.scheduler"}
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster:
         by_address = run_sweep(s, tmp_path / "dask.sqlite", scheduler=cluster.scheduler_address,
