@@ -182,8 +182,7 @@ def _run_passes(geometry: LayerGeometry, operands: dict[str, dict[str, np.ndarra
     take at most :data:`CONCURRENT_PASS_BYTES` (so one pass's preparation overlaps another's
     kernels); the others, and every pass of a bigger layer, one after the other.  The
     results do not depend on the order.  Kernels missing from the compile cache are compiled
-    first, in up to the kernel threads' count of processes
-    (:func:`accelsim.kernels.ahead.compile_ahead`)."""
+    first, shared among processes (:func:`accelsim.kernels.ahead.compile_ahead`)."""
     tasks = [(i, hw, model_for(hw), p) for i, hw in enumerate(hws) for p in passes
              if p in operands]
     compile_ahead((k for t in tasks for k in t[2].kernels(t[1], geometry)), current_threads())

@@ -34,9 +34,13 @@ def _scnn_rows(scnn: dict[str, Any]) -> list[str]:
 
 
 def _cold_row(cold: dict[str, Any]) -> str:
-    return ("| cold / warm first call (TCLe, empty `NUMBA_CACHE_DIR`, fresh processes) | "
-            f"{cold['cold_over_warm_first_call']:.1f} ({cold['cold']['process_s']:.1f} s / "
-            f"{cold['warm']['process_s']:.1f} s) | <= {cold['target']} |")
+    pairs = cold.get("pairs", [cold])
+    one = cold.get("cold_one_thread")
+    alone = f"; one process compiling: {one['process_s']:.1f} s" if one else ""
+    median = f", median of {len(pairs)} pairs" if len(pairs) > 1 else ""
+    return (f"| cold / warm first call (TCLe, empty `NUMBA_CACHE_DIR`, fresh processes{median}) "
+            f"| {cold['cold_over_warm_first_call']:.1f} ({cold['cold']['process_s']:.1f} s / "
+            f"{cold['warm']['process_s']:.1f} s{alone}) | <= {cold['target']} |")
 
 
 def _threads_row(threads: dict[str, Any]) -> str:

@@ -16,8 +16,8 @@ arguments to) and shares those missing from the cache among up to ``processes`` 
 
 The results are those of compiling on first use: the same kernels, signatures and cache
 files.  Where the ahead compile cannot help it does nothing and the kernels compile on first
-use as before: one process (``processes < 2``: ``--threads 1``), one unit of work, no
-``os.fork`` (not POSIX), no usable on-disk cache (caching disabled, or an unreadable cache
+use as before: one process (``processes < 2``: ``--threads 1``), one unit of work, not Linux
+(forking a process that holds system frameworks is unsafe on macOS), no usable on-disk cache (caching disabled, or an unreadable cache
 entry).  A child that fails or hangs costs only time: past the deadline it is stopped, and
 this process compiles whatever it left.
 
@@ -183,7 +183,7 @@ def _compile_ahead(calls: Iterable[KernelCall], processes: int) -> list[KernelCa
         else:
             todo[c.key] = c
     shares = _deal(list(todo.values()), processes)
-    if len(shares) < 2 or not hasattr(os, "fork"):
+    if len(shares) < 2 or not sys.platform.startswith("linux"):
         return []
     pids = [pid for pid in map(_fork, shares[1:]) if pid is not None]
     t0 = time.monotonic()
