@@ -190,8 +190,10 @@ def _compile_ahead(calls: Iterable[KernelCall], processes: int) -> list[KernelCa
     try:
         for c in shares[0]:
             c.compile()
-    finally:
-        _wait(pids, time.monotonic() + max(CHILD_DEADLINE_S, 5 * (time.monotonic() - t0)))
+    except BaseException:
+        _wait(pids, t0)  # interrupted or failed: the children are stopped at once
+        raise
+    _wait(pids, time.monotonic() + max(CHILD_DEADLINE_S, 5 * (time.monotonic() - t0)))
     for share in shares[1:]:
         for c in share:
             c.compile()  # loads what the child wrote; compiles what it left

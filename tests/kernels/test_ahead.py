@@ -115,6 +115,26 @@ SCRIPT = textwrap.dedent("""
     from accelsim.kernels.threads import kernel_threads, split_run
     from accelsim.kernels.recoding import booth_terms, precisions
     calls = sf.kernel_calls(TCLP) + sf.kernel_calls(TCLE)
+    if sys.argv[1] == "interrupted":  # the parent is interrupted, its child hangs
+        import time
+        parent = os.getpid()
+        def compile_or_hang(self):
+            if os.getpid() == parent:
+                raise KeyboardInterrupt
+            time.sleep(600)
+        ahead.KernelCall.compile = compile_or_hang
+        t0 = time.monotonic()
+        try:
+            ahead.compile_ahead(calls, 2)
+        except KeyboardInterrupt:
+            out = {"raised_after_s": time.monotonic() - t0}
+        try:
+            os.waitpid(-1, os.WNOHANG)
+            out["children_left"] = True
+        except ChildProcessError:
+            out["children_left"] = False
+        print(json.dumps(out))
+        sys.exit(0)
     out = {"one_process": len(ahead.compile_ahead(calls, 1)),
            "ready_after_one": [c.ready() for c in calls]}
     with kernel_threads(2):  # the kernel threads exist when the children are forked
@@ -167,3 +187,9 @@ def test_a_failed_child_leaves_its_share_to_the_parent(tmp_path):
     assert out["done"] == 4 and all(out["ready"])
     assert sum(out["hits"]) == 0 and sum(out["misses"]) == 4  # the parent compiled all
     assert all(out["equal"])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="compiling ahead forks on Linux")
+def test_an_interrupted_parent_stops_its_children_at_once(tmp_path):
+    out = _run(tmp_path, "interrupted")
+    assert out["raised_after_s"] < 5 and not out["children_left"]  # not the 30 s deadline
