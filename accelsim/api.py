@@ -166,7 +166,8 @@ def warm_kernels(threads: int | None = None) -> dict[str, float]:
     with kernel_threads(threads):
         t0 = time.perf_counter()
         done = compile_ahead([k for _, hw in variants for g in layers
-                              for k in model_for(hw).kernels(hw, g)], current_threads())
+                              for k in model_for(hw).kernels(hw, g)], current_threads(),
+                             always=True)
         out = {"compiled ahead": time.perf_counter() - t0} if done else {}
     for label, machine in variants:
         t0 = time.perf_counter()

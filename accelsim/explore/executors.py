@@ -214,7 +214,7 @@ def compile_for(tasks: Iterable[PointTask]) -> None:
     time, which could pair an index entry with another kernel's code."""
     machines = {t.hardware.digest(): t.hardware for t in tasks}
     compile_ahead([k for hw in machines.values() for k in model_for(hw).kernels(hw, None)],
-                  available_threads())
+                  available_threads(), always=True)
 
 
 def run_pool(tasks: Tasks, workers: int) -> Iterator[Outcome]:

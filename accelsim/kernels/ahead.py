@@ -162,15 +162,19 @@ def _wait(pids: Iterable[int], deadline: float) -> None:
                 os.waitpid(pid, 0)
 
 
-def compile_ahead(calls: Iterable[KernelCall], processes: int) -> list[KernelCall]:
+def compile_ahead(calls: Iterable[KernelCall], processes: int, *,
+                  always: bool = False) -> list[KernelCall]:
     """Compile the ``calls`` missing from the on-disk cache in up to ``processes`` processes
-    (see the module docstring).  -> the calls compiled here or by a child (empty when it left
-    everything to the first use)."""
+    (see the module docstring); ``always``: in this process alone where they cannot be
+    shared (rather than leaving them to the first use; a sweep's workers then find them in
+    the cache).  -> the calls compiled here or by a child (empty when it left everything to
+    the first use)."""
     with _LOCK:
-        return _compile_ahead(calls, processes)
+        return _compile_ahead(calls, processes, always)
 
 
-def _compile_ahead(calls: Iterable[KernelCall], processes: int) -> list[KernelCall]:
+def _compile_ahead(calls: Iterable[KernelCall], processes: int,
+                   always: bool) -> list[KernelCall]:
     todo: dict[tuple[int, tuple[Any, ...]], KernelCall] = {}
     for c in calls:
         if c.key in _SETTLED or c.key in todo or c.ready():
@@ -184,7 +188,9 @@ def _compile_ahead(calls: Iterable[KernelCall], processes: int) -> list[KernelCa
             todo[c.key] = c
     shares = _deal(list(todo.values()), processes)
     if len(shares) < 2 or not sys.platform.startswith("linux"):
-        return []
+        if not always:
+            return []
+        shares = [list(todo.values())]
     pids = [pid for pid in map(_fork, shares[1:]) if pid is not None]
     t0 = time.monotonic()
     try:

@@ -293,11 +293,12 @@ def test_local_processes_and_dask_equal_inline(tmp_path, monkeypatch):
     run_sweep(s, tmp_path / "inline.sqlite", workers=1, progress=False)
     ahead = []  # the local pool compiles its machines' kernels before its workers start
     monkeypatch.setattr(executors, "compile_ahead",
-                        lambda calls, n: ahead.append(list(calls)) or compile_ahead(calls, n))
+                        lambda calls, n, **kw: ahead.append((list(calls), kw))
+                        or compile_ahead(calls, n, **kw))
     pool = run_sweep(s, tmp_path / "pool.sqlite", workers=2, progress=False)
     assert pool.executor == "2 local processes" and pool.computed == 6
-    assert len(ahead) == 1 and ahead[0]
-    assert {c.kernel.py_func.__module__ for c in ahead[0]} == {"accelsim.kernels.scheduler"}
+    assert len(ahead) == 1 and ahead[0][0] and ahead[0][1] == {"always": True}
+    assert {c.kernel.py_func.__module__ for c in ahead[0][0]} == {"accelsim.kernels.scheduler"}
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster:
         by_address = run_sweep(s, tmp_path / "dask.sqlite", scheduler=cluster.scheduler_address,

@@ -139,6 +139,8 @@ SCRIPT = textwrap.dedent("""
            "ready_after_one": [c.ready() for c in calls]}
     with kernel_threads(2):  # the kernel threads exist when the children are forked
         split_run(lambda a, b: None, 4)
+    if sys.argv[1] == "always":  # one process, but compiled now rather than on first use
+        out["always"] = len(ahead.compile_ahead(calls, 1, always=True))
     if sys.argv[1] == "failing-child":
         ahead._child = lambda share: os._exit(3)
     out["done"] = len(ahead.compile_ahead(calls, 2))
@@ -193,3 +195,9 @@ def test_a_failed_child_leaves_its_share_to_the_parent(tmp_path):
 def test_an_interrupted_parent_stops_its_children_at_once(tmp_path):
     out = _run(tmp_path, "interrupted")
     assert out["raised_after_s"] < 5 and not out["children_left"]  # not the 30 s deadline
+
+
+def test_always_compiles_in_one_process_what_it_cannot_share(tmp_path):
+    out = _run(tmp_path, "always")
+    assert out["always"] == 4 and all(out["ready"]) and out["done"] == 0
+    assert sum(out["misses"]) == 4 and sum(out["hits"]) == 0 and all(out["equal"])
