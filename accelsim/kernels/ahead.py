@@ -17,9 +17,11 @@ arguments to) and shares those missing from the cache among up to ``processes`` 
 The results are those of compiling on first use: the same kernels, signatures and cache
 files.  Where the ahead compile cannot help it does nothing and the kernels compile on first
 use as before: one process (``processes < 2``: ``--threads 1``), one unit of work, not Linux
-(forking a process that holds system frameworks is unsafe on macOS), no usable on-disk cache (caching disabled, or an unreadable cache
-entry).  A child that fails or hangs costs only time: past the deadline it is stopped, and
-this process compiles whatever it left.
+(forking a process that holds system frameworks is unsafe on macOS), no usable on-disk cache
+(caching disabled, or an unreadable cache entry); with ``always`` (a sweep, ``accelsim
+warm``) this process then compiles them alone, now, except without a usable cache.  A child
+that fails or hangs costs only time: past the deadline it is stopped, and this process
+compiles whatever it left.
 
 Cache safety: numba keeps one index file per function (every closure a factory makes shares
 its factory's), and two processes adding different entries to one index at the same time can
