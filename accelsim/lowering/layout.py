@@ -65,7 +65,6 @@ class LoweredProblem:
         return self.filters.shape[2]
 
 
-
 def chunk_lanes(a: np.ndarray, lanes: int) -> np.ndarray:
     """``[P, T, C]`` -> a new read-only ``[P, T*ceil(C/lanes), lanes]`` array: each of the
     T reduction groups of C elements cut into chunks of ``lanes``, the last zero-padded."""

@@ -27,14 +27,21 @@ RESULTS = json.loads((ROOT / "benchmarks" / "results" / "dnnsim.json").read_text
 TRACES = ROOT / "tests" / "data" / "dnnsim"
 
 
-def _groups() -> dict[tuple[str, str], list[dict]]:
+def _by_trace_and_config(runs: list[dict]) -> dict[tuple[str, str], list[dict]]:
     out: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for run in RESULTS["runs"]:
+    for run in runs:
         out[run["trace"], run["config"]].append(run)
     return dict(out)
 
 
-GROUPS = _groups()
+def _forward(trace: str, config: str):
+    """accelsim's forward pass of a DNNsim trace on a configuration of ``dnnsim.json``."""
+    spec = RESULTS["configs"][config]
+    hw = builtin_hardware(spec["builtin"]).replace(**spec["changes"])
+    return simulate(TRACES / trace, hw, passes=("forward",))
+
+
+GROUPS = _by_trace_and_config(RESULTS["runs"])
 
 
 def not_modelled(run: dict) -> bool:
@@ -48,9 +55,7 @@ def not_modelled(run: dict) -> bool:
 
 @pytest.mark.parametrize(("trace", "config"), sorted(GROUPS))
 def test_accelsim_gives_dnnsims_cycles(trace, config):
-    spec = RESULTS["configs"][config]
-    hw = builtin_hardware(spec["builtin"]).replace(**spec["changes"])
-    report = simulate(TRACES / trace, hw, passes=("forward",))
+    report = _forward(trace, config)
     runs = GROUPS[trace, config]
     assert [lr.geometry.name for lr in report.layers] == [r["layer"] for r in runs]
     for lr, run in zip(report.layers, runs, strict=True):
@@ -91,23 +96,14 @@ def test_results_cover_the_issue():
 GROUPED = RESULTS["grouped"]
 
 
-def _grouped_runs() -> dict[tuple[str, str], list[dict]]:
-    out: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for run in GROUPED["runs"]:
-        out[run["trace"], run["config"]].append(run)
-    return dict(out)
-
-
-GROUPED_RUNS = _grouped_runs()
+GROUPED_RUNS = _by_trace_and_config(GROUPED["runs"])
 
 
 @pytest.mark.parametrize(("trace", "config"), sorted(GROUPED_RUNS))
 def test_grouped_layers_give_dnnsims_cycles(trace, config):
     """With the default ``[frontend] group_mapping = "dnnsim"`` every grouped run equals
     DNNsim's cycles unless one of DNNsim's bugs can act on it (``dnnsim_differs``)."""
-    spec = RESULTS["configs"][config]
-    hw = builtin_hardware(spec["builtin"]).replace(**spec["changes"])
-    report = simulate(TRACES / trace, hw, passes=("forward",))
+    report = _forward(trace, config)
     runs = GROUPED_RUNS[trace, config]
     assert [lr.geometry.name for lr in report.layers] == [r["layer"] for r in runs]
     for lr, run in zip(report.layers, runs, strict=True):
@@ -121,9 +117,7 @@ def test_grouped_layers_give_dnnsims_cycles(trace, config):
 def test_grouped_layers_dnnsim_crashes_on(crash):
     """The (trace, configuration) pairs DNNsim failed on: accelsim simulates them and still
     gives the cycles recorded (README, item 11, lists them)."""
-    spec = RESULTS["configs"][crash["config"]]
-    hw = builtin_hardware(spec["builtin"]).replace(**spec["changes"])
-    report = simulate(TRACES / crash["trace"], hw, passes=("forward",))
+    report = _forward(crash["trace"], crash["config"])
     assert [lr.passes["forward"].compute_cycles for lr in report.layers] == \
         crash["accelsim_cycles"]
     assert crash["dnnsim_error"]
