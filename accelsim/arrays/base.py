@@ -93,8 +93,9 @@ class ArrayModel(ABC):
 
     def kernels(self, hw: Hardware, geometry: LayerGeometry | None) -> list[KernelCall]:
         """The compiled kernels the passes of ``geometry`` (None: of any layer) run on
-        ``hw``, each with the signature it is called with (:func:`accelsim.kernels.ahead.compile_ahead` compiles those missing from
-        the cache ahead, several at once); none by default."""
+        ``hw``, each with the signature it is called with
+        (:func:`accelsim.kernels.ahead.compile_ahead` compiles those missing from the cache
+        ahead, several at once); none by default."""
         return []
 
     @abstractmethod

@@ -26,9 +26,10 @@ from accelsim.spec.hardware import Hardware
 __all__ = ["STREAM_BYTES", "TIMED_PER_THREAD", "choose_scheduled", "scheduled_work",
            "work_blocks", "zero_counts"]
 
+T = TypeVar("T")
+
 STREAM_BYTES = 64 << 20
 """Lowered window bytes of a pass held at once; a larger pass is lowered twice."""
-T = TypeVar("T")
 
 TIMED_PER_THREAD = 2
 """Problems timed per kernel thread at a time (one block of lowered problems in memory)."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numba
@@ -17,6 +18,7 @@ BOOL = types.boolean
 """The type of a python bool argument."""
 
 
+@cache
 def array_type(dtype: Any, ndim: int) -> types.Array:
     """The numba type of a C-contiguous, writable ``ndim``-dimensional array of ``dtype``."""
     return types.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C")
