@@ -222,8 +222,8 @@ def problem_timing(filters: np.ndarray, windows: np.ndarray, hw: Hardware, sched
     identity of that source (problems with equal keys read the same data), for the memory
     model.  ``steps_to_columns`` (bit-serial, filters scheduled): every window on its own,
     its steps dealt round-robin to the columns (``[backend] linear_columns = "steps"``); the
-    base stays a window per column.  ``held``, ``carry``: see :func:`~accelsim.arrays.bitserial.serial_blocks`
-    (``LoweredProblem.held``; :func:`accelsim.arrays.grouping.chain_runs`).  ``filters_key``:
+    base stays a window per column.  ``held``, ``carry``: see
+    :func:`~accelsim.arrays.bitserial.serial_blocks` (``LoweredProblem.held``; :func:`accelsim.arrays.grouping.chain_runs`).  ``filters_key``:
     the identity of the filter array (default ``id(filters)``;
     :attr:`~accelsim.lowering.layout.LoweredProblem.filters_key`).
     """

@@ -84,7 +84,8 @@ def fixed_point_magnitudes(values: np.ndarray, pe_bits: int = 16) -> np.ndarray:
     blocks = [np.s_[i:i + QUANTISE_BLOCK] for i in range(0, flat.size, QUANTISE_BLOCK)]
     top = 0.0  # one tensor's scale, taken a block at a time (no float64 copy of the tensor)
     for b in blocks:
-        m = float(np.abs(flat[b], dtype=np.float64).max())  # NaN if any is NaN, inf if any is infinite
+        # NaN if any is NaN, inf if any is infinite
+        m = float(np.abs(flat[b], dtype=np.float64).max())
         if not np.isfinite(m):
             raise ConfigError("values hold NaN/inf; fix the tensor before simulating")
         top = max(top, m)

@@ -14,8 +14,8 @@ from accelsim.kernels.scnn_masks import _plane_counts, _plane_masks, _weight_csr
 from accelsim.kernels.signatures import INT, array_type
 from accelsim.kernels.threads import split_run
 
-__all__ = ["kernel_calls", "plane_counts", "plane_csr", "scnn_count_cycles", "scnn_cycles", "weight_counts",
-           "weight_csr"]
+__all__ = ["kernel_calls", "plane_counts", "plane_csr", "scnn_count_cycles", "scnn_cycles",
+           "weight_counts", "weight_csr"]
 
 # Work of one problem (built by :func:`accelsim.arrays.scnn.scnn_work`), in CSR form:
 #

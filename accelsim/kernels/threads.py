@@ -1,8 +1,8 @@
 """How many threads the kernels use, and how they share work among them.
 
 The parallel kernels (the bit-serial step costs, SCNN's channel ranges and groups, ...) are
-compiled with ``nogil=True`` and run on plain Python threads.  Work is shared in *jobs*: a job is a list of
-independent items (ranges of windows or PEs, the problems of a pass, the passes of a layer),
+compiled with ``nogil=True`` and run on plain Python threads.  Work is shared in *jobs*: a
+job is a list of independent items (ranges of windows or PEs, the problems of a pass, the passes of a layer),
 each writing only its own outputs, whose results come back in item order -- a result is the
 same for any thread count, which only changes the wall time.
 
@@ -42,6 +42,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _THREADS: ContextVar[int | None] = ContextVar("accelsim_kernel_threads", default=None)
+
 
 def available_threads() -> int:
     """Threads the kernels may use at most in this process: ``NUMBA_NUM_THREADS`` when set

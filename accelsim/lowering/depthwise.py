@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from accelsim.errors import LoweringError
-from accelsim.lowering.layout import LoweredProblem, axis_params, chunk_lanes, gather, taps_last
+from accelsim.lowering.layout import LoweredProblem, chunk_lanes, forward_indices, gather, taps_last
 from accelsim.spec.array_sections import GROUP_MAPPINGS
 from accelsim.spec.geometry import LayerGeometry
 
@@ -41,10 +41,7 @@ def forward_depthwise(g: LayerGeometry, weight: np.ndarray, act: np.ndarray, bat
     """DNNsim's depthwise forward lowering (module docstring): chunks of ``chunk`` filters,
     filter ``i``'s weights in lane ``i``, window lane ``i`` its input channel; ``per``
     samples a problem; ``weight``, ``act`` 4-D."""
-    _, ho, kh, sh, ph, dh = axis_params(g, "h")
-    _, wo, kw, sw, pw, dw = axis_params(g, "w")
-    iy = np.arange(ho)[:, None] * sh + np.arange(kh)[None, :] * dh - ph
-    ix = np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw - pw
+    iy, ix = forward_indices(g)
     taps = taps_last(weight.transpose(1, 0, 2, 3), traversal)[:, :, 0]  # [out, taps]
     per_channel = g.out_channels // g.in_channels
     parts = []

@@ -13,7 +13,8 @@ from accelsim.errors import LoweringError
 from accelsim.numeric import ceil_div
 from accelsim.spec.geometry import LayerGeometry
 
-__all__ = ["LoweredProblem", "axis_params", "chunk_lanes", "gather", "pixels", "taps_last"]
+__all__ = ["LoweredProblem", "axis_params", "chunk_lanes", "forward_indices", "gather", "pixels",
+           "taps_last"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,3 +120,12 @@ def axis_params(geometry: LayerGeometry, axis: str) -> tuple[int, int, int, int,
     return (getattr(g, f"input_{axis}"), getattr(g, f"output_{axis}"),
             getattr(g, f"kernel_{axis}"), getattr(g, f"stride_{axis}"),
             getattr(g, f"padding_{axis}"), getattr(g, f"dilation_{axis}"))
+
+
+def forward_indices(geometry: LayerGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """The input rows ``iy[Ho, kh]`` and columns ``ix[Wo, kw]`` the forward windows read
+    (``out * stride + tap * dilation - padding``; outside the image: padding)."""
+    _, ho, kh, sh, ph, dh = axis_params(geometry, "h")
+    _, wo, kw, sw, pw, dw = axis_params(geometry, "w")
+    return (np.arange(ho)[:, None] * sh + np.arange(kh)[None, :] * dh - ph,
+            np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw - pw)

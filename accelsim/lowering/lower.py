@@ -79,7 +79,8 @@ Results are put back together by :mod:`accelsim.lowering.assemble`.
 
 Arrays keep the operand's dtype (bool masks and float values alike); problems of one pass
 may share their filter array (it is read-only), and ``LoweredProblem.filters_key`` (from the
-tag) says which do, also when the problems are made and dropped one at a time.  This module uses numpy only.
+tag) says which do, also when the problems are made and dropped one at a time.  This module
+uses numpy only.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ from accelsim.lowering.layout import (
     LoweredProblem,
     axis_params,
     chunk_lanes,
+    forward_indices,
     gather,
     pixels,
     taps_last,
@@ -150,7 +152,6 @@ def check_traversal(traversal: str) -> str:
         raise LoweringError(f"traversal {traversal!r} is unknown; use one of "
                             f"{', '.join(map(repr, TRAVERSALS))}")
     return traversal
-
 
 
 def phases(geometry: LayerGeometry, axis: str) -> list[tuple[int, int, list[int], list[int]]]:
@@ -220,12 +221,9 @@ def lower_pass(geometry: LayerGeometry, pass_name: str, first, second, *, lanes:
 def _forward(g: LayerGeometry, weight, act, batch, lanes, per,
              traversal) -> Iterator[LoweredProblem]:
     groups, cg, mg = g.groups, g.in_channels // g.groups, g.out_channels // g.groups
-    _, ho, kh, sh, ph, dh = axis_params(g, "h")
-    _, wo, kw, sw, pw, dw = axis_params(g, "w")
-    iy = np.arange(ho)[:, None] * sh + np.arange(kh)[None, :] * dh - ph
-    ix = np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw - pw
-    filters = [chunk_lanes(taps_last(weight[gi * mg:(gi + 1) * mg].transpose(1, 0, 2, 3), traversal),
-                      lanes) for gi in range(groups)]
+    iy, ix = forward_indices(g)
+    filters = [chunk_lanes(taps_last(weight[gi * mg:(gi + 1) * mg].transpose(1, 0, 2, 3),
+                                     traversal), lanes) for gi in range(groups)]
     for n0 in range(0, batch, per):
         n1 = min(batch, n0 + per)
         for gi in range(groups):
@@ -265,8 +263,8 @@ def _backward_weight(g: LayerGeometry, act, grad, batch, lanes,
     for n in range(batch):
         padded = np.pad(act[n], ((0, 0), (ph, ph), (pw, pw)))
         for gi in range(groups):
-            f = chunk_lanes(pixels(grad[n, gi * mg:(gi + 1) * mg].reshape(mg, ho, wo), traversal),
-                       lanes)
+            f = chunk_lanes(pixels(grad[n, gi * mg:(gi + 1) * mg].reshape(mg, ho, wo),
+                                   traversal), lanes)
             a = padded[gi * cg:(gi + 1) * cg]
             for ky, kx in taps:
                 y0, x0 = ky * dh, kx * dw
