@@ -185,8 +185,7 @@ def _run_passes(geometry: LayerGeometry, operands: dict[str, dict[str, np.ndarra
     first, shared among processes (:func:`accelsim.kernels.ahead.compile_ahead`)."""
     tasks = [(i, hw, model_for(hw), p) for i, hw in enumerate(hws) for p in passes
              if p in operands]
-    compile_ahead((k for hw in hws for k in model_for(hw).kernels(hw, geometry)),
-                  current_threads())
+    compile_ahead([k for h in hws for k in model_for(h).kernels(h, geometry)], current_threads())
 
     def run(task: tuple[int, Hardware, Any, str]) -> CycleBreakdown:
         _, hw, model, pass_name = task
