@@ -41,6 +41,17 @@ def _forward(trace: str, config: str):
     return simulate(TRACES / trace, hw, passes=("forward",))
 
 
+def _check_runs(report, runs: list[dict], differs) -> None:
+    """Every layer of ``report`` gives the cycles recorded for it, and DNNsim's unless
+    ``differs(run)``."""
+    assert [lr.geometry.name for lr in report.layers] == [r["layer"] for r in runs]
+    for lr, run in zip(report.layers, runs, strict=True):
+        cycles = lr.passes["forward"].compute_cycles
+        assert cycles == run["accelsim_cycles"], (run["layer"], "accelsim changed")
+        if not differs(run):
+            assert cycles == run["dnnsim_compute_cycles"], (run["layer"], cycles, run)
+
+
 GROUPS = _by_trace_and_config(RESULTS["runs"])
 
 
@@ -55,14 +66,7 @@ def not_modelled(run: dict) -> bool:
 
 @pytest.mark.parametrize(("trace", "config"), sorted(GROUPS))
 def test_accelsim_gives_dnnsims_cycles(trace, config):
-    report = _forward(trace, config)
-    runs = GROUPS[trace, config]
-    assert [lr.geometry.name for lr in report.layers] == [r["layer"] for r in runs]
-    for lr, run in zip(report.layers, runs, strict=True):
-        cycles = lr.passes["forward"].compute_cycles
-        assert cycles == run["accelsim_cycles"], (run["layer"], "accelsim changed")
-        if not not_modelled(run):
-            assert cycles == run["dnnsim_compute_cycles"], (run["layer"], cycles, run)
+    _check_runs(_forward(trace, config), GROUPS[trace, config], not_modelled)
 
 
 def test_results_cover_the_issue():
@@ -103,14 +107,8 @@ GROUPED_RUNS = _by_trace_and_config(GROUPED["runs"])
 def test_grouped_layers_give_dnnsims_cycles(trace, config):
     """With the default ``[frontend] group_mapping = "dnnsim"`` every grouped run equals
     DNNsim's cycles unless one of DNNsim's bugs can act on it (``dnnsim_differs``)."""
-    report = _forward(trace, config)
-    runs = GROUPED_RUNS[trace, config]
-    assert [lr.geometry.name for lr in report.layers] == [r["layer"] for r in runs]
-    for lr, run in zip(report.layers, runs, strict=True):
-        cycles = lr.passes["forward"].compute_cycles
-        assert cycles == run["accelsim_cycles"], (run["layer"], "accelsim changed")
-        if not run["dnnsim_differs"]:
-            assert cycles == run["dnnsim_compute_cycles"], (run["layer"], cycles, run)
+    _check_runs(_forward(trace, config), GROUPED_RUNS[trace, config],
+                lambda run: run["dnnsim_differs"])
 
 
 @pytest.mark.parametrize("crash", GROUPED["crashes"], ids=lambda c: f"{c['trace']}-{c['config']}")
